@@ -1,0 +1,38 @@
+/* api.h — onnx-cle's entry points: one call per request (load, index, run
+ * a stage, write its document), shared by the native CLI and the wasm
+ * exports.  Options have one parser, used by both. */
+#ifndef CLE_API_H
+#define CLE_API_H
+
+#include "base.h"
+#include "graph.h"
+#include "report.h"
+
+#define CLE_VERSION "0.1.0"
+
+struct cle_options {
+	enum report_format format; /* --json, --sarif; text by default */
+	bool color;                /* ANSI colour in text output */
+};
+
+/* The model to work on. */
+struct cle_input {
+	const uint8_t *bytes; /* borrowed for the call */
+	size_t n;
+	const char *name;            /* shown in reports, e.g. "model.onnx" */
+	struct graph_lookup lookup;  /* external data; fn NULL when there is none */
+};
+
+void cle_options_init(struct cle_options *o);
+
+/* Parses the option at argv[*i] (and its argument, advancing *i);
+ * CLE_E_USAGE with a sentence if it is not an option of cmd. */
+CLE_NODISCARD enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc,
+					 char *const argv[], int *i, struct cle_error *e);
+
+/* `info`: the model summary document, appended to out. */
+CLE_NODISCARD enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o,
+				       const struct cle_alloc *a, struct cle_buf *out,
+				       struct cle_error *e);
+
+#endif

@@ -1,0 +1,380 @@
+/* base.c — status strings, error sentences, allocator helpers, byte
+ * buffer and arena.  See base.h. */
+#include "base.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CLE_ASAN 1
+#endif
+#endif
+#ifdef CLE_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static const char *const status_names[CLE_STATUS_COUNT] = {
+	[CLE_OK] = "CLE_OK",
+	[CLE_E_NOT_ONNX] = "CLE_E_NOT_ONNX",
+	[CLE_E_TRUNCATED] = "CLE_E_TRUNCATED",
+	[CLE_E_TOO_DEEP] = "CLE_E_TOO_DEEP",
+	[CLE_E_UNSUPPORTED] = "CLE_E_UNSUPPORTED",
+	[CLE_E_INVALID] = "CLE_E_INVALID",
+	[CLE_E_LIMIT] = "CLE_E_LIMIT",
+	[CLE_E_NOMEM] = "CLE_E_NOMEM",
+	[CLE_E_IO] = "CLE_E_IO",
+	[CLE_E_USAGE] = "CLE_E_USAGE",
+	[CLE_E_CANCELLED] = "CLE_E_CANCELLED",
+	[CLE_E_INTERNAL] = "CLE_E_INTERNAL",
+};
+
+static const char *const status_strs[CLE_STATUS_COUNT] = {
+	[CLE_OK] = "not an error",
+	[CLE_E_NOT_ONNX] = "not an ONNX model",
+	[CLE_E_TRUNCATED] = "file is truncated",
+	[CLE_E_TOO_DEEP] = "nesting is too deep",
+	[CLE_E_UNSUPPORTED] = "not supported",
+	[CLE_E_INVALID] = "model contradicts itself",
+	[CLE_E_LIMIT] = "too large for this build",
+	[CLE_E_NOMEM] = "out of memory",
+	[CLE_E_IO] = "input/output error",
+	[CLE_E_USAGE] = "bad usage",
+	[CLE_E_CANCELLED] = "cancelled",
+	[CLE_E_INTERNAL] = "internal error",
+};
+
+const char *cle_status_name(enum cle_status s)
+{
+	return (unsigned)s < CLE_STATUS_COUNT ? status_names[s] : "CLE_E_INTERNAL";
+}
+
+const char *cle_status_str(enum cle_status s)
+{
+	return (unsigned)s < CLE_STATUS_COUNT ? status_strs[s] : "internal error";
+}
+
+static void set_error(struct cle_error *e, enum cle_status code, const char *fmt,
+		      va_list ap) CLE_PRINTF(3, 0);
+static void set_error(struct cle_error *e, enum cle_status code, const char *fmt,
+		      va_list ap)
+{
+	int n;
+
+	if (e == NULL)
+		return;
+	e->code = code;
+	n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	if (n < 0)
+		snprintf(e->msg, sizeof e->msg, "%s", cle_status_str(code));
+}
+
+enum cle_status cle_errorf(struct cle_error *e, enum cle_status code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_error(e, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+enum cle_status cle_bad_at(struct cle_error *e, enum cle_status code, const char *file,
+			   int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_error(e, code, fmt, ap);
+	va_end(ap);
+#ifndef NDEBUG
+	if (e != NULL) {
+		const char *base = strrchr(file, '/');
+		size_t len = strlen(e->msg);
+
+		snprintf(e->msg + len, sizeof e->msg - len, " [%s:%d]", base ? base + 1 : file, line);
+	}
+#else
+	(void)file;
+	(void)line;
+#endif
+	return code;
+}
+
+static void *system_alloc_fn(void *ud, void *ptr, size_t old, size_t size)
+{
+	(void)ud;
+	(void)old;
+	if (size == 0) {
+		free(ptr);
+		return NULL;
+	}
+	return realloc(ptr, size);
+}
+
+const struct cle_alloc cle_system_alloc = {system_alloc_fn, NULL};
+
+void *cle_malloc(const struct cle_alloc *a, size_t n)
+{
+	return n == 0 ? NULL : a->fn(a->ud, NULL, 0, n);
+}
+
+void *cle_calloc(const struct cle_alloc *a, size_t count, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (!cle_mul_size(count, size, &n) || n == 0)
+		return NULL;
+	p = a->fn(a->ud, NULL, 0, n);
+	if (p != NULL)
+		memset(p, 0, n);
+	return p;
+}
+
+void *cle_realloc(const struct cle_alloc *a, void *p, size_t old, size_t n)
+{
+	if (n == 0) {
+		cle_free(a, p, old);
+		return NULL;
+	}
+	return a->fn(a->ud, p, p ? old : 0, n);
+}
+
+void cle_free(const struct cle_alloc *a, void *p, size_t n)
+{
+	if (p != NULL)
+		a->fn(a->ud, p, n, 0);
+}
+
+void cle_buf_init(struct cle_buf *b, const struct cle_alloc *a)
+{
+	memset(b, 0, sizeof *b);
+	b->a = a;
+}
+
+void cle_buf_free(struct cle_buf *b)
+{
+	cle_free(b->a, b->p, b->n_alloc);
+	b->p = NULL;
+	b->n = b->n_alloc = 0;
+}
+
+/* Makes room for n more bytes plus the NUL; false (and sticky status) if not. */
+static bool buf_reserve(struct cle_buf *b, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->status != CLE_OK)
+		return false;
+	if (!cle_add_size(b->n, n, &need) || !cle_add_size(need, 1, &need)) {
+		b->status = CLE_E_LIMIT;
+		return false;
+	}
+	if (need <= b->n_alloc)
+		return true;
+	cap = b->n_alloc ? b->n_alloc : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = cle_realloc(b->a, b->p, b->n_alloc, cap);
+	if (p == NULL) {
+		b->status = CLE_E_NOMEM;
+		return false;
+	}
+	b->p = p;
+	b->n_alloc = cap;
+	return true;
+}
+
+void cle_buf_append(struct cle_buf *b, const void *p, size_t n)
+{
+	if (!buf_reserve(b, n))
+		return;
+	if (n > 0)
+		memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+void cle_buf_puts(struct cle_buf *b, const char *s)
+{
+	cle_buf_append(b, s, strlen(s));
+}
+
+void cle_buf_printf(struct cle_buf *b, const char *fmt, ...)
+{
+	char small[256];
+	va_list ap;
+	int n;
+
+	if (b->status != CLE_OK)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->status = CLE_E_INTERNAL;
+		return;
+	}
+	if ((size_t)n < sizeof small) {
+		cle_buf_append(b, small, (size_t)n);
+		return;
+	}
+	if (!buf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->n += (size_t)n;
+}
+
+char *cle_buf_take(struct cle_buf *b, size_t *n)
+{
+	char *p;
+
+	if (b->status != CLE_OK || !buf_reserve(b, 0))
+		return NULL;
+	/* shrink to fit so the caller frees with the size it knows */
+	p = cle_realloc(b->a, b->p, b->n_alloc, b->n + 1);
+	if (p == NULL) {
+		b->status = CLE_E_NOMEM;
+		return NULL;
+	}
+	*n = b->n;
+	b->p = NULL;
+	b->n = b->n_alloc = 0;
+	return p;
+}
+
+/* Arena blocks: header, then payload.  Payload slack stays poisoned under
+ * ASan so an overflow from one arena object into the next is caught. */
+struct cle_arena_block {
+	struct cle_arena_block *next;
+	size_t size; /* payload bytes */
+	size_t used;
+	max_align_t payload[];
+};
+
+#define ARENA_ALIGN (sizeof(max_align_t))
+#define ARENA_FIRST ((size_t)16 << 10)
+#define ARENA_MAX_BLOCK ((size_t)1 << 20)
+#ifdef CLE_ASAN
+#define ARENA_GUARD ARENA_ALIGN
+#else
+#define ARENA_GUARD 0
+#endif
+
+void cle_arena_init(struct cle_arena *ar, const struct cle_alloc *a)
+{
+	memset(ar, 0, sizeof *ar);
+	ar->a = a;
+}
+
+static struct cle_arena_block *arena_new_block(struct cle_arena *ar, size_t min)
+{
+	size_t size = ar->head ? ar->head->size * 2 : ARENA_FIRST;
+	size_t total;
+	struct cle_arena_block *b;
+
+	if (size > ARENA_MAX_BLOCK)
+		size = ARENA_MAX_BLOCK;
+	if (size < min)
+		size = min;
+	if (!cle_add_size(size, sizeof *b, &total))
+		return NULL;
+	b = cle_malloc(ar->a, total);
+	if (b == NULL)
+		return NULL;
+	b->size = size;
+	b->used = 0;
+	POISON(b->payload, size);
+	/* a block made for one large object goes behind the current one so the
+	 * current block's free space stays in use */
+	if (ar->head != NULL && min > ar->head->size - ar->head->used && size == min) {
+		b->next = ar->head->next;
+		ar->head->next = b;
+	} else {
+		b->next = ar->head;
+		ar->head = b;
+	}
+	return b;
+}
+
+void *cle_arena_alloc(struct cle_arena *ar, size_t n)
+{
+	struct cle_arena_block *b = ar->head;
+	size_t need, rounded;
+	void *p;
+
+	if (n == 0)
+		n = 1;
+	if (!cle_add_size(n, ARENA_GUARD + ARENA_ALIGN - 1, &rounded)) {
+		ar->failed = true;
+		return NULL;
+	}
+	need = rounded & ~(ARENA_ALIGN - 1);
+	if (b == NULL || need > b->size - b->used) {
+		b = arena_new_block(ar, need);
+		if (b == NULL) {
+			ar->failed = true;
+			return NULL;
+		}
+	}
+	p = (char *)b->payload + b->used;
+	b->used += need;
+	ar->used += need;
+	UNPOISON(p, n);
+	return p;
+}
+
+char *cle_arena_strdup(struct cle_arena *ar, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = cle_arena_alloc(ar, n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+void cle_arena_free(struct cle_arena *ar)
+{
+	struct cle_arena_block *b = ar->head;
+
+	while (b != NULL) {
+		struct cle_arena_block *next = b->next;
+
+		UNPOISON(b->payload, b->size);
+		cle_free(ar->a, b, sizeof *b + b->size);
+		b = next;
+	}
+	ar->head = NULL;
+	ar->used = 0;
+}
+
+void cle_format_bytes(char out[16], uint64_t n)
+{
+	static const char *const units[] = {"kB", "MB", "GB", "TB"};
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1000) {
+		snprintf(out, 16, "%u B", (unsigned)n);
+		return;
+	}
+	while (v >= 999.95 && u < 3) {
+		v /= 1000.0;
+		u++;
+	}
+	snprintf(out, 16, "%.1f %s", v, units[u]);
+}

@@ -1,0 +1,31 @@
+/* cli.h — the `onnx-cle` command line, written once in C and run both
+ * natively (main.c) and in Node on the wasm build (wasm_host.c with
+ * bin/onnx-cle.js), so both print the same bytes.  The host does all I/O. */
+#ifndef CLE_CLI_H
+#define CLE_CLI_H
+
+#include "base.h"
+
+struct cli_host {
+	/* Reads the whole file into a block from a (freed by the CLI with
+	 * cle_free(a, *p, *n)).  CLE_E_IO with a sentence if it cannot. */
+	enum cle_status (*read_file)(void *ud, const char *path, const struct cle_alloc *a,
+				     uint8_t **p, size_t *n, struct cle_error *e);
+	/* Output files are written to a temporary name and renamed into place
+	 * by out_close(commit = true); commit = false removes the temporary. */
+	enum cle_status (*out_open)(void *ud, const char *path, void **file, struct cle_error *e);
+	enum cle_status (*out_write)(void *ud, void *file, const uint8_t *p, size_t n,
+				     struct cle_error *e);
+	enum cle_status (*out_close)(void *ud, void *file, bool commit, struct cle_error *e);
+	/* fd 1 or 2 */
+	void (*print)(void *ud, int fd, const char *s, size_t n);
+	/* Whether fd is a terminal that wants colour (NO_COLOR unset). */
+	bool (*color)(void *ud, int fd);
+	void *ud;
+	const struct cle_alloc *a;
+};
+
+/* Exit status: 0 ok, 1 findings, 2 bad input or usage. */
+int cli_main(int argc, char *argv[], const struct cli_host *h);
+
+#endif

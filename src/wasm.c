@@ -1,0 +1,107 @@
+/* wasm.c — the WebAssembly module's edge: functions JS calls (exports) and
+ * the host functions JS supplies (imports, listed in wasm/imports.js and
+ * implemented in wasm/loader.js).  Built only with Emscripten. */
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+/* Host functions.  Sizes travel as doubles (exact to 2^53) so JS needs no
+ * BigInt; a negative result means failure, with a sentence in err. */
+IMPORT(host_print) void host_print(int fd, const char *s, size_t n);
+IMPORT(host_color) int host_color(int fd);
+IMPORT(host_file_size) double host_file_size(const char *path, char *err, size_t cap);
+IMPORT(host_file_read) int host_file_read(const char *path, uint8_t *dst, size_t n, char *err,
+					  size_t cap);
+IMPORT(host_out_open) int host_out_open(const char *path, char *err, size_t cap);
+IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, char *err,
+					  size_t cap);
+IMPORT(host_out_close) int host_out_close(int file, int commit, char *err, size_t cap);
+
+static enum cle_status w_read_file(void *ud, const char *path, const struct cle_alloc *a,
+				   uint8_t **p, size_t *n, struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+	double size = host_file_size(path, err, sizeof err);
+	uint8_t *buf;
+
+	(void)ud;
+	*p = NULL;
+	*n = 0;
+	if (size < 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	if (size > (double)(SIZE_MAX - 65536))
+		return cle_errorf(e, CLE_E_LIMIT,
+				  "%s holds %.0f bytes, more than WebAssembly's 4 GB memory can hold",
+				  path, size);
+	if (size == 0)
+		return CLE_OK;
+	buf = cle_malloc(a, (size_t)size);
+	if (buf == NULL)
+		return cle_errorf(e, CLE_E_NOMEM,
+				  "out of memory reading %s (%.0f bytes; WebAssembly memory is at most 4 GB)",
+				  path, size);
+	if (host_file_read(path, buf, (size_t)size, err, sizeof err) != 0) {
+		cle_free(a, buf, (size_t)size);
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	}
+	*p = buf;
+	*n = (size_t)size;
+	return CLE_OK;
+}
+
+static enum cle_status w_out_open(void *ud, const char *path, void **file, struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+	int h = host_out_open(path, err, sizeof err);
+
+	(void)ud;
+	if (h < 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	*file = (void *)(uintptr_t)(h + 1);
+	return CLE_OK;
+}
+
+static enum cle_status w_out_write(void *ud, void *file, const uint8_t *p, size_t n,
+				   struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+
+	(void)ud;
+	if (host_out_write((int)(uintptr_t)file - 1, p, n, err, sizeof err) != 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	return CLE_OK;
+}
+
+static enum cle_status w_out_close(void *ud, void *file, bool commit, struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+
+	(void)ud;
+	if (host_out_close((int)(uintptr_t)file - 1, commit, err, sizeof err) != 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	return CLE_OK;
+}
+
+static void w_print(void *ud, int fd, const char *s, size_t n)
+{
+	(void)ud;
+	host_print(fd, s, n);
+}
+
+static bool w_color(void *ud, int fd)
+{
+	(void)ud;
+	return host_color(fd) != 0;
+}
+
+/* The CLI, with argv placed in wasm memory by bin/onnx-cle.js. */
+EXPORT(cle_cli) int cle_cli(int argc, char **argv)
+{
+	const struct cli_host h = {w_read_file, w_out_open, w_out_write, w_out_close,
+				   w_print,     w_color,    NULL,        &cle_system_alloc};
+
+	return cli_main(argc, argv, &h);
+}
