@@ -51,6 +51,19 @@ static enum cle_status finish(struct cle_buf *out, struct cle_error *e)
 	return CLE_OK;
 }
 
+enum cle_status cle_copy(const struct cle_input *in, const struct cle_alloc *a,
+			 const struct onnx_sink *sink, struct cle_error *e)
+{
+	struct onnx_model *m;
+	enum cle_status st;
+
+	if ((st = onnx_load(&m, in->bytes, in->n, a, e)) != CLE_OK)
+		return st;
+	st = onnx_save(m, NULL, 0, sink, e);
+	onnx_free(m);
+	return st;
+}
+
 enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o,
 			 const struct cle_alloc *a, struct cle_buf *out, struct cle_error *e)
 {

@@ -30,6 +30,13 @@ void cle_options_init(struct cle_options *o);
 CLE_NODISCARD enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc,
 					 char *const argv[], int *i, struct cle_error *e);
 
+struct onnx_sink;
+
+/* Loads the model and writes it back unchanged (the output path every
+ * rewrite takes, with no edits): the bytes come out identical. */
+CLE_NODISCARD enum cle_status cle_copy(const struct cle_input *in, const struct cle_alloc *a,
+				       const struct onnx_sink *sink, struct cle_error *e);
+
 /* `info`: the model summary document, appended to out. */
 CLE_NODISCARD enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o,
 				       const struct cle_alloc *a, struct cle_buf *out,

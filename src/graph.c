@@ -263,7 +263,7 @@ bool graph_const_f64(const struct graph_const *c, size_t i, double *out)
 		return false;
 	switch (c->storage) {
 	case GRAPH_FLOATS:
-		*out = ((const float *)c->data)[i];
+		*out = (double)((const float *)c->data)[i];
 		return c->dtype == GRAPH_FLOAT;
 	case GRAPH_INT64S:
 		*out = (double)((const int64_t *)c->data)[i];
@@ -278,9 +278,9 @@ bool graph_const_f64(const struct graph_const *c, size_t i, double *out)
 		int32_t v = ((const int32_t *)c->data)[i];
 
 		if (c->dtype == GRAPH_FLOAT16)
-			*out = half_to_float((uint16_t)v);
+			*out = (double)half_to_float((uint16_t)v);
 		else if (c->dtype == GRAPH_BFLOAT16)
-			*out = bf16_to_float((uint16_t)v);
+			*out = (double)bf16_to_float((uint16_t)v);
 		else if (graph_dtype_bits(c->dtype) < 8)
 			return false;
 		else
@@ -295,17 +295,17 @@ bool graph_const_f64(const struct graph_const *c, size_t i, double *out)
 		float f;
 
 		memcpy(&f, r + 4 * i, 4);
-		*out = f;
+		*out = (double)f;
 		return true;
 	}
 	case GRAPH_DOUBLE:
 		memcpy(out, r + 8 * i, 8);
 		return true;
 	case GRAPH_FLOAT16:
-		*out = half_to_float(load_u16(r + 2 * i));
+		*out = (double)half_to_float(load_u16(r + 2 * i));
 		return true;
 	case GRAPH_BFLOAT16:
-		*out = bf16_to_float(load_u16(r + 2 * i));
+		*out = (double)bf16_to_float(load_u16(r + 2 * i));
 		return true;
 	case GRAPH_INT8:
 		*out = (int8_t)r[i];

@@ -3,7 +3,9 @@
  * implemented in wasm/loader.js).  Built only with Emscripten. */
 #include <string.h>
 
+#include "api.h"
 #include "cli/cli.h"
+#include "onnx_io.h"
 
 #define IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
 #define EXPORT(name) __attribute__((export_name(#name)))
@@ -19,6 +21,8 @@ IMPORT(host_out_open) int host_out_open(const char *path, char *err, size_t cap)
 IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, char *err,
 					  size_t cap);
 IMPORT(host_out_close) int host_out_close(int file, int commit, char *err, size_t cap);
+IMPORT(host_sink_begin) int host_sink_begin(double total);
+IMPORT(host_sink_write) int host_sink_write(const uint8_t *p, size_t n);
 
 static enum cle_status w_read_file(void *ud, const char *path, const struct cle_alloc *a,
 				   uint8_t **p, size_t *n, struct cle_error *e)
@@ -104,4 +108,48 @@ EXPORT(cle_cli) int cle_cli(int argc, char **argv)
 				   w_print,     w_color,    NULL,        &cle_system_alloc};
 
 	return cli_main(argc, argv, &h);
+}
+
+/* ---- library calls: bytes in, documents and bytes out ------------------ */
+
+/* Each library call takes a struct cle_error that JS allocated (its size
+ * from cle_error_size) and reads back through these two. */
+EXPORT(cle_error_size) size_t cle_error_size(void)
+{
+	return sizeof(struct cle_error);
+}
+
+EXPORT(cle_error_code) const char *cle_error_code(const struct cle_error *e)
+{
+	return cle_status_name(e->code);
+}
+
+EXPORT(cle_error_message) const char *cle_error_message(const struct cle_error *e)
+{
+	return e->msg;
+}
+
+static enum cle_status sink_begin(void *ud, size_t total, struct cle_error *e)
+{
+	(void)ud;
+	if (host_sink_begin((double)total) != 0)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory for the %zu-byte output", total);
+	return CLE_OK;
+}
+
+static enum cle_status sink_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
+{
+	(void)ud;
+	if (host_sink_write(p, n) != 0)
+		return cle_errorf(e, CLE_E_IO, "the output could not be received");
+	return CLE_OK;
+}
+
+/* Writes the model at p back out through host_sink_*; returns the status. */
+EXPORT(cle_copy_model) int cle_copy_model(const uint8_t *p, size_t n, struct cle_error *e)
+{
+	struct cle_input in = {p, n, "model.onnx", {NULL, NULL}};
+	struct onnx_sink sink = {sink_begin, sink_write, NULL};
+
+	return (int)cle_copy(&in, &cle_system_alloc, &sink, e);
 }

@@ -1,0 +1,16 @@
+#!/bin/sh
+# All tests: C unit tests (release, then ASan+UBSan), then the JS tests on
+# the WebAssembly build with real pretrained models.
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+sh scripts/build.sh
+
+ctest --test-dir build/native --output-on-failure -j "$jobs"
+
+cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLE_SANITIZE=ON >/dev/null
+cmake --build build/sanitize -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/sanitize --output-on-failure -j "$jobs"
+
+node --test tests/js/

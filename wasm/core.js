@@ -1,0 +1,169 @@
+// core.js — the runtime around onnx-cle.wasm, shared by the Node and
+// browser entry points: instantiation with our own small loader (the module
+// is built STANDALONE_WASM, so there is no Emscripten JS glue), memory
+// views that survive growth, C strings, and the host functions the module
+// imports.  Pointers from wasm are read as unsigned (`>>> 0`) so models
+// above 2 GB do not turn them negative.
+
+/** An error from onnx-cle: `code` is the C library's status name
+ * (e.g. "CLE_E_TRUNCATED"), `message` its sentence. */
+export class OnnxCleError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'OnnxCleError';
+    this.code = code;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Instantiates a compiled onnx-cle module.  `host` implements the file
+ * functions the CLI needs (bin/onnx-cle.js supplies them for Node); the
+ * library calls never use them.
+ */
+export async function instantiate(module, host = {}) {
+  let memory;
+  let output = null;
+  let heap = new Uint8Array(0);
+  const u8 = () => {
+    if (heap.buffer !== memory.buffer) heap = new Uint8Array(memory.buffer);
+    return heap;
+  };
+  const cstring = (ptr) => {
+    const h = u8();
+    let end = ptr >>> 0;
+    while (h[end] !== 0) end++;
+    return decoder.decode(h.subarray(ptr >>> 0, end));
+  };
+  // Writes msg (cut to cap - 1 bytes, NUL-terminated) into a C buffer.
+  const putError = (ptr, cap, msg) => {
+    const bytes = encoder.encode(String(msg)).subarray(0, Math.max(0, (cap >>> 0) - 1));
+    const h = u8();
+    h.set(bytes, ptr >>> 0);
+    h[(ptr >>> 0) + bytes.length] = 0;
+  };
+  const guard = (err, cap, fail, fn) => {
+    try {
+      return fn();
+    } catch (e) {
+      putError(err, cap, e && e.message ? e.message : e);
+      return fail;
+    }
+  };
+  const need = (name) => {
+    if (typeof host[name] !== 'function') throw new Error(`onnx-cle: this host cannot ${name}`);
+    return host[name];
+  };
+  const env = {
+    host_print: (fd, p, n) => need('print')(fd, u8().slice(p >>> 0, (p >>> 0) + (n >>> 0))),
+    host_color: (fd) => (host.color && host.color(fd) ? 1 : 0),
+    host_file_size: (path, err, cap) => guard(err, cap, -1, () => need('fileSize')(cstring(path))),
+    host_file_read: (path, dst, n, err, cap) =>
+      guard(err, cap, -1, () => {
+        need('fileRead')(cstring(path), () => u8().subarray(dst >>> 0, (dst >>> 0) + (n >>> 0)));
+        return 0;
+      }),
+    host_out_open: (path, err, cap) => guard(err, cap, -1, () => need('outOpen')(cstring(path))),
+    host_out_write: (file, p, n, err, cap) =>
+      guard(err, cap, -1, () => {
+        need('outWrite')(file, u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)));
+        return 0;
+      }),
+    host_out_close: (file, commit, err, cap) =>
+      guard(err, cap, -1, () => {
+        need('outClose')(file, commit !== 0);
+        return 0;
+      }),
+    // the output of a library call, received in pieces into one buffer
+    host_sink_begin: (total) => {
+      try {
+        output = { bytes: new Uint8Array(total), at: 0 };
+        return 0;
+      } catch {
+        return -1;
+      }
+    },
+    host_sink_write: (p, n) => {
+      output.bytes.set(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)), output.at);
+      output.at += n >>> 0;
+      return 0;
+    },
+    emscripten_notify_memory_growth: () => {},
+  };
+  const instance = await WebAssembly.instantiate(module, { env });
+  const x = instance.exports;
+  memory = x.memory;
+  x._initialize();
+
+  // Copies strings into wasm memory as a char *argv[]; returns [argv, free].
+  const argvOf = (args) => {
+    const blocks = [];
+    const alloc = (n) => {
+      const p = x.malloc(n) >>> 0;
+      if (p === 0) throw new OnnxCleError('CLE_E_NOMEM', 'out of memory');
+      blocks.push(p);
+      return p;
+    };
+    const argv = alloc(4 * (args.length + 1));
+    args.forEach((a, i) => {
+      const bytes = encoder.encode(a);
+      const p = alloc(bytes.length + 1);
+      const h = u8();
+      h.set(bytes, p);
+      h[p + bytes.length] = 0;
+      new DataView(memory.buffer).setUint32(argv + 4 * i, p, true);
+    });
+    new DataView(memory.buffer).setUint32(argv + 4 * args.length, 0, true);
+    return [argv, () => blocks.forEach((p) => x.free(p))];
+  };
+
+  // Copies bytes into wasm memory, runs fn(ptr, n, err) and turns a failed
+  // status into an OnnxCleError with the C library's sentence.
+  const withModel = (bytes, fn) => {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('onnx-cle: the model must be a Uint8Array');
+    const p = x.malloc(Math.max(bytes.length, 1)) >>> 0;
+    const err = x.malloc(x.cle_error_size()) >>> 0;
+    if (p === 0 || err === 0) {
+      x.free(p);
+      x.free(err);
+      throw new OnnxCleError('CLE_E_NOMEM',
+        `out of memory: a ${bytes.length}-byte model does not fit in WebAssembly memory (4 GB at most)`);
+    }
+    try {
+      u8().set(bytes, p);
+      if (fn(p, bytes.length, err) !== 0)
+        throw new OnnxCleError(cstring(x.cle_error_code(err)), cstring(x.cle_error_message(err)));
+    } finally {
+      x.free(err);
+      x.free(p);
+    }
+  };
+
+  return {
+    exports: x,
+    /** Loads the model and writes it back with no changes (byte-identical). */
+    copy(bytes) {
+      output = null;
+      try {
+        withModel(bytes, x.cle_copy_model);
+        return output.bytes;
+      } finally {
+        output = null;
+      }
+    },
+    memory,
+    u8,
+    /** Runs the command line (args without the program name); returns the exit status. */
+    cli(args) {
+      const all = ['onnx-cle', ...args];
+      const [argv, release] = argvOf(all);
+      try {
+        return x.cle_cli(all.length, argv);
+      } finally {
+        release();
+      }
+    },
+  };
+}
