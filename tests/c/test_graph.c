@@ -153,7 +153,7 @@ static enum cle_status lookup_models(void *ud, const char *location, const uint8
 static void t_facts(void)
 {
 	static const char *const all[] = {"conv_relu.onnx", "typed_fields.onnx", "if_subgraph.onnx",
-					  "nested_10.onnx", NULL};
+					  "loop_scan.onnx", "nested_10.onnx", NULL};
 	struct graph_lookup lk = {lookup_models, NULL};
 	int i;
 

@@ -12,7 +12,7 @@
 
 static const char *const models[] = {
 	"conv_relu.onnx", "typed_fields.onnx", "if_subgraph.onnx", "nested_10.onnx",
-	"external.onnx",  "defects.onnx",      NULL,
+	"external.onnx",  "defects.onnx",      "loop_scan.onnx", NULL,
 };
 
 struct mem_out {

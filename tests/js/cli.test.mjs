@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { native, wasm, realModels, fixture, pythonFacts } from './helpers.mjs';
 
-const own = ['conv_relu.onnx', 'typed_fields.onnx', 'if_subgraph.onnx', 'nested_10.onnx', 'external.onnx']
+const own = ['conv_relu.onnx', 'typed_fields.onnx', 'if_subgraph.onnx', 'loop_scan.onnx', 'nested_10.onnx',
+  'external.onnx']
   .map(fixture);
 const all = [...Object.values(realModels), ...own];
 
