@@ -9,7 +9,8 @@ packages="
   cmake make gcc
   emscripten
   protobuf-c-compiler libprotobuf-c-dev
-  python3-onnx python3-numpy
+  python3-onnx python3-numpy python3-torch python3-torchvision
+  chromium fonts-liberation
 "
 missing=""
 for p in $packages; do

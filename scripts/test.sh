@@ -12,5 +12,6 @@ cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DCLE_SANITIZE=ON >/dev/nu
 cmake --build build/sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/sanitize --output-on-failure -j "$jobs"
+ctest --test-dir build/wasm --output-on-failure
 
 node --test tests/js/

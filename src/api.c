@@ -1,27 +1,98 @@
 /* api.c — one function per request: load → index → stage → document. */
 #include "api.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "onnx_io.h"
+#include "rules.h"
 
 void cle_options_init(struct cle_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->format = REPORT_TEXT;
+	cle_config_init(&o->cle);
+}
+
+/* The value of "--name=value" or of "--name value" (advancing *i). */
+static const char *option_value(const char *name, int argc, char *const argv[], int *i)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) != 0)
+		return NULL;
+	if (arg[n] == '=')
+		return arg + n + 1;
+	if (arg[n] == '\0' && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static bool parse_number(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || s[0] == '\0')
+		return false;
+	v = strtod(s, &end);
+	if (*end != '\0' || !(v >= lo && v <= hi))
+		return false;
+	*out = v;
+	return true;
 }
 
 enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc, char *const argv[],
 			   int *i, struct cle_error *e)
 {
-	const char *arg = argv[*i];
+	const char *arg = argv[*i], *v;
+	bool eq = strcmp(cmd, "equalize") == 0;
+	double x;
 
-	(void)argc;
 	if (strcmp(arg, "--json") == 0) {
 		o->format = REPORT_JSON;
-		return CLE_OK;
+	} else if (strcmp(arg, "--sarif") == 0 && strcmp(cmd, "check") == 0) {
+		o->format = REPORT_SARIF;
+	} else if (!eq) {
+		return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
+	} else if (strcmp(arg, "--no-hbf") == 0) {
+		o->cle.hbf = false;
+	} else if (strcmp(arg, "--pow2-scales") == 0) {
+		o->cle.pow2 = true;
+	} else if (strcmp(arg, "--reference") == 0) {
+		/* the reference (AIMET): its scope, one pass, ReLU6 as ReLU, no clamp */
+		o->cle.reference = true;
+		o->cle.max_rounds = 1;
+		o->cle.max_scale = 0;
+		if (!o->relu6_set)
+			o->cle.relu6 = CLE_RELU6_RELU;
+	} else if ((v = option_value("--relu6", argc, argv, i)) != NULL) {
+		if (strcmp(v, "exact") == 0)
+			o->cle.relu6 = CLE_RELU6_EXACT;
+		else if (strcmp(v, "relu") == 0)
+			o->cle.relu6 = CLE_RELU6_RELU;
+		else if (strcmp(v, "skip") == 0)
+			o->cle.relu6 = CLE_RELU6_SKIP;
+		else
+			return cle_errorf(e, CLE_E_USAGE, "--relu6 takes exact, relu or skip, not '%s'", v);
+		o->relu6_set = true;
+	} else if ((v = option_value("--iterations", argc, argv, i)) != NULL) {
+		if (!parse_number(v, 1, 10000, &x) || x != (double)(int)x)
+			return cle_errorf(e, CLE_E_USAGE, "--iterations takes a whole number from 1 to 10000");
+		o->cle.max_rounds = (int)x;
+	} else if ((v = option_value("--tolerance", argc, argv, i)) != NULL) {
+		if (!parse_number(v, 0, 10, &x))
+			return cle_errorf(e, CLE_E_USAGE, "--tolerance takes a number from 0 to 10");
+		o->cle.tolerance = x;
+	} else if ((v = option_value("--max-scale", argc, argv, i)) != NULL) {
+		if (!parse_number(v, 1, 1e30, &x))
+			return cle_errorf(e, CLE_E_USAGE, "--max-scale takes a number of at least 1");
+		o->cle.max_scale = x;
+	} else {
+		return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
 	}
-	return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
+	return CLE_OK;
 }
 
 /* Loads and indexes the input; on success the caller frees both. */
@@ -75,6 +146,58 @@ enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o
 		return st;
 	report_info(out, gm, in->name, in->n, o->format);
 	st = finish(out, e);
+	graph_free(gm);
+	onnx_free(m);
+	return st;
+}
+
+enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_options *o,
+				   const struct cle_alloc *a, const struct onnx_sink *sink,
+				   struct cle_buf *out, struct cle_error *e)
+{
+	struct onnx_model *m;
+	struct graph_model *gm;
+	struct cle_plan *plan = NULL;
+	struct cle_result res;
+	enum cle_status st;
+
+	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
+		return st;
+	if ((st = cle_plan_groups(&plan, gm, &o->cle, a, e)) == CLE_OK &&
+	    (st = cle_equalize(plan, sink, &res, o->progress, o->progress_ud, e)) == CLE_OK) {
+		report_equalize(out, plan, &res, o->format);
+		st = finish(out, e);
+	}
+	cle_plan_free(plan);
+	graph_free(gm);
+	onnx_free(m);
+	return st;
+}
+
+enum cle_status cle_check(const struct cle_input *in, const struct cle_options *o,
+			  const struct cle_alloc *a, struct cle_buf *out, uint32_t *errors,
+			  struct cle_error *e)
+{
+	struct onnx_model *m;
+	struct graph_model *gm;
+	struct cle_plan *plan = NULL;
+	struct rule_findings rf;
+	struct cle_config cfg;
+	enum cle_status st;
+
+	*errors = 0;
+	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
+		return st;
+	cle_config_init(&cfg); /* the map shows what onnx-cle itself reaches */
+	if ((st = rules_run(&rf, gm, a, e)) == CLE_OK) {
+		if ((st = cle_plan_groups(&plan, gm, &cfg, a, e)) == CLE_OK) {
+			report_check(out, gm, &rf, plan, in->name, o->format, o->color);
+			st = finish(out, e);
+			*errors = rf.errors;
+		}
+		rules_free(&rf);
+	}
+	cle_plan_free(plan);
 	graph_free(gm);
 	onnx_free(m);
 	return st;

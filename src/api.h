@@ -5,6 +5,7 @@
 #define CLE_API_H
 
 #include "base.h"
+#include "cle.h"
 #include "graph.h"
 #include "report.h"
 
@@ -13,6 +14,10 @@
 struct cle_options {
 	enum report_format format; /* --json, --sarif; text by default */
 	bool color;                /* ANSI colour in text output */
+	struct cle_config cle;     /* equalize: --no-hbf, --pow2-scales, --reference, ... */
+	bool relu6_set;            /* --relu6 given (else --reference implies relu) */
+	cle_progress_fn progress;  /* long work reports here; may be NULL */
+	void *progress_ud;
 };
 
 /* The model to work on. */
@@ -36,6 +41,19 @@ struct onnx_sink;
  * rewrite takes, with no edits): the bytes come out identical. */
 CLE_NODISCARD enum cle_status cle_copy(const struct cle_input *in, const struct cle_alloc *a,
 				       const struct onnx_sink *sink, struct cle_error *e);
+
+/* `check`: the guideline findings and the CLE map, appended to out;
+ * *errors receives the number of error findings (the CLI exits 1 on any). */
+CLE_NODISCARD enum cle_status cle_check(const struct cle_input *in, const struct cle_options *o,
+					const struct cle_alloc *a, struct cle_buf *out,
+					uint32_t *errors, struct cle_error *e);
+
+/* `equalize`: writes the equalized model to sink and its report to out. */
+CLE_NODISCARD enum cle_status cle_equalize_model(const struct cle_input *in,
+						 const struct cle_options *o,
+						 const struct cle_alloc *a,
+						 const struct onnx_sink *sink, struct cle_buf *out,
+						 struct cle_error *e);
 
 /* `info`: the model summary document, appended to out. */
 CLE_NODISCARD enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o,

@@ -1210,3 +1210,322 @@ bool graph_attr_floats(const struct graph_node *n, const char *name, const float
 	*count = a->n_floats;
 	return true;
 }
+
+/* ---- editing ------------------------------------------------------------ */
+
+void graph_edits_init(struct graph_edits *ed, const struct graph_model *gm)
+{
+	memset(ed, 0, sizeof *ed);
+	ed->gm = gm;
+	cle_arena_init(&ed->arena, gm->a);
+}
+
+void graph_edits_free(struct graph_edits *ed)
+{
+	cle_free(ed->gm->a, ed->ed, ed->cap * sizeof *ed->ed);
+	cle_arena_free(&ed->arena);
+	ed->ed = NULL;
+	ed->n = ed->cap = 0;
+}
+
+static enum cle_status edit_nomem(struct cle_error *e)
+{
+	return cle_errorf(e, CLE_E_NOMEM, "out of memory preparing the edited model");
+}
+
+/* A new zeroed edit of [at, end) inside span, or NULL when out of memory. */
+static struct onnx_edit *edit_add(struct graph_edits *ed, size_t at, size_t end, uint32_t span)
+{
+	struct onnx_edit *x;
+
+	if (ed->n == ed->cap) {
+		size_t cap = ed->cap ? ed->cap * 2 : 32;
+		struct onnx_edit *p = cle_realloc(ed->gm->a, ed->ed, ed->cap * sizeof *p, cap * sizeof *p);
+
+		if (p == NULL)
+			return NULL;
+		ed->ed = p;
+		ed->cap = cap;
+	}
+	x = &ed->ed[ed->n++];
+	memset(x, 0, sizeof *x);
+	x->at = at;
+	x->end = end;
+	x->span = span;
+	return x;
+}
+
+/* Packs msg as field number `field` (tag, length, body) into the arena. */
+static const uint8_t *pack_field(struct graph_edits *ed, const ProtobufCMessage *msg,
+				 uint32_t field, size_t *n)
+{
+	size_t body = protobuf_c_message_get_packed_size(msg);
+	uint8_t hdr[16], *p;
+	size_t h = field ? onnx_field_header(hdr, field, body) : 0;
+
+	p = cle_arena_alloc(&ed->arena, h + body);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, hdr, h);
+	protobuf_c_message_pack(msg, p + h);
+	*n = h + body;
+	return p;
+}
+
+struct fill_adapter {
+	graph_fill_fn fn;
+	void *ud;
+};
+
+static enum cle_status fill_adapt(const struct onnx_edit *x, size_t off, uint8_t *dst, size_t n,
+				  struct cle_error *e)
+{
+	const struct fill_adapter *fa = x->ud;
+
+	return fa->fn(fa->ud, off, dst, n, e);
+}
+
+enum cle_status graph_edit_const(struct graph_edits *ed, const struct graph_const *c,
+				 graph_fill_fn fill, void *ud, struct cle_error *e)
+{
+	const struct onnx_model *m = ed->gm->onnx;
+	struct fill_adapter *fa;
+	struct onnx_edit *x;
+	size_t want, tag, body, end;
+
+	if (c->proto == NULL || c->span == GRAPH_NONE)
+		return cle_errorf(e, CLE_E_UNSUPPORTED,
+				  "a Constant given as value_float(s)/value_int(s) cannot be rewritten");
+	if (c->external)
+		return cle_errorf(e, CLE_E_UNSUPPORTED,
+				  "tensors stored as external data cannot be rewritten yet");
+	if (!c->ok || !raw_bytes(c->dtype, c->count, &want))
+		return cle_errorf(e, CLE_E_INTERNAL, "rewriting a tensor that does not read back");
+	fa = cle_arena_alloc(&ed->arena, sizeof *fa);
+	if (fa == NULL)
+		return edit_nomem(e);
+	fa->fn = fill;
+	fa->ud = ud;
+	if (c->storage == GRAPH_RAW) {
+		/* raw_data is a view into the input: replace its bytes in place */
+		size_t at = (size_t)((const uint8_t *)c->data - m->bytes);
+
+		x = edit_add(ed, at, at + c->n_data, c->span);
+	} else {
+		/* typed fields: the tensor's body becomes its header fields and a
+		 * raw_data field, whose bytes are filled in after it */
+		Onnx__TensorProto t = *(const Onnx__TensorProto *)c->proto;
+		uint8_t hdr[16];
+		size_t hn = onnx_field_header(hdr, 9, want), n;
+		const uint8_t *packed;
+		uint8_t *p;
+
+		t.n_float_data = t.n_int32_data = t.n_int64_data = 0;
+		t.n_double_data = t.n_uint64_data = 0;
+		t.float_data = NULL;
+		t.int32_data = NULL;
+		t.int64_data = NULL;
+		t.double_data = NULL;
+		t.uint64_data = NULL;
+		t.has_raw_data = 0;
+		packed = pack_field(ed, &t.base, 0, &n);
+		p = packed ? cle_arena_alloc(&ed->arena, n + hn) : NULL;
+		if (p == NULL)
+			return edit_nomem(e);
+		memcpy(p, packed, n);
+		memcpy(p + n, hdr, hn);
+		onnx_span_range(m, c->span, &tag, &body, &end);
+		x = edit_add(ed, body, end, c->span);
+		if (x == NULL)
+			return edit_nomem(e);
+		x->bytes = p;
+		x->size = n + hn;
+		x = edit_add(ed, end, end, c->span);
+	}
+	if (x == NULL)
+		return edit_nomem(e);
+	x->size = want;
+	x->fill = fill_adapt;
+	x->ud = fa;
+	return CLE_OK;
+}
+
+/* Fills np's name, op, inputs and outputs from spec (strings are borrowed). */
+static bool node_from_spec(struct graph_edits *ed, Onnx__NodeProto *np,
+			   const struct graph_node_spec *spec)
+{
+	char **in = cle_arena_alloc(&ed->arena, (spec->n_in + 1) * sizeof *in);
+	char **out = cle_arena_alloc(&ed->arena, (spec->n_out + 1) * sizeof *out);
+	uint32_t i;
+
+	if (in == NULL || out == NULL)
+		return false;
+	for (i = 0; i < spec->n_in; i++)
+		in[i] = (char *)(uintptr_t)spec->in[i];
+	for (i = 0; i < spec->n_out; i++)
+		out[i] = (char *)(uintptr_t)spec->out[i];
+	np->n_input = spec->n_in;
+	np->input = in;
+	np->n_output = spec->n_out;
+	np->output = out;
+	if (spec->name != NULL)
+		np->name = (char *)(uintptr_t)spec->name;
+	if (spec->op != NULL)
+		np->op_type = (char *)(uintptr_t)spec->op;
+	if (spec->attrs_from != NULL) {
+		const Onnx__NodeProto *from = spec->attrs_from;
+
+		np->n_attribute = from->n_attribute;
+		np->attribute = from->attribute;
+		np->domain = from->domain;
+	}
+	return true;
+}
+
+enum cle_status graph_edit_replace_node(struct graph_edits *ed, const struct graph *g, uint32_t n,
+					const struct graph_node_spec *spec, struct cle_error *e)
+{
+	Onnx__NodeProto np = *(const Onnx__NodeProto *)g->node[n].proto;
+	const uint8_t *bytes;
+	struct onnx_edit *x;
+	size_t tag, body, end, size;
+
+	if (spec->attrs_from == NULL && spec->op != NULL &&
+	    strcmp(spec->op, g->node[n].op) != 0) {
+		np.n_attribute = 0; /* a different op does not take the old attributes */
+		np.attribute = NULL;
+	}
+	if (!node_from_spec(ed, &np, spec) || (bytes = pack_field(ed, &np.base, 1, &size)) == NULL)
+		return edit_nomem(e);
+	onnx_span_range(ed->gm->onnx, g->node[n].span, &tag, &body, &end);
+	if ((x = edit_add(ed, tag, end, g->span)) == NULL)
+		return edit_nomem(e);
+	x->bytes = bytes;
+	x->size = size;
+	return CLE_OK;
+}
+
+enum cle_status graph_edit_insert_node(struct graph_edits *ed, const struct graph *g, uint32_t n,
+				       const struct graph_node_spec *spec, struct cle_error *e)
+{
+	Onnx__NodeProto np = ONNX__NODE_PROTO__INIT;
+	const uint8_t *bytes;
+	struct onnx_edit *x;
+	size_t tag, body, end, size;
+
+	if (!node_from_spec(ed, &np, spec) || (bytes = pack_field(ed, &np.base, 1, &size)) == NULL)
+		return edit_nomem(e);
+	onnx_span_range(ed->gm->onnx, g->node[n].span, &tag, &body, &end);
+	if ((x = edit_add(ed, end, end, g->span)) == NULL)
+		return edit_nomem(e);
+	x->bytes = bytes;
+	x->size = size;
+	return CLE_OK;
+}
+
+/* Removes the whole field holding span from its parent. */
+static enum cle_status delete_span(struct graph_edits *ed, uint32_t span, uint32_t parent,
+				   struct cle_error *e)
+{
+	struct onnx_edit *x;
+	size_t tag, body, end;
+
+	onnx_span_range(ed->gm->onnx, span, &tag, &body, &end);
+	if ((x = edit_add(ed, tag, end, parent)) == NULL)
+		return edit_nomem(e);
+	x->bytes = (const uint8_t *)"";
+	return CLE_OK;
+}
+
+enum cle_status graph_edit_delete_node(struct graph_edits *ed, const struct graph *g, uint32_t n,
+				       struct cle_error *e)
+{
+	return delete_span(ed, g->node[n].span, g->span, e);
+}
+
+enum cle_status graph_edit_add_initializer(struct graph_edits *ed, const struct graph *g,
+					   const char *name, int32_t dtype, const int64_t *dims,
+					   uint32_t n_dims, const void *data, size_t n_data,
+					   struct cle_error *e)
+{
+	Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
+	int64_t *d = cle_arena_alloc(&ed->arena, (n_dims + 1) * sizeof *d);
+	uint8_t *copy = cle_arena_alloc(&ed->arena, n_data + 1);
+	const uint8_t *bytes;
+	struct onnx_edit *x;
+	size_t tag, body, end, size;
+
+	if (d == NULL || copy == NULL)
+		return edit_nomem(e);
+	if (n_dims)
+		memcpy(d, dims, n_dims * sizeof *d);
+	if (n_data)
+		memcpy(copy, data, n_data);
+	t.name = (char *)(uintptr_t)name;
+	t.has_data_type = 1;
+	t.data_type = dtype;
+	t.n_dims = n_dims;
+	t.dims = d;
+	t.has_raw_data = 1;
+	t.raw_data.data = copy;
+	t.raw_data.len = n_data;
+	if ((bytes = pack_field(ed, &t.base, 5, &size)) == NULL)
+		return edit_nomem(e);
+	onnx_span_range(ed->gm->onnx, g->span, &tag, &body, &end);
+	if ((x = edit_add(ed, end, end, g->span)) == NULL)
+		return edit_nomem(e);
+	x->bytes = bytes;
+	x->size = size;
+	return CLE_OK;
+}
+
+enum cle_status graph_edit_delete_value(struct graph_edits *ed, const struct graph *g, uint32_t v,
+					struct cle_error *e)
+{
+	const Onnx__GraphProto *gp = g->proto;
+	const char *name = g->value[v].name;
+	enum cle_status st;
+	size_t i;
+
+	for (i = 0; i < gp->n_initializer; i++)
+		if (gp->initializer[i]->name && strcmp(gp->initializer[i]->name, name) == 0 &&
+		    (st = delete_span(ed, onnx_span_of(ed->gm->onnx, gp->initializer[i]), g->span, e)) != CLE_OK)
+			return st;
+	for (i = 0; i < gp->n_input; i++)
+		if (gp->input[i]->name && strcmp(gp->input[i]->name, name) == 0 &&
+		    (st = delete_span(ed, onnx_span_of(ed->gm->onnx, gp->input[i]), g->span, e)) != CLE_OK)
+			return st;
+	for (i = 0; i < gp->n_value_info; i++)
+		if (gp->value_info[i]->name && strcmp(gp->value_info[i]->name, name) == 0 &&
+		    (st = delete_span(ed, onnx_span_of(ed->gm->onnx, gp->value_info[i]), g->span, e)) != CLE_OK)
+			return st;
+	return CLE_OK;
+}
+
+static bool name_taken(const struct graph_model *gm, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < gm->n_graphs; i++)
+		if (table_find(gm->graphs[i], name) != GRAPH_NONE)
+			return true;
+	return false;
+}
+
+const char *graph_edit_unique_name(struct graph_edits *ed, const struct graph *g, const char *base)
+{
+	char buf[512];
+
+	(void)g; /* names are kept unique across all scopes */
+	for (;;) {
+		snprintf(buf, sizeof buf, "%s_cle%u", base, (unsigned)++ed->n_names);
+		if (!name_taken(ed->gm, buf))
+			return cle_arena_strdup(&ed->arena, buf);
+	}
+}
+
+enum cle_status graph_edits_save(struct graph_edits *ed, const struct onnx_sink *sink,
+				 struct cle_error *e)
+{
+	return onnx_save(ed->gm->onnx, ed->ed, ed->n, sink, e);
+}

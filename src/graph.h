@@ -9,6 +9,7 @@
 #include "base.h"
 
 struct onnx_model;
+struct onnx_sink;
 struct graph;
 
 #define GRAPH_NONE UINT32_MAX /* no value / no node */
@@ -203,5 +204,67 @@ bool graph_value_shape(const struct graph_value *v, int32_t *rank, int64_t *dims
 
 /* Counts graph→nodes and graph→subgraphs recursively. */
 uint32_t graph_subgraph_count(const struct graph_model *gm);
+
+/* ---- editing ------------------------------------------------------------
+ * Changes to the model are collected as splice edits (onnx_io.h) and
+ * written by onnx_save; the index itself never changes.  New and replaced
+ * messages are packed by protobuf-c into the edit list's arena. */
+
+struct onnx_edit;
+typedef enum cle_status (*graph_fill_fn)(void *ud, size_t off, uint8_t *dst, size_t n,
+					 struct cle_error *e);
+
+struct graph_edits {
+	const struct graph_model *gm;
+	struct onnx_edit *ed;
+	size_t n, cap;
+	struct cle_arena arena;  /* packed bytes, fill adapters, names */
+	uint32_t n_names;        /* counter for unique names */
+};
+
+/* A node to write, new or in place of an existing one. */
+struct graph_node_spec {
+	const char *name, *op;
+	uint32_t n_in, n_out;
+	const char *const *in, *const *out;
+	const void *attrs_from;  /* copy the attributes (and domain) of this NodeProto, or NULL */
+};
+
+void graph_edits_init(struct graph_edits *ed, const struct graph_model *gm);
+void graph_edits_free(struct graph_edits *ed);
+
+/* Replaces constant c's elements by as many bytes produced by fill (called
+ * with 64-byte aligned offsets into the element data, little-endian).  A
+ * tensor kept in typed fields is rewritten with raw_data. */
+CLE_NODISCARD enum cle_status graph_edit_const(struct graph_edits *ed,
+					       const struct graph_const *c, graph_fill_fn fill,
+					       void *ud, struct cle_error *e);
+/* Node n of g becomes spec. */
+CLE_NODISCARD enum cle_status graph_edit_replace_node(struct graph_edits *ed, const struct graph *g,
+						      uint32_t n, const struct graph_node_spec *spec,
+						      struct cle_error *e);
+/* spec is inserted right after node n of g. */
+CLE_NODISCARD enum cle_status graph_edit_insert_node(struct graph_edits *ed, const struct graph *g,
+						     uint32_t n, const struct graph_node_spec *spec,
+						     struct cle_error *e);
+CLE_NODISCARD enum cle_status graph_edit_delete_node(struct graph_edits *ed, const struct graph *g,
+						     uint32_t n, struct cle_error *e);
+/* Adds an initializer to g holding a copy of n_data bytes of raw elements. */
+CLE_NODISCARD enum cle_status graph_edit_add_initializer(struct graph_edits *ed,
+							 const struct graph *g, const char *name,
+							 int32_t dtype, const int64_t *dims,
+							 uint32_t n_dims, const void *data,
+							 size_t n_data, struct cle_error *e);
+/* Deletes value v of g from the file: its initializer, its graph-input
+ * entry and its value_info entries (a Constant producer is deleted with
+ * graph_edit_delete_node). */
+CLE_NODISCARD enum cle_status graph_edit_delete_value(struct graph_edits *ed, const struct graph *g,
+						      uint32_t v, struct cle_error *e);
+/* A tensor name not used in g or any enclosing graph, from base (arena-owned). */
+const char *graph_edit_unique_name(struct graph_edits *ed, const struct graph *g,
+				   const char *base);
+/* Writes the model with the collected edits. */
+CLE_NODISCARD enum cle_status graph_edits_save(struct graph_edits *ed, const struct onnx_sink *sink,
+					       struct cle_error *e);
 
 #endif

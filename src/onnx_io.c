@@ -558,6 +558,9 @@ static int edit_cmp(const void *x, const void *y)
 
 	if (a->at != b->at)
 		return a->at < b->at ? -1 : 1;
+	/* an insertion where a replaced field starts goes before it */
+	if ((a->at == a->end) != (b->at == b->end))
+		return a->at == a->end ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 

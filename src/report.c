@@ -3,10 +3,15 @@
  * is sticky and read once by the caller. */
 #include "report.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
+#include "cle.h"
 #include "graph.h"
+#include "rules.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -334,4 +339,467 @@ void report_info(struct cle_buf *b, const struct graph_model *gm, const char *fi
 	else
 		info_json(b, gm, n_file, ops, n_ops, &w);
 	cle_free(b->a, ops, (gm->main->n_node + 1) * sizeof *ops);
+}
+
+/* ---- equalize ------------------------------------------------------------ */
+
+static const char *const kind_names[] = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
+
+static int dbl_cmp(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Median of the n values at v (sorted in place); 0 when n == 0. */
+static double median(double *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, dbl_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct eq_totals {
+	uint32_t equalized, measured;
+	double med_before, med_after, sqnr_before, sqnr_after;
+};
+
+static bool measured(const struct cle_plan *p, const struct cle_result *r, uint32_t i)
+{
+	return p->layers[i].why == NULL && r->layers[i].spread_before > 0;
+}
+
+static void eq_totals(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
+		      struct eq_totals *t)
+{
+	double *before = cle_calloc(b->a, p->n_layers + 1, sizeof *before);
+	double *after = cle_calloc(b->a, p->n_layers + 1, sizeof *after);
+	uint32_t i;
+
+	memset(t, 0, sizeof *t);
+	if (before == NULL || after == NULL) {
+		b->status = CLE_E_NOMEM;
+	} else {
+		for (i = 0; i < p->n_layers; i++) {
+			if (r->layers[i].changed)
+				t->equalized++;
+			if (!measured(p, r, i))
+				continue;
+			before[t->measured] = r->layers[i].spread_before;
+			after[t->measured] = r->layers[i].spread_after;
+			t->sqnr_before += r->layers[i].sqnr_before;
+			t->sqnr_after += r->layers[i].sqnr_after;
+			t->measured++;
+		}
+		t->med_before = median(before, t->measured);
+		t->med_after = median(after, t->measured);
+		if (t->measured) {
+			t->sqnr_before /= t->measured;
+			t->sqnr_after /= t->measured;
+		}
+	}
+	cle_free(b->a, before, (p->n_layers + 1) * sizeof *before);
+	cle_free(b->a, after, (p->n_layers + 1) * sizeof *after);
+}
+
+static void json_num(struct cle_buf *b, double x)
+{
+	if (isfinite(x))
+		cle_buf_printf(b, "%.6g", x);
+	else
+		cle_buf_puts(b, "null");
+}
+
+void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
+		     enum report_format f)
+{
+	struct eq_totals t;
+	char lb[256];
+	uint32_t i;
+
+	eq_totals(b, p, r, &t);
+	if (f != REPORT_TEXT) {
+		cle_buf_puts(b, "{\"layers\":[");
+		for (i = 0; i < p->n_layers; i++) {
+			const struct cle_layer *l = &p->layers[i];
+			const struct cle_layer_result *lr = &r->layers[i];
+			const char *why = l->why ? l->why : lr->note;
+
+			cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
+			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
+			cle_buf_printf(b, ",\"op\":\"%s\",\"group\":", kind_names[l->kind]);
+			if (l->group != GRAPH_NONE)
+				cle_buf_printf(b, "%u", (unsigned)l->group);
+			else
+				cle_buf_puts(b, "null");
+			cle_buf_printf(b, ",\"changed\":%s", lr->changed ? "true" : "false");
+			if (measured(p, r, i)) {
+				cle_buf_puts(b, ",\"range_spread_before\":");
+				json_num(b, lr->spread_before);
+				cle_buf_puts(b, ",\"range_spread_after\":");
+				json_num(b, lr->spread_after);
+				cle_buf_puts(b, ",\"sqnr_before_db\":");
+				json_num(b, lr->sqnr_before);
+				cle_buf_puts(b, ",\"sqnr_after_db\":");
+				json_num(b, lr->sqnr_after);
+			} else {
+				cle_buf_puts(b, ",\"range_spread_before\":null,\"range_spread_after\":null,"
+					     "\"sqnr_before_db\":null,\"sqnr_after_db\":null");
+			}
+			cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
+			if (why)
+				report_json_str(b, why);
+			else
+				cle_buf_puts(b, "null");
+			cle_buf_puts(b, "}");
+		}
+		cle_buf_printf(b, "],\"totals\":{\"layers\":%u,\"equalized\":%u,\"bn_folded\":%u,"
+			       "\"clips_rewritten\":%u,\"clips_replaced\":%u,\"hbf_layers\":%u,"
+			       "\"rounds\":%d,\"clamped_channels\":%u,\"max_imbalance_log2\":",
+			       (unsigned)p->n_layers, (unsigned)t.equalized, (unsigned)r->bn_folded,
+			       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
+			       (unsigned)r->hbf_layers, r->rounds, (unsigned)r->clamped);
+		json_num(b, r->max_imbalance);
+		cle_buf_puts(b, ",\"median_spread_before\":");
+		json_num(b, t.med_before);
+		cle_buf_puts(b, ",\"median_spread_after\":");
+		json_num(b, t.med_after);
+		cle_buf_puts(b, ",\"mean_sqnr_before_db\":");
+		json_num(b, t.sqnr_before);
+		cle_buf_puts(b, ",\"mean_sqnr_after_db\":");
+		json_num(b, t.sqnr_after);
+		cle_buf_puts(b, "}}\n");
+		return;
+	}
+	cle_buf_printf(b, "equalized %u of %u layers; %u BatchNormalization folded, %u Clip rewritten, "
+		       "%u replaced by Relu, %u high biases absorbed; %d rounds\n",
+		       (unsigned)t.equalized, (unsigned)p->n_layers, (unsigned)r->bn_folded,
+		       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
+		       (unsigned)r->hbf_layers, r->rounds);
+	cle_buf_printf(b, "median range spread %.4g -> %.4g, mean INT8 weight SQNR %.1f -> %.1f dB\n\n",
+		       t.med_before, t.med_after, t.sqnr_before, t.sqnr_after);
+	for (i = 0; i < p->n_layers; i++) {
+		const struct cle_layer *l = &p->layers[i];
+		const struct cle_layer_result *lr = &r->layers[i];
+		const char *why = l->why ? l->why : lr->note;
+
+		cle_buf_printf(b, "%-32s %-13s ", graph_node_label(l->g, l->node, lb, sizeof lb),
+			       kind_names[l->kind]);
+		if (measured(p, r, i))
+			cle_buf_printf(b, "spread %9.4g -> %-9.4g SQNR %5.1f -> %5.1f dB%s", lr->spread_before,
+				       lr->spread_after, lr->sqnr_before, lr->sqnr_after,
+				       lr->changed ? "" : "  (unchanged)");
+		if (why)
+			cle_buf_printf(b, "%s%s", measured(p, r, i) ? "  " : "", why);
+		cle_buf_puts(b, "\n");
+	}
+}
+
+/* ---- check ---------------------------------------------------------------- */
+
+static const char *layer_op(const struct cle_layer *l)
+{
+	return kind_names[l->kind];
+}
+
+static bool region_open(const struct cle_plan *p, uint32_t r)
+{
+	return r != GRAPH_NONE && p->regions[r].blocked == NULL;
+}
+
+/* The other layers a layer is scaled together with, through open regions. */
+static void partners_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, uint32_t r,
+			  bool *first)
+{
+	const struct cle_region *rg;
+	char lb[256];
+	uint32_t j;
+
+	if (!region_open(p, r))
+		return;
+	rg = &p->regions[r];
+	for (j = 0; j < rg->n_producers + rg->n_consumers; j++) {
+		uint32_t x = j < rg->n_producers ? rg->producers[j] : rg->consumers[j - rg->n_producers];
+		uint32_t k;
+		bool seen = x == li;
+
+		/* a layer can sit on both sides (producer and consumer): list it once */
+		for (k = 0; k < j && !seen; k++)
+			seen = (k < rg->n_producers ? rg->producers[k] : rg->consumers[k - rg->n_producers]) == x;
+		if (seen)
+			continue;
+		cle_buf_puts(b, *first ? "" : ",");
+		*first = false;
+		report_json_str(b, graph_node_label(p->layers[x].g, p->layers[x].node, lb, sizeof lb));
+	}
+}
+
+static const char *side_reason(const struct cle_plan *p, uint32_t r, const char *none)
+{
+	if (r == GRAPH_NONE)
+		return none;
+	return p->regions[r].blocked;
+}
+
+/* Why a layer is not equalized at all, or NULL when at least one side is. */
+static void layer_reason(const struct cle_plan *p, const struct cle_layer *l, char *buf, size_t n)
+{
+	const char *in = side_reason(p, l->in_region, "it has no input tensor");
+	const char *out = side_reason(p, l->out_region, "it has no output tensor");
+
+	if (l->why != NULL)
+		snprintf(buf, n, "%s", l->why);
+	else if (region_open(p, l->in_region) || region_open(p, l->out_region))
+		buf[0] = '\0';
+	else
+		snprintf(buf, n, "output: %s; input: %s", out, in);
+}
+
+static bool beyond_reference(const struct cle_plan *p, const struct cle_layer *l)
+{
+	bool in = region_open(p, l->in_region), out = region_open(p, l->out_region);
+
+	if (!in && !out)
+		return false;
+	return !l->reference || !((in && p->regions[l->in_region].reference) ||
+				  (out && p->regions[l->out_region].reference));
+}
+
+struct map_totals {
+	uint32_t paired, beyond, groups;
+};
+
+static void map_totals(const struct cle_plan *p, struct map_totals *t)
+{
+	uint32_t i;
+
+	memset(t, 0, sizeof *t);
+	for (i = 0; i < p->n_layers; i++) {
+		const struct cle_layer *l = &p->layers[i];
+
+		if (l->why == NULL && (region_open(p, l->in_region) || region_open(p, l->out_region))) {
+			t->paired++;
+			t->beyond += beyond_reference(p, l);
+		}
+		if (l->group != GRAPH_NONE && l->group + 1 > t->groups)
+			t->groups = l->group + 1;
+	}
+}
+
+static void side_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, uint32_t r,
+		      const char *none)
+{
+	bool first = true;
+	const char *why = region_open(p, r) ? NULL : side_reason(p, r, none);
+
+	cle_buf_puts(b, "{\"region\":");
+	if (r != GRAPH_NONE)
+		cle_buf_printf(b, "%u", (unsigned)r);
+	else
+		cle_buf_puts(b, "null");
+	cle_buf_puts(b, ",\"partners\":[");
+	partners_json(b, p, li, r, &first);
+	cle_buf_puts(b, "],\"blocked\":");
+	if (why)
+		report_json_str(b, why);
+	else
+		cle_buf_puts(b, "null");
+	cle_buf_puts(b, "}");
+}
+
+static void check_json(struct cle_buf *b, const struct graph_model *gm,
+		       const struct rule_findings *rf, const struct cle_plan *p)
+{
+	struct map_totals t;
+	char lb[256], why[1200];
+	uint32_t i;
+
+	cle_buf_puts(b, "{\"findings\":[");
+	for (i = 0; i < rf->n; i++) {
+		const struct rule_finding *f = &rf->f[i];
+
+		cle_buf_printf(b, "%s{\"rule\":\"%s\",\"severity\":\"%s\",\"node\":", i ? "," : "", f->rule,
+			       rule_severity_name(f->severity));
+		if (f->node != GRAPH_NONE)
+			report_json_str(b, graph_node_label(f->g, f->node, lb, sizeof lb));
+		else
+			cle_buf_puts(b, "null");
+		cle_buf_puts(b, ",\"op\":");
+		if (f->node != GRAPH_NONE)
+			report_json_str(b, f->g->node[f->node].op);
+		else
+			cle_buf_puts(b, "null");
+		cle_buf_puts(b, ",\"message\":");
+		report_json_str(b, f->message);
+		cle_buf_puts(b, ",\"fix\":");
+		report_json_str(b, f->fix);
+		cle_buf_puts(b, "}");
+	}
+	cle_buf_puts(b, "],\"cle\":{\"layers\":[");
+	for (i = 0; i < p->n_layers; i++) {
+		const struct cle_layer *l = &p->layers[i];
+		bool first = true;
+
+		cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
+		report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
+		cle_buf_printf(b, ",\"op\":\"%s\",\"group\":", layer_op(l));
+		if (l->group != GRAPH_NONE)
+			cle_buf_printf(b, "%u", (unsigned)l->group);
+		else
+			cle_buf_puts(b, "null");
+		cle_buf_puts(b, ",\"partners\":[");
+		if (l->why == NULL) {
+			partners_json(b, p, i, l->in_region, &first);
+			partners_json(b, p, i, l->out_region, &first);
+		}
+		cle_buf_puts(b, "],\"reason\":");
+		layer_reason(p, l, why, sizeof why);
+		if (why[0])
+			report_json_str(b, why);
+		else
+			cle_buf_puts(b, "null");
+		cle_buf_printf(b, ",\"beyond_reference\":%s", beyond_reference(p, l) ? "true" : "false");
+		if (l->why == NULL) {
+			cle_buf_puts(b, ",\"input\":");
+			side_json(b, p, i, l->in_region, "it has no input tensor");
+			cle_buf_puts(b, ",\"output\":");
+			side_json(b, p, i, l->out_region, "it has no output tensor");
+		}
+		cle_buf_puts(b, "}");
+	}
+	map_totals(p, &t);
+	cle_buf_printf(b, "]},\"summary\":{\"errors\":%u,\"warnings\":%u,\"infos\":%u,\"layers\":%u,"
+		       "\"paired\":%u,\"groups\":%u,\"beyond_reference\":%u,\"opset\":%lld}}\n",
+		       (unsigned)rf->errors, (unsigned)rf->warnings, (unsigned)rf->infos,
+		       (unsigned)p->n_layers, (unsigned)t.paired, (unsigned)t.groups, (unsigned)t.beyond,
+		       (long long)graph_opset(gm, ""));
+}
+
+static const char *const sarif_level[] = {"error", "warning", "note"};
+
+static void check_sarif(struct cle_buf *b, const struct rule_findings *rf, const char *file)
+{
+	char lb[256];
+	size_t i;
+
+	cle_buf_puts(b, "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
+		     "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"onnx-cle\",\"version\":\"" CLE_VERSION "\","
+		     "\"rules\":[");
+	for (i = 0; i < rule_count; i++) {
+		const struct rule_def *r = &rule_table[i];
+
+		const char *c;
+		bool up = true;
+
+		/* name: the id in PascalCase, as SARIF viewers expect */
+		cle_buf_printf(b, "%s{\"id\":\"%s\",\"name\":\"", i ? "," : "", r->id);
+		for (c = r->id; *c; c++) {
+			if (*c == '-') {
+				up = true;
+				continue;
+			}
+			cle_buf_printf(b, "%c", up && *c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+			up = false;
+		}
+		cle_buf_puts(b, "\",\"shortDescription\":{\"text\":");
+		report_json_str(b, r->summary);
+		cle_buf_puts(b, "},\"fullDescription\":{\"text\":");
+		report_json_str(b, r->guideline);
+		cle_buf_printf(b, "},\"defaultConfiguration\":{\"level\":\"%s\"}}", sarif_level[r->severity]);
+	}
+	cle_buf_puts(b, "]}},\"artifacts\":[{\"location\":{\"uri\":");
+	report_json_str(b, file);
+	cle_buf_puts(b, "}}],\"results\":[");
+	for (i = 0; i < rf->n; i++) {
+		const struct rule_finding *f = &rf->f[i];
+		size_t ri;
+
+		for (ri = 0; ri < rule_count && strcmp(rule_table[ri].id, f->rule) != 0; ri++)
+			;
+		cle_buf_printf(b, "%s{\"ruleId\":\"%s\",\"ruleIndex\":%zu,\"level\":\"%s\",\"message\":{\"text\":",
+			       i ? "," : "", f->rule, ri, sarif_level[f->severity]);
+		report_json_str(b, f->message);
+		cle_buf_puts(b, "},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
+		report_json_str(b, file);
+		cle_buf_puts(b, ",\"index\":0}}");
+		if (f->node != GRAPH_NONE) {
+			cle_buf_puts(b, ",\"logicalLocations\":[{\"name\":");
+			report_json_str(b, graph_node_label(f->g, f->node, lb, sizeof lb));
+			cle_buf_puts(b, ",\"kind\":\"member\"}]");
+		}
+		cle_buf_puts(b, "}],\"properties\":{\"op\":");
+		if (f->node != GRAPH_NONE)
+			report_json_str(b, f->g->node[f->node].op);
+		else
+			cle_buf_puts(b, "null");
+		cle_buf_puts(b, ",\"fix\":");
+		report_json_str(b, f->fix);
+		cle_buf_puts(b, "}}");
+	}
+	cle_buf_puts(b, "]}]}\n");
+}
+
+static void check_text(struct cle_buf *b, const struct rule_findings *rf, const struct cle_plan *p,
+		       const char *file, bool color)
+{
+	static const char *const sev_color[] = {"\033[31m", "\033[33m", "\033[36m"};
+	const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
+	struct map_totals t;
+	char lb[256], why[1200];
+	size_t r;
+	uint32_t i;
+
+	cle_buf_printf(b, "%s%s%s: %u error%s, %u warning%s, %u info\n", bold, file, off,
+		       (unsigned)rf->errors, rf->errors == 1 ? "" : "s", (unsigned)rf->warnings,
+		       rf->warnings == 1 ? "" : "s", (unsigned)rf->infos);
+	for (r = 0; r < rule_count; r++) {
+		bool header = false;
+
+		for (i = 0; i < rf->n; i++) {
+			const struct rule_finding *f = &rf->f[i];
+
+			if (strcmp(f->rule, rule_table[r].id) != 0)
+				continue;
+			if (!header) {
+				cle_buf_printf(b, "\n%s%s%s  (guideline: %s)\n", bold, rule_table[r].id, off,
+					       rule_table[r].guideline);
+				header = true;
+			}
+			cle_buf_printf(b, "  %s%s%s  %s%s%s  %s\n      fix: %s\n", bold,
+				       f->node != GRAPH_NONE ? graph_node_label(f->g, f->node, lb, sizeof lb)
+							     : "(model)",
+				       off, color ? sev_color[f->severity] : "",
+				       rule_severity_name(f->severity), off, f->message, f->fix);
+		}
+	}
+	map_totals(p, &t);
+	cle_buf_printf(b, "\n%sCLE map%s: %u layers, %u paired in %u groups (%u beyond the reference), "
+		       "%u not paired\n", bold, off, (unsigned)p->n_layers, (unsigned)t.paired,
+		       (unsigned)t.groups, (unsigned)t.beyond, (unsigned)(p->n_layers - t.paired));
+	for (i = 0; i < p->n_layers; i++) {
+		const struct cle_layer *l = &p->layers[i];
+
+		layer_reason(p, l, why, sizeof why);
+		cle_buf_printf(b, "  %s%-28s%s %-13s ", bold, graph_node_label(l->g, l->node, lb, sizeof lb),
+			       off, layer_op(l));
+		if (why[0]) {
+			cle_buf_printf(b, "not paired: %s\n", why);
+		} else {
+			cle_buf_printf(b, "group %u%s\n", (unsigned)l->group,
+				       beyond_reference(p, l) ? "  (beyond the reference)" : "");
+		}
+	}
+}
+
+void report_check(struct cle_buf *b, const struct graph_model *gm, const struct rule_findings *rf,
+		  const struct cle_plan *plan, const char *file, enum report_format f, bool color)
+{
+	if (f == REPORT_JSON)
+		check_json(b, gm, rf, plan);
+	else if (f == REPORT_SARIF)
+		check_sarif(b, rf, file);
+	else
+		check_text(b, rf, plan, file, color);
 }

@@ -6,6 +6,9 @@
 #include "base.h"
 
 struct graph_model;
+struct cle_plan;
+struct cle_result;
+struct rule_findings;
 
 enum report_format {
 	REPORT_TEXT,
@@ -22,5 +25,16 @@ void report_json_str(struct cle_buf *b, const char *s);
  * form; n_file is its size in bytes. */
 void report_info(struct cle_buf *b, const struct graph_model *gm, const char *file,
 		 size_t n_file, enum report_format f);
+
+/* The `check` document: findings grouped by rule, and the CLE map (which
+ * layers equalization reaches, with whom, and why not).  file names the
+ * model (the SARIF artifact); color adds ANSI colour to text. */
+void report_check(struct cle_buf *b, const struct graph_model *gm, const struct rule_findings *rf,
+		  const struct cle_plan *plan, const char *file, enum report_format f, bool color);
+
+/* The `equalize` report: per layer spread and INT8 SQNR before and after,
+ * and totals. */
+void report_equalize(struct cle_buf *b, const struct cle_plan *plan, const struct cle_result *res,
+		     enum report_format f);
 
 #endif

@@ -23,6 +23,10 @@ IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, 
 IMPORT(host_out_close) int host_out_close(int file, int commit, char *err, size_t cap);
 IMPORT(host_sink_begin) int host_sink_begin(double total);
 IMPORT(host_sink_write) int host_sink_write(const uint8_t *p, size_t n);
+IMPORT(host_document) void host_document(const char *p, size_t n);
+IMPORT(host_progress) int host_progress(const char *stage, double fraction);
+IMPORT(host_ext_size) double host_ext_size(const char *name);
+IMPORT(host_ext_read) int host_ext_read(const char *name, uint8_t *dst, size_t n);
 
 static enum cle_status w_read_file(void *ud, const char *path, const struct cle_alloc *a,
 				   uint8_t **p, size_t *n, struct cle_error *e)
@@ -152,4 +156,102 @@ EXPORT(cle_copy_model) int cle_copy_model(const uint8_t *p, size_t n, struct cle
 	struct onnx_sink sink = {sink_begin, sink_write, NULL};
 
 	return (int)cle_copy(&in, &cle_system_alloc, &sink, e);
+}
+
+/* External data files for one request, read from JS as C asks for them. */
+struct ext_files {
+	struct {
+		char *name;
+		uint8_t *p;
+		size_t n;
+	} f[256];
+	int n;
+};
+
+static enum cle_status ext_lookup(void *ud, const char *location, const uint8_t **p, size_t *n,
+				  struct cle_error *e)
+{
+	struct ext_files *x = ud;
+	double size;
+	int i;
+
+	for (i = 0; i < x->n; i++) {
+		if (strcmp(x->f[i].name, location) == 0) {
+			*p = x->f[i].p;
+			*n = x->f[i].n;
+			return CLE_OK;
+		}
+	}
+	size = host_ext_size(location);
+	if (size < 0)
+		return cle_errorf(e, CLE_E_IO, "external data file '%s' was not given", location);
+	if (x->n == (int)(sizeof x->f / sizeof x->f[0]) || size > (double)(SIZE_MAX - 65536))
+		return cle_errorf(e, CLE_E_LIMIT, "too much external data for WebAssembly memory");
+	x->f[x->n].n = (size_t)size;
+	x->f[x->n].p = cle_malloc(&cle_system_alloc, size > 0 ? (size_t)size : 1);
+	x->f[x->n].name = cle_malloc(&cle_system_alloc, strlen(location) + 1);
+	if (x->f[x->n].p == NULL || x->f[x->n].name == NULL) {
+		cle_free(&cle_system_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
+		cle_free(&cle_system_alloc, x->f[x->n].name, strlen(location) + 1);
+		return cle_errorf(e, CLE_E_NOMEM,
+				  "out of memory for external data '%s' (%.0f bytes; WebAssembly memory is "
+				  "at most 4 GB)", location, size);
+	}
+	memcpy(x->f[x->n].name, location, strlen(location) + 1);
+	if (host_ext_read(location, x->f[x->n].p, x->f[x->n].n) != 0) {
+		cle_free(&cle_system_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
+		cle_free(&cle_system_alloc, x->f[x->n].name, strlen(location) + 1);
+		return cle_errorf(e, CLE_E_IO, "external data file '%s' could not be read", location);
+	}
+	*p = x->f[x->n].p;
+	*n = x->f[x->n].n;
+	x->n++;
+	return CLE_OK;
+}
+
+static bool on_progress(void *ud, const char *stage, double fraction)
+{
+	(void)ud;
+	return host_progress(stage, fraction) == 0;
+}
+
+/* One library call for the JS API: cmd is "info" or "equalize"; argv holds
+ * the options exactly as the CLI takes them (the one option parser).  The
+ * document goes to host_document, an output model to host_sink_*. */
+EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, const uint8_t *p,
+				    size_t n, const char *name, struct cle_error *e)
+{
+	struct ext_files *files = cle_calloc(&cle_system_alloc, 1, sizeof *files);
+	struct cle_input in = {p, n, name, {ext_lookup, files}};
+	struct onnx_sink sink = {sink_begin, sink_write, NULL};
+	struct cle_options o;
+	struct cle_buf doc;
+	enum cle_status st = CLE_OK;
+	int i;
+
+	if (files == NULL)
+		return (int)cle_errorf(e, CLE_E_NOMEM, "out of memory");
+	cle_options_init(&o);
+	o.format = REPORT_JSON;
+	o.progress = on_progress;
+	for (i = 0; i < argc && st == CLE_OK; i++)
+		st = cle_option(&o, cmd, argc, argv, &i, e);
+	cle_buf_init(&doc, &cle_system_alloc);
+	if (st != CLE_OK)
+		;
+	else if (strcmp(cmd, "info") == 0)
+		st = cle_info(&in, &o, &cle_system_alloc, &doc, e);
+	else if (strcmp(cmd, "equalize") == 0)
+		st = cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &doc, e);
+	else
+		st = cle_errorf(e, CLE_E_USAGE, "unknown request '%s'", cmd);
+	if (st == CLE_OK)
+		host_document(doc.p ? doc.p : "", doc.n);
+	cle_buf_free(&doc);
+	for (i = 0; i < files->n; i++) {
+		cle_free(&cle_system_alloc, files->f[i].p, files->f[i].n ? files->f[i].n : 1);
+		cle_free(&cle_system_alloc, files->f[i].name, strlen(files->f[i].name) + 1);
+	}
+	cle_free(&cle_system_alloc, files, sizeof *files);
+	return (int)st;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "onnx_io.h"
 
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_BAD = 2 };
 
@@ -47,6 +48,23 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  info MODEL [--json]     what the model is: opsets, ops, weights, inputs, outputs\n"
+	"  check MODEL [--json | --sarif]\n"
+	"                          what stops cross-layer equalization, and how to fix it\n"
+	"                          (the model guidelines), and the CLE map: which layers\n"
+	"                          are equalized together, and why the others are not\n"
+	"  equalize IN -o OUT [options]\n"
+	"                          fold BatchNormalization, balance per-channel weight ranges\n"
+	"                          across layers, absorb high biases; the function is kept\n"
+	"      --json              the report as JSON\n"
+	"      --no-hbf            no high-bias absorption\n"
+	"      --pow2-scales       powers-of-two scales: rescaling is exact (bit-identical outputs)\n"
+	"      --reference         do what the reference (AIMET) does: its scope, one pass,\n"
+	"                          ReLU6 replaced by ReLU\n"
+	"      --relu6=MODE        exact (default: Clip kept exact with per-channel bounds),\n"
+	"                          relu (replace by Relu, changes the function), skip\n"
+	"      --iterations=N      balancing rounds at most (default 50)\n"
+	"      --tolerance=X       stop when ranges move less than this (default 1e-4)\n"
+	"      --max-scale=X       clamp scales to [1/X, X] (default 1e4)\n"
 	"\n"
 	"  --help                  this text\n"
 	"  --version               the version\n"
@@ -123,56 +141,112 @@ static void run_free(struct run *r)
 	r->n_files = 0;
 }
 
-typedef enum cle_status (*request_fn)(const struct cle_input *in, const struct cle_options *o,
-				      const struct cle_alloc *a, struct cle_buf *out,
-				      struct cle_error *e);
-
-/* `onnx-cle CMD MODEL [options]` for commands that read one model and
- * print one document. */
-static int cmd_document(const struct cli_host *h, const char *cmd, request_fn fn, int argc,
-			char *argv[])
-{
+/* A parsed command line: the model, the output (equalize) and options. */
+struct args {
 	struct cle_options o;
+	const char *model, *output;
+};
+
+static int parse_args(const struct cli_host *h, const char *cmd, bool wants_output, int argc,
+		      char *argv[], struct args *a)
+{
+	struct cle_error e = {CLE_OK, ""};
+	int i;
+
+	memset(a, 0, sizeof *a);
+	cle_options_init(&a->o);
+	for (i = 2; i < argc; i++) {
+		if (wants_output && (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0)) {
+			if (i + 1 >= argc)
+				return usage_error(h, "-o needs a file name");
+			a->output = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			if (cle_option(&a->o, cmd, argc, argv, &i, &e) != CLE_OK)
+				return usage_error(h, e.msg);
+		} else if (a->model == NULL) {
+			a->model = argv[i];
+		} else {
+			return usage_error(h, "give one model file");
+		}
+	}
+	if (a->model == NULL) {
+		outf(h, 2, "onnx-cle: %s needs a model file\n(run onnx-cle --help for usage)\n", cmd);
+		return EXIT_BAD;
+	}
+	if (wants_output && a->output == NULL)
+		return usage_error(h, "equalize needs an output file: -o OUT.onnx");
+	a->o.color = a->o.format == REPORT_TEXT && h->color(h->ud, 1);
+	return EXIT_OK;
+}
+
+/* The output file, as a sink: written to a temporary name, renamed on success. */
+struct out_sink {
+	const struct cli_host *h;
+	void *file;
+};
+
+static enum cle_status out_begin(void *ud, size_t total, struct cle_error *e)
+{
+	(void)ud;
+	(void)total;
+	(void)e;
+	return CLE_OK;
+}
+
+static enum cle_status out_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
+{
+	struct out_sink *o = ud;
+
+	return o->h->out_write(o->h->ud, o->file, p, n, e);
+}
+
+enum command { CMD_INFO, CMD_CHECK, CMD_EQUALIZE };
+
+/* Runs a command on the model named in args: reads it, runs the request
+ * (equalize writes args->output), prints the document. */
+static int run(const struct cli_host *h, const struct args *args, enum command cmd)
+{
+	uint32_t errors = 0;
 	struct cle_error e = {CLE_OK, ""};
 	struct run r;
 	struct cle_input in;
 	struct cle_buf b;
 	uint8_t *bytes = NULL;
 	size_t n = 0;
-	const char *model = NULL;
 	enum cle_status st;
-	int i;
 
-	cle_options_init(&o);
-	for (i = 2; i < argc; i++) {
-		if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			if (cle_option(&o, cmd, argc, argv, &i, &e) != CLE_OK)
-				return usage_error(h, e.msg);
-		} else if (model == NULL) {
-			model = argv[i];
-		} else {
-			return usage_error(h, "give one model file");
-		}
-	}
-	if (model == NULL) {
-		outf(h, 2, "onnx-cle: %s needs a model file\n", cmd);
-		return EXIT_BAD;
-	}
-	o.color = o.format == REPORT_TEXT && h->color(h->ud, 1);
 	memset(&r, 0, sizeof r);
 	r.h = h;
-	r.model_path = model;
-	if ((st = h->read_file(h->ud, model, h->a, &bytes, &n, &e)) != CLE_OK) {
+	r.model_path = args->model;
+	if (h->read_file(h->ud, args->model, h->a, &bytes, &n, &e) != CLE_OK) {
 		outf(h, 2, "onnx-cle: %s\n", e.msg);
 		return EXIT_BAD;
 	}
 	in.bytes = bytes;
 	in.n = n;
-	in.name = base_name(model);
+	in.name = base_name(args->model);
 	in.lookup.fn = side_lookup;
 	in.lookup.ud = &r;
 	cle_buf_init(&b, h->a);
-	st = fn(&in, &o, h->a, &b, &e);
+	if (cmd == CMD_INFO) {
+		st = cle_info(&in, &args->o, h->a, &b, &e);
+	} else if (cmd == CMD_CHECK) {
+		st = cle_check(&in, &args->o, h->a, &b, &errors, &e);
+	} else {
+		struct out_sink os = {h, NULL};
+		struct onnx_sink sink = {out_begin, out_write, &os};
+		struct cle_error ce;
+
+		st = h->out_open(h->ud, args->output, &os.file, &e);
+		if (st == CLE_OK) {
+			st = cle_equalize_model(&in, &args->o, h->a, &sink, &b, &e);
+			/* only a complete model is renamed into place */
+			if (h->out_close(h->ud, os.file, st == CLE_OK, &ce) != CLE_OK && st == CLE_OK) {
+				st = ce.code;
+				e = ce;
+			}
+		}
+	}
 	if (st == CLE_OK)
 		h->print(h->ud, 1, b.p ? b.p : "", b.n);
 	else
@@ -180,7 +254,7 @@ static int cmd_document(const struct cli_host *h, const char *cmd, request_fn fn
 	cle_buf_free(&b);
 	run_free(&r);
 	cle_free(h->a, bytes, n);
-	return st == CLE_OK ? EXIT_OK : EXIT_BAD;
+	return st != CLE_OK ? EXIT_BAD : errors ? EXIT_FINDINGS : EXIT_OK;
 }
 
 int cli_main(int argc, char *argv[], const struct cli_host *h)
@@ -198,8 +272,13 @@ int cli_main(int argc, char *argv[], const struct cli_host *h)
 		out(h, 1, "onnx-cle " CLE_VERSION "\n");
 		return EXIT_OK;
 	}
-	if (strcmp(cmd, "info") == 0)
-		return cmd_document(h, cmd, cle_info, argc, argv);
+	if (strcmp(cmd, "info") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "equalize") == 0) {
+		enum command c = cmd[0] == 'i' ? CMD_INFO : cmd[0] == 'c' ? CMD_CHECK : CMD_EQUALIZE;
+		struct args args;
+		int rc = parse_args(h, cmd, c == CMD_EQUALIZE, argc, argv, &args);
+
+		return rc != EXIT_OK ? rc : run(h, &args, c);
+	}
 	outf(h, 2, "onnx-cle: unknown command '%s'\n(run onnx-cle --help for usage)\n", cmd);
 	return EXIT_BAD;
 }

@@ -24,6 +24,11 @@ export function fixture(name) {
   return path.join(fixtures, name);
 }
 
+/** Equalizer test models: file name → entry (tests/fixtures/make_cle_models.py). */
+export function cleManifest() {
+  return JSON.parse(readFileSync(fixture('cle_manifest.json'), 'utf8'));
+}
+
 /** Runs a command; returns { status, stdout (Buffer), stderr (string) }. */
 export function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { maxBuffer: 1 << 28, env: { ...process.env, NO_COLOR: '1' }, ...opts });

@@ -1,0 +1,139 @@
+/* cle.h — cross-layer equalization on the graph index.
+ *
+ * Planning finds the layers (Conv, ConvTranspose, Gemm, MatMul with a
+ * constant weight, each with the BatchNormalization or bias Add it absorbs)
+ * and the regions between them.  A region is a set of tensors that must
+ * share one scale per channel: a layer's output, the channel-preserving
+ * ops after it (Relu, pooling, Pad, Resize, Clip, ...), and the tensors an
+ * Add or Concat joins to it.  Layers writing into a region are its
+ * producers, layers reading it its consumers; scaling channel c of a region
+ * by 1/s_c at the producers and by s_c at the consumers keeps the
+ * network's function.  A region that anything else reads (a Sigmoid, a
+ * graph output, ...) is blocked, with the sentence saying why: that is the
+ * CLE map the checker shows.
+ *
+ * Equalizing balances every region (s_c = sqrt(producer range / consumer
+ * range), iterated), folds BatchNormalization, absorbs high biases, and
+ * turns the result into edits of the model: each weight is rewritten once,
+ * from the original bytes, with per-channel factors kept in double. */
+#ifndef CLE_CLE_H
+#define CLE_CLE_H
+
+#include "base.h"
+#include "graph.h"
+
+struct onnx_sink;
+
+enum cle_relu6 {
+	CLE_RELU6_EXACT, /* Clip(lo, hi) becomes Max/Min with per-channel bounds: function kept */
+	CLE_RELU6_RELU,  /* Clip(0, 6) becomes Relu, as the reference does: function changes */
+	CLE_RELU6_SKIP,  /* Clip blocks its region */
+};
+
+struct cle_config {
+	bool reference;        /* only what the reference (AIMET) reaches, and how it does it */
+	bool hbf;              /* high-bias absorption */
+	bool pow2;             /* round scales to powers of two: rescaling is exact */
+	enum cle_relu6 relu6;
+	int max_rounds;        /* balancing rounds at most (the reference: 1) */
+	double tolerance;      /* stop when no channel's range ratio moves by more than this */
+	double max_scale;      /* scales are clamped to [1/max_scale, max_scale] */
+};
+
+void cle_config_init(struct cle_config *c);
+
+enum cle_layer_kind {
+	CLE_CONV,
+	CLE_CONV_TRANSPOSE,
+	CLE_GEMM,
+	CLE_MATMUL,
+};
+
+/* Progress: stage name and fraction done; returning false cancels. */
+typedef bool (*cle_progress_fn)(void *ud, const char *stage, double fraction);
+
+struct cle_layer {
+	const struct graph *g;
+	uint32_t node;            /* the Conv/ConvTranspose/Gemm/MatMul */
+	enum cle_layer_kind kind;
+	const char *why;          /* why it cannot be equalized at all, or NULL */
+	bool reference;           /* the reference would equalize it too */
+	/* set when why == NULL */
+	uint32_t w_value, b_value; /* weight and bias values (b_value GRAPH_NONE if no bias) */
+	uint32_t bn;              /* BatchNormalization folded into it, or GRAPH_NONE */
+	uint32_t bias_add;        /* Add holding a MatMul's bias, or GRAPH_NONE */
+	uint32_t out_value;       /* the value carrying its result (after BN / bias Add) */
+	size_t c_out, c_in;       /* output and input channels */
+	size_t d0, d1, k, groups; /* the weight as [d0][d1][k] (see kernels.h) */
+	bool lead_out;            /* d0 indexes output channels (else input channels) */
+	uint32_t in_region, out_region; /* GRAPH_NONE when there is none */
+	size_t in_off, out_off;   /* first channel of this layer within each region */
+	size_t in_rep;            /* input features per region channel (Flatten), else 1 */
+	uint32_t group;           /* layers joined by regions share a group; GRAPH_NONE if alone */
+};
+
+/* A Clip inside a region: rewritten with per-channel bounds when scaled. */
+struct cle_clip {
+	uint32_t node;
+	size_t off, n_ch; /* its channels within the region */
+	uint32_t rank;    /* rank of an NCHW-like tensor, 0 when channels are the last axis */
+};
+
+struct cle_region {
+	size_t n_ch;
+	uint32_t n_producers, n_consumers;
+	uint32_t *producers, *consumers; /* layer indices */
+	const char *blocked;      /* why it cannot be scaled, or NULL */
+	bool reference;           /* inside the reference's scope */
+	bool joint;               /* more than one producer or consumer */
+	uint32_t n_clips;
+	struct cle_clip *clips;   /* Clip nodes inside (rewritten or replaced) */
+	const struct graph *g;
+	uint32_t relu;            /* the Relu right after a single producer (for HBF), or GRAPH_NONE */
+	bool hbf_path;            /* only ops that commute with subtracting a per-channel constant
+				     after that Relu (pooling, Flatten), so HBF is exact for x >= c */
+};
+
+struct cle_plan {
+	const struct graph_model *gm;
+	struct cle_config cfg;
+	uint32_t n_layers, n_regions;
+	struct cle_layer *layers;
+	struct cle_region *regions;
+	size_t cap_layers, cap_regions; /* allocated */
+	struct cle_arena arena;         /* sentences, member lists, results */
+};
+
+/* Plans CLE on gm (which must outlive the plan).  Fails only on
+ * out-of-memory. */
+CLE_NODISCARD enum cle_status cle_plan_groups(struct cle_plan **out,
+					      const struct graph_model *gm,
+					      const struct cle_config *cfg,
+					      const struct cle_alloc *a, struct cle_error *e);
+void cle_plan_free(struct cle_plan *p);
+
+/* Per-layer outcome of equalization, for the report. */
+struct cle_layer_result {
+	bool changed;
+	double spread_before, spread_after; /* max/min of per-output-channel abs-max */
+	double sqnr_before, sqnr_after;     /* per-tensor symmetric INT8, dB */
+	uint32_t clamped;                   /* channels whose scale hit max_scale */
+	bool hbf;                           /* bias absorbed into its consumers */
+	const char *note;                   /* why it was left alone, or an approximation made */
+};
+
+struct cle_result {
+	uint32_t n_layers;
+	struct cle_layer_result *layers; /* parallel to plan->layers */
+	int rounds;
+	uint32_t bn_folded, clips_rewritten, clips_replaced, hbf_layers, clamped;
+	double max_imbalance; /* largest |log2(producer range / consumer range)| left */
+};
+
+/* Equalizes: writes the new model to sink and fills *res (owned by the
+ * plan's arena).  The plan's model bytes must still be alive. */
+CLE_NODISCARD enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
+					   struct cle_result *res, cle_progress_fn progress,
+					   void *progress_ud, struct cle_error *e);
+
+#endif

@@ -1,0 +1,242 @@
+// `onnx-cle equalize`: the function is kept (onnxruntime-web runs the model
+// before and after), bit for bit with power-of-two scales, ranges end up
+// balanced and spread less (checked from the weights by python3-onnx), real
+// models survive, bad input gets a sentence and never a partial file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { native, wasm, fixture, realModels, run as runCmd, root, cleManifest } from './helpers.mjs';
+import { run, randomFeeds, compare } from './ort.mjs';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'onnx-cle-eq-'));
+const manifest = cleManifest();
+const models = Object.keys(manifest);
+
+/** Equalizes a model with the native CLI; returns { out (path), report }. */
+function equalize(file, ...flags) {
+  const out = path.join(dir, `${path.basename(file, '.onnx')}.${flags.join('').replace(/[^a-z0-9]/gi, '')}.onnx`);
+  const r = native('equalize', file, '-o', out, '--json', ...flags);
+  assert.equal(r.status, 0, `${file}: ${r.stderr}`);
+  return { out, report: JSON.parse(r.stdout) };
+}
+
+async function outputsDiffer(a, b, entry, seeds = [1, 2]) {
+  let worst = { relErr: 0, maxAbsErr: 0 };
+  for (const seed of seeds) {
+    const feeds = randomFeeds(entry, seed);
+    const c = compare(await run(readFileSync(a), feeds), await run(readFileSync(b), feeds));
+    if (c.relErr > worst.relErr) worst = c;
+  }
+  return worst;
+}
+
+function weightStats(file) {
+  const r = runCmd('/usr/bin/python3', [path.join(root, 'tests/fixtures/weight_stats.py'), file]);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+const spread = (r) => {
+  const live = r.filter((x) => x > 0);
+  return Math.max(...live) / Math.min(...live);
+};
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+test('the function is kept: HBF off, every test model, max error <= 1e-4 of the output', async () => {
+  assert.ok(models.length >= 12);
+  const outs = [];
+  for (const name of models) {
+    const { out, report } = equalize(fixture(name), '--no-hbf');
+    assert.ok(report.totals.equalized >= 2, `${name}: ${report.totals.equalized} layers equalized`);
+    const c = await outputsDiffer(fixture(name), out, manifest[name]);
+    assert.ok(c.relErr <= 1e-4, `${name}: relative error ${c.relErr}`);
+    outs.push(out);
+  }
+  // and every output is a valid model for onnx.checker, shape inference included
+  const r = runCmd('/usr/bin/python3', [path.join(root, 'tests/fixtures/check_model.py'), ...outs]);
+  assert.equal(r.status, 0, r.stdout.toString());
+});
+
+test('power-of-two scales are exact: outputs identical, bit for bit', async () => {
+  for (const name of models) {
+    const { out } = equalize(fixture(name), '--no-hbf', '--pow2-scales');
+    // BatchNormalization folding rounds by itself; the scaling on top of it must not
+    const base = name.includes('_bn') || name.includes('constants')
+      ? equalize(fixture(name), '--no-hbf', '--max-scale=1').out
+      : fixture(name);
+    const c = await outputsDiffer(base, out, manifest[name]);
+    assert.equal(c.maxAbsErr, 0, `${name}: ${c.maxAbsErr}`);
+  }
+});
+
+test('high-bias absorption: applied where exact enough, error within the documented bound', async () => {
+  let absorbed = 0;
+  for (const name of models) {
+    const { out, report } = equalize(fixture(name));
+    absorbed += report.totals.hbf_layers;
+    const c = await outputsDiffer(fixture(name), out, manifest[name]);
+    // README: HBF assumes a BN output stays above beta - 3|gamma|; below it
+    // the output moves, by at most 2% of its range on these models
+    assert.ok(c.relErr <= 0.02, `${name}: relative error ${c.relErr} with HBF`);
+  }
+  assert.ok(absorbed >= 2, `HBF applied to ${absorbed} layers`);
+  // padding makes it inexact: skipped there, and said so
+  const { report } = equalize(fixture('vgg_like_bn.onnx'));
+  assert.ok(report.layers.some((l) => /high-bias absorption skipped: a consumer pads with zeros/.test(l.note)));
+});
+
+test('balanced: each pair of a chain has equal per-channel ranges, read back from the weights', () => {
+  for (const name of ['vgg_like_folded.onnx', 'decoder_folded.onnx', 'mlp_folded.onnx']) {
+    const { out } = equalize(fixture(name), '--no-hbf');
+    const stats = weightStats(out);
+    const layers = manifest[name].layers.map((l) => stats[l.name]);
+    for (let i = 0; i + 1 < layers.length; i++) {
+      const a = layers[i].out;
+      const b = layers[i + 1].in;
+      assert.equal(a.length, b.length, `${name}: pair ${i}`);
+      for (let c = 0; c < a.length; c++) {
+        if (a[c] === 0 || b[c] === 0) continue;
+        assert.ok(Math.abs(Math.log(a[c] / b[c])) < 1e-3,
+          `${name}: pair ${i} channel ${c}: ${a[c]} vs ${b[c]}`);
+      }
+    }
+  }
+});
+
+test('VGG-like: median per-layer range spread drops at least 10x (weights read back)', () => {
+  const name = 'vgg_like_folded.onnx';
+  const before = weightStats(fixture(name));
+  const { out, report } = equalize(fixture(name), '--no-hbf');
+  const after = weightStats(out);
+  const mb = median(Object.values(before).map((l) => spread(l.out)));
+  const ma = median(Object.values(after).map((l) => spread(l.out)));
+  assert.ok(mb / ma >= 10, `median spread ${mb} -> ${ma}`);
+  // the report says the same
+  assert.ok(Math.abs(report.totals.median_spread_before / mb - 1) < 1e-3);
+  assert.ok(Math.abs(report.totals.median_spread_after / ma - 1) < 1e-3);
+});
+
+test('the report: per layer spread and INT8 SQNR before and after, and totals', () => {
+  const { report } = equalize(fixture('mobilenetv2_like_bn.onnx'));
+  for (const l of report.layers) {
+    for (const k of ['node', 'op', 'group', 'changed', 'range_spread_before', 'range_spread_after',
+      'sqnr_before_db', 'sqnr_after_db', 'hbf', 'note']) assert.ok(k in l, k);
+    assert.equal(typeof l.range_spread_before, 'number');
+  }
+  const t = report.totals;
+  assert.equal(t.layers, report.layers.length);
+  assert.equal(t.bn_folded, 17);
+  assert.equal(t.clips_rewritten, 12); // ReLU6 kept exact
+  assert.ok(t.median_spread_before / t.median_spread_after > 10);
+  assert.ok(t.max_imbalance_log2 < 1e-3);
+});
+
+test('native and wasm write the same model and report', () => {
+  for (const name of ['mobilenetv2_like_bn.onnx', 'resnet_like_folded.onnx']) {
+    const a = path.join(dir, `n-${name}`);
+    const b = path.join(dir, `w-${name}`);
+    const ra = native('equalize', fixture(name), '-o', a, '--json');
+    const rb = wasm('equalize', fixture(name), '-o', b, '--json');
+    assert.equal(ra.status, 0);
+    assert.equal(rb.status, 0);
+    assert.deepEqual(rb.stdout, ra.stdout);
+    assert.ok(readFileSync(a).equals(readFileSync(b)), name);
+  }
+});
+
+// A white page with dark text lines, normalized as PaddleOCR does, so the
+// detector answers with probabilities that are not all zero.
+function page(h, w) {
+  const x = new Float32Array(3 * h * w);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  for (let y = 0; y < h; y++) {
+    for (let c = 0; c < w; c++) {
+      const ink = y % 16 >= 5 && y % 16 < 11 && c % 12 < 9 && c > 4 && c < w - 4;
+      for (let k = 0; k < 3; k++) x[k * h * w + y * w + c] = ((ink ? 0.1 : 0.95) - mean[k]) / std[k];
+    }
+  }
+  x.dims = [1, 3, h, w];
+  return x;
+}
+
+function vadFeeds(legacy) {
+  const input = new Float32Array(512).map((_, i) => Math.sin(i / 7) * 0.3);
+  input.dims = [1, 512];
+  const sr = new BigInt64Array([16000n]);
+  sr.dims = [];
+  if (legacy) {
+    const h = new Float32Array(128);
+    h.dims = [2, 1, 64];
+    const c = new Float32Array(128);
+    c.dims = [2, 1, 64];
+    return { input, h, c, sr };
+  }
+  const state = new Float32Array(256);
+  state.dims = [2, 1, 128];
+  return { input, state, sr };
+}
+
+test('real models: PP-OCRv4 detection and recognition, Silero VAD (weights inside If)', async () => {
+  const cases = [
+    ['ppocr-det', () => ({ x: page(64, 64) })],
+    ['ppocr-rec', () => {
+      const x = page(48, 160);
+      return { x };
+    }],
+    ['silero-v5', () => vadFeeds(false)],
+    ['silero-legacy', () => vadFeeds(true)],
+  ];
+  for (const [key, feeds] of cases) {
+    const { out, report } = equalize(realModels[key], '--no-hbf');
+    assert.ok(report.totals.equalized > 0, `${key}: nothing equalized`);
+    const f = feeds();
+    const c = compare(await run(readFileSync(realModels[key]), f), await run(readFileSync(out), f));
+    assert.ok(c.relErr <= 1e-4, `${key}: relative error ${c.relErr}`);
+  }
+});
+
+test('bad weights: NaN/Inf and contradicting shapes leave the layer untouched and say why', async () => {
+  const cases = {
+    'nan_weights.onnx': /its weights contain NaN or Inf values; left as is/,
+    'inf_weights.onnx': /its weights contain NaN or Inf values; left as is/,
+    'bias_mismatch.onnx': /its bias is not a constant with one value per output channel/,
+    'group_mismatch.onnx': /its group attribute does not divide the weight's channels/,
+  };
+  for (const [name, why] of Object.entries(cases)) {
+    const { out, report } = equalize(fixture(name));
+    assert.match(report.layers[0].note, why, name);
+    assert.equal(report.totals.equalized, 0, name);
+    assert.ok(readFileSync(out).equals(readFileSync(fixture(name))), `${name}: the model is unchanged`);
+  }
+  // a dead channel keeps scale 1 and the rest is equalized
+  const { out } = equalize(fixture('dead_channel.onnx'), '--no-hbf');
+  const feeds = { x: Object.assign(new Float32Array(3 * 64).fill(0.5), { dims: [1, 3, 8, 8] }) };
+  const c = compare(await run(readFileSync(fixture('dead_channel.onnx')), feeds), await run(readFileSync(out), feeds));
+  assert.ok(c.relErr <= 1e-4);
+  assert.equal(weightStats(out).conv1.out[3], 0);
+});
+
+test('a failure leaves no output file behind, temporary or final', () => {
+  const det = readFileSync(realModels['ppocr-det']);
+  const cut = path.join(dir, 'cut.onnx');
+  writeFileSync(cut, det.subarray(0, 100000));
+  for (const cli of [native, wasm]) {
+    const out = path.join(dir, `never-${cli === native ? 'n' : 'w'}.onnx`);
+    const r = cli('equalize', cut, '-o', out);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^onnx-cle: cut\.onnx: the file is truncated/);
+    assert.equal(r.stdout.length, 0);
+    assert.ok(!existsSync(out));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('never')), []);
+  }
+  const r = native('equalize', fixture('conv_relu.onnx'), '-o', path.join(dir, 'no/such/dir.onnx'));
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /cannot write .*no\/such\/dir\.onnx: No such file or directory/);
+  assert.match(native('equalize', fixture('conv_relu.onnx')).stderr, /equalize needs an output file: -o OUT\.onnx/);
+});

@@ -1,0 +1,190 @@
+// onnxruntime-web in Node, offline, as the reference the tests check
+// models against: run a model, make seeded inputs, compare outputs.
+//
+// 'onnxruntime-web' resolves under Node to dist/ort.node.min.mjs (the
+// package's "node" export condition). It imports ort-wasm-simd-threaded.mjs
+// and reads ort-wasm-simd-threaded.wasm from wasmPaths with node:fs; nothing
+// is fetched, no CDN, no worker (one thread, no proxy).
+import * as ort from 'onnxruntime-web';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import { root, fixture } from './helpers.mjs';
+
+ort.env.wasm.wasmPaths = pathToFileURL(path.join(root, 'node_modules/onnxruntime-web/dist/')).href;
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.proxy = false;
+ort.env.logLevel = 'error';
+
+export { ort };
+
+const typed = {
+  float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array,
+  int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
+};
+
+function typeOf(data) {
+  for (const [name, T] of Object.entries(typed)) if (data instanceof T) return name;
+  throw new Error(`no ONNX type for ${data?.constructor?.name}`);
+}
+
+/** An ort.Tensor from a Tensor, or a typed array carrying `dims` (a scalar when dims is []). */
+function toTensor(name, v) {
+  if (v instanceof ort.Tensor) return v;
+  if (!ArrayBuffer.isView(v) || !Array.isArray(v.dims)) {
+    throw new Error(`feed '${name}': want an ort.Tensor or a typed array with .dims`);
+  }
+  return new ort.Tensor(typeOf(v), v, v.dims);
+}
+
+/** A typed array copy of the tensor's data with `dims` attached. */
+function fromTensor(t) {
+  const data = t.data.slice();
+  data.dims = [...t.dims];
+  return data;
+}
+
+/**
+ * Runs a model once in onnxruntime-web (WebAssembly CPU backend).
+ * feeds: { inputName: ort.Tensor | TypedArray with .dims }.
+ * Returns { outputName: Float32Array (or the output's typed array) with .dims }.
+ * Graph optimizations are off by default, so the graph runs as written (ORT's
+ * own Conv+BN fusion cannot hide a difference); opts.graphOptimizationLevel
+ * ('basic', 'all') turns them on; opts.outputs picks outputs by name.
+ */
+export async function run(modelBytes, feeds, { outputs, graphOptimizationLevel = 'disabled' } = {}) {
+  const session = await ort.InferenceSession.create(modelBytes, {
+    executionProviders: ['wasm'], graphOptimizationLevel,
+  });
+  try {
+    const inputs = {};
+    for (const [name, v] of Object.entries(feeds)) inputs[name] = toTensor(name, v);
+    const result = await session.run(inputs, outputs);
+    const out = {};
+    for (const [name, t] of Object.entries(result)) {
+      out[name] = fromTensor(t);
+      t.dispose?.();
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same stream everywhere. */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal values (Box-Muller) from a seeded stream. */
+function normals(rand, n) {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rand()));
+    const phi = 2 * Math.PI * rand();
+    out[i] = r * Math.cos(phi);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(phi);
+  }
+  return out;
+}
+
+function isDynamic(d) {
+  return typeof d !== 'number' || d < 0 || d >= 2 ** 31;
+}
+
+/**
+ * Deterministic inputs for a model. spec: a cle_manifest.json entry
+ * ({ inputs: [{ name, shape, dtype }] }), or session.inputMetadata
+ * ([{ name, type, shape }]). Float inputs get standard normal values, integer
+ * inputs small values 0..9. Dynamic dimensions (names, -1, 2^32-1) are 1
+ * unless opts.shapes gives { inputName: shape }; opts.scale multiplies floats.
+ */
+export function randomFeeds(spec, seed, { shapes = {}, scale = 1 } = {}) {
+  const inputs = Array.isArray(spec) ? spec : spec.inputs;
+  const rand = mulberry32(seed);
+  const feeds = {};
+  for (const inp of inputs) {
+    const type = inp.dtype ?? inp.type;
+    const dims = (shapes[inp.name] ?? inp.shape).map((d) => (isDynamic(d) ? 1 : d));
+    const n = dims.reduce((a, b) => a * b, 1);
+    const T = typed[type];
+    if (!T) throw new Error(`randomFeeds: input '${inp.name}' has type ${type}`);
+    const data = new T(n);
+    if (type === 'float32' || type === 'float64') {
+      const v = normals(rand, n);
+      for (let i = 0; i < n; i++) data[i] = v[i] * scale;
+    } else {
+      for (let i = 0; i < n; i++) {
+        const k = Math.floor(rand() * 10);
+        data[i] = type === 'int64' ? BigInt(k) : k;
+      }
+    }
+    data.dims = dims;
+    feeds[inp.name] = data;
+  }
+  return feeds;
+}
+
+/**
+ * Compares outputs a (the reference) and b: { name: TypedArray } maps with
+ * the same names and sizes, or two typed arrays. Returns { maxAbsErr, maxAbs
+ * (of a), relErr = maxAbsErr / maxAbs } over all outputs; a NaN anywhere
+ * makes relErr Infinity.
+ */
+export function compare(a, b) {
+  if (ArrayBuffer.isView(a)) return compare({ out: a }, { out: b });
+  const names = Object.keys(a);
+  if (names.join() !== Object.keys(b).join()) {
+    throw new Error(`outputs differ: [${names}] vs [${Object.keys(b)}]`);
+  }
+  let maxAbsErr = 0;
+  let maxAbs = 0;
+  let nan = false;
+  for (const name of names) {
+    const x = a[name];
+    const y = b[name];
+    if (x.length !== y.length) throw new Error(`output '${name}': ${x.length} vs ${y.length} values`);
+    for (let i = 0; i < x.length; i++) {
+      const u = Number(x[i]);
+      const v = Number(y[i]);
+      if (Number.isNaN(u) || Number.isNaN(v)) nan = true;
+      const e = Math.abs(u - v);
+      if (e > maxAbsErr) maxAbsErr = e;
+      if (Math.abs(u) > maxAbs) maxAbs = Math.abs(u);
+    }
+  }
+  let relErr = maxAbs > 0 ? maxAbsErr / maxAbs : maxAbsErr === 0 ? 0 : Infinity;
+  if (nan || !Number.isFinite(relErr)) relErr = Infinity;
+  return { maxAbsErr, maxAbs, relErr };
+}
+
+/** float32 little-endian file → Float32Array with dims. */
+export function readF32(file, dims) {
+  const b = readFileSync(file);
+  const n = dims.reduce((x, y) => x * y, 1);
+  if (b.length !== n * 4) throw new Error(`${path.basename(file)}: ${b.length} bytes, want ${dims.join('x')} floats`);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = b.readFloatLE(i * 4);
+  data.dims = dims;
+  return data;
+}
+
+/**
+ * The fixed input and PyTorch's output stored beside a cle fixture
+ * (make_cle_models.py): { feeds, outputs }, keyed by the model's names.
+ */
+export function storedIO(entry) {
+  const [inp] = entry.inputs;
+  const [out] = entry.outputs;
+  return {
+    feeds: { [inp.name]: readF32(fixture(entry.input_bin), inp.shape) },
+    outputs: { [out.name]: readF32(fixture(entry.output_bin), out.shape) },
+  };
+}
