@@ -1340,7 +1340,7 @@ static enum cle_status prepare_layer(struct eq *q, uint32_t li)
 		bad = kernel_absmax_reduce(&S->t, S->m);
 	} else {
 		/* |w| is read in place each time; count non-finite values once */
-		struct kernel_sqnr none = {1.0, 0, 0};
+		struct kernel_sqnr none = {1.0, 0, 0, NULL, NULL, false};
 
 		bad = kernel_scale(&S->t, NULL, NULL, 0, l->d0 * l->d1, NULL, &none);
 	}
@@ -1549,11 +1549,35 @@ static double max_of(const float *r, size_t n)
 	return (double)hi;
 }
 
-static double sqnr_db(const struct kernel_sqnr *s)
+/* INT8 weight SQNR of a layer: the quantizer is per tensor (one step,
+ * absmax / 127), the signal-to-noise is measured per output channel and
+ * averaged in dB over the channels that carry signal, so a channel that
+ * quantizes to nothing counts as much as the largest one.  An exactly
+ * representable channel counts as 200 dB rather than infinity. */
+static double sqnr_db(const struct kernel_sqnr *s, size_t n)
 {
-	if (s->noise <= 0)
-		return s->signal > 0 ? 200.0 : 0.0; /* exact: report a ceiling, not infinity */
-	return 10.0 * log10(s->signal / s->noise);
+	double sum = 0;
+	size_t used = 0, c;
+
+	for (c = 0; c < n; c++) {
+		if (!(s->ch_signal[c] > 0))
+			continue;
+		sum += s->ch_noise[c] > 0 ? fmin(10.0 * log10(s->ch_signal[c] / s->ch_noise[c]), 200.0)
+					  : 200.0;
+		used++;
+	}
+	return used ? sum / (double)used : 0.0;
+}
+
+/* Statistics with per-output-channel sums for layer l, in the run's arena. */
+static bool sqnr_init(struct eq *q, const struct cle_layer *l, double step, struct kernel_sqnr *s)
+{
+	memset(s, 0, sizeof *s);
+	s->step = step > 0 ? step : 1.0;
+	s->by_col = !l->lead_out;
+	s->ch_signal = run_alloc(q, l->c_out, sizeof(double));
+	s->ch_noise = run_alloc(q, l->c_out, sizeof(double));
+	return s->ch_signal != NULL && s->ch_noise != NULL;
 }
 
 /* The bias a layer ends with, before high-bias absorption: BN folded in,
@@ -2203,15 +2227,14 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 		R->spread_before = spread(S->rout0, l->c_out);
 		R->spread_after = spread(S->rout, l->c_out);
 		/* INT8 SQNR before: the BN-folded weights, one read */
-		before.step = max_of(S->rout0, l->c_out) / 127.0;
-		before.signal = before.noise = 0;
-		if (before.step > 0)
-			kernel_scale(&S->t, l->lead_out ? S->kf : NULL, l->lead_out ? NULL : S->kf, 0,
-				     l->d0 * l->d1 * l->k, NULL, &before);
-		R->sqnr_before = R->sqnr_after = sqnr_db(&before);
-		S->sq.step = max_of(S->rout, l->c_out) / 127.0;
-		if (!(S->sq.step > 0))
-			S->sq.step = 1;
+		if (!sqnr_init(&q, l, max_of(S->rout0, l->c_out) / 127.0, &before) ||
+		    !sqnr_init(&q, l, max_of(S->rout, l->c_out) / 127.0, &S->sq)) {
+			st = eq_nomem(&q);
+			goto done;
+		}
+		kernel_scale(&S->t, l->lead_out ? S->kf : NULL, l->lead_out ? NULL : S->kf, 0,
+			     l->d0 * l->d1 * l->k, NULL, &before);
+		R->sqnr_before = R->sqnr_after = sqnr_db(&before, l->c_out);
 		R->changed = S->changed;
 		if (S->changed)
 			q.bytes_total += l->d0 * l->d1 * l->k * S->esize;
@@ -2241,7 +2264,7 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 		goto done;
 	for (li = 0; li < p->n_layers; li++)
 		if (q.ls[li].changed)
-			res->layers[li].sqnr_after = sqnr_db(&q.ls[li].sq);
+			res->layers[li].sqnr_after = sqnr_db(&q.ls[li].sq, p->layers[li].c_out);
 	progress(&q, "done", 1);
 done:
 	graph_edits_free(&ed);

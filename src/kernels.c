@@ -339,6 +339,22 @@ static void q_chunk_scalar(enum kernel_dtype dt, const uint8_t *o, size_t n, dou
 		q_add(&ls[x & 3], &ln[x & 3], out_value(dt, o + x * es), step);
 }
 
+/* Adds n outputs at o, from element e on, to their channels' sums. */
+static void q_chunk_channels(const struct kernel_tensor *t, const uint8_t *o, size_t e, size_t n,
+			     struct kernel_sqnr *q)
+{
+	size_t es = elem_size(t->dt), x;
+	struct pos ps;
+
+	pos_at(t, e, &ps);
+	for (x = 0; x < n; x++) {
+		size_t ch = q->by_col ? ps.c0 + ps.j : ps.i;
+
+		q_add(&q->ch_signal[ch], &q->ch_noise[ch], out_value(t->dt, o + x * es), q->step);
+		pos_next(t, &ps);
+	}
+}
+
 #ifdef __wasm_simd128__
 static size_t scale_chunk_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
 			       size_t e, size_t n, struct pos *ps, uint8_t *o);
@@ -379,6 +395,8 @@ static size_t scale_run(const struct kernel_tensor *t, const double *fa, const d
 		if (q != NULL)
 			q_chunk_scalar(t->dt, o, n, q->step, ls, ln);
 #endif
+		if (q != NULL && q->ch_signal != NULL)
+			q_chunk_channels(t, o, e, n, q);
 	}
 	if (q != NULL) {
 		q->signal += (ls[0] + ls[1]) + (ls[2] + ls[3]);

@@ -11,6 +11,7 @@
 #ifndef CLE_KERNELS_H
 #define CLE_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,11 @@ struct kernel_sqnr {
 	double step;   /* quantization step (absmax / 127); set by the caller, > 0 */
 	double signal; /* += x*x         (x: the output value, in double) */
 	double noise;  /* += (x - step * clamp(nearbyint(x / step), -127, 127))^2, ties to even */
+	/* When non-NULL, the same two sums per output channel as well: channel
+	 * i (the row) or, with by_col, col(i, j).  Added element by element in
+	 * index order by one scalar loop shared by both versions. */
+	double *ch_signal, *ch_noise;
+	bool by_col;
 };
 
 /* Writes elements [e0, e1) (indices in the flat [d0][d1][k] order) of the

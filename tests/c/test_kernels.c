@@ -676,7 +676,7 @@ static void t_scale(void)
 						struct tcase c;
 						struct factors f;
 						struct rng g = {n * 4 + which};
-						struct kernel_sqnr q, wq, q2;
+						struct kernel_sqnr q = {0}, wq = {0}, q2 = {0};
 						size_t es = esize((enum kernel_dtype)d), e0, e1, len, off, bad, wbad,
 						       bad2;
 						uint8_t *out, *want;
@@ -771,6 +771,82 @@ static void t_scale_pieces(void)
 				factors_free(&f);
 				free(c.mem);
 			}
+}
+
+/* Per-channel sums: each output added to its channel (the row, or the
+ * column with by_col) in index order, whatever the pieces. */
+static void t_scale_channels(void)
+{
+	size_t n, d, v, bc, piece;
+
+	for (v = 0; v < N_IMPLS; v++)
+		for (d = 0; d < 2; d++)
+			for (bc = 0; bc < 2; bc++)
+				for (n = 0; n < N_CASES; n++) {
+					struct tcase c;
+					struct factors f;
+					struct rng g = {n + 991};
+					struct kernel_sqnr q = {0};
+					size_t es = esize((enum kernel_dtype)d), e, next, n_ch, i, j, s, x = 0;
+					uint8_t *out;
+					double *ws, *wn;
+
+					case_nth(&c, n, (enum kernel_dtype)d, MODE_FINITE);
+					n_ch = bc ? c.t.groups * c.t.d1 : c.t.d0;
+					factors_make(&f, &c.t, 3, rnd(&g));
+					out = zalloc(c.n * es);
+					q.step = step_for(&c.t, MODE_FINITE);
+					q.by_col = bc != 0;
+					q.ch_signal = zalloc((n_ch + 1) * sizeof(double));
+					q.ch_noise = zalloc((n_ch + 1) * sizeof(double));
+					ws = zalloc((n_ch + 1) * sizeof(double));
+					wn = zalloc((n_ch + 1) * sizeof(double));
+					for (e = 0, piece = 0; e < c.n; e = next, piece++) {
+						next = e + 1 + rnd_below(&g, piece % 2 ? 7 : 500);
+						next = next > c.n ? c.n : next;
+						impls[v].scale(&c.t, f.fa, f.fb, e, next, out + e * es, &q);
+					}
+					/* the reference: the same operations, element by element */
+					for (i = 0; i < c.t.d0; i++)
+						for (j = 0; j < c.t.d1; j++)
+							for (s = 0; s < c.t.k; s++, x++) {
+								size_t ch = bc ? (i / (c.t.d0 / c.t.groups)) * c.t.d1 + j : i;
+								double val, sq, r, dq, dd2;
+
+								if (d == KERNEL_F16) {
+									uint16_t h;
+
+									memcpy(&h, out + 2 * x, 2);
+									val = (double)kernel_f16_to_f32(h);
+								} else {
+									float fl;
+
+									memcpy(&fl, out + 4 * x, 4);
+									val = (double)fl;
+								}
+								sq = val * val;
+								r = nearbyint(val / q.step);
+								r = r < -127.0 ? -127.0 : r;
+								r = 127.0 < r ? 127.0 : r;
+								dq = q.step * r;
+								dd2 = (val - dq) * (val - dq);
+								ws[ch] += sq;
+								wn[ch] += dd2;
+							}
+					for (i = 0; i < n_ch; i++)
+						CHECK_MSG(same_double(q.ch_signal[i], ws[i]) &&
+							  same_double(q.ch_noise[i], wn[i]),
+							  "%s %s case %zu %s: channel %zu sums %a %a, expected %a %a",
+							  impls[v].name, dt_name[d], n, bc ? "by column" : "by row", i,
+							  q.ch_signal[i], q.ch_noise[i], ws[i], wn[i]);
+					free(out);
+					free(q.ch_signal);
+					free(q.ch_noise);
+					free(ws);
+					free(wn);
+					factors_free(&f);
+					free(c.mem);
+				}
 }
 
 /* Overflow to Inf is counted; NaN in is copied bit for bit and counted. */
@@ -978,6 +1054,7 @@ int main(int argc, char **argv)
 		{"weighted_max", t_weighted_max},
 		{"scale", t_scale},
 		{"scale_pieces", t_scale_pieces},
+		{"scale_channels", t_scale_channels},
 		{"scale_nonfinite", t_scale_nonfinite},
 		{"scale_f16_all", t_scale_f16_all},
 #ifdef __wasm_simd128__

@@ -121,6 +121,20 @@ test('VGG-like: median per-layer range spread drops at least 10x (weights read b
   assert.ok(Math.abs(report.totals.median_spread_after / ma - 1) < 1e-3);
 });
 
+test('INT8 SQNR: the report agrees with python3-onnx, and equalizing raises it', () => {
+  for (const name of ['vgg_like_folded.onnx', 'mobilenetv2_like_folded.onnx', 'decoder_folded.onnx',
+    'mlp_folded.onnx']) {
+    const before = weightStats(fixture(name));
+    const { out, report } = equalize(fixture(name), '--no-hbf');
+    const after = weightStats(out);
+    for (const l of report.layers) {
+      assert.ok(Math.abs(l.sqnr_before_db - before[l.node].sqnr_db) < 0.01, `${name} ${l.node} before`);
+      assert.ok(Math.abs(l.sqnr_after_db - after[l.node].sqnr_db) < 0.01, `${name} ${l.node} after`);
+    }
+    assert.ok(report.totals.mean_sqnr_after_db > report.totals.mean_sqnr_before_db + 1, name);
+  }
+});
+
 test('the report: per layer spread and INT8 SQNR before and after, and totals', () => {
   const { report } = equalize(fixture('mobilenetv2_like_bn.onnx'));
   for (const l of report.layers) {
