@@ -215,7 +215,7 @@ static bool on_progress(void *ud, const char *stage, double fraction)
 	return host_progress(stage, fraction) == 0;
 }
 
-/* One library call for the JS API: cmd is "info" or "equalize"; argv holds
+/* One library call for the JS API: cmd is "info", "check" or "equalize"; argv holds
  * the options exactly as the CLI takes them (the one option parser).  The
  * document goes to host_document, an output model to host_sink_*. */
 EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, const uint8_t *p,
@@ -237,14 +237,18 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	for (i = 0; i < argc && st == CLE_OK; i++)
 		st = cle_option(&o, cmd, argc, argv, &i, e);
 	cle_buf_init(&doc, &cle_system_alloc);
-	if (st != CLE_OK)
-		;
-	else if (strcmp(cmd, "info") == 0)
-		st = cle_info(&in, &o, &cle_system_alloc, &doc, e);
-	else if (strcmp(cmd, "equalize") == 0)
-		st = cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &doc, e);
-	else
-		st = cle_errorf(e, CLE_E_USAGE, "unknown request '%s'", cmd);
+	if (st == CLE_OK) {
+		uint32_t errors;
+
+		if (strcmp(cmd, "info") == 0)
+			st = cle_info(&in, &o, &cle_system_alloc, &doc, e);
+		else if (strcmp(cmd, "check") == 0)
+			st = cle_check(&in, &o, &cle_system_alloc, &doc, &errors, e);
+		else if (strcmp(cmd, "equalize") == 0)
+			st = cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &doc, e);
+		else
+			st = cle_errorf(e, CLE_E_USAGE, "unknown request '%s'", cmd);
+	}
 	if (st == CLE_OK)
 		host_document(doc.p ? doc.p : "", doc.n);
 	cle_buf_free(&doc);
