@@ -14,4 +14,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/sanitize --output-on-failure -j "$jobs"
 ctest --test-dir build/wasm --output-on-failure
 
-node --test tests/js/
+node --test tests/js/ tests/regress/

@@ -248,8 +248,11 @@ static enum cle_status plan_layer(struct planner *pl, uint32_t n)
 		return CLE_OK;
 	}
 	if (w->external && w->storage == GRAPH_MISSING) {
-		l->why = say(pl, "its weight is stored in external data '%s', which was not supplied",
-			     w->location ? w->location : "?");
+		l->why = w->supplied
+			? say(pl, "its weight's external data does not fit in '%s' (see the onnx-invalid "
+			      "findings)", w->location ? w->location : "?")
+			: say(pl, "its weight is stored in external data '%s', which was not supplied",
+			      w->location ? w->location : "?");
 		return CLE_OK;
 	}
 	if (!w->ok) {

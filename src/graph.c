@@ -434,6 +434,7 @@ static enum cle_status resolve_external(struct builder *b, const struct graph *g
 			*b->e = le;
 		return st;
 	}
+	c->supplied = true;
 	if (off > n || want > n - off) {
 		defect(b, g, node, t->name,
 		       "tensor '%s' reads bytes %llu..%llu of '%s', which holds only %zu bytes",
@@ -1306,13 +1307,15 @@ enum cle_status graph_edit_const(struct graph_edits *ed, const struct graph_cons
 		return edit_nomem(e);
 	fa->fn = fill;
 	fa->ud = ud;
-	if (c->storage == GRAPH_RAW) {
+	if (c->storage == GRAPH_RAW && (const uint8_t *)c->data >= m->bytes &&
+	    (const uint8_t *)c->data + c->n_data <= m->bytes + m->n_bytes) {
 		/* raw_data is a view into the input: replace its bytes in place */
 		size_t at = (size_t)((const uint8_t *)c->data - m->bytes);
 
 		x = edit_add(ed, at, at + c->n_data, c->span);
 	} else {
-		/* typed fields: the tensor's body becomes its header fields and a
+		/* typed fields, or a raw_data too short to be a view (protobuf-c
+		 * copied it): the tensor's body becomes its header fields and a
 		 * raw_data field, whose bytes are filled in after it */
 		Onnx__TensorProto t = *(const Onnx__TensorProto *)c->proto;
 		uint8_t hdr[16];

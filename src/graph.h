@@ -50,6 +50,7 @@ struct graph_const {
 	size_t n_data;              /* bytes at data for GRAPH_RAW */
 	bool ok;                    /* storage agrees with dims and dtype (else a defect says why) */
 	bool external;              /* the elements live in a side file */
+	bool supplied;              /* ... which the lookup found (it may still be too short) */
 	const char *location;       /* that file, as the model names it */
 	uint32_t span;              /* the TensorProto's span in the input, or GRAPH_NONE */
 	const void *proto;          /* the TensorProto, or NULL for Constant value_float(s)/int(s) */

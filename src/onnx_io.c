@@ -689,6 +689,29 @@ enum cle_status onnx_save(const struct onnx_model *m, struct onnx_edit *edits, s
 			    m->a, sink, e);
 }
 
+enum cle_status onnx_write_pieces(const struct onnx_edit *pieces, size_t n,
+				  const struct cle_alloc *a, const struct onnx_sink *sink,
+				  struct cle_error *e)
+{
+	struct writer w = {sink, NULL, 0, e};
+	enum cle_status st;
+	size_t i, total = 0;
+
+	for (i = 0; i < n; i++)
+		if (!cle_add_size(total, pieces[i].size, &total))
+			return cle_errorf(e, CLE_E_LIMIT, "the output is too large for this build");
+	w.stage = cle_malloc(a, STAGE_SIZE);
+	if (w.stage == NULL)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory writing external data");
+	st = sink->begin(sink->ud, total, e);
+	for (i = 0; i < n && st == CLE_OK; i++)
+		st = w_fill(&w, &pieces[i]);
+	if (st == CLE_OK)
+		st = w_flush(&w);
+	cle_free(a, w.stage, STAGE_SIZE);
+	return st;
+}
+
 /* ---- load ------------------------------------------------------------- */
 
 struct mem_sink {

@@ -79,6 +79,13 @@ CLE_NODISCARD enum cle_status onnx_save(const struct onnx_model *m, struct onnx_
 					size_t n_edits, const struct onnx_sink *sink,
 					struct cle_error *e);
 
+/* Writes pieces in order (each an edit's size bytes, from bytes or fill;
+ * at/end/span are ignored) to sink: a file that is not protobuf, such as
+ * the external data of a model. */
+CLE_NODISCARD enum cle_status onnx_write_pieces(const struct onnx_edit *pieces, size_t n,
+						const struct cle_alloc *a,
+						const struct onnx_sink *sink, struct cle_error *e);
+
 /* Bytes of a protobuf field header (tag + length prefix) for a
  * length-delimited field of the given number and body length. */
 size_t onnx_field_header(uint8_t out[16], uint32_t field, size_t len);

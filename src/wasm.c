@@ -1,6 +1,6 @@
 /* wasm.c — the WebAssembly module's edge: functions JS calls (exports) and
- * the host functions JS supplies (imports, listed in wasm/imports.js and
- * implemented in wasm/loader.js).  Built only with Emscripten. */
+ * the host functions JS supplies (imports, listed in src/wasm_imports.js and
+ * implemented in wasm/core.js).  Built only with Emscripten. */
 #include <string.h>
 
 #include "api.h"
