@@ -3,13 +3,15 @@
 // is built STANDALONE_WASM, so there is no Emscripten JS glue), memory
 // views that survive growth, C strings, and the host functions the module
 // imports.  Pointers from wasm are read as unsigned (`>>> 0`) so models
-// above 2 GB do not turn them negative.
+// above 2 GB do not turn them negative.  Every call frees what it put in
+// wasm memory before it returns, and keeps no view of it across a call into
+// C (memory may grow there).
 
 /** An error from onnx-cle: `code` is the C library's status name
  * (e.g. "CLE_E_TRUNCATED"), `message` its sentence. */
 export class OnnxCleError extends Error {
-  constructor(code, message) {
-    super(message);
+  constructor(code, message, options) {
+    super(message, options);
     this.name = 'OnnxCleError';
     this.code = code;
   }
@@ -17,6 +19,19 @@ export class OnnxCleError extends Error {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+// wasm32 addresses 4 GB; leave room for the library's own memory
+const MAX_INPUT = 0xffff0000;
+
+const describe = (v) =>
+  v === null ? 'null' : typeof v !== 'object' ? typeof v : v.constructor ? v.constructor.name : 'an object';
+
+// externalData is a plain object or a Map: file name → Uint8Array
+const externalFile = (files, name) => {
+  if (!files) return undefined;
+  if (files instanceof Map) return files.get(name);
+  return Object.prototype.hasOwnProperty.call(files, name) ? files[name] : undefined;
+};
 
 /**
  * Instantiates a compiled onnx-cle module.  `host` implements the file
@@ -26,6 +41,7 @@ const decoder = new TextDecoder();
 export async function instantiate(module, host = {}) {
   let memory;
   let output = null;
+  let call = null; // the request in progress: { document, externalData, onProgress }
   let heap = new Uint8Array(0);
   const u8 = () => {
     if (heap.buffer !== memory.buffer) heap = new Uint8Array(memory.buffer);
@@ -90,6 +106,32 @@ export async function instantiate(module, host = {}) {
       output.at += n >>> 0;
       return 0;
     },
+    host_document: (p, n) => {
+      call.document = decoder.decode(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)));
+    },
+    // Returning 1 cancels the work in C at its next progress point.  A
+    // callback that throws cancels too, and request() rethrows its error
+    // once C has freed its memory (unwinding through wasm would leak it).
+    host_progress: (stage, fraction) => {
+      if (!call || !call.onProgress) return 0;
+      if (call.error) return 1;
+      try {
+        return call.onProgress(cstring(stage), fraction) === false ? 1 : 0;
+      } catch (e) {
+        call.error = e;
+        return 1;
+      }
+    },
+    host_ext_size: (name) => {
+      const bytes = call && externalFile(call.externalData, cstring(name));
+      return bytes instanceof Uint8Array ? bytes.length : -1;
+    },
+    host_ext_read: (name, dst, n) => {
+      const bytes = call && externalFile(call.externalData, cstring(name));
+      if (!(bytes instanceof Uint8Array) || bytes.length !== n >>> 0) return -1;
+      u8().set(bytes, dst >>> 0);
+      return 0;
+    },
     emscripten_notify_memory_growth: () => {},
   };
   const instance = await WebAssembly.instantiate(module, { env });
@@ -106,23 +148,35 @@ export async function instantiate(module, host = {}) {
       blocks.push(p);
       return p;
     };
-    const argv = alloc(4 * (args.length + 1));
-    args.forEach((a, i) => {
-      const bytes = encoder.encode(a);
-      const p = alloc(bytes.length + 1);
-      const h = u8();
-      h.set(bytes, p);
-      h[p + bytes.length] = 0;
-      new DataView(memory.buffer).setUint32(argv + 4 * i, p, true);
-    });
-    new DataView(memory.buffer).setUint32(argv + 4 * args.length, 0, true);
-    return [argv, () => blocks.forEach((p) => x.free(p))];
+    const release = () => blocks.splice(0).forEach((p) => x.free(p));
+    try {
+      const argv = alloc(4 * (args.length + 1));
+      args.forEach((a, i) => {
+        const bytes = encoder.encode(a);
+        const p = alloc(bytes.length + 1);
+        const h = u8();
+        h.set(bytes, p);
+        h[p + bytes.length] = 0;
+        new DataView(memory.buffer).setUint32(argv + 4 * i, p, true);
+      });
+      new DataView(memory.buffer).setUint32(argv + 4 * args.length, 0, true);
+      return [argv, release];
+    } catch (e) {
+      release();
+      throw e;
+    }
   };
 
-  // Copies bytes into wasm memory, runs fn(ptr, n, err) and turns a failed
-  // status into an OnnxCleError with the C library's sentence.
+  // Copies bytes (any Uint8Array view, from its byteOffset) into wasm
+  // memory, runs fn(ptr, n, err) and turns a failed status into an
+  // OnnxCleError with the C library's sentence.
   const withModel = (bytes, fn) => {
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('onnx-cle: the model must be a Uint8Array');
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+    if (!(bytes instanceof Uint8Array))
+      throw new TypeError(`onnx-cle: the model must be a Uint8Array, not ${describe(bytes)}`);
+    if (bytes.length > MAX_INPUT)
+      throw new OnnxCleError('CLE_E_LIMIT',
+        `the model holds ${bytes.length} bytes, more than WebAssembly's 4 GB memory can hold`);
     const p = x.malloc(Math.max(bytes.length, 1)) >>> 0;
     const err = x.malloc(x.cle_error_size()) >>> 0;
     if (p === 0 || err === 0) {
@@ -133,8 +187,10 @@ export async function instantiate(module, host = {}) {
     }
     try {
       u8().set(bytes, p);
-      if (fn(p, bytes.length, err) !== 0)
+      if (fn(p, bytes.length, err) !== 0) {
+        if (call && call.error) throw call.error;
         throw new OnnxCleError(cstring(x.cle_error_code(err)), cstring(x.cle_error_message(err)));
+      }
     } finally {
       x.free(err);
       x.free(p);
@@ -143,6 +199,33 @@ export async function instantiate(module, host = {}) {
 
   return {
     exports: x,
+    /**
+     * One library call: cmd is 'info', 'check' or 'equalize', args the
+     * CLI's options (e.g. ['--no-hbf']).  Returns { document: string (JSON),
+     * output: Uint8Array | null (the equalized model) }; throws OnnxCleError.
+     * opts: { name, externalData: { file: Uint8Array } or a Map,
+     * onProgress(stage, fraction) (return false to cancel) }.
+     */
+    request(cmd, args, bytes, opts = {}) {
+      if (call) throw new Error('onnx-cle: one request at a time per instance');
+      call = { document: null, externalData: opts.externalData, onProgress: opts.onProgress, error: null };
+      output = null;
+      let release = () => {};
+      try {
+        let argv;
+        [argv, release] = argvOf([cmd, opts.name || 'model.onnx', ...args]);
+        const view = new DataView(memory.buffer);
+        const cmdPtr = view.getUint32(argv, true);
+        const namePtr = view.getUint32(argv + 4, true);
+        withModel(bytes, (p, n, err) => x.cle_request(cmdPtr, args.length, argv + 8, p, n, namePtr, err));
+        if (call.error) throw call.error; // thrown by a progress callback that C did not stop for
+        return { document: call.document, output: output ? output.bytes : null };
+      } finally {
+        release();
+        call = null;
+        output = null;
+      }
+    },
     /** Loads the model and writes it back with no changes (byte-identical). */
     copy(bytes) {
       output = null;

@@ -1,0 +1,40 @@
+// A TypeScript consumer of the package; package.test.mjs type-checks it with
+// tsc --noEmit from a project where the packed tarball is installed.
+// It is never run: the types are the point.
+import { init, info, check, equalize, OnnxCleError } from 'onnx-cle';
+import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode } from 'onnx-cle';
+import { createWorker } from 'onnx-cle/worker';
+import type { OnnxCleWorker } from 'onnx-cle/worker';
+
+export async function run(bytes: Uint8Array): Promise<number> {
+  await init({ locateFile: (name: string) => new URL(name, 'https://example.com/') });
+  await init({ wasmBinary: new Uint8Array(8) });
+  const i: InfoReport = await info(bytes);
+  const c: CheckReport = await check(bytes, { onProgress: (stage, fraction) => stage.length > fraction });
+  const rules: string[] = c.findings.filter((f) => f.severity !== 'info').map((f) => `${f.rule}: ${f.fix}`);
+  const blocked: Array<string | null> = c.cle.layers.map((l) => l.reason ?? l.input?.blocked ?? null);
+  const options: EqualizeOptions = { hbf: false, pow2Scales: true, relu6: 'skip', iterations: 20, tolerance: 1e-4, maxScale: 1e4,
+    externalData: { 'weights.bin': new Uint8Array(4) } };
+  const { model, report } = await equalize(bytes, options);
+  const r: EqualizeReport = report;
+  const m: Uint8Array = model;
+  // @ts-expect-error: not an option
+  await equalize(bytes, { pow2scales: true });
+  // @ts-expect-error: not a ReLU6 mode
+  await equalize(bytes, { relu6: 'clip' });
+  // @ts-expect-error: a number, not a string
+  await equalize(bytes, { iterations: '20' });
+  try {
+    await info(new Uint8Array(0));
+  } catch (e) {
+    if (e instanceof OnnxCleError) {
+      const code: OnnxCleErrorCode | string = e.code;
+      return code.length + e.message.length;
+    }
+  }
+  const w: OnnxCleWorker = createWorker({ url: './worker.js', wasmModule: undefined });
+  const out = await w.equalize(bytes, { transfer: false, maxScale: 10, onProgress: () => false });
+  w.cancel();
+  w.terminate();
+  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + out.model.length + (await w.info(bytes)).file_bytes;
+}

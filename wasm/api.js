@@ -1,0 +1,99 @@
+// api.js — the public API over a runtime loader, shared by the Node entry
+// (index.node.js), the browser entry (index.js) and the Web Worker.  Options
+// objects become the CLI's option strings here, in one table, and the C
+// library parses them with the CLI's own parser, so both take the same
+// options and refuse the same values with the same sentence.
+
+// field → [type, the option strings it becomes]; undefined means "not given"
+const EQUALIZE_OPTIONS = {
+  hbf: ['boolean', (v) => (v ? [] : ['--no-hbf'])],
+  pow2Scales: ['boolean', (v) => (v ? ['--pow2-scales'] : [])],
+  reference: ['boolean', (v) => (v ? ['--reference'] : [])],
+  relu6: ['string', (v) => [`--relu6=${v}`]],
+  iterations: ['number', (v) => [`--iterations=${v}`]],
+  tolerance: ['number', (v) => [`--tolerance=${v}`]],
+  maxScale: ['number', (v) => [`--max-scale=${v}`]],
+};
+
+const OPTIONS = { info: {}, check: {}, equalize: EQUALIZE_OPTIONS };
+
+// fields every call takes besides its command's own
+const CALL_FIELDS = ['externalData', 'onProgress'];
+
+const INIT_FIELDS = ['wasmModule', 'wasmBinary', 'locateFile'];
+
+const isObject = (v) => v !== null && typeof v === 'object';
+
+function checkFields(what, options, allowed) {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw new TypeError(`onnx-cle: ${what} options must be an object`);
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key))
+      throw new TypeError(`onnx-cle: unknown option '${key}' for ${what} (it takes ${allowed.join(', ')})`);
+  }
+  return options;
+}
+
+/**
+ * Turns an options object into the CLI's option strings for cmd, and picks
+ * out the per-call fields.  Throws TypeError on an unknown field or a value
+ * of the wrong type; ranges are the C parser's to check.
+ */
+export function toRequest(cmd, options) {
+  const table = OPTIONS[cmd];
+  const o = checkFields(cmd, options, [...Object.keys(table), ...CALL_FIELDS]);
+  const args = [];
+  for (const [key, [type, write]] of Object.entries(table)) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (typeof v !== type || (type === 'number' && !Number.isFinite(v)))
+      throw new TypeError(`onnx-cle: option '${key}' must be a ${type === 'number' ? 'finite number' : type}`);
+    args.push(...write(v));
+  }
+  const { externalData, onProgress } = o;
+  if (externalData !== undefined && !isObject(externalData))
+    throw new TypeError("onnx-cle: option 'externalData' must map file names to Uint8Array");
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new TypeError("onnx-cle: option 'onProgress' must be a function");
+  return { args, externalData, onProgress };
+}
+
+/** Checks init options; returns them (an empty object for undefined). */
+export function checkInitOptions(options) {
+  return checkFields('init', options, INIT_FIELDS);
+}
+
+/**
+ * The API over load(options) → a runtime from core.js.  init() caches its
+ * promise, and drops it on failure so that a retry can work.
+ */
+export function makeApi(load) {
+  let ready;
+  const runtime = (options) =>
+    (ready ??= Promise.resolve()
+      .then(() => load(checkInitOptions(options)))
+      .catch((e) => {
+        ready = undefined;
+        throw e;
+      }));
+
+  const call = async (cmd, bytes, options) => {
+    const { args, externalData, onProgress } = toRequest(cmd, options);
+    const rt = await runtime();
+    const r = rt.request(cmd, args, bytes, { externalData, onProgress });
+    return { report: JSON.parse(r.document), model: r.output };
+  };
+
+  return {
+    init: async (options) => {
+      checkInitOptions(options);
+      await runtime(options);
+    },
+    info: async (bytes, options) => (await call('info', bytes, options)).report,
+    check: async (bytes, options) => (await call('check', bytes, options)).report,
+    equalize: async (bytes, options) => {
+      const { report, model } = await call('equalize', bytes, options);
+      return { model, report };
+    },
+  };
+}

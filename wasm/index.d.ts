@@ -1,0 +1,240 @@
+// Types for `onnx-cle` (wasm/index.js in browsers, wasm/index.node.js in
+// Node).  tests/js/package.test.mjs checks that the names declared here are
+// the names each entry point exports, and type-checks a consumer with tsc.
+
+/** Where and how to get onnx-cle.wasm; every field is optional. */
+export interface InitOptions {
+  /** An already compiled module (edge runtimes, a module shared with workers). */
+  wasmModule?: WebAssembly.Module;
+  /** The bytes of onnx-cle.wasm (one-file pages, esbuild's `binary` loader). */
+  wasmBinary?: Uint8Array | ArrayBuffer;
+  /**
+   * Where onnx-cle.wasm is: called with `'onnx-cle.wasm'`, returns its URL
+   * (browsers) or a path or file: URL (Node).  The default is
+   * `new URL('../dist/onnx-cle.wasm', import.meta.url)`.
+   */
+  locateFile?: (name: string) => string | URL;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /**
+   * The files that tensors with `external_data` name, by their `location`
+   * (e.g. `{ 'model.onnx.data': bytes }`).
+   */
+  externalData?: Record<string, Uint8Array> | Map<string, Uint8Array>;
+  /**
+   * Called during long work with the stage (`'read'`, `'balance'`,
+   * `'write'`, `'done'`) and how far it is, 0 to 1.  Returning `false`
+   * cancels the call (OnnxCleError `CLE_E_CANCELLED`); throwing cancels it
+   * and the call rejects with what was thrown.
+   */
+  onProgress?: (stage: string, fraction: number) => boolean | void;
+}
+
+/** Options of check(): those of every call, for now. */
+export interface CheckOptions extends CallOptions {}
+
+/** The options of `onnx-cle equalize`, as fields. */
+export interface EqualizeOptions extends CallOptions {
+  /** High-bias absorption (default true); false is `--no-hbf`. */
+  hbf?: boolean;
+  /** Powers-of-two scales, so rescaling is exact (`--pow2-scales`). */
+  pow2Scales?: boolean;
+  /** Do what the reference (AIMET) does: its scope, one pass, ReLU6 as ReLU (`--reference`). */
+  reference?: boolean;
+  /** ReLU6 (Clip 0..6): kept exact with per-channel bounds (default), replaced by Relu, or a break (`--relu6=`). */
+  relu6?: 'exact' | 'relu' | 'skip';
+  /** Balancing rounds at most, 1 to 10000 (default 50; `--iterations=`). */
+  iterations?: number;
+  /** Stop when ranges move less than this, 0 to 10 (default 1e-4; `--tolerance=`). */
+  tolerance?: number;
+  /** Clamp scales to [1/maxScale, maxScale], at least 1 (default 1e4; `--max-scale=`). */
+  maxScale?: number;
+}
+
+/** A graph input or output. */
+export interface ValueInfo {
+  name: string;
+  /** ONNX element type, e.g. `'float32'`. */
+  elem_type: string;
+  /** Dimensions; a dynamic one is its name, or null when it has none. */
+  shape: Array<number | string | null> | null;
+}
+
+/** What `onnx-cle info --json` prints. */
+export interface InfoReport {
+  ir_version: number;
+  producer: { name: string; version: string };
+  /** Domain → opset version; `""` is the default domain. */
+  opset: Record<string, number>;
+  file_bytes: number;
+  /** Nodes of the main graph. */
+  node_count: number;
+  /** Op type → count, main graph. */
+  op_counts: Record<string, number>;
+  initializer_count: number;
+  /** Elements × ONNX element size. */
+  initializer_bytes: number;
+  /** `Constant` nodes. */
+  constant_count: number;
+  constant_bytes: number;
+  external_tensor_count: number;
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  /** If/Loop/Scan bodies, recursively. */
+  subgraph_count: number;
+}
+
+/** One construct that stops or limits CLE, in `CheckReport.findings`. */
+export interface CheckFinding {
+  /** The rule's name, e.g. `'conv-transpose'`. */
+  rule: string;
+  severity: 'error' | 'warning' | 'info';
+  /** The node it is about, or null for the whole model. */
+  node: string | null;
+  op: string | null;
+  message: string;
+  /** How to fix it. */
+  fix: string;
+}
+
+/** One side (input or output) of a layer in the CLE map. */
+export interface CleSide {
+  /** The region of tensors scaled together, or null. */
+  region: number | null;
+  /** The layers scaled together with this one on this side. */
+  partners: string[];
+  /** Why this side cannot be rescaled, or null. */
+  blocked: string | null;
+}
+
+/** One layer of the CLE map, in `CheckReport.cle.layers`. */
+export interface CleLayer {
+  node: string;
+  op: string;
+  group: number | null;
+  partners: string[];
+  /** Why CLE cannot reach the layer, or null. */
+  reason: string | null;
+  /** Whether onnx-cle reaches it where the reference (AIMET) would not. */
+  beyond_reference: boolean;
+  /** Absent when the layer cannot be reached at all. */
+  input?: CleSide;
+  output?: CleSide;
+}
+
+/** What `onnx-cle check --json` prints. */
+export interface CheckReport {
+  findings: CheckFinding[];
+  /** The CLE map: which layers are equalized together, and why the others are not. */
+  cle: { layers: CleLayer[] };
+  summary: {
+    errors: number;
+    warnings: number;
+    infos: number;
+    layers: number;
+    paired: number;
+    groups: number;
+    beyond_reference: number;
+    opset: number;
+  };
+}
+
+/** One layer that equalization planned, in `EqualizeReport.layers`. */
+export interface EqualizeLayer {
+  node: string;
+  op: string;
+  group: number | null;
+  changed: boolean;
+  range_spread_before: number | null;
+  range_spread_after: number | null;
+  sqnr_before_db: number | null;
+  sqnr_after_db: number | null;
+  /** Whether high-bias absorption changed this layer. */
+  hbf: boolean;
+  /** Why the layer was left alone or partly done, or null. */
+  note: string | null;
+}
+
+/** What `onnx-cle equalize --json` prints. */
+export interface EqualizeReport {
+  layers: EqualizeLayer[];
+  totals: {
+    layers: number;
+    equalized: number;
+    bn_folded: number;
+    clips_rewritten: number;
+    clips_replaced: number;
+    hbf_layers: number;
+    rounds: number;
+    clamped_channels: number;
+    max_imbalance_log2: number | null;
+    median_spread_before: number | null;
+    median_spread_after: number | null;
+    mean_sqnr_before_db: number | null;
+    mean_sqnr_after_db: number | null;
+    [key: string]: number | null;
+  };
+}
+
+/** What equalize() gives back. */
+export interface EqualizeResult {
+  /** The equalized model: a valid .onnx file. */
+  model: Uint8Array;
+  report: EqualizeReport;
+}
+
+/** The status names of the C library, `err.code`. */
+export type OnnxCleErrorCode =
+  | 'CLE_E_NOT_ONNX'
+  | 'CLE_E_TRUNCATED'
+  | 'CLE_E_TOO_DEEP'
+  | 'CLE_E_UNSUPPORTED'
+  | 'CLE_E_INVALID'
+  | 'CLE_E_LIMIT'
+  | 'CLE_E_NOMEM'
+  | 'CLE_E_IO'
+  | 'CLE_E_USAGE'
+  | 'CLE_E_CANCELLED'
+  | 'CLE_E_INTERNAL';
+
+/**
+ * An error from onnx-cle: `code` names the failure class (stable, e.g.
+ * `'CLE_E_TRUNCATED'`), `message` is the C library's sentence, e.g. "the
+ * file is truncated: it ends at byte 5000 inside field 7 (graph) of
+ * ModelProto that starts at byte 12".  Wrong argument types are TypeError.
+ */
+export declare class OnnxCleError extends Error {
+  constructor(code: OnnxCleErrorCode | string, message: string, options?: { cause?: unknown });
+  name: 'OnnxCleError';
+  code: OnnxCleErrorCode | string;
+}
+
+/**
+ * Loads onnx-cle.wasm; idempotent (the options of the first call count),
+ * and the other functions call it themselves.  After a failure, the next
+ * call tries again.
+ */
+export declare function init(options?: InitOptions): Promise<void>;
+
+/**
+ * What the model is: opsets, ops, weights, inputs, outputs.
+ * @param bytes the .onnx file (any Uint8Array view, e.g. a Node Buffer)
+ */
+export declare function info(bytes: Uint8Array | ArrayBuffer, options?: CallOptions): Promise<InfoReport>;
+
+/**
+ * Which constructs stop cross-layer equalization, where, and how to fix
+ * them; which layers it can reach.
+ * @param bytes the .onnx file (any Uint8Array view, e.g. a Node Buffer)
+ */
+export declare function check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions): Promise<CheckReport>;
+
+/**
+ * Folds BatchNormalization, balances per-channel weight ranges across
+ * layers and absorbs high biases, keeping the function.  The input is not
+ * changed.
+ * @param bytes the .onnx file (any Uint8Array view, e.g. a Node Buffer)
+ */
+export declare function equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions): Promise<EqualizeResult>;

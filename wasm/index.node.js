@@ -1,0 +1,8 @@
+// index.node.js — the package's Node entry point ("node" condition): the
+// API of api.js, with onnx-cle.wasm read from beside the package by node:fs.
+import { makeApi } from './api.js';
+import { loadRuntime } from './node.js';
+
+export { OnnxCleError } from './core.js';
+
+export const { init, info, check, equalize } = makeApi((options) => loadRuntime(options));

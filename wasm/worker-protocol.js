@@ -1,0 +1,192 @@
+// worker-protocol.js — the messages between the worker client (worker.js,
+// worker.node.js) and the worker script (worker-script.js,
+// worker-script.node.js).  Every request carries an id; model bytes go
+// both ways in transfer lists, never copied by postMessage.
+//
+//   client → worker  { id: 0, cmd: 'setup', options: { wasmModule, wasmBinary, wasmUrl } }
+//                    { id, cmd: 'init' }
+//                    { id, cmd: 'info' | 'check' | 'equalize', bytes, options, externalData, progress }
+//   worker → client  { id, progress: [stage, fraction] }
+//                    { id, ok: true, result, model }   (model only for equalize)
+//                    { id, ok: false, error: { name, code, message } }
+import { OnnxCleError } from './core.js';
+import { toRequest, checkInitOptions } from './api.js';
+
+const COMMANDS = ['info', 'check', 'equalize'];
+
+/**
+ * Runs the API for a client: post(message, transfer) answers, listen(fn)
+ * delivers each message's data to fn.
+ */
+export function serve(api, post, listen) {
+  let init = {};
+  listen(async (msg) => {
+    const { id, cmd } = msg;
+    if (cmd === 'setup') {
+      const { wasmUrl, ...rest } = msg.options;
+      init = wasmUrl ? { ...rest, locateFile: () => wasmUrl } : rest;
+      api.init(init).catch(() => {}); // start loading now; requests see any failure
+      return;
+    }
+    try {
+      await api.init(init);
+      if (cmd === 'init') {
+        post({ id, ok: true, result: null });
+      } else if (COMMANDS.includes(cmd)) {
+        const options = { ...msg.options };
+        if (msg.externalData) options.externalData = msg.externalData;
+        if (msg.progress) options.onProgress = (stage, fraction) => post({ id, progress: [stage, fraction] });
+        const r = await api[cmd](msg.bytes, options);
+        if (cmd === 'equalize') post({ id, ok: true, result: r.report, model: r.model }, [r.model.buffer]);
+        else post({ id, ok: true, result: r });
+      } else {
+        throw new TypeError(`onnx-cle: unknown worker request '${cmd}'`);
+      }
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      post({ id, ok: false, error: { name: error.name, code: error.code, message: error.message } });
+    }
+  });
+}
+
+function errorFrom({ name, code, message }) {
+  if (name === 'OnnxCleError') return new OnnxCleError(code, message);
+  if (name === 'TypeError') return new TypeError(message);
+  const e = new Error(message);
+  e.name = name;
+  return e;
+}
+
+const abortError = (message) => new DOMException(message, 'AbortError');
+
+// A Uint8Array that owns all of a plain ArrayBuffer can be transferred as it
+// is; a view onto part of a larger (or shared) buffer is copied first, so
+// the rest of that buffer is never detached or copied along.
+function movable(bytes, transfer, list) {
+  if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+  if (!(bytes instanceof Uint8Array)) return bytes; // the worker gives the TypeError
+  const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength;
+  const out = transfer && whole ? bytes : bytes.slice();
+  list.push(out.buffer);
+  return out;
+}
+
+/**
+ * The client over spawn(url, { message(data), error(err) }) → { post(msg,
+ * transfer), terminate(), busy(bool) }.  One worker at a time, started on
+ * the first call and again after cancel().
+ */
+export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
+  const { url, ...initOptions } = options ?? {};
+  checkInitOptions(initOptions);
+  const setup = {};
+  if (initOptions.wasmModule) setup.wasmModule = initOptions.wasmModule;
+  if (initOptions.wasmBinary) setup.wasmBinary = initOptions.wasmBinary;
+  if (initOptions.locateFile) setup.wasmUrl = resolveUrl(initOptions.locateFile('onnx-cle.wasm'));
+
+  let worker = null;
+  let closed = false;
+  let nextId = 1;
+  const pending = new Map(); // id → { resolve, reject, onProgress, cmd }
+
+  const settleAll = (error) => {
+    const all = [...pending.values()];
+    pending.clear();
+    for (const p of all) p.reject(error);
+  };
+  const stop = () => {
+    if (!worker) return;
+    const w = worker;
+    worker = null;
+    w.terminate();
+  };
+  const cancel = (error = abortError('onnx-cle: cancelled')) => {
+    stop();
+    settleAll(error);
+  };
+
+  const onMessage = (data) => {
+    const p = pending.get(data.id);
+    if (!p) return;
+    if (data.progress) {
+      if (!p.onProgress) return;
+      let r;
+      try {
+        r = p.onProgress(data.progress[0], data.progress[1]);
+      } catch (e) {
+        pending.delete(data.id);
+        p.reject(e);
+        cancel();
+        return;
+      }
+      if (r === false) cancel();
+      return;
+    }
+    pending.delete(data.id);
+    worker?.busy(pending.size > 0);
+    if (!data.ok) p.reject(errorFrom(data.error));
+    else if (p.cmd === 'equalize') p.resolve({ model: data.model, report: data.result });
+    else p.resolve(data.result);
+  };
+  const onError = (err) => {
+    const message = err && err.message ? err.message : 'it could not start';
+    stop();
+    settleAll(new Error(`onnx-cle: the worker failed: ${message}`, { cause: err }));
+  };
+
+  const start = () => {
+    const w = spawn(url, { message: onMessage, error: onError });
+    const list = [];
+    const opts = { ...setup };
+    if (opts.wasmBinary) opts.wasmBinary = movable(opts.wasmBinary, false, list);
+    w.post({ id: 0, cmd: 'setup', options: opts }, list);
+    return w;
+  };
+
+  const send = (cmd, bytes, options) =>
+    new Promise((resolve, reject) => {
+      if (closed) throw new Error('onnx-cle: this worker was terminated');
+      const { transfer = true, ...rest } = options ?? {};
+      if (typeof transfer !== 'boolean') throw new TypeError("onnx-cle: option 'transfer' must be a boolean");
+      const msg = { id: nextId++, cmd };
+      const list = [];
+      let onProgress;
+      if (cmd !== 'init') {
+        if (!(bytes instanceof Uint8Array || bytes instanceof ArrayBuffer))
+          throw new TypeError('onnx-cle: the model must be a Uint8Array');
+        let externalData;
+        ({ onProgress, externalData } = toRequest(cmd, rest)); // TypeErrors here, before anything moves
+        msg.options = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'externalData' && k !== 'onProgress'));
+        msg.progress = Boolean(onProgress);
+        msg.bytes = movable(bytes, transfer, list);
+        if (externalData) {
+          msg.externalData = {};
+          const entries = externalData instanceof Map ? externalData : Object.entries(externalData);
+          for (const [name, data] of entries) msg.externalData[name] = movable(data, transfer, list);
+        }
+      }
+      worker ??= start();
+      pending.set(msg.id, { resolve, reject, onProgress, cmd });
+      worker.busy(true);
+      try {
+        worker.post(msg, list);
+      } catch (e) {
+        pending.delete(msg.id); // e.g. a DataCloneError: nothing was sent
+        worker.busy(pending.size > 0);
+        throw e;
+      }
+    });
+
+  return {
+    init: () => send('init'),
+    info: (bytes, options) => send('info', bytes, options),
+    check: (bytes, options) => send('check', bytes, options),
+    equalize: (bytes, options) => send('equalize', bytes, options),
+    cancel: () => cancel(),
+    terminate: () => {
+      closed = true;
+      cancel();
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Types for `onnx-cle/worker` (wasm/worker.js in browsers, wasm/worker.node.js
+// in Node); tests/js/package.test.mjs checks them against the exports.
+import type {
+  InitOptions,
+  CallOptions,
+  CheckOptions,
+  EqualizeOptions,
+  InfoReport,
+  CheckReport,
+  EqualizeResult,
+} from './index.js';
+
+export { OnnxCleError } from './index.js';
+export type {
+  OnnxCleErrorCode,
+  InfoReport,
+  CheckReport,
+  CheckFinding,
+  EqualizeReport,
+  EqualizeResult,
+} from './index.js';
+
+/** createWorker() options: init()'s, and where the worker script is. */
+export interface WorkerOptions extends InitOptions {
+  /**
+   * The worker script's URL, for bundlers that do not bundle
+   * `new Worker(new URL(..., import.meta.url))` themselves: build
+   * `onnx-cle/worker-script` as its own entry point and pass its URL.
+   */
+  url?: string | URL;
+}
+
+/**
+ * Per-call option of the worker: the model's buffer (and external data's)
+ * is transferred to the worker, so it is detached (`byteLength` 0) after
+ * the call; `transfer: false` sends a copy instead.  A view onto part of a
+ * larger buffer is always copied.
+ */
+export interface TransferOption {
+  transfer?: boolean;
+}
+
+/** The API in a worker; each call is answered in the order sent. */
+export interface OnnxCleWorker {
+  /** Starts the worker and loads onnx-cle.wasm in it; the calls do so themselves. */
+  init(): Promise<void>;
+  /** As info() of `onnx-cle`, in the worker. */
+  info(bytes: Uint8Array | ArrayBuffer, options?: CallOptions & TransferOption): Promise<InfoReport>;
+  /** As check() of `onnx-cle`, in the worker. */
+  check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions & TransferOption): Promise<CheckReport>;
+  /** As equalize() of `onnx-cle`, in the worker; the model comes back transferred. */
+  equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & TransferOption): Promise<EqualizeResult>;
+  /**
+   * Stops the work in progress by ending the worker: every pending call
+   * rejects with an error named 'AbortError'.  The next call starts a new
+   * worker.  (An onProgress that returns false does the same.)
+   */
+  cancel(): void;
+  /** Ends the worker for good; pending calls reject with 'AbortError', later ones fail. */
+  terminate(): void;
+}
+
+/**
+ * Runs onnx-cle in a Web Worker (a worker thread in Node), started on the
+ * first call, so the main thread never blocks.
+ */
+export declare function createWorker(options?: WorkerOptions): OnnxCleWorker;
