@@ -58,6 +58,8 @@ enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc, cha
 		return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
 	} else if (strcmp(arg, "--no-hbf") == 0) {
 		o->cle.hbf = false;
+	} else if (strcmp(arg, "--ranges") == 0) {
+		o->cle.ranges = true;
 	} else if (strcmp(arg, "--pow2-scales") == 0) {
 		o->cle.pow2 = true;
 	} else if (strcmp(arg, "--reference") == 0) {

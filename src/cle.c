@@ -50,6 +50,7 @@ struct planner {
 	uint32_t *role;     /* enum role per node */
 	const char **why;   /* per node: why it blocks (ROLE_BLOCK), else NULL */
 	uint32_t *layer_of_node; /* layer index per node, GRAPH_NONE */
+	uint8_t *listed;    /* per node: already in its region's through list */
 	uint32_t *region_of_root; /* region index per union-find root, GRAPH_NONE */
 };
 
@@ -650,8 +651,8 @@ static bool uf_join(struct planner *pl, uint32_t a, uint32_t b, int64_t shift)
 /* ---- regions ------------------------------------------------------------- */
 
 struct region_build {
-	uint32_t *producers, *consumers, *clips;
-	uint32_t n_producers, n_consumers, n_clips;
+	uint32_t *producers, *consumers, *clips, *through;
+	uint32_t n_producers, n_consumers, n_clips, n_through;
 	const char *blocked;
 	bool only_relu;   /* no pass-through besides Relu/PRelu/Clip, no fan-out */
 	bool hbf_path;    /* every pass-through commutes with subtracting a constant */
@@ -773,9 +774,10 @@ static enum cle_status plan_graph(struct planner *pl, const struct graph *g)
 	pl->role = cle_calloc(a, g->n_node + 1, sizeof *pl->role);
 	pl->why = cle_calloc(a, g->n_node + 1, sizeof *pl->why);
 	pl->layer_of_node = cle_calloc(a, g->n_node + 1, sizeof *pl->layer_of_node);
+	pl->listed = cle_calloc(a, g->n_node + 1, sizeof *pl->listed);
 	if (!pl->parent || !pl->delta || !pl->nch || !pl->flat || !pl->out_layer ||
 	    !pl->region_of_root || !pl->role ||
-	    !pl->why || !pl->layer_of_node) {
+	    !pl->why || !pl->layer_of_node || !pl->listed) {
 		st = plan_nomem(pl);
 		goto done;
 	}
@@ -938,6 +940,14 @@ static enum cle_status plan_graph(struct planner *pl, const struct graph *g)
 							 val->name, label(g, u->node, lb));
 				continue;
 			}
+			if (pl->role[u->node] != ROLE_BLOCK && pl->role[u->node] != ROLE_LAYER &&
+			    !pl->listed[u->node]) {
+				pl->listed[u->node] = 1;
+				if (!list_add(pl, &b->through, &b->n_through, u->node)) {
+					st = plan_nomem(pl);
+					goto done;
+				}
+			}
 			switch (pl->role[u->node]) {
 			case ROLE_BLOCK:
 				if (b->blocked == NULL)
@@ -1001,6 +1011,8 @@ static enum cle_status plan_graph(struct planner *pl, const struct graph *g)
 		rg->consumers = b->consumers;
 		rg->n_producers = b->n_producers;
 		rg->n_consumers = b->n_consumers;
+		rg->through = b->through;
+		rg->n_through = b->n_through;
 		rg->blocked = b->blocked;
 		rg->hbf_path = b->hbf_path;
 		rg->clips = cle_arena_alloc(&p->arena, (b->n_clips + 1) * sizeof *rg->clips);
@@ -1090,6 +1102,7 @@ done:
 	cle_free(a, pl->role, (g->n_node + 1) * sizeof *pl->role);
 	cle_free(a, pl->why, (g->n_node + 1) * sizeof *pl->why);
 	cle_free(a, pl->layer_of_node, (g->n_node + 1) * sizeof *pl->layer_of_node);
+	cle_free(a, pl->listed, (g->n_node + 1) * sizeof *pl->listed);
 	return st;
 }
 
@@ -2229,6 +2242,19 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 		layer_ranges(&q, li);
 		R->spread_before = spread(S->rout0, l->c_out);
 		R->spread_after = spread(S->rout, l->c_out);
+		if (p->cfg.ranges) {
+			float *rb = cle_arena_alloc(&p->arena, l->c_out * sizeof *rb);
+			float *ra = cle_arena_alloc(&p->arena, l->c_out * sizeof *ra);
+
+			if (rb == NULL || ra == NULL) {
+				st = eq_nomem(&q);
+				goto done;
+			}
+			memcpy(rb, S->rout0, l->c_out * sizeof *rb);
+			memcpy(ra, S->rout, l->c_out * sizeof *ra);
+			R->ranges_before = rb;
+			R->ranges_after = ra;
+		}
 		/* INT8 SQNR before: the BN-folded weights, one read */
 		if (!sqnr_init(&q, l, max_of(S->rout0, l->c_out) / 127.0, &before) ||
 		    !sqnr_init(&q, l, max_of(S->rout, l->c_out) / 127.0, &S->sq)) {

@@ -38,6 +38,7 @@ struct cle_config {
 	int max_rounds;        /* balancing rounds at most (the reference: 1) */
 	double tolerance;      /* stop when no channel's range ratio moves by more than this */
 	double max_scale;      /* scales are clamped to [1/max_scale, max_scale] */
+	bool ranges;           /* keep every layer's per-channel ranges for the report */
 };
 
 void cle_config_init(struct cle_config *c);
@@ -88,6 +89,8 @@ struct cle_region {
 	bool joint;               /* more than one producer or consumer */
 	uint32_t n_clips;
 	struct cle_clip *clips;   /* Clip nodes inside (rewritten or replaced) */
+	uint32_t n_through;
+	uint32_t *through;        /* the nodes the channels pass through (Relu, pooling, Add, ...) */
 	const struct graph *g;
 	uint32_t relu;            /* the Relu right after a single producer (for HBF), or GRAPH_NONE */
 	bool hbf_path;            /* only ops that commute with subtracting a per-channel constant
@@ -119,6 +122,8 @@ struct cle_layer_result {
 	double sqnr_before, sqnr_after;     /* per-tensor symmetric INT8, dB */
 	uint32_t clamped;                   /* channels whose scale hit max_scale */
 	bool hbf;                           /* bias absorbed into its consumers */
+	const float *ranges_before;         /* per output channel (cfg.ranges), or NULL */
+	const float *ranges_after;
 	const char *note;                   /* why it was left alone, or an approximation made */
 };
 

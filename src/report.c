@@ -448,6 +448,21 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 				cle_buf_puts(b, ",\"range_spread_before\":null,\"range_spread_after\":null,"
 					     "\"sqnr_before_db\":null,\"sqnr_after_db\":null");
 			}
+			if (lr->ranges_before != NULL) {
+				size_t c;
+
+				cle_buf_puts(b, ",\"ranges_before\":[");
+				for (c = 0; c < l->c_out; c++) {
+					cle_buf_puts(b, c ? "," : "");
+					json_num(b, (double)lr->ranges_before[c]);
+				}
+				cle_buf_puts(b, "],\"ranges_after\":[");
+				for (c = 0; c < l->c_out; c++) {
+					cle_buf_puts(b, c ? "," : "");
+					json_num(b, (double)lr->ranges_after[c]);
+				}
+				cle_buf_puts(b, "]");
+			}
 			cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
 			if (why)
 				report_json_str(b, why);
@@ -667,6 +682,42 @@ static void check_json(struct cle_buf *b, const struct graph_model *gm,
 			cle_buf_puts(b, ",\"output\":");
 			side_json(b, p, i, l->out_region, "it has no output tensor");
 		}
+		cle_buf_puts(b, "}");
+	}
+	cle_buf_puts(b, "],\"regions\":[");
+	for (i = 0; i < p->n_regions; i++) {
+		const struct cle_region *rg = &p->regions[i];
+		uint32_t j;
+
+		cle_buf_printf(b, "%s{\"id\":%u,\"channels\":%zu,\"producers\":[", i ? "," : "", (unsigned)i,
+			       rg->n_ch);
+		for (j = 0; j < rg->n_producers; j++) {
+			const struct cle_layer *l = &p->layers[rg->producers[j]];
+
+			cle_buf_puts(b, j ? "," : "");
+			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
+		}
+		cle_buf_puts(b, "],\"consumers\":[");
+		for (j = 0; j < rg->n_consumers; j++) {
+			const struct cle_layer *l = &p->layers[rg->consumers[j]];
+
+			cle_buf_puts(b, j ? "," : "");
+			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
+		}
+		cle_buf_puts(b, "],\"through\":[");
+		for (j = 0; j < rg->n_through; j++) {
+			cle_buf_puts(b, j ? ",{\"node\":" : "{\"node\":");
+			report_json_str(b, graph_node_label(rg->g, rg->through[j], lb, sizeof lb));
+			cle_buf_puts(b, ",\"op\":");
+			report_json_str(b, rg->g->node[rg->through[j]].op);
+			cle_buf_puts(b, "}");
+		}
+		cle_buf_printf(b, "],\"joint\":%s,\"reference\":%s,\"blocked\":", rg->joint ? "true" : "false",
+			       rg->reference ? "true" : "false");
+		if (rg->blocked)
+			report_json_str(b, rg->blocked);
+		else
+			cle_buf_puts(b, "null");
 		cle_buf_puts(b, "}");
 	}
 	map_totals(p, &t);

@@ -13,6 +13,7 @@ const EQUALIZE_OPTIONS = {
   iterations: ['number', (v) => [`--iterations=${v}`]],
   tolerance: ['number', (v) => [`--tolerance=${v}`]],
   maxScale: ['number', (v) => [`--max-scale=${v}`]],
+  ranges: ['boolean', (v) => (v ? ['--ranges'] : [])],
 };
 
 const OPTIONS = { info: {}, check: {}, equalize: EQUALIZE_OPTIONS };

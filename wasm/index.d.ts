@@ -51,6 +51,8 @@ export interface EqualizeOptions extends CallOptions {
   tolerance?: number;
   /** Clamp scales to [1/maxScale, maxScale], at least 1 (default 1e4; `--max-scale=`). */
   maxScale?: number;
+  /** Put every layer's per-channel ranges, before and after, in the report (`--ranges`). */
+  ranges?: boolean;
 }
 
 /** A graph input or output. */
@@ -128,7 +130,7 @@ export interface CleLayer {
 export interface CheckReport {
   findings: CheckFinding[];
   /** The CLE map: which layers are equalized together, and why the others are not. */
-  cle: { layers: CleLayer[] };
+  cle: { layers: CleLayer[]; regions: CleRegion[] };
   summary: {
     errors: number;
     warnings: number;
@@ -141,6 +143,23 @@ export interface CheckReport {
   };
 }
 
+/** A set of tensors sharing one scale per channel, in `CheckReport.cle.regions`. */
+export interface CleRegion {
+  id: number;
+  channels: number;
+  /** Layers writing these channels, and layers reading them. */
+  producers: string[];
+  consumers: string[];
+  /** The nodes the channels pass through between them. */
+  through: { node: string; op: string }[];
+  /** More than one producer or consumer: scaled jointly. */
+  joint: boolean;
+  /** Inside the reference tool's scope. */
+  reference: boolean;
+  /** Why it cannot be scaled, or null. */
+  blocked: string | null;
+}
+
 /** One layer that equalization planned, in `EqualizeReport.layers`. */
 export interface EqualizeLayer {
   node: string;
@@ -149,6 +168,9 @@ export interface EqualizeLayer {
   changed: boolean;
   range_spread_before: number | null;
   range_spread_after: number | null;
+  /** Per output channel abs-max before (BN folded) and after, with `ranges: true`. */
+  ranges_before?: number[];
+  ranges_after?: number[];
   sqnr_before_db: number | null;
   sqnr_after_db: number | null;
   /** Whether high-bias absorption changed this layer. */

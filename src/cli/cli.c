@@ -56,6 +56,7 @@ static const char usage_text[] =
 	"                          fold BatchNormalization, balance per-channel weight ranges\n"
 	"                          across layers, absorb high biases; the function is kept\n"
 	"      --json              the report as JSON\n"
+	"      --ranges            with --json: every layer's per-channel ranges, before and after\n"
 	"      --no-hbf            no high-bias absorption\n"
 	"      --pow2-scales       powers-of-two scales: rescaling is exact (bit-identical outputs)\n"
 	"      --reference         do what the reference (AIMET) does: its scope, one pass,\n"
