@@ -16,7 +16,11 @@ const EQUALIZE_OPTIONS = {
   ranges: ['boolean', (v) => (v ? ['--ranges'] : [])],
 };
 
-const OPTIONS = { info: {}, check: {}, equalize: EQUALIZE_OPTIONS };
+const OPTIONS = {
+  info: {},
+  check: { sarif: ['boolean', (v) => (v ? ['--sarif'] : [])] },
+  equalize: EQUALIZE_OPTIONS,
+};
 
 // fields every call takes besides its command's own
 const CALL_FIELDS = ['externalData', 'onProgress'];

@@ -32,8 +32,29 @@ export interface CallOptions {
   onProgress?: (stage: string, fraction: number) => boolean | void;
 }
 
-/** Options of check(): those of every call, for now. */
-export interface CheckOptions extends CallOptions {}
+/** SARIF 2.1.0, as `onnx-cle check --sarif` prints it (one run, the findings as results). */
+export interface SarifLog {
+  $schema: string;
+  version: '2.1.0';
+  runs: {
+    tool: { driver: { name: string; version: string; rules: { id: string; name: string }[] } };
+    artifacts: { location: { uri: string } }[];
+    results: {
+      ruleId: string;
+      ruleIndex: number;
+      level: 'error' | 'warning' | 'note';
+      message: { text: string };
+      locations: unknown[];
+      properties: { op: string | null; fix: string };
+    }[];
+  }[];
+}
+
+/** Options of check(). */
+export interface CheckOptions extends CallOptions {
+  /** Return SARIF 2.1.0 (what `check --sarif` prints) instead of the report. */
+  sarif?: boolean;
+}
 
 /** The options of `onnx-cle equalize`, as fields. */
 export interface EqualizeOptions extends CallOptions {
@@ -251,6 +272,7 @@ export declare function info(bytes: Uint8Array | ArrayBuffer, options?: CallOpti
  * them; which layers it can reach.
  * @param bytes the .onnx file (any Uint8Array view, e.g. a Node Buffer)
  */
+export declare function check(bytes: Uint8Array | ArrayBuffer, options: CheckOptions & { sarif: true }): Promise<SarifLog>;
 export declare function check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions): Promise<CheckReport>;
 
 /**

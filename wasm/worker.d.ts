@@ -7,6 +7,7 @@ import type {
   EqualizeOptions,
   InfoReport,
   CheckReport,
+  SarifLog,
   EqualizeResult,
 } from './index.js';
 
@@ -16,6 +17,7 @@ export type {
   InfoReport,
   CheckReport,
   CheckFinding,
+  SarifLog,
   EqualizeReport,
   EqualizeResult,
 } from './index.js';
@@ -47,6 +49,7 @@ export interface OnnxCleWorker {
   /** As info() of `onnx-cle`, in the worker. */
   info(bytes: Uint8Array | ArrayBuffer, options?: CallOptions & TransferOption): Promise<InfoReport>;
   /** As check() of `onnx-cle`, in the worker. */
+  check(bytes: Uint8Array | ArrayBuffer, options: CheckOptions & TransferOption & { sarif: true }): Promise<SarifLog>;
   check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions & TransferOption): Promise<CheckReport>;
   /** As equalize() of `onnx-cle`, in the worker; the model comes back transferred. */
   equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & TransferOption): Promise<EqualizeResult>;
