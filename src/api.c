@@ -58,6 +58,14 @@ enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc, cha
 		return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
 	} else if (strcmp(arg, "--no-hbf") == 0) {
 		o->cle.hbf = false;
+	} else if (strcmp(arg, "--inline-external") == 0) {
+		o->inline_external = true;
+	} else if ((v = option_value("--external-data-name", argc, argv, i)) != NULL) {
+		if (v[0] == '\0' || strchr(v, '/') != NULL || strchr(v, '\\') != NULL ||
+		    strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+			return cle_errorf(e, CLE_E_USAGE,
+					  "--external-data-name takes a file name, without a folder");
+		o->data_name = v;
 	} else if (strcmp(arg, "--ranges") == 0) {
 		o->cle.ranges = true;
 	} else if (strcmp(arg, "--pow2-scales") == 0) {
@@ -155,18 +163,23 @@ enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o
 
 enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_options *o,
 				   const struct cle_alloc *a, const struct onnx_sink *sink,
-				   struct cle_buf *out, struct cle_error *e)
+				   const struct onnx_sink *data_sink, struct cle_buf *out,
+				   struct cle_error *e)
 {
 	struct onnx_model *m;
 	struct graph_model *gm;
 	struct cle_plan *plan = NULL;
 	struct cle_result res;
+	struct graph_save gs;
 	enum cle_status st;
 
+	gs.mode = o->inline_external || data_sink == NULL ? GRAPH_EXT_INLINE : GRAPH_EXT_FILE;
+	gs.data_name = o->data_name ? o->data_name : "model.onnx.data";
+	gs.data_sink = data_sink;
 	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
 		return st;
 	if ((st = cle_plan_groups(&plan, gm, &o->cle, a, e)) == CLE_OK &&
-	    (st = cle_equalize(plan, sink, &res, o->progress, o->progress_ud, e)) == CLE_OK) {
+	    (st = cle_equalize(plan, sink, &gs, &res, o->progress, o->progress_ud, e)) == CLE_OK) {
 		report_equalize(out, plan, &res, o->format);
 		st = finish(out, e);
 	}

@@ -16,6 +16,8 @@ struct cle_options {
 	bool color;                /* ANSI colour in text output */
 	struct cle_config cle;     /* equalize: --no-hbf, --pow2-scales, --reference, ... */
 	bool relu6_set;            /* --relu6 given (else --reference implies relu) */
+	bool inline_external;      /* --inline-external: external data into the model */
+	const char *data_name;     /* --external-data-name: the new data file's name */
 	cle_progress_fn progress;  /* long work reports here; may be NULL */
 	void *progress_ud;
 };
@@ -48,11 +50,14 @@ CLE_NODISCARD enum cle_status cle_check(const struct cle_input *in, const struct
 					const struct cle_alloc *a, struct cle_buf *out,
 					uint32_t *errors, struct cle_error *e);
 
-/* `equalize`: writes the equalized model to sink and its report to out. */
+/* `equalize`: writes the equalized model to sink and its report to out.
+ * If the model keeps tensors in external data, they go to data_sink as one
+ * file named o->data_name, or into the model with o->inline_external. */
 CLE_NODISCARD enum cle_status cle_equalize_model(const struct cle_input *in,
 						 const struct cle_options *o,
 						 const struct cle_alloc *a,
-						 const struct onnx_sink *sink, struct cle_buf *out,
+						 const struct onnx_sink *sink,
+						 const struct onnx_sink *data_sink, struct cle_buf *out,
 						 struct cle_error *e);
 
 /* `info`: the model summary document, appended to out. */

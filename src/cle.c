@@ -2160,8 +2160,8 @@ static void final_factors(struct eq *q, uint32_t li)
 }
 
 enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
-			     struct cle_result *res, cle_progress_fn progress_fn, void *progress_ud,
-			     struct cle_error *e)
+			     const struct graph_save *gs, struct cle_result *res,
+			     cle_progress_fn progress_fn, void *progress_ud, struct cle_error *e)
 {
 	const struct cle_alloc *a = p->arena.a;
 	struct graph_edits ed;
@@ -2289,7 +2289,7 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 			goto done;
 	if ((st = drop_clip_bounds(&q, &ed)) != CLE_OK)
 		goto done;
-	if ((st = graph_edits_save(&ed, sink, e)) != CLE_OK)
+	if ((st = graph_edits_save(&ed, sink, gs, e)) != CLE_OK)
 		goto done;
 	for (li = 0; li < p->n_layers; li++)
 		if (q.ls[li].changed)

@@ -135,10 +135,12 @@ struct cle_result {
 	double max_imbalance; /* largest |log2(producer range / consumer range)| left */
 };
 
-/* Equalizes: writes the new model to sink and fills *res (owned by the
- * plan's arena).  The plan's model bytes must still be alive. */
+/* Equalizes: writes the new model to sink (external data as gs says) and
+ * fills *res (owned by the plan's arena).  The plan's model bytes must still
+ * be alive. */
 CLE_NODISCARD enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
-					   struct cle_result *res, cle_progress_fn progress,
-					   void *progress_ud, struct cle_error *e);
+					   const struct graph_save *gs, struct cle_result *res,
+					   cle_progress_fn progress, void *progress_ud,
+					   struct cle_error *e);
 
 #endif

@@ -1214,6 +1214,12 @@ bool graph_attr_floats(const struct graph_node *n, const char *name, const float
 
 /* ---- editing ------------------------------------------------------------ */
 
+struct graph_ext_rewrite {
+	const struct graph_const *c;
+	graph_fill_fn fill;
+	void *ud;
+};
+
 void graph_edits_init(struct graph_edits *ed, const struct graph_model *gm)
 {
 	memset(ed, 0, sizeof *ed);
@@ -1224,6 +1230,9 @@ void graph_edits_init(struct graph_edits *ed, const struct graph_model *gm)
 void graph_edits_free(struct graph_edits *ed)
 {
 	cle_free(ed->gm->a, ed->ed, ed->cap * sizeof *ed->ed);
+	cle_free(ed->gm->a, ed->ext, ed->cap_ext * sizeof *ed->ext);
+	ed->ext = NULL;
+	ed->n_ext = ed->cap_ext = 0;
 	cle_arena_free(&ed->arena);
 	ed->ed = NULL;
 	ed->n = ed->cap = 0;
@@ -1278,6 +1287,7 @@ struct fill_adapter {
 	void *ud;
 };
 
+
 static enum cle_status fill_adapt(const struct onnx_edit *x, size_t off, uint8_t *dst, size_t n,
 				  struct cle_error *e)
 {
@@ -1297,11 +1307,25 @@ enum cle_status graph_edit_const(struct graph_edits *ed, const struct graph_cons
 	if (c->proto == NULL || c->span == GRAPH_NONE)
 		return cle_errorf(e, CLE_E_UNSUPPORTED,
 				  "a Constant given as value_float(s)/value_int(s) cannot be rewritten");
-	if (c->external)
-		return cle_errorf(e, CLE_E_UNSUPPORTED,
-				  "tensors stored as external data cannot be rewritten yet");
 	if (!c->ok || !raw_bytes(c->dtype, c->count, &want))
 		return cle_errorf(e, CLE_E_INTERNAL, "rewriting a tensor that does not read back");
+	if (c->external) {
+		/* graph_edits_save decides where its bytes go */
+		if (ed->n_ext == ed->cap_ext) {
+			size_t cap = ed->cap_ext ? ed->cap_ext * 2 : 16;
+			struct graph_ext_rewrite *p = cle_realloc(ed->gm->a, ed->ext,
+								  ed->cap_ext * sizeof *p, cap * sizeof *p);
+
+			if (p == NULL)
+				return edit_nomem(e);
+			ed->ext = p;
+			ed->cap_ext = cap;
+		}
+		ed->ext[ed->n_ext].c = c;
+		ed->ext[ed->n_ext].fill = fill;
+		ed->ext[ed->n_ext++].ud = ud;
+		return CLE_OK;
+	}
 	fa = cle_arena_alloc(&ed->arena, sizeof *fa);
 	if (fa == NULL)
 		return edit_nomem(e);
@@ -1527,8 +1551,187 @@ const char *graph_edit_unique_name(struct graph_edits *ed, const struct graph *g
 	}
 }
 
-enum cle_status graph_edits_save(struct graph_edits *ed, const struct onnx_sink *sink,
-				 struct cle_error *e)
+/* Every constant the index holds in external data, in file order. */
+static size_t external_consts(const struct graph_model *gm, const struct graph_const **out)
 {
-	return onnx_save(ed->gm->onnx, ed->ed, ed->n, sink, e);
+	size_t n = 0;
+	uint32_t i, v;
+
+	for (i = 0; i < gm->n_graphs; i++) {
+		const struct graph *g = gm->graphs[i];
+
+		for (v = 0; v < g->n_value; v++) {
+			const struct graph_const *c = g->value[v].konst;
+
+			if (c == NULL || !c->external || (g->value[v].flags & GRAPH_IS_OUTER) ||
+			    c->span == GRAPH_NONE)
+				continue;
+			if (out != NULL)
+				out[n] = c;
+			n++;
+		}
+	}
+	return n;
+}
+
+static int const_span_cmp(const void *x, const void *y)
+{
+	uint32_t a = (*(const struct graph_const *const *)x)->span;
+	uint32_t b = (*(const struct graph_const *const *)y)->span;
+
+	return a < b ? -1 : a > b;
+}
+
+/* A piece of output: the rewritten bytes of c, or its original bytes. */
+static enum cle_status ext_piece(struct graph_edits *ed, const struct graph_const *c,
+				 struct onnx_edit *x, struct cle_error *e)
+{
+	size_t i;
+
+	x->size = c->n_data;
+	for (i = 0; i < ed->n_ext; i++) {
+		if (ed->ext[i].c == c) {
+			struct fill_adapter *fa = cle_arena_alloc(&ed->arena, sizeof *fa);
+
+			if (fa == NULL)
+				return edit_nomem(e);
+			fa->fn = ed->ext[i].fill;
+			fa->ud = ed->ext[i].ud;
+			x->fill = fill_adapt;
+			x->ud = fa;
+			return CLE_OK;
+		}
+	}
+	x->bytes = c->data;
+	return CLE_OK;
+}
+
+/* The tensor's body again, with what replaces its external_data: nothing
+ * (inline: a raw_data header follows) or three new entries. */
+static enum cle_status ext_header(struct graph_edits *ed, const struct graph_const *c,
+				  const struct graph_save *gs, size_t offset, struct cle_error *e)
+{
+	Onnx__TensorProto t = *(const Onnx__TensorProto *)c->proto;
+	Onnx__StringStringEntryProto *kv = NULL, **kvp = NULL;
+	const uint8_t *packed;
+	uint8_t *p;
+	struct onnx_edit *x;
+	size_t n, hn = 0, tag, body, end;
+	uint8_t hdr[16];
+	char *num;
+	int i;
+
+	t.has_raw_data = 0;
+	if (gs->mode == GRAPH_EXT_INLINE) {
+		t.n_external_data = 0;
+		t.external_data = NULL;
+		t.has_data_location = 0;
+		hn = onnx_field_header(hdr, 9, c->n_data);
+	} else {
+		kv = cle_arena_alloc(&ed->arena, 3 * sizeof *kv);
+		kvp = cle_arena_alloc(&ed->arena, 3 * sizeof *kvp);
+		num = cle_arena_alloc(&ed->arena, 48);
+		if (kv == NULL || kvp == NULL || num == NULL)
+			return edit_nomem(e);
+		snprintf(num, 24, "%zu", offset);
+		snprintf(num + 24, 24, "%zu", c->n_data);
+		for (i = 0; i < 3; i++) {
+			Onnx__StringStringEntryProto init = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
+
+			kv[i] = init;
+			kvp[i] = &kv[i];
+		}
+		kv[0].key = "location";
+		kv[0].value = (char *)(uintptr_t)gs->data_name;
+		kv[1].key = "offset";
+		kv[1].value = num;
+		kv[2].key = "length";
+		kv[2].value = num + 24;
+		t.n_external_data = 3;
+		t.external_data = kvp;
+		t.has_data_location = 1;
+		t.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+	}
+	packed = pack_field(ed, &t.base, 0, &n);
+	p = packed ? cle_arena_alloc(&ed->arena, n + hn + 1) : NULL;
+	if (p == NULL)
+		return edit_nomem(e);
+	memcpy(p, packed, n);
+	memcpy(p + n, hdr, hn);
+	onnx_span_range(ed->gm->onnx, c->span, &tag, &body, &end);
+	if ((x = edit_add(ed, body, end, c->span)) == NULL)
+		return edit_nomem(e);
+	x->bytes = p;
+	x->size = n + hn;
+	if (gs->mode == GRAPH_EXT_INLINE) {
+		if ((x = edit_add(ed, end, end, c->span)) == NULL)
+			return edit_nomem(e);
+		return ext_piece(ed, c, x, e);
+	}
+	return CLE_OK;
+}
+
+enum cle_status graph_edits_save(struct graph_edits *ed, const struct onnx_sink *sink,
+				 const struct graph_save *gs, struct cle_error *e)
+{
+	const struct graph_model *gm = ed->gm;
+	const struct graph_const **ext = NULL;
+	struct onnx_edit *pieces = NULL;
+	size_t n = external_consts(gm, NULL), i, np = 0, off = 0, total = gm->onnx->n_bytes;
+	static const uint8_t zeros[64];
+	enum cle_status st = CLE_OK;
+
+	if (n == 0)
+		return onnx_save(gm->onnx, ed->ed, ed->n, sink, e);
+	if (gs == NULL)
+		return cle_errorf(e, CLE_E_UNSUPPORTED,
+				  "the model keeps tensors in external data, and no place was given for them");
+	ext = cle_calloc(gm->a, n, sizeof *ext);
+	pieces = cle_calloc(gm->a, 2 * n, sizeof *pieces);
+	if (ext == NULL || pieces == NULL) {
+		st = edit_nomem(e);
+		goto done;
+	}
+	external_consts(gm, ext);
+	qsort(ext, n, sizeof *ext, const_span_cmp);
+	for (i = 0; i < n; i++) {
+		const struct graph_const *c = ext[i];
+
+		if (!c->ok) {
+			st = cle_errorf(e, CLE_E_IO,
+					"tensor '%s' is stored in external data '%s', which is needed to write "
+					"the model but was %s", ((const Onnx__TensorProto *)c->proto)->name,
+					c->location ? c->location : "?",
+					c->supplied ? "too short" : "not supplied");
+			goto done;
+		}
+		if (gs->mode == GRAPH_EXT_FILE) {
+			/* 64-byte aligned, so readers can map tensors in place */
+			size_t pad = (64 - off % 64) % 64;
+
+			if (pad) {
+				pieces[np].bytes = zeros;
+				pieces[np++].size = pad;
+				off += pad;
+			}
+			if ((st = ext_piece(ed, c, &pieces[np++], e)) != CLE_OK)
+				goto done;
+		}
+		if ((st = ext_header(ed, c, gs, off, e)) != CLE_OK)
+			goto done;
+		off += c->n_data;
+		total += c->n_data;
+	}
+	if (gs->mode == GRAPH_EXT_INLINE && total > (size_t)INT32_MAX)
+		st = cle_errorf(e, CLE_E_LIMIT,
+				"with its external data inlined the model would hold %zu bytes, more than "
+				"protobuf's 2 GiB; keep the data in a separate file", total);
+	if (st == CLE_OK)
+		st = onnx_save(gm->onnx, ed->ed, ed->n, sink, e);
+	if (st == CLE_OK && gs->mode == GRAPH_EXT_FILE)
+		st = onnx_write_pieces(pieces, np, gm->a, gs->data_sink, e);
+done:
+	cle_free(gm->a, pieces, 2 * n * sizeof *pieces);
+	cle_free(gm->a, ext, n * sizeof *ext);
+	return st;
 }

@@ -215,12 +215,27 @@ struct onnx_edit;
 typedef enum cle_status (*graph_fill_fn)(void *ud, size_t off, uint8_t *dst, size_t n,
 					 struct cle_error *e);
 
+struct graph_ext_rewrite;
+
 struct graph_edits {
 	const struct graph_model *gm;
 	struct onnx_edit *ed;
 	size_t n, cap;
+	struct graph_ext_rewrite *ext; /* new bytes for tensors kept in external data */
+	size_t n_ext, cap_ext;
 	struct cle_arena arena;  /* packed bytes, fill adapters, names */
 	uint32_t n_names;        /* counter for unique names */
+};
+
+/* Where tensors stored as external data go when the model is written. */
+enum graph_ext_mode {
+	GRAPH_EXT_FILE,   /* one new data file, written to data_sink, named data_name */
+	GRAPH_EXT_INLINE, /* into the model as raw_data (the model must stay under 2 GiB) */
+};
+struct graph_save {
+	enum graph_ext_mode mode;
+	const char *data_name;              /* the data file's name, as the model will give it */
+	const struct onnx_sink *data_sink;  /* receives the data file (GRAPH_EXT_FILE) */
 };
 
 /* A node to write, new or in place of an existing one. */
@@ -236,7 +251,8 @@ void graph_edits_free(struct graph_edits *ed);
 
 /* Replaces constant c's elements by as many bytes produced by fill (called
  * with 64-byte aligned offsets into the element data, little-endian).  A
- * tensor kept in typed fields is rewritten with raw_data. */
+ * tensor kept in typed fields is rewritten with raw_data; one kept in
+ * external data gets its new bytes where graph_edits_save puts it. */
 CLE_NODISCARD enum cle_status graph_edit_const(struct graph_edits *ed,
 					       const struct graph_const *c, graph_fill_fn fill,
 					       void *ud, struct cle_error *e);
@@ -264,8 +280,10 @@ CLE_NODISCARD enum cle_status graph_edit_delete_value(struct graph_edits *ed, co
 /* A tensor name not used in g or any enclosing graph, from base (arena-owned). */
 const char *graph_edit_unique_name(struct graph_edits *ed, const struct graph *g,
 				   const char *base);
-/* Writes the model with the collected edits. */
+/* Writes the model with the collected edits.  If the model keeps tensors
+ * in external data, all of them move as gs says (gs NULL: refused); their
+ * data must have been supplied to graph_build. */
 CLE_NODISCARD enum cle_status graph_edits_save(struct graph_edits *ed, const struct onnx_sink *sink,
-					       struct cle_error *e);
+					       const struct graph_save *gs, struct cle_error *e);
 
 #endif

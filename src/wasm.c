@@ -23,6 +23,8 @@ IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, 
 IMPORT(host_out_close) int host_out_close(int file, int commit, char *err, size_t cap);
 IMPORT(host_sink_begin) int host_sink_begin(double total);
 IMPORT(host_sink_write) int host_sink_write(const uint8_t *p, size_t n);
+IMPORT(host_data_begin) int host_data_begin(double total);
+IMPORT(host_data_write) int host_data_write(const uint8_t *p, size_t n);
 IMPORT(host_document) void host_document(const char *p, size_t n);
 IMPORT(host_progress) int host_progress(const char *stage, double fraction);
 IMPORT(host_ext_size) double host_ext_size(const char *name);
@@ -149,6 +151,23 @@ static enum cle_status sink_write(void *ud, const uint8_t *p, size_t n, struct c
 	return CLE_OK;
 }
 
+/* The external data file an equalize writes, through host_data_*. */
+static enum cle_status data_begin(void *ud, size_t total, struct cle_error *e)
+{
+	(void)ud;
+	if (host_data_begin((double)total) != 0)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory for the %zu-byte external data", total);
+	return CLE_OK;
+}
+
+static enum cle_status data_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
+{
+	(void)ud;
+	if (host_data_write(p, n) != 0)
+		return cle_errorf(e, CLE_E_IO, "the external data could not be received");
+	return CLE_OK;
+}
+
 /* Writes the model at p back out through host_sink_*; returns the status. */
 EXPORT(cle_copy_model) int cle_copy_model(const uint8_t *p, size_t n, struct cle_error *e)
 {
@@ -224,6 +243,7 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	struct ext_files *files = cle_calloc(&cle_system_alloc, 1, sizeof *files);
 	struct cle_input in = {p, n, name, {ext_lookup, files}};
 	struct onnx_sink sink = {sink_begin, sink_write, NULL};
+	struct onnx_sink data_sink = {data_begin, data_write, NULL};
 	struct cle_options o;
 	struct cle_buf doc;
 	enum cle_status st = CLE_OK;
@@ -245,7 +265,7 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 		else if (strcmp(cmd, "check") == 0)
 			st = cle_check(&in, &o, &cle_system_alloc, &doc, &errors, e);
 		else if (strcmp(cmd, "equalize") == 0)
-			st = cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &doc, e);
+			st = cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &data_sink, &doc, e);
 		else
 			st = cle_errorf(e, CLE_E_USAGE, "unknown request '%s'", cmd);
 	}

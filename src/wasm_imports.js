@@ -10,6 +10,8 @@ mergeInto(LibraryManager.library, {
   host_out_close: function () {},
   host_sink_begin: function () {},
   host_sink_write: function () {},
+  host_data_begin: function () {},
+  host_data_write: function () {},
   host_document: function () {},
   host_progress: function () {},
   host_ext_size: function () {},

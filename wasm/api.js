@@ -14,6 +14,8 @@ const EQUALIZE_OPTIONS = {
   tolerance: ['number', (v) => [`--tolerance=${v}`]],
   maxScale: ['number', (v) => [`--max-scale=${v}`]],
   ranges: ['boolean', (v) => (v ? ['--ranges'] : [])],
+  inlineExternal: ['boolean', (v) => (v ? ['--inline-external'] : [])],
+  externalDataName: ['string', (v) => [`--external-data-name=${v}`]],
 };
 
 const OPTIONS = {
@@ -86,7 +88,10 @@ export function makeApi(load) {
     const { args, externalData, onProgress } = toRequest(cmd, options);
     const rt = await runtime();
     const r = rt.request(cmd, args, bytes, { externalData, onProgress });
-    return { report: JSON.parse(r.document), model: r.output };
+    const result = { report: JSON.parse(r.document), model: r.output };
+    // a model that keeps weights in external data comes with its new data file
+    if (r.data) result.externalData = { [options?.externalDataName ?? 'model.onnx.data']: r.data };
+    return result;
   };
 
   return {
@@ -97,8 +102,8 @@ export function makeApi(load) {
     info: async (bytes, options) => (await call('info', bytes, options)).report,
     check: async (bytes, options) => (await call('check', bytes, options)).report,
     equalize: async (bytes, options) => {
-      const { report, model } = await call('equalize', bytes, options);
-      return { model, report };
+      const { report, model, externalData } = await call('equalize', bytes, options);
+      return externalData ? { model, report, externalData } : { model, report };
     },
   };
 }

@@ -41,6 +41,7 @@ const externalFile = (files, name) => {
 export async function instantiate(module, host = {}) {
   let memory;
   let output = null;
+  let data = null; // the external data file an equalize writes
   let call = null; // the request in progress: { document, externalData, onProgress }
   let heap = new Uint8Array(0);
   const u8 = () => {
@@ -104,6 +105,19 @@ export async function instantiate(module, host = {}) {
     host_sink_write: (p, n) => {
       output.bytes.set(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)), output.at);
       output.at += n >>> 0;
+      return 0;
+    },
+    host_data_begin: (total) => {
+      try {
+        data = { bytes: new Uint8Array(total), at: 0 };
+        return 0;
+      } catch {
+        return -1;
+      }
+    },
+    host_data_write: (p, n) => {
+      data.bytes.set(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)), data.at);
+      data.at += n >>> 0;
       return 0;
     },
     host_document: (p, n) => {
@@ -202,7 +216,8 @@ export async function instantiate(module, host = {}) {
     /**
      * One library call: cmd is 'info', 'check' or 'equalize', args the
      * CLI's options (e.g. ['--no-hbf']).  Returns { document: string (JSON),
-     * output: Uint8Array | null (the equalized model) }; throws OnnxCleError.
+     * output: Uint8Array | null (the equalized model), data: Uint8Array |
+     * null (its new external data file) }; throws OnnxCleError.
      * opts: { name, externalData: { file: Uint8Array } or a Map,
      * onProgress(stage, fraction) (return false to cancel) }.
      */
@@ -210,6 +225,7 @@ export async function instantiate(module, host = {}) {
       if (call) throw new Error('onnx-cle: one request at a time per instance');
       call = { document: null, externalData: opts.externalData, onProgress: opts.onProgress, error: null };
       output = null;
+      data = null;
       let release = () => {};
       try {
         let argv;
@@ -219,11 +235,12 @@ export async function instantiate(module, host = {}) {
         const namePtr = view.getUint32(argv + 4, true);
         withModel(bytes, (p, n, err) => x.cle_request(cmdPtr, args.length, argv + 8, p, n, namePtr, err));
         if (call.error) throw call.error; // thrown by a progress callback that C did not stop for
-        return { document: call.document, output: output ? output.bytes : null };
+        return { document: call.document, output: output ? output.bytes : null, data: data ? data.bytes : null };
       } finally {
         release();
         call = null;
         output = null;
+        data = null;
       }
     },
     /** Loads the model and writes it back with no changes (byte-identical). */

@@ -74,6 +74,10 @@ export interface EqualizeOptions extends CallOptions {
   maxScale?: number;
   /** Put every layer's per-channel ranges, before and after, in the report (`--ranges`). */
   ranges?: boolean;
+  /** Weights kept in external data go into the model itself (`--inline-external`; the model must stay under 2 GiB). */
+  inlineExternal?: boolean;
+  /** The name of the new external data file the model will refer to (`--external-data-name=`; default 'model.onnx.data'). */
+  externalDataName?: string;
 }
 
 /** A graph input or output. */
@@ -226,6 +230,12 @@ export interface EqualizeResult {
   /** The equalized model: a valid .onnx file. */
   model: Uint8Array;
   report: EqualizeReport;
+  /**
+   * When the model keeps weights in external data (and `inlineExternal` is
+   * not set): its one new data file, under the name the model gives it
+   * (`externalDataName`, default `'model.onnx.data'`).  Save it beside the model.
+   */
+  externalData?: Record<string, Uint8Array>;
 }
 
 /** The status names of the C library, `err.code`. */

@@ -7,7 +7,8 @@
 //                    { id, cmd: 'init' }
 //                    { id, cmd: 'info' | 'check' | 'equalize', bytes, options, externalData, progress }
 //   worker → client  { id, progress: [stage, fraction] }
-//                    { id, ok: true, result, model }   (model only for equalize)
+//                    { id, ok: true, result, model, externalData }   (equalize only;
+//                      externalData when the model keeps weights in a data file)
 //                    { id, ok: false, error: { name, code, message } }
 import { OnnxCleError } from './core.js';
 import { toRequest, checkInitOptions } from './api.js';
@@ -37,7 +38,11 @@ export function serve(api, post, listen) {
         if (msg.externalData) options.externalData = msg.externalData;
         if (msg.progress) options.onProgress = (stage, fraction) => post({ id, progress: [stage, fraction] });
         const r = await api[cmd](msg.bytes, options);
-        if (cmd === 'equalize') post({ id, ok: true, result: r.report, model: r.model }, [r.model.buffer]);
+        if (cmd === 'equalize') {
+          const ext = r.externalData;
+          const list = [r.model.buffer, ...Object.values(ext ?? {}).map((b) => b.buffer)];
+          post({ id, ok: true, result: r.report, model: r.model, externalData: ext }, list);
+        }
         else post({ id, ok: true, result: r });
       } else {
         throw new TypeError(`onnx-cle: unknown worker request '${cmd}'`);
@@ -126,7 +131,11 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
     pending.delete(data.id);
     worker?.busy(pending.size > 0);
     if (!data.ok) p.reject(errorFrom(data.error));
-    else if (p.cmd === 'equalize') p.resolve({ model: data.model, report: data.result });
+    else if (p.cmd === 'equalize') {
+      p.resolve(data.externalData
+        ? { model: data.model, report: data.result, externalData: data.externalData }
+        : { model: data.model, report: data.result });
+    }
     else p.resolve(data.result);
   };
   const onError = (err) => {

@@ -66,6 +66,9 @@ static const char usage_text[] =
 	"      --iterations=N      balancing rounds at most (default 50)\n"
 	"      --tolerance=X       stop when ranges move less than this (default 1e-4)\n"
 	"      --max-scale=X       clamp scales to [1/X, X] (default 1e4)\n"
+	"      --inline-external   put weights kept in external data into the model itself\n"
+	"                          (else they go to one new file beside it, OUT.data)\n"
+	"      --external-data-name=NAME  that file's name\n"
 	"\n"
 	"  --help                  this text\n"
 	"  --version               the version\n"
@@ -180,18 +183,35 @@ static int parse_args(const struct cli_host *h, const char *cmd, bool wants_outp
 	return EXIT_OK;
 }
 
-/* The output file, as a sink: written to a temporary name, renamed on success. */
+/* An output file, as a sink: opened when the first byte comes (so a run
+ * that fails early leaves nothing), written to a temporary name, renamed
+ * into place by out_finish only when every output is complete. */
 struct out_sink {
 	const struct cli_host *h;
+	const char *path;
 	void *file;
 };
 
 static enum cle_status out_begin(void *ud, size_t total, struct cle_error *e)
 {
-	(void)ud;
+	struct out_sink *o = ud;
+
 	(void)total;
-	(void)e;
-	return CLE_OK;
+	return o->h->out_open(o->h->ud, o->path, &o->file, e);
+}
+
+/* Commits or removes an output; the first failure wins in *st and *e. */
+static void out_finish(struct out_sink *o, enum cle_status *st, struct cle_error *e)
+{
+	struct cle_error ce;
+
+	if (o->file == NULL)
+		return;
+	if (o->h->out_close(o->h->ud, o->file, *st == CLE_OK, &ce) != CLE_OK && *st == CLE_OK) {
+		*st = ce.code;
+		*e = ce;
+	}
+	o->file = NULL;
 }
 
 static enum cle_status out_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
@@ -234,19 +254,23 @@ static int run(const struct cli_host *h, const struct args *args, enum command c
 	} else if (cmd == CMD_CHECK) {
 		st = cle_check(&in, &args->o, h->a, &b, &errors, &e);
 	} else {
-		struct out_sink os = {h, NULL};
-		struct onnx_sink sink = {out_begin, out_write, &os};
-		struct cle_error ce;
+		/* external data goes beside the output: OUT.data unless named */
+		struct cle_options o = args->o;
+		const char *slash = strrchr(args->output, '/');
+		size_t dir = slash ? (size_t)(slash - args->output) + 1 : 0;
+		char name[1024], path[4096];
+		struct out_sink os = {h, args->output, NULL}, ds = {h, path, NULL};
+		struct onnx_sink sink = {out_begin, out_write, &os}, dsink = {out_begin, out_write, &ds};
 
-		st = h->out_open(h->ud, args->output, &os.file, &e);
-		if (st == CLE_OK) {
-			st = cle_equalize_model(&in, &args->o, h->a, &sink, &b, &e);
-			/* only a complete model is renamed into place */
-			if (h->out_close(h->ud, os.file, st == CLE_OK, &ce) != CLE_OK && st == CLE_OK) {
-				st = ce.code;
-				e = ce;
-			}
+		if (o.data_name == NULL) {
+			snprintf(name, sizeof name, "%s.data", base_name(args->output));
+			o.data_name = name;
 		}
+		snprintf(path, sizeof path, "%.*s%s", (int)dir, args->output, o.data_name);
+		st = cle_equalize_model(&in, &o, h->a, &sink, &dsink, &b, &e);
+		/* the data file first: a model is never in place without its data */
+		out_finish(&ds, &st, &e);
+		out_finish(&os, &st, &e);
 	}
 	if (st == CLE_OK)
 		h->print(h->ud, 1, b.p ? b.p : "", b.n);

@@ -254,3 +254,63 @@ test('a failure leaves no output file behind, temporary or final', () => {
   assert.match(r.stderr, /cannot write .*no\/such\/dir\.onnx: No such file or directory/);
   assert.match(native('equalize', fixture('conv_relu.onnx')).stderr, /equalize needs an output file: -o OUT\.onnx/);
 });
+
+test('external data: one new data file beside the output, or inlined; inputs untouched', async () => {
+  const src = fixture('vgg_like_external.onnx');
+  const weights = fixture('vgg_like_external.weights');
+  const before = [readFileSync(src), readFileSync(weights)];
+  const feeds = randomFeeds(manifest['vgg_like_folded.onnx'], 3);
+  const reference = await run(readFileSync(fixture('vgg_like_folded.onnx')), feeds);
+  // a separate file: OUT.data, named in the model, 64-byte aligned tensors
+  const out = path.join(dir, 'ext.onnx');
+  for (const cli of [native, wasm]) {
+    const r = cli('equalize', src, '-o', out, '--no-hbf', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).totals.equalized, 6);
+    assert.ok(readFileSync(out).length < 10000, 'the weights are not in the model');
+    const data = readFileSync(`${out}.data`);
+    const c = compare(reference, await run(readFileSync(out), feeds, { externalData: { 'ext.onnx.data': data } }));
+    assert.ok(c.relErr <= 1e-4, `relative error ${c.relErr}`);
+  }
+  const nativeData = readFileSync(`${out}.data`);
+  // inlined: one model, the same weights
+  const inl = path.join(dir, 'inl.onnx');
+  assert.equal(native('equalize', src, '-o', inl, '--no-hbf', '--inline-external').status, 0);
+  assert.ok(!existsSync(`${inl}.data`));
+  const c = compare(reference, await run(readFileSync(inl), feeds));
+  assert.ok(c.relErr <= 1e-4);
+  const a = weightStats(inl);
+  const r = runCmd('/usr/bin/python3', [path.join(root, 'tests/fixtures/weight_stats.py'), out]);
+  assert.deepEqual(JSON.parse(r.stdout), a, 'the data file holds exactly the inlined weights');
+  // the input model and its data file are as they were
+  assert.ok(readFileSync(src).equals(before[0]) && readFileSync(weights).equals(before[1]));
+  assert.ok(runCmd('/usr/bin/python3', [path.join(root, 'tests/fixtures/check_model.py'), out, inl]).status === 0);
+  assert.ok(nativeData.length > 200000);
+});
+
+test('external data that is missing: a sentence, and no output at all', () => {
+  const lonely = path.join(dir, 'lonely.onnx');
+  writeFileSync(lonely, readFileSync(fixture('vgg_like_external.onnx')));
+  const out = path.join(dir, 'lonely-out.onnx');
+  for (const cli of [native, wasm]) {
+    const r = cli('equalize', lonely, '-o', out);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /is stored in external data 'vgg_like_external\.weights', which is needed to write the model but was not supplied/);
+    assert.ok(!existsSync(out) && !existsSync(`${out}.data`));
+  }
+});
+
+test('float16 weights: computed in float, stored in half; exact with power-of-two scales', async () => {
+  for (const name of ['vgg_like_f16.onnx', 'mobilenetv2_like_f16.onnx']) {
+    const entry = { inputs: [{ ...manifest[name.replace('_f16', '_folded')].inputs[0], dtype: 'float16' }] };
+    const { out, report } = equalize(fixture(name), '--no-hbf');
+    assert.ok(report.totals.median_spread_before / report.totals.median_spread_after > 10, name);
+    // rounding the rescaled weights to half: within float16 precision of the output
+    const c = await outputsDiffer(fixture(name), out, entry);
+    assert.ok(c.relErr <= 5e-3, `${name}: relative error ${c.relErr}`);
+    const exact = equalize(fixture(name), '--no-hbf', '--pow2-scales').out;
+    assert.equal((await outputsDiffer(fixture(name), exact, entry)).maxAbsErr, 0, name);
+    // the Clip bounds of a rewritten ReLU6 are half too, as its activations
+    assert.equal(runCmd('/usr/bin/python3', [path.join(root, 'tests/fixtures/check_model.py'), out]).status, 0);
+  }
+});

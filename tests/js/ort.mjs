@@ -37,9 +37,33 @@ function toTensor(name, v) {
   return new ort.Tensor(typeOf(v), v, v.dims);
 }
 
-/** A typed array copy of the tensor's data with `dims` attached. */
+/** IEEE half bits to a number, exactly. */
+function halfToNumber(h) {
+  const e = (h >> 10) & 0x1f, m = h & 0x3ff, s = h & 0x8000 ? -1 : 1;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** A number to IEEE half bits, to nearest (Math.fround-free: via float64). */
+export function numberToHalf(x) {
+  const v = new Float32Array([x]);
+  const f = new Uint32Array(v.buffer)[0];
+  const sign = (f >>> 16) & 0x8000, e = (f >>> 23) & 0xff, m = f & 0x7fffff;
+  if (e === 255) return sign | 0x7c00 | (m ? 0x200 : 0);
+  const ee = e - 127 + 15;
+  if (ee >= 31) return sign | 0x7c00;
+  if (ee <= 0) {
+    if (ee < -10) return sign;
+    const mm = (m | 0x800000) >>> (1 - ee);
+    return sign | ((mm + 0x1000) >>> 13);
+  }
+  return (sign | (ee << 10) | (m >>> 13)) + ((m & 0x1fff) > 0x1000 || ((m & 0x1fff) === 0x1000 && (m & 0x2000)) ? 1 : 0);
+}
+
+/** A typed array copy of the tensor's data with `dims` attached (float16 as numbers). */
 function fromTensor(t) {
-  const data = t.data.slice();
+  const data = t.type === 'float16' ? Float64Array.from(t.data, halfToNumber) : t.data.slice();
   data.dims = [...t.dims];
   return data;
 }
@@ -50,11 +74,14 @@ function fromTensor(t) {
  * Returns { outputName: Float32Array (or the output's typed array) with .dims }.
  * Graph optimizations are off by default, so the graph runs as written (ORT's
  * own Conv+BN fusion cannot hide a difference); opts.graphOptimizationLevel
- * ('basic', 'all') turns them on; opts.outputs picks outputs by name.
+ * ('basic', 'all') turns them on; opts.outputs picks outputs by name;
+ * opts.externalData ({ file name: bytes }) supplies external data files.
  */
-export async function run(modelBytes, feeds, { outputs, graphOptimizationLevel = 'disabled' } = {}) {
+export async function run(modelBytes, feeds, { outputs, graphOptimizationLevel = 'disabled', externalData } = {}) {
   const session = await ort.InferenceSession.create(modelBytes, {
     executionProviders: ['wasm'], graphOptimizationLevel,
+    // { name: bytes } → onnxruntime's [{ path, data }]
+    ...(externalData && { externalData: Object.entries(externalData).map(([path, data]) => ({ path, data })) }),
   });
   try {
     const inputs = {};
@@ -114,6 +141,11 @@ export function randomFeeds(spec, seed, { shapes = {}, scale = 1 } = {}) {
     const type = inp.dtype ?? inp.type;
     const dims = (shapes[inp.name] ?? inp.shape).map((d) => (isDynamic(d) ? 1 : d));
     const n = dims.reduce((a, b) => a * b, 1);
+    if (type === 'float16') {
+      const v = normals(rand, n);
+      feeds[inp.name] = new ort.Tensor('float16', Uint16Array.from(v, (x) => numberToHalf(x * scale)), dims);
+      continue;
+    }
     const T = typed[type];
     if (!T) throw new Error(`randomFeeds: input '${inp.name}' has type ${type}`);
     const data = new T(n);

@@ -1,0 +1,108 @@
+// Beyond the reference: each feature on a model that needs it, the function
+// kept (onnxruntime-web), and ranges and INT8 SQNR better than the
+// reference's scope on the same model, side by side.  The reference scope is
+// `--reference --relu6=skip`: AIMET's algorithm (Conv/ConvTranspose chains
+// through Relu/PRelu, one pass, no fan-out) without its ReLU6 -> ReLU
+// replacement, which changes the function; `--reference` alone does that too.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { native, fixture, cleManifest } from './helpers.mjs';
+import { run, randomFeeds, compare } from './ort.mjs';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'onnx-cle-beyond-'));
+const manifest = cleManifest();
+let n = 0;
+
+function equalize(name, ...flags) {
+  const out = path.join(dir, `${n++}-${name}`);
+  const r = native('equalize', fixture(name), '-o', out, '--json', '--no-hbf', ...flags);
+  assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+  return { out, totals: JSON.parse(r.stdout).totals };
+}
+
+async function maxError(name, out, feeds) {
+  return compare(await run(readFileSync(fixture(name)), feeds), await run(readFileSync(out), feeds));
+}
+
+const features = [
+  // [feature, a model that needs it]
+  ['exact ReLU6 (Clip -> Relu + per-channel Min)', 'mobilenetv2_like_bn.onnx'],
+  ['ReLU6 as Clip attributes (opset 10)', 'mobilenetv2_like_opset10_bn.onnx'],
+  ['Gemm and MatMul with constant weights', 'mlp_bn.onnx'],
+  ['pass-through MaxPool, GlobalAveragePool, Flatten into a Gemm head', 'vgg_like_bn.onnx'],
+  ['residual regions scaled jointly', 'resnet_like_bn.onnx'],
+  ['weights in Constant nodes', 'vgg_like_constants.onnx'],
+];
+
+test('each feature keeps the function and beats the reference scope on spread and SQNR', async () => {
+  for (const [feature, name] of features) {
+    const ours = equalize(name);
+    const ref = equalize(name, '--reference', '--relu6=skip');
+    const feeds = randomFeeds(manifest[name], 7);
+    for (const [who, out] of [['ours', ours.out], ['reference', ref.out]]) {
+      const c = await maxError(name, out, feeds);
+      assert.ok(c.relErr <= 1e-4, `${feature}: ${who} moved the output by ${c.relErr}`);
+    }
+    const exact = equalize(name, '--pow2-scales');
+    const foldOnly = equalize(name, '--max-scale=1');
+    const c = compare(await run(readFileSync(foldOnly.out), feeds), await run(readFileSync(exact.out), feeds));
+    assert.equal(c.maxAbsErr, 0, `${feature}: power-of-two scaling is not exact`);
+    assert.ok(ours.totals.median_spread_after < ref.totals.median_spread_after,
+      `${feature}: spread ${ours.totals.median_spread_after} vs reference ${ref.totals.median_spread_after}`);
+    assert.ok(ours.totals.mean_sqnr_after_db > ref.totals.mean_sqnr_after_db,
+      `${feature}: SQNR ${ours.totals.mean_sqnr_after_db} vs reference ${ref.totals.mean_sqnr_after_db}`);
+  }
+});
+
+test('MobileNetV2-like: at least 10x lower median spread; the reference scope about 1x', () => {
+  const ours = equalize('mobilenetv2_like_bn.onnx').totals;
+  const ref = equalize('mobilenetv2_like_bn.onnx', '--reference', '--relu6=skip').totals;
+  assert.ok(ours.median_spread_before / ours.median_spread_after >= 10, `${ours.median_spread_after}`);
+  assert.ok(ref.median_spread_before / ref.median_spread_after < 1.5, `${ref.median_spread_after}`);
+  assert.equal(ours.clips_rewritten, 12);
+});
+
+test('ResNet-like: joint residual regions do better than the reference scope', () => {
+  // Every residual producer (the stem, each block's second conv, the 1x1
+  // shortcut) writes into a stream that shares one scale per channel, and
+  // their BN statistics are independent, so no per-channel scaling can
+  // flatten them all; the pairs inside the blocks drop to ~sqrt of their
+  // spread.  This net reaches ~4x (the issue asked for 10x: see its note).
+  const ours = equalize('resnet_like_bn.onnx').totals;
+  const ref = equalize('resnet_like_bn.onnx', '--reference', '--relu6=skip').totals;
+  const drop = ours.median_spread_before / ours.median_spread_after;
+  const refDrop = ref.median_spread_before / ref.median_spread_after;
+  assert.ok(drop >= 4, `median spread drop ${drop}`);
+  assert.ok(drop >= 2 * refDrop, `ours ${drop}, reference ${refDrop}`);
+});
+
+test('iterating beats one pass: ranges end balanced', () => {
+  const once = equalize('vgg_like_folded.onnx', '--iterations=1').totals;
+  const many = equalize('vgg_like_folded.onnx').totals;
+  assert.equal(once.rounds, 1);
+  assert.ok(many.rounds > 1 && many.max_imbalance_log2 < 1e-3);
+  assert.ok(many.max_imbalance_log2 < once.max_imbalance_log2 / 100);
+  assert.ok(many.median_spread_after < once.median_spread_after);
+});
+
+test('scales are clamped, and the report counts the clamped channels', () => {
+  const free = equalize('vgg_like_folded.onnx').totals;
+  const tight = equalize('vgg_like_folded.onnx', '--max-scale=4').totals;
+  assert.equal(free.clamped_channels, 0);
+  assert.ok(tight.clamped_channels > 0);
+  assert.ok(tight.median_spread_after > free.median_spread_after);
+});
+
+test('weights inside If subgraphs, their own or the main graph\'s', async () => {
+  const { out, totals } = equalize('if_conv.onnx');
+  assert.equal(totals.equalized, 4);
+  assert.ok(totals.median_spread_before / totals.median_spread_after > 10);
+  for (const sign of [1, -1]) { // both branches
+    const x = Object.assign(new Float32Array(192).map((_, i) => sign * (1 + Math.sin(i))), { dims: [1, 3, 8, 8] });
+    const c = await maxError('if_conv.onnx', out, { x });
+    assert.ok(c.relErr <= 1e-4, `branch ${sign}: ${c.relErr}`);
+  }
+});
