@@ -144,19 +144,23 @@ test('bad models: OnnxCleError with the code and the sentence', async () => {
 test('external data is read from options.externalData (an object or a Map)', async () => {
   const model = bytesOf(fixture('external.onnx'));
   const data = bytesOf(fixture('external.onnx.data'));
-  const without = await equalize(model);
-  assert.equal(without.report.layers[0].range_spread_before, null);
+  // without its data the model can be read but not written back
+  assert.equal((await check(model)).cle.layers[0].reason,
+    "its weight is stored in external data 'external.onnx.data', which was not supplied");
+  await assert.rejects(equalize(model), { code: 'CLE_E_IO', message: /which is needed to write the model but was not supplied/ });
   for (const externalData of [{ 'external.onnx.data': data }, new Map([['external.onnx.data', data]])]) {
     const r = await equalize(model, { externalData });
     assert.equal(typeof r.report.layers[0].range_spread_before, 'number');
+    assert.deepEqual(Object.keys(r.externalData), ['model.onnx.data']);
+    assert.equal(r.externalData['model.onnx.data'].length, 16 * 8 * 4); // the one tensor, w
   }
   const cli = native('equalize', fixture('external.onnx'), '-o', path.join(tmp, 'ext.onnx'), '--json');
   assert.deepEqual((await equalize(model, { externalData: { 'external.onnx.data': data } })).report,
     JSON.parse(cli.stdout));
   // a file too short for the tensor is not read past its end
-  const short = await equalize(model, { externalData: { 'external.onnx.data': data.subarray(0, 100) } });
-  assert.equal(short.report.layers[0].range_spread_before, null);
-  assert.deepEqual(short.model, model);
+  const short = { 'external.onnx.data': data.subarray(0, 100) };
+  assert.match((await check(model, { externalData: short })).cle.layers[0].reason, /does not fit in 'external\.onnx\.data'/);
+  await assert.rejects(equalize(model, { externalData: short }), { code: 'CLE_E_IO', message: /was too short/ });
 });
 
 test('progress: stages in order, fractions 0..1; false cancels, a throw is rethrown', async () => {
