@@ -11,6 +11,7 @@ packages="
   protobuf-c-compiler libprotobuf-c-dev
   python3-onnx python3-numpy python3-torch python3-torchvision
   chromium fonts-liberation
+  clang libclang-rt-14-dev
 "
 missing=""
 for p in $packages; do

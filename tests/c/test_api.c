@@ -1,0 +1,269 @@
+/* test_api.c — every public entry point under failure: the Nth allocation
+ * refused for every N (and a byte limit swept up), a sink that breaks, a
+ * progress callback that cancels, an external-data lookup that fails.  Each
+ * must answer with its status and one sentence and leave nothing allocated. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "onnx_io.h"
+#include "test.h"
+
+static const char *const models[] = {
+	"conv_relu.onnx",  "typed_fields.onnx",   "if_conv.onnx",       "short_raw_bias.onnx",
+	"mlp_bn.onnx",     "mobilenetv2_like_bn.onnx", "resnet_like_bn.onnx",
+	"vgg_like_external.onnx", "guidelines/view_fixed_batch_op13.onnx", NULL,
+};
+
+/* An output sink over malloc that can be told to fail after some bytes. */
+struct sink_state {
+	size_t n, fail_after; /* fail_after 0: never */
+	uint64_t sum;         /* a checksum of what came, to compare runs */
+};
+
+static enum cle_status s_begin(void *ud, size_t total, struct cle_error *e)
+{
+	(void)ud;
+	(void)total;
+	(void)e;
+	return CLE_OK;
+}
+
+static enum cle_status s_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
+{
+	struct sink_state *s = ud;
+	size_t i;
+
+	if (s->fail_after && s->n + n > s->fail_after)
+		return cle_errorf(e, CLE_E_IO, "the disk is full");
+	for (i = 0; i < n; i++)
+		s->sum = s->sum * 31 + p[i];
+	s->n += n;
+	return CLE_OK;
+}
+
+/* External data from the models folder; fails with `fail` when set. */
+struct lookup_state {
+	uint8_t *p;
+	size_t n;
+	enum cle_status fail;
+};
+
+static enum cle_status lookup(void *ud, const char *location, const uint8_t **p, size_t *n,
+			      struct cle_error *e)
+{
+	struct lookup_state *l = ud;
+
+	if (l->fail != CLE_OK)
+		return cle_errorf(e, l->fail, "the lookup of %s failed", location);
+	if (l->p == NULL)
+		l->p = test_read(location, &l->n);
+	*p = l->p;
+	*n = l->n;
+	return CLE_OK;
+}
+
+enum call { CALL_INFO, CALL_CHECK, CALL_EQUALIZE, CALL_COPY };
+
+/* One call of an entry point on bytes p with allocator a. */
+static enum cle_status call(enum call c, const uint8_t *p, size_t n, const char *name,
+			    const struct cle_alloc *a, struct lookup_state *ls,
+			    struct sink_state *out, struct cle_options *o, struct cle_error *e)
+{
+	struct cle_input in = {p, n, name, {lookup, ls}};
+	struct onnx_sink sink = {s_begin, s_write, out}, data = {s_begin, s_write, out};
+	struct cle_buf b;
+	uint32_t errors;
+	enum cle_status st;
+
+	cle_buf_init(&b, a);
+	switch (c) {
+	case CALL_INFO:
+		st = cle_info(&in, o, a, &b, e);
+		break;
+	case CALL_CHECK:
+		st = cle_check(&in, o, a, &b, &errors, e);
+		break;
+	case CALL_EQUALIZE:
+		st = cle_equalize_model(&in, o, a, &sink, &data, &b, e);
+		break;
+	default:
+		st = cle_copy(&in, a, &sink, e);
+		break;
+	}
+	cle_buf_free(&b);
+	return st;
+}
+
+/* Fails allocation 1, 2, 3, ... of each call until it succeeds; then
+ * limits live bytes, doubling the limit until it succeeds. */
+static void t_alloc_sweep(void)
+{
+	static const enum call calls[] = {CALL_INFO, CALL_CHECK, CALL_EQUALIZE, CALL_COPY};
+	size_t i, c, runs = 0;
+
+	for (i = 0; models[i] != NULL; i++) {
+		size_t n;
+		uint8_t *p = test_read(models[i], &n);
+		struct lookup_state ls = {NULL, 0, CLE_OK};
+
+		for (c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+			size_t fail, limit;
+			uint64_t want = 0;
+
+			for (fail = 1;; fail++) {
+				struct test_alloc t;
+				struct cle_alloc a = test_alloc_init(&t);
+				struct sink_state out = {0, 0, 0};
+				struct cle_options o;
+				struct cle_error e;
+				enum cle_status st;
+
+				cle_options_init(&o);
+				o.format = REPORT_JSON;
+				t.fail_at = fail;
+				st = call(calls[c], p, n, models[i], &a, &ls, &out, &o, &e);
+				CHECK_MSG(t.blocks == 0, "%s call %zu: %zu blocks leaked failing allocation %zu",
+					  models[i], c, t.blocks, fail);
+				if (!t.failed) {
+					CHECK_OK(st, e);
+					want = out.sum;
+					runs += fail;
+					break;
+				}
+				CHECK_MSG(st == CLE_E_NOMEM && strstr(e.msg, "out of memory") != NULL,
+					  "%s call %zu, failing allocation %zu: %s: %s", models[i], c, fail,
+					  cle_status_name(st), e.msg);
+			}
+			for (limit = 1024;; limit *= 2) {
+				struct test_alloc t;
+				struct cle_alloc a = test_alloc_init(&t);
+				struct sink_state out = {0, 0, 0};
+				struct cle_options o;
+				struct cle_error e;
+				enum cle_status st;
+
+				cle_options_init(&o);
+				o.format = REPORT_JSON;
+				t.limit = limit;
+				st = call(calls[c], p, n, models[i], &a, &ls, &out, &o, &e);
+				CHECK_MSG(t.blocks == 0, "%s call %zu: blocks leaked under a %zu-byte limit",
+					  models[i], c, limit);
+				if (!t.failed) {
+					CHECK_OK(st, e);
+					/* the same output whatever failed before */
+					CHECK_MSG(out.sum == want, "%s call %zu: output differs", models[i], c);
+					break;
+				}
+				CHECK_MSG(st == CLE_E_NOMEM, "%s call %zu, %zu-byte limit: %s: %s", models[i],
+					  c, limit, cle_status_name(st), e.msg);
+			}
+		}
+		free(ls.p);
+		free(p);
+	}
+	printf("     %zu runs with one allocation refused\n", runs);
+}
+
+/* A sink failing at every point of the output: its status comes back. */
+static void t_sink_fails(void)
+{
+	size_t n, total, at;
+	uint8_t *p = test_read("mobilenetv2_like_bn.onnx", &n);
+	struct sink_state whole = {0, 0, 0};
+	struct cle_options o;
+	struct cle_error e;
+
+	cle_options_init(&o);
+	CHECK_OK(call(CALL_EQUALIZE, p, n, "m", &cle_system_alloc, NULL, &whole, &o, &e), e);
+	total = whole.n;
+	for (at = 1; at < total; at += total / 97 + 1) {
+		struct test_alloc t;
+		struct cle_alloc a = test_alloc_init(&t);
+		struct sink_state out = {0, at, 0};
+		enum cle_status st = call(CALL_EQUALIZE, p, n, "m", &a, NULL, &out, &o, &e);
+
+		CHECK_MSG(st == CLE_E_IO && strcmp(e.msg, "the disk is full") == 0, "failing at %zu: %s",
+			  at, e.msg);
+		CHECK_INT(t.blocks, 0);
+	}
+	free(p);
+}
+
+static bool cancel_at(void *ud, const char *stage, double fraction)
+{
+	int *left = ud;
+
+	(void)stage;
+	(void)fraction;
+	return --*left > 0;
+}
+
+/* The progress callback can stop the work at each of its calls. */
+static void t_cancel(void)
+{
+	size_t n;
+	uint8_t *p = test_read("resnet_like_bn.onnx", &n);
+	int calls = 0, k;
+
+	for (k = 1;; k++) {
+		struct test_alloc t;
+		struct cle_alloc a = test_alloc_init(&t);
+		struct sink_state out = {0, 0, 0};
+		struct cle_options o;
+		struct cle_error e;
+		int left = k;
+		enum cle_status st;
+
+		cle_options_init(&o);
+		o.progress = cancel_at;
+		o.progress_ud = &left;
+		st = call(CALL_EQUALIZE, p, n, "m", &a, NULL, &out, &o, &e);
+		CHECK_INT(t.blocks, 0);
+		if (st == CLE_OK) /* past the last call that can stop it */
+			break;
+		CHECK_MSG(st == CLE_E_CANCELLED && strcmp(e.msg, "cancelled") == 0, "cancel at call %d: %s", k,
+			  e.msg);
+		calls++;
+	}
+	CHECK_MSG(calls >= 4, "only %d progress calls", calls);
+	free(p);
+}
+
+/* A lookup error other than "no such file" stops the run with its sentence. */
+static void t_lookup_fails(void)
+{
+	size_t n;
+	uint8_t *p = test_read("vgg_like_external.onnx", &n);
+	struct lookup_state ls = {NULL, 0, CLE_E_NOMEM};
+	struct sink_state out = {0, 0, 0};
+	struct cle_options o;
+	struct cle_error e;
+	struct test_alloc t;
+	struct cle_alloc a = test_alloc_init(&t);
+
+	cle_options_init(&o);
+	CHECK_INT(call(CALL_CHECK, p, n, "m", &a, &ls, &out, &o, &e), CLE_E_NOMEM);
+	CHECK(strcmp(e.msg, "the lookup of vgg_like_external.weights failed") == 0);
+	CHECK_INT(t.blocks, 0);
+	/* "no such file" is not an error for reading: the weights are just missing */
+	ls.fail = CLE_E_IO;
+	CHECK_OK(call(CALL_CHECK, p, n, "m", &a, &ls, &out, &o, &e), e);
+	CHECK_INT(call(CALL_EQUALIZE, p, n, "m", &a, &ls, &out, &o, &e), CLE_E_IO);
+	CHECK(strstr(e.msg, "needed to write the model but was not supplied") != NULL);
+	CHECK_INT(t.blocks, 0);
+	free(p);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct test tests[] = {
+		{"alloc_sweep", t_alloc_sweep},
+		{"sink_fails", t_sink_fails},
+		{"cancel", t_cancel},
+		{"lookup_fails", t_lookup_fails},
+		{NULL, NULL},
+	};
+
+	return test_main(argc, argv, tests);
+}
