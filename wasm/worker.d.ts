@@ -30,6 +30,12 @@ export interface WorkerOptions extends InitOptions {
    * `onnx-cle/worker-script` as its own entry point and pass its URL.
    */
   url?: string | URL;
+  /**
+   * How the script at `url` was built: `'module'` (the default) or
+   * `'classic'` for a script bundled as an IIFE.  Chromium starts no module
+   * worker from a blob: URL on a file:// page; a classic one it does.
+   */
+  type?: 'module' | 'classic';
 }
 
 /**

@@ -7,9 +7,9 @@ import { makeClient } from './worker-protocol.js';
 
 export { OnnxCleError } from './core.js';
 
-function spawn(url, on) {
+function spawn(url, type, on) {
   const worker = url
-    ? new Worker(url, { type: 'module' })
+    ? new Worker(url, { type })
     : new Worker(new URL('./worker-script.js', import.meta.url), { type: 'module' });
   worker.onmessage = (e) => on.message(e.data);
   worker.onmessageerror = () => on.error(new Error('a message could not be read'));
@@ -29,9 +29,12 @@ const resolveUrl = (u) => String(typeof location === 'undefined' ? u : new URL(u
 
 /**
  * Starts onnx-cle in a Web Worker (on the first call).  options: the init()
- * options (wasmModule, wasmBinary, locateFile) and `url`, the worker
- * script's URL when a bundler did not bundle it.
+ * options (wasmModule, wasmBinary, locateFile), `url`, the worker script's
+ * URL when a bundler did not bundle it, and `type`, 'classic' when that
+ * script is not a module.
  */
 export function createWorker(options) {
-  return makeClient(spawn, options, resolveUrl);
+  const { type = 'module', ...rest } = options ?? {};
+  if (type !== 'module' && type !== 'classic') throw new TypeError("onnx-cle: option 'type' must be 'module' or 'classic'");
+  return makeClient((url, on) => spawn(url, type, on), rest, resolveUrl);
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, existsSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { native, wasm, fixture, realModels, run as runCmd, root, cleManifest } from './helpers.mjs';
-import { run, randomFeeds, compare } from './ort.mjs';
+import { run, randomFeeds, compare, textPage } from './ort.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'onnx-cle-eq-'));
 const manifest = cleManifest();
@@ -165,20 +165,6 @@ test('native and wasm write the same model and report', () => {
 
 // A white page with dark text lines, normalized as PaddleOCR does, so the
 // detector answers with probabilities that are not all zero.
-function page(h, w) {
-  const x = new Float32Array(3 * h * w);
-  const mean = [0.485, 0.456, 0.406];
-  const std = [0.229, 0.224, 0.225];
-  for (let y = 0; y < h; y++) {
-    for (let c = 0; c < w; c++) {
-      const ink = y % 16 >= 5 && y % 16 < 11 && c % 12 < 9 && c > 4 && c < w - 4;
-      for (let k = 0; k < 3; k++) x[k * h * w + y * w + c] = ((ink ? 0.1 : 0.95) - mean[k]) / std[k];
-    }
-  }
-  x.dims = [1, 3, h, w];
-  return x;
-}
-
 function vadFeeds(legacy) {
   const input = new Float32Array(512).map((_, i) => Math.sin(i / 7) * 0.3);
   input.dims = [1, 512];
@@ -198,9 +184,9 @@ function vadFeeds(legacy) {
 
 test('real models: PP-OCRv4 detection and recognition, Silero VAD (weights inside If)', async () => {
   const cases = [
-    ['ppocr-det', () => ({ x: page(64, 64) })],
+    ['ppocr-det', () => ({ x: textPage(64, 64) })],
     ['ppocr-rec', () => {
-      const x = page(48, 160);
+      const x = textPage(48, 160);
       return { x };
     }],
     ['silero-v5', () => vadFeeds(false)],

@@ -220,3 +220,22 @@ export function storedIO(entry) {
     outputs: { [out.name]: readF32(fixture(entry.output_bin), out.shape) },
   };
 }
+
+/**
+ * An image input for the PP-OCR models: a white page with lines of dark
+ * word blocks, ImageNet-normalized, [1, 3, h, w]. (Random noise drives
+ * their sigmoid outputs to about 0, where relative errors say nothing.)
+ */
+export function textPage(h, w) {
+  const x = new Float32Array(3 * h * w);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  for (let y = 0; y < h; y++) {
+    for (let c = 0; c < w; c++) {
+      const ink = y % 16 >= 5 && y % 16 < 11 && c % 12 < 9 && c > 4 && c < w - 4;
+      for (let k = 0; k < 3; k++) x[k * h * w + y * w + c] = ((ink ? 0.1 : 0.95) - mean[k]) / std[k];
+    }
+  }
+  x.dims = [1, 3, h, w];
+  return x;
+}
