@@ -7,7 +7,8 @@
 // the browser makes is recorded.  Screenshots land in test-artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, mkdtempSync, writeFileSync, truncateSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
@@ -181,7 +182,7 @@ test('one-file demo from file://: the same flow, and no request at all beyond th
   }
 });
 
-test('a file that is not a model, then a truncated one, get a sentence; the next good file still works', async () => {
+test('a file that is not a model, a truncated one, one too big: each gets a sentence; the next good file still works', async () => {
   const { context, page, errors } = await open(`${origin}/web/`);
   try {
     const png = { name: 'photo.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex') };
@@ -196,7 +197,23 @@ test('a file that is not a model, then a truncated one, get a sentence; the next
     assert.match(got.message, /^Cannot check cut\.onnx: .*truncated.*\.$/);
     assert.equal(await page.isHidden('#report'), true);
 
-    got = await give(page, fixture('vgg_like_bn.onnx'));
+    // bigger than a wasm32 memory can hold: said before anything is read (a sparse file, no disk used)
+    const huge = path.join(mkdtempSync(path.join(tmpdir(), 'onnx-cle-page-')), 'huge.onnx');
+    writeFileSync(huge, '');
+    truncateSync(huge, 5 * 2 ** 30);
+    try {
+      got = await give(page, huge);
+    } finally {
+      rmSync(path.dirname(huge), { recursive: true });
+    }
+    assert.equal(got.state, 'error');
+    assert.match(got.message, /^huge\.onnx is 5\.4 GB, too big for this page: .*Use the command line/);
+
+    // the drop zone is a button: Tab reaches it, Enter opens the file chooser
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'drop');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+    got = await answer(page, () => chooser.setFiles(fixture('vgg_like_bn.onnx')));
     assert.equal(got.state, 'ready', got.message);
     assert.match(got.message, /^Checked vgg_like_bn\.onnx/);
     got = await press(page, '#equalize');
