@@ -190,13 +190,25 @@ export function start(options = {}) {
     }
   }
 
+  const balancing = [['iterations', ui.iterations], ['tolerance', ui.tolerance], ['maxScale', ui.maxScale]];
+
   function equalizeOptions() {
     const o = { hbf: ui.hbf.checked, relu6: ui.relu6.value, reference: ui.reference.checked, pow2Scales: ui.pow2.checked };
+    // the reference does one pass with no clamp: its rounds are not ours to set
+    if (o.reference) return o;
     // an empty field means the default; the library checks the ranges and says what is wrong
-    for (const [key, input] of [['iterations', ui.iterations], ['tolerance', ui.tolerance], ['maxScale', ui.maxScale]]) {
+    for (const [key, input] of balancing) {
       if (Number.isFinite(input.valueAsNumber)) o[key] = input.valueAsNumber;
     }
     return o;
+  }
+
+  // Reference only: what AIMET does, ReLU6 replaced by ReLU unless chosen
+  // otherwise, and one pass (the rounds fields do not apply).
+  function referenceMode() {
+    const on = ui.reference.checked;
+    ui.relu6.value = on ? 'relu' : 'exact';
+    for (const [, input] of balancing) input.disabled = on;
   }
 
   async function equalize() {
@@ -316,6 +328,7 @@ export function start(options = {}) {
     equalize();
   });
   ui.dlSarif.addEventListener('click', sarif);
+  ui.reference.addEventListener('change', referenceMode);
   ui.mapFilter.addEventListener('input', () => filter(ui.mapFilter.value));
   ui.eqOrder.addEventListener('change', () => {
     if (model?.eq) renderEqLayers(ui.eqLayers, model.eq.layers, ui.eqOrder.value, 1);

@@ -224,7 +224,7 @@ test('a file that is not a model, a truncated one, one too big: each gets a sent
   }
 });
 
-test('cancel stops a long equalization; the page goes on with the next one', async () => {
+test('cancel stops a long equalization; the page goes on with the next one, and the reference mode', async () => {
   const { context, page, errors } = await open(`${origin}/web/`);
   try {
     const got = await give(page, realModels['ppocr-rec']);
@@ -243,6 +243,15 @@ test('cancel stops a long equalization; the page goes on with the next one', asy
     await page.fill('#opt-iterations', '20');
     const again = await press(page, '#equalize');
     assert.match(again.message, /^Equalized \d+ of \d+ layers/);
+    assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 20);
+
+    // reference only: one pass whatever the rounds field says, ReLU6 as ReLU
+    await page.check('#opt-reference');
+    assert.equal(await page.inputValue('#opt-relu6'), 'relu');
+    assert.equal(await page.isDisabled('#opt-iterations'), true);
+    const ref = await press(page, '#equalize');
+    assert.match(ref.message, /^Equalized \d+ of \d+ layers/);
+    assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 1);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
