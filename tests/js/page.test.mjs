@@ -41,17 +41,29 @@ after(async () => {
   server?.close();
 });
 
-/** A fresh page at url, recording every request and every page error. */
-async function open(url, options = {}) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, ...options });
-  const page = await context.newPage();
-  const requests = [];
-  const errors = [];
-  context.on('request', (r) => requests.push(r.url()));
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(url);
-  return { context, page, requests, errors };
+/**
+ * Runs fn(page) on a fresh page at url; then there must have been no page
+ * error, and no request but those local(url) allows (blob: URLs are the
+ * page's own downloads and worker).
+ */
+async function onPage(url, local, fn) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    const requests = [];
+    const errors = [];
+    context.on('request', (r) => requests.push(r.url()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await fn(page);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests.filter((u) => !u.startsWith('blob:') && !local(u)), []);
+  } finally {
+    await context.close();
+  }
 }
+
+const served = (u) => u.startsWith(`${origin}/`);
 
 /**
  * Does what act() does to the page and waits for its answer: the page's
@@ -149,8 +161,7 @@ async function detFlow(page) {
 }
 
 test('served page: PP-OCRv4 detection checked, mapped, equalized and downloaded; nothing leaves the origin', async () => {
-  const { context, page, requests, errors } = await open(`${origin}/web/`);
-  try {
+  await onPage(`${origin}/web/`, served, async (page) => {
     await detFlow(page);
     await page.screenshot({ path: path.join(artifacts, 'page-1280-light.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'dark' });
@@ -162,29 +173,15 @@ test('served page: PP-OCRv4 detection checked, mapped, equalized and downloaded;
     // narrow: nothing wider than the screen
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(wide <= 390, `the page is ${wide} px wide at 390`);
-    assert.deepEqual(errors, []);
-    const elsewhere = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:'));
-    assert.deepEqual(elsewhere, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('one-file demo from file://: the same flow, and no request at all beyond the file itself', async () => {
-  const { context, page, requests, errors } = await open(demo);
-  try {
-    await detFlow(page);
-    assert.deepEqual(errors, []);
-    const network = requests.filter((u) => !u.startsWith('blob:') && u !== demo);
-    assert.deepEqual(network, []);
-  } finally {
-    await context.close();
-  }
+  await onPage(demo, (u) => u === demo, detFlow);
 });
 
 test('a file that is not a model, a truncated one, one too big: each gets a sentence; the next good file still works', async () => {
-  const { context, page, errors } = await open(`${origin}/web/`);
-  try {
+  await onPage(`${origin}/web/`, served, async (page) => {
     const png = { name: 'photo.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex') };
     let got = await give(page, png);
     assert.equal(got.state, 'error');
@@ -218,15 +215,11 @@ test('a file that is not a model, a truncated one, one too big: each gets a sent
     assert.match(got.message, /^Checked vgg_like_bn\.onnx/);
     got = await press(page, '#equalize');
     assert.match(got.message, /^Equalized [1-9]\d* of \d+ layers/);
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('cancel stops a long equalization; the page goes on with the next one, and the reference mode', async () => {
-  const { context, page, errors } = await open(`${origin}/web/`);
-  try {
+  await onPage(`${origin}/web/`, served, async (page) => {
     const got = await give(page, realModels['ppocr-rec']);
     assert.equal(got.state, 'ready', got.message);
     await page.click('.more summary');
@@ -252,25 +245,16 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
     const ref = await press(page, '#equalize');
     assert.match(ref.message, /^Equalized \d+ of \d+ layers/);
     assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 1);
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('the embed example: the one-file demo in a sandboxed iframe checks a model', async () => {
-  const { context, page, requests, errors } = await open(`${origin}/examples/`);
-  try {
+  await onPage(`${origin}/examples/`, served, async (page) => {
     const frame = await (await page.waitForSelector('iframe')).contentFrame();
     await frame.waitForSelector('#file-input', { state: 'attached' });
     assert.match(frame.url(), /\/dist\/onnx-cle-demo\.html$/);
     const got = await answer(frame, () => frame.setInputFiles('#file-input', fixture('vgg_like_bn.onnx')));
     assert.equal(got.state, 'ready', got.message);
     assert.match(got.message, /^Checked vgg_like_bn\.onnx .*CLE pairs [1-9]/);
-    assert.deepEqual(errors, []);
-    const elsewhere = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:'));
-    assert.deepEqual(elsewhere, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
