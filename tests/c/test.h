@@ -25,6 +25,8 @@ int test_main(int argc, char **argv, const struct test *tests);
 /* Reads a file from the models folder into an exact-size malloc block (so
  * ASan sees any read past its end).  Aborts the test run if missing. */
 uint8_t *test_read(const char *name, size_t *n);
+/* The same for a file name relative to another folder. */
+uint8_t *test_read_in(const char *dir, const char *name, size_t *n);
 /* Looks up "<model> <key>" in the models folder's expect.txt; NULL if absent. */
 const char *test_expect(const char *model, const char *key);
 

@@ -42,28 +42,33 @@ int test_main(int argc, char **argv, const struct test *tests)
 	return test_failures != 0 || run == 0;
 }
 
-uint8_t *test_read(const char *name, size_t *n)
+uint8_t *test_read_in(const char *dir, const char *name, size_t *n)
 {
 	char path[4096];
 	FILE *f;
 	long size;
 	uint8_t *p;
 
-	snprintf(path, sizeof path, "%s/%s", test_models, name);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
 	f = fopen(path, "rb");
 	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
 	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "cannot read test model %s\n", path);
+		fprintf(stderr, "cannot read %s\n", path);
 		exit(2);
 	}
 	p = malloc((size_t)size ? (size_t)size : 1);
 	if (p == NULL || fread(p, 1, (size_t)size, f) != (size_t)size) {
-		fprintf(stderr, "cannot read test model %s\n", path);
+		fprintf(stderr, "cannot read %s\n", path);
 		exit(2);
 	}
 	fclose(f);
 	*n = (size_t)size;
 	return p;
+}
+
+uint8_t *test_read(const char *name, size_t *n)
+{
+	return test_read_in(test_models, name, n);
 }
 
 const char *test_expect(const char *model, const char *key)

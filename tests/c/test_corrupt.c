@@ -34,27 +34,6 @@ static enum cle_status s_write(void *ud, const uint8_t *p, size_t n, struct cle_
 	return CLE_OK;
 }
 
-static uint8_t *read_real(const char *rel, size_t *n)
-{
-	char path[4096];
-	FILE *f;
-	long size;
-	uint8_t *p;
-
-	snprintf(path, sizeof path, "%s/%s", CLE_SOURCE_DIR, rel);
-	f = fopen(path, "rb");
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "cannot read %s (run npm ci)\n", path);
-		exit(2);
-	}
-	p = malloc((size_t)size);
-	if (p == NULL || fread(p, 1, (size_t)size, f) != (size_t)size)
-		exit(2);
-	fclose(f);
-	*n = (size_t)size;
-	return p;
-}
-
 /* check and equalize one variant; returns false (after reporting) if the
  * answer breaks the rules. */
 static bool one(const char *what, const uint8_t *p, size_t n)
@@ -119,7 +98,7 @@ static void t_truncated(void)
 
 	for (i = 0; real[i] != NULL; i++) {
 		size_t n, cut;
-		uint8_t *p = read_real(real[i], &n);
+		uint8_t *p = test_read_in(CLE_SOURCE_DIR, real[i], &n);
 
 		for (k = 0; k < 48; k++) {
 			/* dense near both ends, spread in between */
@@ -148,7 +127,7 @@ static void t_smashed(void)
 
 	for (i = 0; real[i] != NULL; i++) {
 		size_t n;
-		uint8_t *p = read_real(real[i], &n), *q = malloc(n);
+		uint8_t *p = test_read_in(CLE_SOURCE_DIR, real[i], &n), *q = malloc(n);
 
 		for (k = 0; k < 48; k++) {
 			char what[512];
