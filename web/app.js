@@ -69,7 +69,7 @@ export function start(options = {}) {
     findings: $('findings'), counts: $('findings-counts'),
     mapSummary: $('map-summary'), mapLayers: $('map-layers'), mapRegions: $('map-regions'), mapFilter: $('map-filter'),
     form: $('eq-form'), equalize: $('equalize'), eqResult: $('eq-result'), eqTotals: $('eq-totals'),
-    dlModel: $('dl-model'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'),
+    dlModel: $('dl-model'), dlData: $('dl-data'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'),
     hbf: $('opt-hbf'), relu6: $('opt-relu6'), reference: $('opt-reference'), pow2: $('opt-pow2'),
     iterations: $('opt-iterations'), tolerance: $('opt-tolerance'), maxScale: $('opt-max-scale'),
   };
@@ -142,6 +142,7 @@ export function start(options = {}) {
     ui.eqResult.hidden = true;
     ui.mapFilter.value = '';
     for (const a of [ui.dlCheck, ui.dlModel, ui.dlEqReport]) a.removeAttribute('href');
+    ui.dlData.replaceChildren();
   }
 
   function showReport(m, info) {
@@ -234,14 +235,22 @@ export function start(options = {}) {
       const { bytes, externalData } = await inputs(m);
       if (id !== job) return;
       setBusy('Equalizing…', 0);
-      const { model: out, report } = await worker.equalize(bytes, { ...opts, ranges: true, externalData, onProgress });
+      const name = `${m.stem}.equalized.onnx`;
+      // a model with external data gets a new data file, named after it, to save beside it
+      const dataName = `${name}.data`;
+      const { model: out, report, externalData: data } = await worker.equalize(bytes, {
+        ...opts, ranges: true, externalData, externalDataName: dataName, onProgress,
+      });
       if (id !== job) return;
       const ms = performance.now() - t0;
       revoke('eq');
       m.eq = report;
-      const name = `${m.stem}.equalized.onnx`;
       setLink(ui.dlModel, blobUrl('eq', [out], 'application/octet-stream'), name);
       ui.dlModel.textContent = `Download ${name} (${formatBytes(out.length)})`;
+      ui.dlData.replaceChildren(...Object.entries(data ?? {}).map(([file, b]) =>
+        h('a', { class: 'button', href: blobUrl('eq', [b], 'application/octet-stream'), download: file,
+          title: 'the weights the model keeps outside itself: save it in the same folder' },
+        `Download ${file} (${formatBytes(b.length)})`)));
       setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), `${m.stem}.equalize.json`);
       ui.eqResult.hidden = false;
       renderTotals(ui.eqTotals, report.totals, ms);

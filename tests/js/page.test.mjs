@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { root, realModels, fixture } from './helpers.mjs';
-import { run, compare, textPage } from './ort.mjs';
+import { run, compare, randomFeeds, textPage } from './ort.mjs';
 import { createPageServer } from '../../scripts/serve.mjs';
 
 const det = realModels['ppocr-det'];
@@ -245,6 +245,28 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
     const ref = await press(page, '#equalize');
     assert.match(ref.message, /^Equalized \d+ of \d+ layers/);
     assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 1);
+  });
+});
+
+test('a model with its external-data file, dropped together: equalized into a model and a new data file', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    const files = [fixture('vgg_like_external.onnx'), fixture('vgg_like_external.weights')];
+    const got = await give(page, files);
+    assert.equal(got.state, 'ready', got.message);
+    assert.match(await page.textContent('#model-facts'), /in external data \(given: vgg_like_external\.weights\)/);
+    await page.uncheck('#opt-hbf');
+    const done = await press(page, '#equalize');
+    assert.match(done.message, /^Equalized [1-9]\d* of \d+ layers/);
+    const model = await download(page, '#dl-model');
+    const data = await download(page, '#dl-data a');
+    assert.equal(model.name, 'vgg_like_external.equalized.onnx');
+    assert.equal(data.name, 'vgg_like_external.equalized.onnx.data');
+    assert.ok(model.bytes.length < 10000, `the weights stay outside the model (${model.bytes.length} bytes)`);
+    const feeds = randomFeeds([{ name: 'input', shape: [1, 3, 32, 32], dtype: 'float32' }], 3);
+    const before = await run(readFileSync(files[0]), feeds, { externalData: { 'vgg_like_external.weights': readFileSync(files[1]) } });
+    const after = await run(model.bytes, feeds, { externalData: { [data.name]: data.bytes } });
+    const c = compare(before, after);
+    assert.ok(c.relErr <= 1e-4, `relative error ${c.relErr}`);
   });
 });
 
