@@ -1,6 +1,7 @@
 #!/bin/sh
 # All tests: C unit tests (release, then ASan+UBSan), then the JS tests on
-# the WebAssembly build with real pretrained models.
+# the WebAssembly build with real pretrained models, then a one-minute fuzz
+# (ASan+UBSan, seeded with the test models; longer: npm run fuzz -- --seconds N).
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -15,3 +16,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 ctest --test-dir build/wasm --output-on-failure
 
 node --test tests/js/ tests/regress/
+
+sh scripts/fuzz.sh --seconds 60

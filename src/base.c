@@ -362,6 +362,173 @@ void cle_arena_free(struct cle_arena *ar)
 	ar->used = 0;
 }
 
+/* ---- blocks from the break (see base.h) ---- */
+
+#define BIG_ALIGN ((uintptr_t)16)
+
+static uint32_t big_find(const struct cle_bigmem *m, const void *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (m->b[i].at == (uintptr_t)p)
+			return i;
+	return m->n;
+}
+
+static void big_insert(struct cle_bigmem *m, uint32_t i, uintptr_t at, size_t size, bool used)
+{
+	memmove(&m->b[i + 1], &m->b[i], (m->n - i) * sizeof m->b[0]);
+	m->b[i].at = at;
+	m->b[i].size = size;
+	m->b[i].used = used;
+	m->n++;
+}
+
+static void big_remove(struct cle_bigmem *m, uint32_t i)
+{
+	memmove(&m->b[i], &m->b[i + 1], (m->n - i - 1) * sizeof m->b[0]);
+	m->n--;
+}
+
+/* True when block i ends at the break (nothing above it, malloc's or ours). */
+static bool big_topmost(const struct cle_bigmem *m, uint32_t i)
+{
+	return i + 1 == m->n && m->b[i].at + m->b[i].size == m->brk.get(m->brk.ud);
+}
+
+/* n rounded up to BIG_ALIGN, false on overflow. */
+static bool big_round(size_t *n)
+{
+	if (!cle_add_size(*n, BIG_ALIGN - 1, n))
+		return false;
+	*n &= ~(size_t)(BIG_ALIGN - 1);
+	return true;
+}
+
+static void *big_alloc(struct cle_bigmem *m, size_t n)
+{
+	uint32_t i, best = m->n;
+	uintptr_t top, at;
+
+	if (!big_round(&n))
+		return NULL;
+	/* the smallest free block that fits keeps larger holes whole */
+	for (i = 0; i < m->n; i++)
+		if (!m->b[i].used && m->b[i].size >= n &&
+		    (best == m->n || m->b[i].size < m->b[best].size))
+			best = i;
+	if (best < m->n) {
+		if (m->b[best].size - n >= m->min_size && m->n < CLE_BIG_BLOCKS) {
+			big_insert(m, best + 1, m->b[best].at + n, m->b[best].size - n, false);
+			m->b[best].size = n;
+		}
+		m->b[best].used = true;
+		return (void *)m->b[best].at;
+	}
+	if (m->n == CLE_BIG_BLOCKS)
+		return NULL;
+	top = m->brk.get(m->brk.ud);
+	at = (top + BIG_ALIGN - 1) & ~(BIG_ALIGN - 1);
+	if (at < top || at > m->brk.limit || n > m->brk.limit - at)
+		return NULL;
+	/* the break only moves up past our blocks, so a new one is the highest */
+	if (m->n > 0 && at < m->b[m->n - 1].at + m->b[m->n - 1].size)
+		return NULL;
+	if (!m->brk.set(m->brk.ud, at + n))
+		return NULL;
+	big_insert(m, m->n, at, n, true);
+	return (void *)at;
+}
+
+static void big_free(struct cle_bigmem *m, uint32_t i)
+{
+	m->b[i].used = false;
+	if (i + 1 < m->n && !m->b[i + 1].used && m->b[i].at + m->b[i].size == m->b[i + 1].at) {
+		m->b[i].size += m->b[i + 1].size;
+		big_remove(m, i + 1);
+	}
+	if (i > 0 && !m->b[i - 1].used && m->b[i - 1].at + m->b[i - 1].size == m->b[i].at) {
+		m->b[i - 1].size += m->b[i].size;
+		big_remove(m, i);
+		i--;
+	}
+	/* the topmost block goes back to the break, for malloc as well as for us */
+	if (big_topmost(m, i) && m->brk.set(m->brk.ud, m->b[i].at))
+		big_remove(m, i);
+}
+
+/* Resizes block i in place: shrinking always works (the topmost block gives
+ * the rest back), growing only the topmost block. */
+static bool big_resize(struct cle_bigmem *m, uint32_t i, size_t n)
+{
+	uintptr_t at = m->b[i].at;
+
+	if (!big_round(&n))
+		return false;
+	if (n <= m->b[i].size) {
+		if (big_topmost(m, i) && m->brk.set(m->brk.ud, at + n))
+			m->b[i].size = n;
+		return true;
+	}
+	if (!big_topmost(m, i) || at > m->brk.limit || n > m->brk.limit - at ||
+	    !m->brk.set(m->brk.ud, at + n))
+		return false;
+	m->b[i].size = n;
+	return true;
+}
+
+void *cle_bigmem_alloc_fn(void *ud, void *ptr, size_t old, size_t size)
+{
+	struct cle_bigmem *m = ud;
+	uint32_t i = ptr != NULL ? big_find(m, ptr) : m->n;
+	void *q;
+
+	if (i == m->n) { /* malloc's block, or a new one */
+		if (size == 0) {
+			free(ptr);
+			return NULL;
+		}
+		if (size < m->min_size)
+			return realloc(ptr, size);
+		q = big_alloc(m, size);
+		if (q != NULL && ptr != NULL) {
+			memcpy(q, ptr, old < size ? old : size);
+			free(ptr);
+		}
+		return q;
+	}
+	if (size == 0) {
+		big_free(m, i);
+		return NULL;
+	}
+	if (size >= m->min_size && big_resize(m, i, size))
+		return ptr;
+	q = size < m->min_size ? malloc(size) : big_alloc(m, size);
+	if (q == NULL)
+		return NULL; /* the old block stays, as realloc leaves it */
+	if (old > size)
+		old = size;
+	memcpy(q, ptr, old);
+	big_free(m, big_find(m, ptr)); /* big_alloc may have moved its entry */
+	return q;
+}
+
+size_t cle_bigmem_room(const struct cle_bigmem *m)
+{
+	uintptr_t top = m->brk.get(m->brk.ud);
+	uintptr_t at = (top + BIG_ALIGN - 1) & ~(BIG_ALIGN - 1);
+	size_t room = at >= top && at <= m->brk.limit ? (size_t)(m->brk.limit - at) : 0;
+	uint32_t i;
+
+	if (m->n == CLE_BIG_BLOCKS)
+		room = 0;
+	for (i = 0; i < m->n; i++)
+		if (!m->b[i].used && m->b[i].size > room)
+			room = m->b[i].size;
+	return room;
+}
+
 void cle_format_bytes(char out[16], uint64_t n)
 {
 	static const char *const units[] = {"kB", "MB", "GB", "TB"};

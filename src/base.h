@@ -124,6 +124,38 @@ CLE_NODISCARD void *cle_arena_alloc(struct cle_arena *ar, size_t n);
 CLE_NODISCARD char *cle_arena_strdup(struct cle_arena *ar, const char *s);
 void cle_arena_free(struct cle_arena *ar);
 
+/* Blocks too big for the C library's malloc, cut straight from the top of
+ * a linear memory.  Emscripten's dlmalloc gives no block of 2 GiB or more
+ * (sbrk takes an intptr_t) and never gives memory back, so the wasm build
+ * takes every block of min_size bytes or more here: freed blocks are
+ * merged with free neighbours, reused, and handed back to the break when
+ * topmost, so that malloc (which shares the break) can use them too.
+ * State for one memory and one thread; the wasm module has exactly one. */
+struct cle_break {
+	uintptr_t (*get)(void *ud);             /* the current break (sbrk(0)) */
+	bool (*set)(void *ud, uintptr_t top);   /* moves it, growing memory; false if it cannot */
+	void *ud;
+	uintptr_t limit;                        /* the break never goes above this */
+};
+
+#define CLE_BIG_BLOCKS 64
+struct cle_bigmem {
+	struct cle_break brk;
+	size_t min_size; /* smaller blocks go to the C library's malloc */
+	uint32_t n;      /* entries in b */
+	struct {
+		uintptr_t at; /* 16-byte aligned */
+		size_t size;
+		bool used;
+	} b[CLE_BIG_BLOCKS]; /* by address; free entries are never adjacent */
+};
+
+/* An allocator function (ud: the struct cle_bigmem) that takes blocks of
+ * min_size bytes or more from the break, the rest from realloc/free. */
+void *cle_bigmem_alloc_fn(void *ud, void *ptr, size_t old, size_t size);
+/* The largest block a new allocation could still get (free or above the break). */
+size_t cle_bigmem_room(const struct cle_bigmem *m);
+
 /* Human size: "4.5 MB", "812 B" (SI units, one decimal). */
 void cle_format_bytes(char out[16], uint64_t n);
 

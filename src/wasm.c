@@ -1,6 +1,9 @@
 /* wasm.c — the WebAssembly module's edge: functions JS calls (exports) and
  * the host functions JS supplies (imports, listed in src/wasm_imports.js and
  * implemented in wasm/core.js).  Built only with Emscripten. */
+#include <emscripten/heap.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -29,6 +32,97 @@ IMPORT(host_document) void host_document(const char *p, size_t n);
 IMPORT(host_progress) int host_progress(const char *stage, double fraction);
 IMPORT(host_ext_size) double host_ext_size(const char *name);
 IMPORT(host_ext_read) int host_ext_read(const char *name, uint8_t *dst, size_t n);
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Small blocks come from the C library's malloc (dlmalloc); blocks of
+ * BIG_MIN bytes or more are cut from the top of the break (cle_bigmem in
+ * base.h), since dlmalloc gives no block of 2 GiB or more and never gives
+ * memory back: a model's bytes, the largest block, can then be nearly all
+ * of wasm32's 4 GiB, and go back when freed.  The module instance is the
+ * one context, so this state is static. */
+#define WASM_LIMIT ((uintptr_t)0xffff0000u) /* 65535 pages: the heap size wraps at 4 GiB */
+#define BIG_MIN ((size_t)64 << 20)
+/* What malloc keeps free below a model of n bytes for the call's own small
+ * blocks (44 MB for 2.4 GB of Convs), so that it need not take memory above
+ * the model's block, which then goes back to the break when freed. */
+#define WORK_RESERVE(n) (((size_t)32 << 20) + (n) / 32)
+
+static uintptr_t brk_get(void *ud)
+{
+	(void)ud;
+	return *emscripten_get_sbrk_ptr();
+}
+
+static bool brk_set(void *ud, uintptr_t top)
+{
+	(void)ud;
+	if (top > WASM_LIMIT || (top > emscripten_get_heap_size() && !emscripten_resize_heap(top)))
+		return false;
+	*emscripten_get_sbrk_ptr() = top;
+	return true;
+}
+
+static struct cle_bigmem wasm_big = {{brk_get, brk_set, NULL, WASM_LIMIT}, BIG_MIN, 0, {{0}}};
+static bool wasm_refused; /* an allocation failed since the call began */
+
+static void *wasm_alloc_fn(void *ud, void *ptr, size_t old, size_t size)
+{
+	void *p = cle_bigmem_alloc_fn(ud, ptr, old, size);
+
+	if (p == NULL && size != 0)
+		wasm_refused = true;
+	return p;
+}
+
+static const struct cle_alloc wasm_alloc = {wasm_alloc_fn, &wasm_big};
+
+/* Sizes near the limit, with two decimals so that "left" never reads as
+ * much as a size that did not fit. */
+static double gb(size_t n)
+{
+	return (double)n / 1e9;
+}
+
+/* Appends to an out-of-memory sentence how that can be with n bytes of
+ * model, when wasm memory (not JS's, for the output) was what ran out. */
+static void nomem_context(struct cle_error *e, size_t n)
+{
+	size_t len = strlen(e->msg);
+
+	if (!wasm_refused)
+		return;
+	snprintf(e->msg + len, sizeof e->msg - len,
+		 ": the model takes %.2f GB of the %.2f GB (4 GiB) WebAssembly memory can hold, "
+		 "and working on it needs more than the rest", gb(n), gb(WASM_LIMIT));
+}
+
+/* The bytes of a model for a library call, which JS copies in: NULL, with a
+ * sentence naming the size and what is left, when they do not fit. */
+EXPORT(cle_input_alloc) uint8_t *cle_input_alloc(size_t n, struct cle_error *e)
+{
+	bool fits = n < BIG_MIN || n <= cle_bigmem_room(&wasm_big); /* else refused untouched */
+	uint8_t *p = NULL;
+
+	if (fits && n >= BIG_MIN) {
+		void *volatile reserve = malloc(WORK_RESERVE(n)); /* volatile: not optimized away */
+
+		free(reserve); /* malloc keeps it, below the model */
+	}
+	if (fits)
+		p = cle_malloc(&wasm_alloc, n ? n : 1);
+	if (p == NULL)
+		cle_errorf(e, CLE_E_NOMEM,
+			   "out of memory: the model (%.2f GB, %zu bytes) does not fit in WebAssembly "
+			   "memory, which holds at most 4 GiB and has %.2f GB left",
+			   gb(n), n, gb(cle_bigmem_room(&wasm_big)));
+	return p;
+}
+
+EXPORT(cle_input_free) void cle_input_free(uint8_t *p, size_t n)
+{
+	cle_free(&wasm_alloc, p, n ? n : 1);
+}
 
 static enum cle_status w_read_file(void *ud, const char *path, const struct cle_alloc *a,
 				   uint8_t **p, size_t *n, struct cle_error *e)
@@ -111,7 +205,7 @@ static bool w_color(void *ud, int fd)
 EXPORT(cle_cli) int cle_cli(int argc, char **argv)
 {
 	const struct cli_host h = {w_read_file, w_out_open, w_out_write, w_out_close,
-				   w_print,     w_color,    NULL,        &cle_system_alloc};
+				   w_print,     w_color,    NULL,        &wasm_alloc};
 
 	return cli_main(argc, argv, &h);
 }
@@ -173,8 +267,14 @@ EXPORT(cle_copy_model) int cle_copy_model(const uint8_t *p, size_t n, struct cle
 {
 	struct cle_input in = {p, n, "model.onnx", {NULL, NULL}};
 	struct onnx_sink sink = {sink_begin, sink_write, NULL};
+	enum cle_status st;
 
-	return (int)cle_copy(&in, &cle_system_alloc, &sink, e);
+	wasm_refused = false;
+	st = cle_copy(&in, &wasm_alloc, &sink, e);
+
+	if (st == CLE_E_NOMEM)
+		nomem_context(e, n);
+	return (int)st;
 }
 
 /* External data files for one request, read from JS as C asks for them. */
@@ -207,19 +307,19 @@ static enum cle_status ext_lookup(void *ud, const char *location, const uint8_t 
 	if (x->n == (int)(sizeof x->f / sizeof x->f[0]) || size > (double)(SIZE_MAX - 65536))
 		return cle_errorf(e, CLE_E_LIMIT, "too much external data for WebAssembly memory");
 	x->f[x->n].n = (size_t)size;
-	x->f[x->n].p = cle_malloc(&cle_system_alloc, size > 0 ? (size_t)size : 1);
-	x->f[x->n].name = cle_malloc(&cle_system_alloc, strlen(location) + 1);
+	x->f[x->n].p = cle_malloc(&wasm_alloc, size > 0 ? (size_t)size : 1);
+	x->f[x->n].name = cle_malloc(&wasm_alloc, strlen(location) + 1);
 	if (x->f[x->n].p == NULL || x->f[x->n].name == NULL) {
-		cle_free(&cle_system_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
-		cle_free(&cle_system_alloc, x->f[x->n].name, strlen(location) + 1);
+		cle_free(&wasm_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
+		cle_free(&wasm_alloc, x->f[x->n].name, strlen(location) + 1);
 		return cle_errorf(e, CLE_E_NOMEM,
 				  "out of memory for external data '%s' (%.0f bytes; WebAssembly memory is "
 				  "at most 4 GB)", location, size);
 	}
 	memcpy(x->f[x->n].name, location, strlen(location) + 1);
 	if (host_ext_read(location, x->f[x->n].p, x->f[x->n].n) != 0) {
-		cle_free(&cle_system_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
-		cle_free(&cle_system_alloc, x->f[x->n].name, strlen(location) + 1);
+		cle_free(&wasm_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
+		cle_free(&wasm_alloc, x->f[x->n].name, strlen(location) + 1);
 		return cle_errorf(e, CLE_E_IO, "external data file '%s' could not be read", location);
 	}
 	*p = x->f[x->n].p;
@@ -240,7 +340,7 @@ static bool on_progress(void *ud, const char *stage, double fraction)
 EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, const uint8_t *p,
 				    size_t n, const char *name, struct cle_error *e)
 {
-	struct ext_files *files = cle_calloc(&cle_system_alloc, 1, sizeof *files);
+	struct ext_files *files = (wasm_refused = false, cle_calloc(&wasm_alloc, 1, sizeof *files));
 	struct cle_input in = {p, n, name, {ext_lookup, files}};
 	struct onnx_sink sink = {sink_begin, sink_write, NULL};
 	struct onnx_sink data_sink = {data_begin, data_write, NULL};
@@ -256,26 +356,28 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	o.progress = on_progress;
 	for (i = 0; i < argc && st == CLE_OK; i++)
 		st = cle_option(&o, cmd, argc, argv, &i, e);
-	cle_buf_init(&doc, &cle_system_alloc);
+	cle_buf_init(&doc, &wasm_alloc);
 	if (st == CLE_OK) {
 		uint32_t errors;
 
 		if (strcmp(cmd, "info") == 0)
-			st = cle_info(&in, &o, &cle_system_alloc, &doc, e);
+			st = cle_info(&in, &o, &wasm_alloc, &doc, e);
 		else if (strcmp(cmd, "check") == 0)
-			st = cle_check(&in, &o, &cle_system_alloc, &doc, &errors, e);
+			st = cle_check(&in, &o, &wasm_alloc, &doc, &errors, e);
 		else if (strcmp(cmd, "equalize") == 0)
-			st = cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &data_sink, &doc, e);
+			st = cle_equalize_model(&in, &o, &wasm_alloc, &sink, &data_sink, &doc, e);
 		else
 			st = cle_errorf(e, CLE_E_USAGE, "unknown request '%s'", cmd);
 	}
 	if (st == CLE_OK)
 		host_document(doc.p ? doc.p : "", doc.n);
+	else if (st == CLE_E_NOMEM)
+		nomem_context(e, n);
 	cle_buf_free(&doc);
 	for (i = 0; i < files->n; i++) {
-		cle_free(&cle_system_alloc, files->f[i].p, files->f[i].n ? files->f[i].n : 1);
-		cle_free(&cle_system_alloc, files->f[i].name, strlen(files->f[i].name) + 1);
+		cle_free(&wasm_alloc, files->f[i].p, files->f[i].n ? files->f[i].n : 1);
+		cle_free(&wasm_alloc, files->f[i].name, strlen(files->f[i].name) + 1);
 	}
-	cle_free(&cle_system_alloc, files, sizeof *files);
+	cle_free(&wasm_alloc, files, sizeof *files);
 	return (int)st;
 }

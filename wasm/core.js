@@ -20,8 +20,12 @@ export class OnnxCleError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-// wasm32 addresses 4 GB; leave room for the library's own memory
+// wasm32 addresses 4 GiB, and C's size_t cannot say more; the module's
+// own allocator (cle_input_alloc) refuses, with the same sentence, what
+// does not fit beside its working memory
 const MAX_INPUT = 0xffff0000;
+
+const gigabytes = (n) => `${(n / 1e9).toFixed(2)} GB`;
 
 const describe = (v) =>
   v === null ? 'null' : typeof v !== 'object' ? typeof v : v.constructor ? v.constructor.name : 'an object';
@@ -190,24 +194,27 @@ export async function instantiate(module, host = {}) {
       throw new TypeError(`onnx-cle: the model must be a Uint8Array, not ${describe(bytes)}`);
     if (bytes.length > MAX_INPUT)
       throw new OnnxCleError('CLE_E_LIMIT',
-        `the model holds ${bytes.length} bytes, more than WebAssembly's 4 GB memory can hold`);
-    const p = x.malloc(Math.max(bytes.length, 1)) >>> 0;
+        `the model (${gigabytes(bytes.length)}, ${bytes.length} bytes) is more than WebAssembly ` +
+        'memory can hold (4 GiB at most)');
     const err = x.malloc(x.cle_error_size()) >>> 0;
-    if (p === 0 || err === 0) {
-      x.free(p);
+    if (err === 0) throw new OnnxCleError('CLE_E_NOMEM', 'out of memory');
+    const failure = () => new OnnxCleError(cstring(x.cle_error_code(err)), cstring(x.cle_error_message(err)));
+    // refused before anything is copied when it does not fit
+    const p = x.cle_input_alloc(bytes.length, err) >>> 0;
+    if (p === 0) {
+      const e = failure();
       x.free(err);
-      throw new OnnxCleError('CLE_E_NOMEM',
-        `out of memory: a ${bytes.length}-byte model does not fit in WebAssembly memory (4 GB at most)`);
+      throw e;
     }
     try {
       u8().set(bytes, p);
       if (fn(p, bytes.length, err) !== 0) {
         if (call && call.error) throw call.error;
-        throw new OnnxCleError(cstring(x.cle_error_code(err)), cstring(x.cle_error_message(err)));
+        throw failure();
       }
     } finally {
       x.free(err);
-      x.free(p);
+      x.cle_input_free(p, bytes.length);
     }
   };
 
