@@ -8,10 +8,10 @@ import {
   h, formatBytes, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
 } from './render.js';
 
-// wasm32 addresses 4 GB, and the library takes the model in one piece,
-// which its allocator cannot give above 2 GB; say so before reading.
-const MAX_MODEL_BYTES = 2 ** 31 - 2 ** 24;
-const MAX_TOTAL_BYTES = 3.5 * 2 ** 30;
+// wasm32 addresses 4 GiB: a model with its external data must fit in that
+// beside the memory to work on it.  Bigger files are refused before the
+// browser reads them; below that the library says whether it fits.
+const MAX_TOTAL_BYTES = 4 * 2 ** 30;
 
 // equalize's progress stages → [label, where the bar starts, how much it spans]
 const STAGES = {
@@ -36,15 +36,10 @@ function explain(e, what) {
 
 function tooBig(file, extra) {
   const total = extra.reduce((n, f) => n + f.size, file.size);
-  if (file.size > MAX_MODEL_BYTES) {
-    return `${file.name} is ${formatBytes(file.size)}, too big for this page: in a browser, onnx-cle's ` +
-      'WebAssembly memory takes a model file of at most 2 GB. Use the command line (onnx-cle check) for it.';
-  }
-  if (total > MAX_TOTAL_BYTES) {
-    return `${file.name} and its external data are ${formatBytes(total)} together, too big for this page: ` +
-      "onnx-cle's WebAssembly memory holds 4 GB in all. Use the command line (onnx-cle) for it.";
-  }
-  return null;
+  if (total < MAX_TOTAL_BYTES) return null;
+  const what = extra.length ? `${file.name} and its external data are ${formatBytes(total)} together` : `${file.name} is ${formatBytes(total)}`;
+  return `${what}, too big for this page: onnx-cle's WebAssembly memory holds 4 GiB in all, ` +
+    'the model and the memory to work on it. Use the command line (onnx-cle) for it.';
 }
 
 async function readFile(file) {
