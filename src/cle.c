@@ -1217,6 +1217,36 @@ void cle_plan_free(struct cle_plan *p)
 
 /* ---- equalizing ---------------------------------------------------------- */
 
+/* The entries that can still hold a row's or a column's weighted maximum.
+ * After a full pass with weights w0 (b0 for the rows' maxima, a0 for the
+ * columns'), an entry whose product is below its row's (column's) maximum
+ * / spread cannot overtake that maximum while the weights move by less
+ * than the spread overall (max ratio over min ratio), so later rounds take
+ * the maxima over these entries alone: the same products, the same result,
+ * a fraction of the reads (balancing re-reads every layer twice a round,
+ * up to 50 rounds).  One side (rows or columns) of a layer. */
+struct cand {
+	bool based;             /* w0 holds the weights of the last full pass */
+	bool ok;                /* the list belongs to w0 */
+	uint32_t uses;          /* calls served since it was built */
+	double spread;          /* CAND_SPREAD, narrowed while the list does not fit */
+	size_t cap, n;          /* room in ix, iy, v; entries; cap 0: no shortcut */
+	float *w0;              /* b (rows) or a (columns) at the last full pass */
+	float *mx;              /* the maxima before the other factor (kernel_weighted_max) */
+	float *t;               /* per-column thresholds while building (columns) */
+	uint32_t *at;           /* rows: row i's entries are [at[i], at[i+1]) */
+	uint32_t *ix, *iy;      /* rows: j, -; columns: row i and global column */
+	float *v;               /* the entries' values (k == 1 weights would be gathered) */
+};
+
+/* How far the weights may move before a full pass; a layer whose entries
+ * are too even to fit the list tries narrower spreads (each the square
+ * root of the last) a few times, then goes without. */
+#define CAND_SPREAD 1.5
+#define CAND_TRIES 4
+
+enum side { SIDE_OUT = 1, SIDE_IN = 2 }; /* a layer's output or input ranges */
+
 struct lstate {
 	bool active;            /* weights read and finite: may be rewritten */
 	bool changed;           /* some factor differs from 1 */
@@ -1229,7 +1259,8 @@ struct lstate {
 	float *a, *b, *r0, *r1; /* range scratch (d0, n_col, d0, n_col) */
 	float *rout, *rin;      /* current per-channel ranges (views of r0/r1) */
 	float *rout0;           /* output ranges before scaling (BN folded) */
-	bool dirty;
+	struct cand rows, cols; /* shortcuts for later rounds (layer_ranges) */
+	unsigned dirty;         /* enum side bits: ranges to recompute */
 	double absmax_after;
 	struct kernel_sqnr sq;
 	struct eq *q;
@@ -1317,6 +1348,28 @@ static bool bn_factors(const struct graph *g, uint32_t bn, size_t n, double *k)
 	return true;
 }
 
+/* Room for one side's candidate list: a 32nd of the layer's [d0][d1] entries. */
+static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *cd, bool rows)
+{
+	size_t n = S->t.d0 * S->t.d1, n_mx = rows ? S->t.d0 : S->n_col;
+
+	if (n > UINT32_MAX || n < 64)
+		return CLE_OK; /* small layers: a full pass costs next to nothing */
+	cd->cap = n / 32 + 64;
+	cd->spread = CAND_SPREAD;
+	cd->w0 = run_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
+	cd->mx = run_alloc(q, n_mx, sizeof(float));
+	cd->ix = run_alloc(q, cd->cap, sizeof(uint32_t));
+	cd->v = run_alloc(q, cd->cap, sizeof(float));
+	if (rows)
+		cd->at = run_alloc(q, S->t.d0 + 1, sizeof(uint32_t));
+	else
+		cd->t = run_alloc(q, S->n_col, sizeof(float)), cd->iy = run_alloc(q, cd->cap, sizeof(uint32_t));
+	if (!cd->w0 || !cd->mx || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
+		return eq_nomem(q);
+	return CLE_OK;
+}
+
 /* Reads a layer's weights once: abs-max over k, BN factors, first ranges. */
 static enum cle_status prepare_layer(struct eq *q, uint32_t li)
 {
@@ -1324,6 +1377,7 @@ static enum cle_status prepare_layer(struct eq *q, uint32_t li)
 	struct lstate *S = &q->ls[li];
 	struct cle_layer_result *R = &q->res->layers[li];
 	const struct graph_const *w;
+	enum cle_status st;
 	size_t bad;
 
 	if (l->why != NULL)
@@ -1375,31 +1429,198 @@ static enum cle_status prepare_layer(struct eq *q, uint32_t li)
 			return CLE_OK;
 		}
 	}
+	if ((st = cand_alloc(q, S, &S->rows, true)) != CLE_OK ||
+	    (st = cand_alloc(q, S, &S->cols, false)) != CLE_OK)
+		return st;
 	S->active = true;
-	S->dirty = true;
+	S->dirty = SIDE_OUT | SIDE_IN;
 	return CLE_OK;
 }
 
-/* Per-channel ranges of a layer's weights under the current scales. */
-static void layer_ranges(struct eq *q, uint32_t li)
+/* |w| at flat [d0][d1] index r of a k == 1 tensor, as kernel_weighted_max reads it. */
+static float abs_at(const struct kernel_tensor *t, size_t r)
+{
+	if (t->dt == KERNEL_F16) {
+		uint16_t h;
+
+		memcpy(&h, t->p + 2 * r, 2);
+		h &= 0x7fffu;
+		return h >= 0x7c00u ? 0.0f : kernel_f16_to_f32(h);
+	} else {
+		uint32_t u;
+		float f;
+
+		memcpy(&u, t->p + 4 * r, 4);
+		u &= 0x7fffffffu;
+		if (u >= 0x7f800000u)
+			return 0.0f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+}
+
+/* Does x stay within spread of x0 overall (max ratio / min ratio)? */
+static bool cand_near(const float *x, const float *x0, size_t n, double spread)
+{
+	double lo = HUGE_VAL, hi = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double r;
+
+		if (x0[i] == 0.0f && x[i] == 0.0f)
+			continue; /* its products are 0 either way */
+		if (!(x0[i] > 0.0f) || !(x[i] > 0.0f) || !isfinite(x[i]) || !isfinite(x0[i]))
+			return false;
+		r = (double)x[i] / (double)x0[i];
+		lo = r < lo ? r : lo;
+		hi = r > hi ? r : hi;
+	}
+	/* the margin covers the float rounding of the products */
+	return hi <= lo * (spread * (1.0 - 1e-6)) || hi == 0;
+}
+
+/* After a full pass (cd->mx under a, b): the entries within the spread of
+ * their row's (rows) or column's maximum.  No list when it would not fit. */
+static void cand_build(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+{
+	const struct kernel_tensor *t = &S->t;
+	size_t d1 = t->d1, per = t->d0 / t->groups, i, j;
+	float sp = (float)cd->spread;
+
+	cd->ok = false;
+	cd->n = 0;
+	for (j = 0; !rows && j < S->n_col; j++)
+		cd->t[j] = cd->mx[j] / sp;
+	for (i = 0; i < t->d0; i++) {
+		const float *bg = b + i / per * d1;
+		size_t c0 = i / per * d1;
+
+		if (rows)
+			cd->at[i] = (uint32_t)cd->n;
+		/* the other side's condition is off: a product with 0 never hits, nor one over Inf */
+		for (j = 0; (j = rows ? kernel_next_hit(t, S->m, i * d1, bg, cd->mx[i] / sp, 0.0f, bg, j, d1)
+				      : kernel_next_hit(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, j, d1)) < d1;
+		     j++) {
+			if (cd->n == cd->cap)
+				goto narrow;
+			cd->v[cd->n] = S->m != NULL ? S->m[i * d1 + j] : abs_at(t, i * d1 + j);
+			if (rows) {
+				cd->ix[cd->n++] = (uint32_t)j;
+			} else {
+				cd->ix[cd->n] = (uint32_t)i;
+				cd->iy[cd->n++] = (uint32_t)(c0 + j);
+			}
+		}
+	}
+	if (rows)
+		cd->at[t->d0] = (uint32_t)cd->n;
+	memcpy(cd->w0, rows ? b : a, (rows ? S->n_col : t->d0) * sizeof *a);
+	cd->ok = true;
+	cd->uses = 0;
+	return;
+narrow:
+	cd->spread = sqrt(cd->spread);
+	if (cd->spread < pow(CAND_SPREAD, 1.0 / (1 << CAND_TRIES)))
+		cd->cap = 0; /* even entries: full passes from now on */
+}
+
+/* One side's maxima (as kernel_weighted_max's r0 or r1) over the list alone. */
+static void cand_max(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+{
+	const struct kernel_tensor *t = &S->t;
+	size_t d1 = t->d1, per = t->d0 / t->groups, i, x;
+
+	if (rows) {
+		for (i = 0; i < t->d0; i++) {
+			const float *bg = b + i / per * d1;
+			float best = 0.0f;
+
+			for (x = cd->at[i]; x < cd->at[i + 1]; x++) {
+				float v = cd->v[x] * bg[cd->ix[x]];
+
+				best = best < v ? v : best;
+			}
+			cd->mx[i] = best;
+		}
+		return;
+	}
+	for (x = 0; x < S->n_col; x++)
+		cd->mx[x] = 0.0f;
+	for (x = 0; x < cd->n; x++) {
+		size_t c = cd->iy[x];
+		float v = cd->v[x] * a[cd->ix[x]];
+
+		cd->mx[c] = cd->mx[c] < v ? v : cd->mx[c];
+	}
+}
+
+/* Row maxima (rows) or column maxima of the layer's weights under a, b,
+ * through the candidate list when the weights moved little since it was
+ * made; returns where they are. */
+static const float *side_max(struct lstate *S, bool rows)
+{
+	struct cand *cd = rows ? &S->rows : &S->cols;
+	const float *w = rows ? S->b : S->a;
+	size_t n_w = rows ? S->n_col : S->t.d0;
+	bool near;
+
+	if (cd->cap == 0) {
+		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? S->r0 : NULL, rows ? NULL : S->r1);
+		return rows ? S->r0 : S->r1;
+	}
+	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
+	if (cd->ok && near) {
+		cand_max(S, cd, rows, S->a, S->b);
+		cd->uses++;
+		return cd->mx;
+	}
+	kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+	/* a list pays off once the weights move little between passes */
+	if (near || (cd->ok && cd->uses > 0)) {
+		cand_build(S, cd, rows, S->a, S->b);
+	} else {
+		cd->ok = false;
+		memcpy(cd->w0, w, n_w * sizeof *w);
+	}
+	cd->based = true;
+	return cd->mx;
+}
+
+/* A layer's output (SIDE_OUT) or input ranges under the current scales.
+ * The output ranges' maxima run over the input side (weights b for a
+ * Conv's rows), the input ranges' over the output side, so each side is
+ * recomputed only when asked for. */
+static void layer_ranges(struct eq *q, uint32_t li, enum side sd)
 {
 	const struct cle_layer *l = &q->p->layers[li];
 	struct lstate *S = &q->ls[li];
 	float *fo = l->lead_out ? S->a : S->b, *fi = l->lead_out ? S->b : S->a;
-	size_t i;
+	bool rows = (sd == SIDE_OUT) == l->lead_out; /* rows: r0 = max_j m b, times a */
+	const double *so, *si;
+	const float *mx;
+	size_t i, c, r;
 
-	if (!S->dirty)
+	if (!(S->dirty & sd))
 		return;
+	/* as out_scale and in_scale, with the region's scales looked up once */
+	so = l->out_region != GRAPH_NONE && q->s[l->out_region] != NULL ? q->s[l->out_region] + l->out_off : NULL;
+	si = l->in_region != GRAPH_NONE && q->s[l->in_region] != NULL ? q->s[l->in_region] + l->in_off : NULL;
 	for (i = 0; i < l->c_out; i++)
-		fo[i] = (float)(fabs(S->kf ? S->kf[i] : 1.0) / out_scale(q, l, i));
-	for (i = 0; i < l->c_in; i++)
-		fi[i] = (float)in_scale(q, l, i);
-	kernel_weighted_max(&S->t, S->m, S->a, S->b, S->r0, S->r1);
-	for (i = 0; i < l->d0; i++)
-		S->r0[i] *= S->a[i];
-	for (i = 0; i < S->n_col; i++)
-		S->r1[i] *= S->b[i];
-	S->dirty = false;
+		fo[i] = (float)(fabs(S->kf ? S->kf[i] : 1.0) / (so != NULL ? so[i] : 1.0));
+	for (i = 0, c = 0, r = 0; i < l->c_in; i++) {
+		fi[i] = (float)(si != NULL ? si[c] : 1.0);
+		if (++r == l->in_rep)
+			r = 0, c++;
+	}
+	mx = side_max(S, rows);
+	if (rows)
+		for (i = 0; i < l->d0; i++)
+			S->r0[i] = mx[i] * S->a[i];
+	else
+		for (i = 0; i < S->n_col; i++)
+			S->r1[i] = mx[i] * S->b[i];
+	S->dirty &= ~(unsigned)sd;
 }
 
 static void mark_dirty(struct eq *q, const struct cle_region *rg)
@@ -1407,9 +1628,9 @@ static void mark_dirty(struct eq *q, const struct cle_region *rg)
 	uint32_t i;
 
 	for (i = 0; i < rg->n_producers; i++)
-		q->ls[rg->producers[i]].dirty = true;
+		q->ls[rg->producers[i]].dirty = SIDE_OUT | SIDE_IN;
 	for (i = 0; i < rg->n_consumers; i++)
-		q->ls[rg->consumers[i]].dirty = true;
+		q->ls[rg->consumers[i]].dirty = SIDE_OUT | SIDE_IN;
 }
 
 /* Producer and consumer ranges per channel of region r (under current scales). */
@@ -1425,7 +1646,7 @@ static void region_ranges(struct eq *q, uint32_t r, double *rp, double *rq)
 		const struct cle_layer *l = &q->p->layers[rg->producers[i]];
 		const struct lstate *S = &q->ls[rg->producers[i]];
 
-		layer_ranges(q, rg->producers[i]);
+		layer_ranges(q, rg->producers[i], SIDE_OUT);
 		for (c = 0; c < l->c_out; c++)
 			if ((double)S->rout[c] > rp[l->out_off + c])
 				rp[l->out_off + c] = (double)S->rout[c];
@@ -1434,7 +1655,7 @@ static void region_ranges(struct eq *q, uint32_t r, double *rp, double *rq)
 		const struct cle_layer *l = &q->p->layers[rg->consumers[i]];
 		const struct lstate *S = &q->ls[rg->consumers[i]];
 
-		layer_ranges(q, rg->consumers[i]);
+		layer_ranges(q, rg->consumers[i], SIDE_IN);
 		for (c = 0; c < l->c_in; c++) {
 			size_t ch = l->in_off + c / l->in_rep;
 
@@ -1576,10 +1797,12 @@ static double sqnr_db(const struct kernel_sqnr *s, size_t n)
 	size_t used = 0, c;
 
 	for (c = 0; c < n; c++) {
-		if (!(s->ch_signal[c] > 0))
+		double sg, ns;
+
+		kernel_sqnr_channel(s, c, &sg, &ns);
+		if (!(sg > 0))
 			continue;
-		sum += s->ch_noise[c] > 0 ? fmin(10.0 * log10(s->ch_signal[c] / s->ch_noise[c]), 200.0)
-					  : 200.0;
+		sum += ns > 0 ? fmin(10.0 * log10(sg / ns), 200.0) : 200.0;
 		used++;
 	}
 	return used ? sum / (double)used : 0.0;
@@ -1591,8 +1814,8 @@ static bool sqnr_init(struct eq *q, const struct cle_layer *l, double step, stru
 	memset(s, 0, sizeof *s);
 	s->step = step > 0 ? step : 1.0;
 	s->by_col = !l->lead_out;
-	s->ch_signal = run_alloc(q, l->c_out, sizeof(double));
-	s->ch_noise = run_alloc(q, l->c_out, sizeof(double));
+	s->ch_signal = run_alloc(q, 4 * l->c_out, sizeof(double)); /* 4 lanes a channel */
+	s->ch_noise = run_alloc(q, 4 * l->c_out, sizeof(double));
 	return s->ch_signal != NULL && s->ch_noise != NULL;
 }
 
@@ -2222,7 +2445,7 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 
 		if (!S->active)
 			continue;
-		layer_ranges(&q, li);
+		layer_ranges(&q, li, SIDE_OUT);
 		memcpy(S->rout0, S->rout, p->layers[li].c_out * sizeof *S->rout0);
 	}
 	if ((st = run_balance(&q)) != CLE_OK)
@@ -2239,7 +2462,7 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 		final_factors(&q, li);
 		if ((st = layer_bias(&q, li)) != CLE_OK)
 			goto done;
-		layer_ranges(&q, li);
+		layer_ranges(&q, li, SIDE_OUT);
 		R->spread_before = spread(S->rout0, l->c_out);
 		R->spread_after = spread(S->rout, l->c_out);
 		if (p->cfg.ranges) {

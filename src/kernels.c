@@ -245,9 +245,10 @@ static inline double round_even(double v)
 	return __builtin_copysign(a, v);
 }
 
-/* One output's share of the statistics, added to its lane.  One operation
- * per statement, in the order the SIMD version does them. */
-static inline void q_add(double *signal, double *noise, double x, double step)
+/* One output's share of the statistics, added to its lane and kept in
+ * *ts, *tn for the channel sums.  One operation per statement, in the
+ * order the SIMD version does them. */
+static inline void q_add(double *signal, double *noise, double x, double step, double *ts, double *tn)
 {
 	double sq = x * x, r = round_even(x / step), dq, d, dd;
 
@@ -258,6 +259,8 @@ static inline void q_add(double *signal, double *noise, double x, double step)
 	dd = d * d;
 	*signal += sq;
 	*noise += dd;
+	*ts = sq;
+	*tn = dd;
 }
 
 static inline double out_value(enum kernel_dtype dt, const uint8_t *p)
@@ -283,22 +286,40 @@ void kernel_weighted_max_scalar(const struct kernel_tensor *t, const float *m, c
 	size_t d1 = t->d1, per = t->d0 / t->groups, n_col = t->groups * d1, i, j, bad = 0;
 	size_t stride = t->k * elem_size(t->dt);
 
-	for (j = 0; j < n_col; j++)
+	for (j = 0; r1 != NULL && j < n_col; j++)
 		r1[j] = 0.0f;
 	for (i = 0; i < t->d0; i++) {
 		const float *bg = b + i / per * d1;
-		float *rg = r1 + i / per * d1, best = 0.0f, v, x, y;
+		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best = 0.0f, v, x, y;
 
 		for (j = 0; j < d1; j++) {
 			v = m != NULL ? m[i * d1 + j] : absmax_row(t, t->p + (i * d1 + j) * stride, &bad);
 			/* written as f32x4.pmax is defined, so a NaN product is skipped alike */
 			x = v * bg[j];
 			best = best < x ? x : best;
-			y = v * a[i];
-			rg[j] = rg[j] < y ? y : rg[j];
+			if (rg != NULL) {
+				y = v * a[i];
+				rg[j] = rg[j] < y ? y : rg[j];
+			}
 		}
-		r0[i] = best;
+		if (r0 != NULL)
+			r0[i] = best;
 	}
+}
+
+size_t kernel_next_hit_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
+			      float tb, float a, const float *tc, size_t j0, size_t n)
+{
+	size_t j, bad = 0, stride = t->k * elem_size(t->dt);
+
+	for (j = j0; j < n; j++) {
+		float v = m != NULL ? m[r + j] : absmax_row(t, t->p + (r + j) * stride, &bad);
+		float x = v * b[j], y = v * a;
+
+		if ((x > 0.0f && x >= tb) || (y > 0.0f && y >= tc[j]))
+			return j;
+	}
+	return n;
 }
 
 /* Writes the n outputs from element e (at *ps, which moves on) to o. */
@@ -319,39 +340,97 @@ static size_t scale_chunk_scalar(const struct kernel_tensor *t, const double *fa
 }
 
 /* Adds n outputs at o to the lanes; o's first output is in lane 0.  The
- * lanes are locals in the loop so they stay in registers. */
+ * lanes are locals in the loop so they stay in registers.  Each output's
+ * two terms are kept in ts, tn. */
 static void q_chunk_scalar(enum kernel_dtype dt, const uint8_t *o, size_t n, double step,
-			   double *ls, double *ln)
+			   double *ls, double *ln, double *ts, double *tn)
 {
 	double s0 = ls[0], s1 = ls[1], s2 = ls[2], s3 = ls[3];
 	double n0 = ln[0], n1 = ln[1], n2 = ln[2], n3 = ln[3];
 	size_t es = elem_size(dt), x;
 
 	for (x = 0; x + 4 <= n; x += 4) {
-		q_add(&s0, &n0, out_value(dt, o + x * es), step);
-		q_add(&s1, &n1, out_value(dt, o + (x + 1) * es), step);
-		q_add(&s2, &n2, out_value(dt, o + (x + 2) * es), step);
-		q_add(&s3, &n3, out_value(dt, o + (x + 3) * es), step);
+		q_add(&s0, &n0, out_value(dt, o + x * es), step, ts + x, tn + x);
+		q_add(&s1, &n1, out_value(dt, o + (x + 1) * es), step, ts + x + 1, tn + x + 1);
+		q_add(&s2, &n2, out_value(dt, o + (x + 2) * es), step, ts + x + 2, tn + x + 2);
+		q_add(&s3, &n3, out_value(dt, o + (x + 3) * es), step, ts + x + 3, tn + x + 3);
 	}
 	ls[0] = s0, ls[1] = s1, ls[2] = s2, ls[3] = s3;
 	ln[0] = n0, ln[1] = n1, ln[2] = n2, ln[3] = n3;
 	for (; x < n; x++)
-		q_add(&ls[x & 3], &ln[x & 3], out_value(dt, o + x * es), step);
+		q_add(&ls[x & 3], &ln[x & 3], out_value(dt, o + x * es), step, ts + x, tn + x);
 }
 
-/* Adds n outputs at o, from element e on, to their channels' sums. */
-static void q_chunk_channels(const struct kernel_tensor *t, const uint8_t *o, size_t e, size_t n,
-			     struct kernel_sqnr *q)
+void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, double *noise)
 {
-	size_t es = elem_size(t->dt), x;
+	const double *s = q->ch_signal + 4 * c, *n = q->ch_noise + 4 * c;
+
+	*signal = (s[0] + s[1]) + (s[2] + s[3]);
+	*noise = (n[0] + n[1]) + (n[2] + n[3]);
+}
+
+/* Adds the terms ts, tn of n outputs, from element e on, to their
+ * channels' lanes (lane e % 4), element by element in index order: a run
+ * of outputs of one channel (the rest of a row, or of a window when by
+ * column) is summed in locals, four independent chains, which gives the
+ * same bits as adding to memory one by one. */
+static void q_chunk_channels(const struct kernel_tensor *t, const double *ts, const double *tn,
+			     size_t e, size_t n, struct kernel_sqnr *q)
+{
+	size_t x = 0, y, len, left, ch, off;
 	struct pos ps;
 
 	pos_at(t, e, &ps);
-	for (x = 0; x < n; x++) {
-		size_t ch = q->by_col ? ps.c0 + ps.j : ps.i;
+	while (x < n) {
+		if (q->by_col) {
+			ch = ps.c0 + ps.j;
+			left = t->k - ps.s;
+		} else {
+			ch = ps.i;
+			left = (t->d1 - ps.j) * t->k - ps.s;
+		}
+		len = left < n - x ? left : n - x;
+		{
+			double *cs = q->ch_signal + 4 * ch, *cn = q->ch_noise + 4 * ch;
+			double s0, s1, s2, s3, n0, n1, n2, n3;
+			size_t end = x + len;
 
-		q_add(&q->ch_signal[ch], &q->ch_noise[ch], out_value(t->dt, o + x * es), q->step);
-		pos_next(t, &ps);
+			/* to lane 0, then four at a time, then the rest */
+			for (y = x; y < end && ((e + y) & 3) != 0; y++) {
+				cs[(e + y) & 3] += ts[y];
+				cn[(e + y) & 3] += tn[y];
+			}
+			s0 = cs[0], s1 = cs[1], s2 = cs[2], s3 = cs[3];
+			n0 = cn[0], n1 = cn[1], n2 = cn[2], n3 = cn[3];
+			for (; y + 4 <= end; y += 4) {
+				s0 += ts[y];
+				s1 += ts[y + 1];
+				s2 += ts[y + 2];
+				s3 += ts[y + 3];
+				n0 += tn[y];
+				n1 += tn[y + 1];
+				n2 += tn[y + 2];
+				n3 += tn[y + 3];
+			}
+			cs[0] = s0, cs[1] = s1, cs[2] = s2, cs[3] = s3;
+			cn[0] = n0, cn[1] = n1, cn[2] = n2, cn[3] = n3;
+			for (; y < end; y++) {
+				cs[(e + y) & 3] += ts[y];
+				cn[(e + y) & 3] += tn[y];
+			}
+		}
+		if (len == left && !q->by_col) {
+			pos_next_row(t, &ps);
+		} else if (len == left) {
+			ps.s = 0;
+			if (++ps.j == t->d1)
+				pos_next_row(t, &ps);
+		} else {
+			off = ps.j * t->k + ps.s + len;
+			ps.j = off / t->k;
+			ps.s = off % t->k;
+		}
+		x += len;
 	}
 }
 
@@ -359,7 +438,7 @@ static void q_chunk_channels(const struct kernel_tensor *t, const uint8_t *o, si
 static size_t scale_chunk_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
 			       size_t e, size_t n, struct pos *ps, uint8_t *o);
 static void q_chunk_simd(enum kernel_dtype dt, const uint8_t *o, size_t n, double step,
-			 double *ls, double *ln);
+			 double *ls, double *ln, double *ts, double *tn);
 #endif
 
 /* kernel_scale's frame, shared: chunks of outputs go to dst (or a stack
@@ -369,6 +448,7 @@ static size_t scale_run(const struct kernel_tensor *t, const double *fa, const d
 {
 	uint8_t buf[CHUNK * 4];
 	double ls[4] = {0.0, 0.0, 0.0, 0.0}, ln[4] = {0.0, 0.0, 0.0, 0.0};
+	double ts[CHUNK], tn[CHUNK]; /* each output's two terms, for the channel sums */
 	size_t es, bad = 0, e, n;
 	struct pos ps;
 
@@ -386,17 +466,17 @@ static size_t scale_run(const struct kernel_tensor *t, const double *fa, const d
 		else
 			bad += scale_chunk_scalar(t, fa, fb, e, n, &ps, o);
 		if (q != NULL && simd)
-			q_chunk_simd(t->dt, o, n, q->step, ls, ln);
+			q_chunk_simd(t->dt, o, n, q->step, ls, ln, ts, tn);
 		else if (q != NULL)
-			q_chunk_scalar(t->dt, o, n, q->step, ls, ln);
+			q_chunk_scalar(t->dt, o, n, q->step, ls, ln, ts, tn);
 #else
 		(void)simd;
 		bad += scale_chunk_scalar(t, fa, fb, e, n, &ps, o);
 		if (q != NULL)
-			q_chunk_scalar(t->dt, o, n, q->step, ls, ln);
+			q_chunk_scalar(t->dt, o, n, q->step, ls, ln, ts, tn);
 #endif
 		if (q != NULL && q->ch_signal != NULL)
-			q_chunk_channels(t, o, e, n, q);
+			q_chunk_channels(t, ts, tn, e, n, q);
 	}
 	if (q != NULL) {
 		q->signal += (ls[0] + ls[1]) + (ls[2] + ls[3]);
@@ -598,17 +678,23 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 	}
 	if (d1 == 1 && per == 1) {
 		/* depthwise: col(i, 0) = i, so both maxima are over one product */
-		for (i = 0; i + 4 <= d0; i += 4) {
+		float o0[4], o1[4]; /* where an output not asked for goes */
+		size_t s0 = r0 != NULL ? 4 : 0, s1 = r1 != NULL ? 4 : 0;
+		float *p0 = r0 != NULL ? r0 : o0, *p1 = r1 != NULL ? r1 : o1;
+
+		for (i = 0; i + 4 <= d0; i += 4, p0 += s0, p1 += s1) {
 			v128_t v = wm_load4(t, m, i);
 
-			wasm_v128_store(r0 + i, wasm_f32x4_pmax(zero, wasm_f32x4_mul(v, wasm_v128_load(b + i))));
-			wasm_v128_store(r1 + i, wasm_f32x4_pmax(zero, wasm_f32x4_mul(v, wasm_v128_load(a + i))));
+			wasm_v128_store(p0, wasm_f32x4_pmax(zero, wasm_f32x4_mul(v, wasm_v128_load(b + i))));
+			wasm_v128_store(p1, wasm_f32x4_pmax(zero, wasm_f32x4_mul(v, wasm_v128_load(a + i))));
 		}
 		for (; i < d0; i++) {
 			float v = wm_value(t, m, i), x = v * b[i], y = v * a[i];
 
-			r0[i] = 0.0f < x ? x : 0.0f;
-			r1[i] = 0.0f < y ? y : 0.0f;
+			if (r0 != NULL)
+				r0[i] = 0.0f < x ? x : 0.0f;
+			if (r1 != NULL)
+				r1[i] = 0.0f < y ? y : 0.0f;
 		}
 		return;
 	}
@@ -616,29 +702,62 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 		kernel_weighted_max_scalar(t, m, a, b, r0, r1);
 		return;
 	}
-	for (j = 0; j < n_col; j++)
+	for (j = 0; r1 != NULL && j < n_col; j++)
 		r1[j] = 0.0f;
 	for (i = 0; i < d0; i++) {
 		const float *bg = b + i / per * d1;
-		float *rg = r1 + i / per * d1, best, v, x, y;
+		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best, v, x, y;
 		v128_t acc = zero, av = wasm_f32x4_splat(a[i]);
 
-		for (j = 0; j + 4 <= d1; j += 4) {
-			v128_t vv = wm_load4(t, m, i * d1 + j);
+		if (rg == NULL) { /* row maxima only */
+			for (j = 0; j + 4 <= d1; j += 4)
+				acc = wasm_f32x4_pmax(acc, wasm_f32x4_mul(wm_load4(t, m, i * d1 + j),
+									  wasm_v128_load(bg + j)));
+		} else if (r0 == NULL) { /* column maxima only */
+			for (j = 0; j + 4 <= d1; j += 4)
+				wasm_v128_store(rg + j, wasm_f32x4_pmax(wasm_v128_load(rg + j),
+									wasm_f32x4_mul(wm_load4(t, m, i * d1 + j), av)));
+		} else {
+			for (j = 0; j + 4 <= d1; j += 4) {
+				v128_t vv = wm_load4(t, m, i * d1 + j);
 
-			acc = wasm_f32x4_pmax(acc, wasm_f32x4_mul(vv, wasm_v128_load(bg + j)));
-			wasm_v128_store(rg + j, wasm_f32x4_pmax(wasm_v128_load(rg + j), wasm_f32x4_mul(vv, av)));
+				acc = wasm_f32x4_pmax(acc, wasm_f32x4_mul(vv, wasm_v128_load(bg + j)));
+				wasm_v128_store(rg + j, wasm_f32x4_pmax(wasm_v128_load(rg + j), wasm_f32x4_mul(vv, av)));
+			}
 		}
 		best = hmax_f32(acc);
 		for (; j < d1; j++) {
 			v = wm_value(t, m, i * d1 + j);
 			x = v * bg[j];
 			best = best < x ? x : best;
-			y = v * a[i];
-			rg[j] = rg[j] < y ? y : rg[j];
+			if (rg != NULL) {
+				y = v * a[i];
+				rg[j] = rg[j] < y ? y : rg[j];
+			}
 		}
-		r0[i] = best;
+		if (r0 != NULL)
+			r0[i] = best;
 	}
+}
+
+size_t kernel_next_hit_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
+			    float tb, float a, const float *tc, size_t j0, size_t n)
+{
+	v128_t zero = wasm_f32x4_splat(0.0f), tbv = wasm_f32x4_splat(tb), av = wasm_f32x4_splat(a);
+	size_t j = j0;
+
+	if (m == NULL && t->k != 1)
+		return kernel_next_hit_scalar(t, m, r, b, tb, a, tc, j0, n);
+	for (; j + 4 <= n; j += 4) {
+		v128_t v = wm_load4(t, m, r + j);
+		v128_t x = wasm_f32x4_mul(v, wasm_v128_load(b + j)), y = wasm_f32x4_mul(v, av);
+		v128_t hit = wasm_v128_or(wasm_v128_and(wasm_f32x4_gt(x, zero), wasm_f32x4_ge(x, tbv)),
+					  wasm_v128_and(wasm_f32x4_gt(y, zero), wasm_f32x4_ge(y, wasm_v128_load(tc + j))));
+
+		if (wasm_v128_any_true(hit))
+			return j + (size_t)__builtin_ctz((unsigned)wasm_i32x4_bitmask(hit));
+	}
+	return kernel_next_hit_scalar(t, m, r, b, tb, a, tc, j, n);
 }
 
 /* 4 floats times (f01, f23) in double, each rounded once to float; NaN in
@@ -784,19 +903,22 @@ static size_t scale_chunk_simd(const struct kernel_tensor *t, const double *fa, 
 }
 
 /* q_add on two lanes at once. */
-static inline void q_add2(v128_t *signal, v128_t *noise, v128_t x, v128_t step)
+static inline void q_add2(v128_t *signal, v128_t *noise, v128_t x, v128_t step, double *ts, double *tn)
 {
 	v128_t sq = wasm_f64x2_mul(x, x), r = wasm_f64x2_nearest(wasm_f64x2_div(x, step)), d;
 
 	r = wasm_f64x2_pmax(r, wasm_f64x2_splat(-127.0)); /* r < -127 ? -127 : r */
 	r = wasm_f64x2_pmin(r, wasm_f64x2_splat(127.0));  /* 127 < r ? 127 : r */
 	d = wasm_f64x2_sub(x, wasm_f64x2_mul(step, r));
+	d = wasm_f64x2_mul(d, d);
 	*signal = wasm_f64x2_add(*signal, sq);
-	*noise = wasm_f64x2_add(*noise, wasm_f64x2_mul(d, d));
+	*noise = wasm_f64x2_add(*noise, d);
+	wasm_v128_store(ts, sq);
+	wasm_v128_store(tn, d);
 }
 
 static void q_chunk_simd(enum kernel_dtype dt, const uint8_t *o, size_t n, double step,
-			 double *ls, double *ln)
+			 double *ls, double *ln, double *ts, double *tn)
 {
 	v128_t s01 = wasm_v128_load(ls), s23 = wasm_v128_load(ls + 2);
 	v128_t n01 = wasm_v128_load(ln), n23 = wasm_v128_load(ln + 2), sv = wasm_f64x2_splat(step);
@@ -806,14 +928,15 @@ static void q_chunk_simd(enum kernel_dtype dt, const uint8_t *o, size_t n, doubl
 		v128_t f = dt == KERNEL_F16 ? f16_to_f32x4(wasm_u32x4_load16x4(o + 2 * x))
 					    : wasm_v128_load(o + 4 * x);
 
-		q_add2(&s01, &n01, wasm_f64x2_promote_low_f32x4(f), sv);
-		q_add2(&s23, &n23, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3)), sv);
+		q_add2(&s01, &n01, wasm_f64x2_promote_low_f32x4(f), sv, ts + x, tn + x);
+		q_add2(&s23, &n23, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3)), sv,
+		       ts + x + 2, tn + x + 2);
 	}
 	wasm_v128_store(ls, s01);
 	wasm_v128_store(ls + 2, s23);
 	wasm_v128_store(ln, n01);
 	wasm_v128_store(ln + 2, n23);
-	q_chunk_scalar(dt, o + x * elem_size(dt), n - x, step, ls, ln);
+	q_chunk_scalar(dt, o + x * elem_size(dt), n - x, step, ls, ln, ts + x, tn + x);
 }
 
 size_t kernel_scale_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
@@ -842,6 +965,16 @@ void kernel_weighted_max(const struct kernel_tensor *t, const float *m, const fl
 	kernel_weighted_max_simd(t, m, a, b, r0, r1);
 #else
 	kernel_weighted_max_scalar(t, m, a, b, r0, r1);
+#endif
+}
+
+size_t kernel_next_hit(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
+		       float tb, float a, const float *tc, size_t j0, size_t n)
+{
+#ifdef __wasm_simd128__
+	return kernel_next_hit_simd(t, m, r, b, tb, a, tc, j0, n);
+#else
+	return kernel_next_hit_scalar(t, m, r, b, tb, a, tc, j0, n);
 #endif
 }
 

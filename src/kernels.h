@@ -39,7 +39,7 @@ size_t kernel_absmax_reduce(const struct kernel_tensor *t, float *m);
  *   r0[i] = max_j  m[i][j] * b[col(i,j)]                          (d0 outputs)
  *   r1[c] = max over (i,j) with col(i,j) == c of m[i][j] * a[i]   (n_col outputs)
  * a (d0) and b (n_col) are positive finite floats.  Products in float; an
- * empty maximum is 0. */
+ * empty maximum is 0.  r0 or r1 may be NULL: that side is not computed. */
 void kernel_weighted_max(const struct kernel_tensor *t, const float *m, const float *a,
 			 const float *b, float *r0, float *r1);
 
@@ -49,11 +49,17 @@ struct kernel_sqnr {
 	double signal; /* += x*x         (x: the output value, in double) */
 	double noise;  /* += (x - step * clamp(nearbyint(x / step), -127, 127))^2, ties to even */
 	/* When non-NULL, the same two sums per output channel as well: channel
-	 * i (the row) or, with by_col, col(i, j).  Added element by element in
-	 * index order by one scalar loop shared by both versions. */
+	 * i (the row) or, with by_col, col(i, j), each in 4 lanes: output e
+	 * (its flat index) goes to ch_signal[4 * channel + e % 4], added in
+	 * index order by one scalar loop shared by both versions, so the sums
+	 * do not depend on how [e0, e1) is cut into calls.  A channel's sum is
+	 * (l0 + l1) + (l2 + l3) (kernel_sqnr_channel).  4 * channels doubles each. */
 	double *ch_signal, *ch_noise;
 	bool by_col;
 };
+
+/* Channel c's two sums from its 4 lanes. */
+void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, double *noise);
 
 /* Writes elements [e0, e1) (indices in the flat [d0][d1][k] order) of the
  * rescaled tensor to dst[0 .. e1-e0) — dst holds just that range, so calls
@@ -72,6 +78,15 @@ struct kernel_sqnr {
 size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const double *fb,
 		    size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
 
+/* For the candidate lists of cle.c (entries that may still hold a row's or
+ * a column's weighted maximum): the first j in [j0, n) where, with v the
+ * [d0][d1] value at flat index r + j (m[r + j], or |w| read from t when m
+ * is NULL, non-finite as 0),
+ *   v * b[j] > 0 and >= tb,  or  v * a > 0 and >= tc[j]     (products in float);
+ * n when there is none. */
+size_t kernel_next_hit(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
+		       float tb, float a, const float *tc, size_t j0, size_t n);
+
 /* Exact conversions used above, exposed for the rest of the library. */
 float kernel_f16_to_f32(uint16_t h);
 uint16_t kernel_f64_to_f16(double x); /* round to nearest even, overflow to ±Inf, NaN stays NaN */
@@ -82,6 +97,8 @@ void kernel_weighted_max_scalar(const struct kernel_tensor *t, const float *m, c
 				const float *b, float *r0, float *r1);
 size_t kernel_scale_scalar(const struct kernel_tensor *t, const double *fa, const double *fb,
 			   size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
+size_t kernel_next_hit_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
+			      float tb, float a, const float *tc, size_t j0, size_t n);
 
 #ifdef __wasm_simd128__
 size_t kernel_absmax_reduce_simd(const struct kernel_tensor *t, float *m);
@@ -89,6 +106,8 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 			      const float *b, float *r0, float *r1);
 size_t kernel_scale_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
 			 size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
+size_t kernel_next_hit_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
+			    float tb, float a, const float *tc, size_t j0, size_t n);
 #endif
 
 #endif

@@ -381,3 +381,18 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	cle_free(&wasm_alloc, files, sizeof *files);
 	return (int)st;
 }
+
+/* ---- for bench/run.mjs -------------------------------------------------- */
+
+/* The floor equalize is measured against: n bytes copied inside this module. */
+EXPORT(cle_bench_memcpy) void cle_bench_memcpy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	memcpy(dst, src, n);
+}
+
+/* The top of the heap (sbrk(0)), sampled during a call for its high-water mark. */
+void *sbrk(intptr_t increment); /* emscripten's libc; <unistd.h> hides it under -std=c11 */
+EXPORT(cle_bench_heap_top) size_t cle_bench_heap_top(void)
+{
+	return (size_t)sbrk(0);
+}

@@ -586,6 +586,14 @@ static void t_weighted_max(void)
 								  c.t.groups, direct ? " direct" : "",
 								  memcmp(r0, w0, c.t.d0 * 4) ? "differs" : "same",
 								  memcmp(r1, w1, n_col * 4) ? "differs" : "same");
+						/* one side at a time: the same values */
+						memset(r0, 0xff, c.t.d0 * 4);
+						memset(r1, 0xff, n_col * 4);
+						impls[v].wmax(&c.t, direct ? NULL : m, a, b, r0, NULL);
+						impls[v].wmax(&c.t, direct ? NULL : m, a, b, NULL, r1);
+						CHECK_MSG(memcmp(r0, w0, c.t.d0 * 4) == 0 && memcmp(r1, w1, n_col * 4) == 0,
+							  "%s %s case %zu%s: one side at a time differs", impls[v].name,
+							  dt_name[d], n, direct ? " direct" : "");
 						free(m);
 						free(a);
 						free(b);
@@ -595,6 +603,70 @@ static void t_weighted_max(void)
 						free(w1);
 						free(c.mem);
 					}
+}
+
+/* kernel_next_hit: every hit of every row, in order, against the definition
+ * (products in float over the reference abs-max), m given or read from t. */
+static void t_next_hit(void)
+{
+	size_t (*const fns[])(const struct kernel_tensor *, const float *, size_t, const float *, float,
+			      float, const float *, size_t, size_t) = {
+		kernel_next_hit_scalar, kernel_next_hit,
+#ifdef __wasm_simd128__
+		kernel_next_hit_simd,
+#endif
+	};
+	size_t n, d, mo, v, direct, i, j, hits = 0;
+
+	for (v = 0; v < sizeof fns / sizeof fns[0]; v++)
+		for (d = 0; d < 2; d++)
+			for (mo = MODE_FINITE; mo <= MODE_SPECIAL; mo++)
+				for (n = 0; n < N_CASES; n++)
+					for (direct = 0; direct < 2; direct++) {
+						struct tcase c;
+						struct rng g = {n + 77 * d + 5 * mo};
+						size_t d1, per, n_col;
+						float *m, *a, *b, *tc;
+
+						case_nth(&c, n, (enum kernel_dtype)d, (enum mode)mo);
+						d1 = c.t.d1;
+						per = c.t.groups ? c.t.d0 / c.t.groups : 1;
+						n_col = c.t.groups * d1;
+						m = zalloc(c.t.d0 * d1 * 4);
+						a = zalloc(c.t.d0 * 4);
+						b = zalloc(n_col * 4);
+						tc = zalloc(n_col * 4);
+						rnd_positive(&g, a, c.t.d0);
+						rnd_positive(&g, b, n_col);
+						rnd_positive(&g, tc, n_col);
+						ref_absmax(&c.t, m);
+						for (i = 0; i < c.t.d0; i++) {
+							const float *bg = b + i / per * d1, *tg = tc + i / per * d1;
+							float tb = d1 ? m[i * d1 + rnd_below(&g, d1)] * bg[0] : 0.0f;
+							size_t got = 0, want;
+
+							for (j = 0;; j = got + 1) {
+								got = fns[v](&c.t, direct ? NULL : m, i * d1, bg, tb, a[i], tg, j, d1);
+								for (want = j; want < d1; want++) {
+									float x = m[i * d1 + want] * bg[want], y = m[i * d1 + want] * a[i];
+
+									if ((x > 0.0f && x >= tb) || (y > 0.0f && y >= tg[want]))
+										break;
+								}
+								CHECK_MSG(got == want, "%s case %zu row %zu from %zu: %zu, want %zu",
+									  dt_name[d], n, i, j, got, want);
+								if (got >= d1 || got != want)
+									break;
+								hits++;
+							}
+						}
+						free(m);
+						free(a);
+						free(b);
+						free(tc);
+						free(c.mem);
+					}
+	CHECK_MSG(hits > 1000, "only %zu hits: the thresholds test too little", hits);
 }
 
 /* Factors for a case: fa and fb each present or NULL by bits 0 and 1 of which. */
@@ -773,8 +845,8 @@ static void t_scale_pieces(void)
 			}
 }
 
-/* Per-channel sums: each output added to its channel (the row, or the
- * column with by_col) in index order, whatever the pieces. */
+/* Per-channel sums: each output added to its channel's lane e % 4 (the
+ * row, or the column with by_col) in index order, whatever the pieces. */
 static void t_scale_channels(void)
 {
 	size_t n, d, v, bc, piece;
@@ -797,10 +869,10 @@ static void t_scale_channels(void)
 					out = zalloc(c.n * es);
 					q.step = step_for(&c.t, MODE_FINITE);
 					q.by_col = bc != 0;
-					q.ch_signal = zalloc((n_ch + 1) * sizeof(double));
-					q.ch_noise = zalloc((n_ch + 1) * sizeof(double));
-					ws = zalloc((n_ch + 1) * sizeof(double));
-					wn = zalloc((n_ch + 1) * sizeof(double));
+					q.ch_signal = zalloc(4 * (n_ch + 1) * sizeof(double));
+					q.ch_noise = zalloc(4 * (n_ch + 1) * sizeof(double));
+					ws = zalloc(4 * (n_ch + 1) * sizeof(double));
+					wn = zalloc(4 * (n_ch + 1) * sizeof(double));
 					for (e = 0, piece = 0; e < c.n; e = next, piece++) {
 						next = e + 1 + rnd_below(&g, piece % 2 ? 7 : 500);
 						next = next > c.n ? c.n : next;
@@ -830,10 +902,10 @@ static void t_scale_channels(void)
 								r = 127.0 < r ? 127.0 : r;
 								dq = q.step * r;
 								dd2 = (val - dq) * (val - dq);
-								ws[ch] += sq;
-								wn[ch] += dd2;
+								ws[4 * ch + (x & 3)] += sq;
+								wn[4 * ch + (x & 3)] += dd2;
 							}
-					for (i = 0; i < n_ch; i++)
+					for (i = 0; i < 4 * n_ch; i++)
 						CHECK_MSG(same_double(q.ch_signal[i], ws[i]) &&
 							  same_double(q.ch_noise[i], wn[i]),
 							  "%s %s case %zu %s: channel %zu sums %a %a, expected %a %a",
@@ -1052,6 +1124,7 @@ int main(int argc, char **argv)
 		{"absmax", t_absmax},
 		{"absmax_specials", t_absmax_specials},
 		{"weighted_max", t_weighted_max},
+		{"next_hit", t_next_hit},
 		{"scale", t_scale},
 		{"scale_pieces", t_scale_pieces},
 		{"scale_channels", t_scale_channels},

@@ -1,0 +1,889 @@
+#!/usr/bin/python3
+"""The equalizer of src/cle.c written plainly in Python with onnx + numpy,
+for bench/run.mjs: the speed ratio, and a check that both give the same
+weights.
+
+usage: /usr/bin/python3 bench/ref_cle.py IN.onnx OUT.onnx [--reference] [--json]
+       /usr/bin/python3 bench/ref_cle.py --compare A.onnx B.onnx
+
+What it does is what `onnx-cle equalize` does by default (cle.h, README):
+BatchNormalization folded into the Conv/ConvTranspose/Gemm before it;
+regions (a layer's output, the channel-preserving ops after it, the tensors
+Add/Concat join to it) found with a union-find over tensors; every open
+region balanced with s_c = sqrt(producer range / consumer range), ranges
+taken as per-channel abs-max over the other layer's weights (max
+aggregation, float32), a depthwise layer balanced with both neighbours (the
+triplet rule), rounds in region order until no |log ratio| exceeds the
+tolerance (1e-4) or 50 rounds; scales clamped to [1e-4, 1e4]; ReLU6 kept
+exact (Clip -> Relu + Min with per-channel bounds); high-bias absorption;
+weights rewritten once with their factors in double.  --reference: the
+reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
+one round, ReLU6 replaced by Relu, HBF even next to padding).
+
+Not covered (ours does them; here the layer is left alone): float16
+weights, If/Loop subgraphs, external data, weights in Constant nodes.
+
+The timing printed (--json) runs from the model's bytes to the output's
+bytes (onnx.load_from_string .. SerializeToString), as run.mjs times ours
+from bytes in to bytes out; file reads and writes are outside both.
+"""
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+PASS_OPS = {"Relu", "PRelu", "LeakyRelu", "Identity", "GlobalAveragePool", "GlobalMaxPool"}
+HBF_OPS = {"Relu", "MaxPool", "GlobalAveragePool", "GlobalMaxPool", "Identity", "Dropout"}
+LAYER_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
+
+def attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+class Layer:
+    why = None
+    bn = bias_add = b_name = None
+    in_region = out_region = None
+    in_off = out_off = 0
+    in_rep = 1
+    active = False
+    kf = None
+    bias = None
+
+    def __init__(self, node):
+        self.node = node
+        self.kind = node.op_type
+
+
+class Ref:
+    def __init__(self, model, reference=False):
+        self.m = model
+        self.g = model.graph
+        self.reference = reference
+        self.max_rounds = 1 if reference else 50
+        self.tolerance = 1e-4
+        self.max_scale = 1e4
+        g = self.g
+        self.inits = {t.name: t for t in g.initializer}
+        self.arr = {}  # constants read so far (views of raw_data where possible)
+        self.producer = {}
+        self.uses = {}
+        for n in g.node:
+            for i, x in enumerate(n.input):
+                if x:
+                    self.uses.setdefault(x, []).append((n, i))
+            for x in n.output:
+                if x:
+                    self.producer[x] = n
+        self.outputs = {o.name for o in g.output}
+        self.inputs = {i.name for i in g.input} - set(self.inits)
+        self.consts, self.const_node = {}, {}
+        for n in g.node:
+            if n.op_type == "Constant" and attr(n, "value") is not None:
+                self.consts[n.output[0]] = attr(n, "value")
+                self.const_node[n.output[0]] = n
+
+    # ---- constants --------------------------------------------------------
+
+    def const(self, name):
+        if not name:
+            return None
+        if name in self.arr:
+            return self.arr[name]
+        t = self.inits.get(name) or self.consts.get(name)
+        if t is None or t.data_location == onnx.TensorProto.EXTERNAL:
+            return None
+        a = numpy_helper.to_array(t)
+        self.arr[name] = a
+        return a
+
+    def is_float_const(self, name):
+        a = self.const(name)
+        return a is not None and a.dtype in (np.float32, np.float16)
+
+    def used_elsewhere(self, name, node):
+        return name in self.outputs or any(u is not node for u, _ in self.uses.get(name, []))
+
+    # ---- planning ---------------------------------------------------------
+
+    def plan_layer(self, n):
+        l = Layer(n)
+        w = self.const(n.input[1]) if len(n.input) > 1 else None
+        if w is None:
+            l.why = "weight not a constant"
+            return l
+        if w.dtype != np.float32:
+            l.why = "not float32"
+            return l
+        if self.used_elsewhere(n.input[1], n):
+            l.why = "shared weight"
+            return l
+        l.w_name = n.input[1]
+        l.w = w
+        if l.kind in ("Conv", "ConvTranspose"):
+            if w.ndim < 3:
+                l.why = "weight rank"
+                return l
+            groups = attr(n, "group", 1)
+            if groups < 1 or w.shape[0] % groups:
+                l.why = "group"
+                return l
+            l.d0, l.d1, l.k, l.groups = w.shape[0], w.shape[1], int(np.prod(w.shape[2:])), groups
+            l.lead_out = l.kind == "Conv"
+            if l.lead_out:
+                l.c_out, l.c_in = l.d0, l.d1 * groups
+            else:
+                l.c_in, l.c_out = l.d0, l.d1 * groups
+            l.ref_ok = groups == 1 or (l.d1 == 1 and l.c_in == l.c_out)
+            if len(n.input) > 2 and n.input[2]:
+                b = self.const(n.input[2])
+                if not self.is_float_const(n.input[2]) or b.size != l.c_out:
+                    l.why = "bias"
+                    return l
+                l.b_name = n.input[2]
+        elif l.kind == "Gemm":
+            if attr(n, "transA", 0) or w.ndim != 2:
+                l.why = "transA / rank"
+                return l
+            l.d0, l.d1 = w.shape
+            l.k = l.groups = 1
+            l.lead_out = attr(n, "transB", 0) != 0
+            l.c_out, l.c_in = (l.d0, l.d1) if l.lead_out else (l.d1, l.d0)
+            l.ref_ok = False
+            if len(n.input) > 2 and n.input[2]:
+                b = self.const(n.input[2])
+                if not self.is_float_const(n.input[2]) or b.size not in (1, l.c_out) or \
+                        (b.ndim and b.shape[-1] not in (1, l.c_out)) or \
+                        (b.size == l.c_out and b.ndim == 2 and b.shape[0] != 1):
+                    l.why = "bias"
+                    return l
+                l.b_name = n.input[2]
+        else:  # MatMul
+            if w.ndim != 2:
+                l.why = "rank"
+                return l
+            l.d0, l.d1 = w.shape
+            l.c_in, l.c_out = w.shape
+            l.k = l.groups = 1
+            l.lead_out = False
+            l.ref_ok = False
+        l.out = n.output[0]
+        if l.b_name and self.used_elsewhere(l.b_name, n):
+            l.why = "shared bias"
+            return l
+        if l.out in self.outputs:
+            return l
+        us = self.uses.get(l.out, [])
+        if len(us) != 1:
+            return l
+        u, slot = us[0]
+        if l.kind == "MatMul":
+            other = 1 - slot
+            if u.op_type == "Add" and len(u.input) == 2 and len(u.output) == 1:
+                c = self.const(u.input[other])
+                if c is not None and c.dtype == np.float32 and c.size == l.c_out and c.ndim and \
+                        c.shape[-1] == l.c_out and all(d == 1 for d in c.shape[:-1]) and \
+                        not self.used_elsewhere(u.input[other], u):
+                    l.bias_add, l.b_name, l.out = u, u.input[other], u.output[0]
+        elif u.op_type == "BatchNormalization" and slot == 0 and len(u.input) >= 5 and \
+                not attr(u, "training_mode", 0) and \
+                not any(x and (x in self.outputs or self.uses.get(x)) for x in u.output[1:]):
+            ps = [self.const(x) for x in u.input[1:5]]
+            if all(p is not None and p.size == l.c_out for p in ps):
+                l.bn, l.out = u, u.output[0]
+        return l
+
+    def clip_bounds(self, n):
+        lo, hi = -math.inf, math.inf
+        if len(n.input) >= 2 and n.input[1]:
+            c = self.const(n.input[1])
+            if c is None or c.size != 1:
+                return None
+            lo = float(c.reshape(-1)[0])
+        elif attr(n, "min") is not None:
+            lo = float(attr(n, "min"))
+        if len(n.input) >= 3 and n.input[2]:
+            c = self.const(n.input[2])
+            if c is None or c.size != 1:
+                return None
+            hi = float(c.reshape(-1)[0])
+        elif attr(n, "max") is not None:
+            hi = float(attr(n, "max"))
+        return lo, hi
+
+    def only_first_output(self, n):
+        return all(not x or (x not in self.outputs and not self.uses.get(x)) for x in n.output[1:])
+
+    def role(self, n):
+        """'pass', 'join', 'concat', 'flatten' or 'block'."""
+        op = n.op_type
+        if n.domain not in ("", "ai.onnx"):
+            return "block"
+        if op in ("Relu", "PRelu"):
+            return "pass"
+        if op == "Clip":
+            return "pass" if self.clip_bounds(n) is not None else "block"
+        if self.reference:
+            return "block"
+        if op in PASS_OPS:
+            return "pass"
+        if op in ("MaxPool", "AveragePool", "Dropout"):
+            return "pass" if self.only_first_output(n) else "block"
+        if op == "Pad":
+            return "pass" if self.pad_keeps_channels(n) else "block"
+        if op in ("Resize", "Upsample"):
+            return "pass" if self.resize_keeps_channels(n) else "block"
+        if op in ("Add", "Sum", "Max", "Min"):
+            ok = len(n.input) >= 2 and all(x and self.const(x) is None for x in n.input)
+            return "join" if ok else "block"
+        if op == "Concat":
+            ok = attr(n, "axis") == 1 and len(n.input) >= 2 and all(x and self.const(x) is None for x in n.input)
+            return "concat" if ok else "block"
+        if op == "Flatten":
+            return "flatten" if attr(n, "axis", 1) == 1 else "block"
+        if op == "Reshape":
+            return "flatten" if self.reshape_is_flatten(n) else "block"
+        return "block"
+
+    def pad_keeps_channels(self, n):
+        if attr(n, "mode", b"constant") not in (b"constant", b"reflect", b"edge"):
+            return False
+        if len(n.input) >= 2 and n.input[1]:
+            p = self.const(n.input[1])
+            if p is None or p.size % 2 or p.size < 4:
+                return False
+            p = p.reshape(-1)
+            r = p.size // 2
+            if p[0] or p[1] or p[r] or p[r + 1] or (len(n.input) >= 4 and n.input[3]):
+                return False
+            if len(n.input) >= 3 and n.input[2]:
+                v = self.const(n.input[2])
+                return v is not None and v.size == 1 and float(v.reshape(-1)[0]) == 0
+            return True
+        p = attr(n, "pads")
+        if p is None or len(p) % 2 or len(p) < 4:
+            return False
+        r = len(p) // 2
+        return not (p[0] or p[1] or p[r] or p[r + 1]) and float(attr(n, "value", 0.0)) == 0.0
+
+    def resize_keeps_channels(self, n):
+        if n.op_type == "Upsample" and len(n.input) < 2:
+            s = attr(n, "scales")
+            return s is not None and len(s) >= 2 and s[0] == 1 and s[1] == 1
+        slot = 1 if n.op_type == "Upsample" or len(n.input) == 2 else (3 if len(n.input) >= 4 and n.input[3] else 2)
+        if slot == 3:
+            return False
+        c = self.const(n.input[slot]) if len(n.input) > slot else None
+        return c is not None and c.size >= 2 and float(c.reshape(-1)[0]) == 1 and float(c.reshape(-1)[1]) == 1
+
+    def reshape_is_flatten(self, n):
+        if len(n.input) < 2 or not n.input[1]:
+            return False
+        c = self.const(n.input[1])
+        if c is not None:
+            c = c.reshape(-1)
+            return c.size == 2 and c[0] in (0, 1) and c[1] == -1
+        p = self.producer.get(n.input[1])
+        if p is None or p.op_type != "Concat" or len(p.input) != 2:
+            return False
+        c = self.const(p.input[1])
+        if c is None or c.size != 1 or c.reshape(-1)[0] != -1:
+            return False
+        p = self.producer.get(p.input[0])
+        if p is None or p.op_type != "Unsqueeze":
+            return False
+        p = self.producer.get(p.input[0])
+        if p is None or p.op_type != "Gather":
+            return False
+        c = self.const(p.input[1])
+        if c is None or c.size != 1 or c.reshape(-1)[0] != 0:
+            return False
+        p = self.producer.get(p.input[0])
+        return p is not None and p.op_type == "Shape" and p.input[0] == n.input[0]
+
+    def plan(self):
+        g = self.g
+        self.layers = [self.plan_layer(n) for n in g.node if n.op_type in LAYER_OPS and n.domain in ("", "ai.onnx")]
+        layer_of = {id(l.node): l for l in self.layers}
+        folded = set()
+        for l in self.layers:
+            if l.why is None:
+                if l.bn is not None:
+                    folded.add(id(l.bn))
+                if l.bias_add is not None:
+                    folded.add(id(l.bias_add))
+        role = {}
+        for n in g.node:
+            role[id(n)] = "layer" if id(n) in layer_of or id(n) in folded else self.role(n)
+        out_layer = {l.out: l for l in self.layers if l.why is None}
+        # channel counts and the Flatten mark, carried until nothing changes
+        nch = {l.out: l.c_out for l in self.layers if l.why is None}
+        flat = set()
+        changed = True
+        while changed:
+            changed = False
+            for n in g.node:
+                if not n.output or not n.output[0]:
+                    continue
+                r, y = role[id(n)], n.output[0]
+                if (r == "flatten" or (r == "pass" and n.input and n.input[0] in flat)) and y not in flat:
+                    flat.add(y)
+                    changed = True
+                if y in nch:
+                    continue
+                c = 0
+                if r in ("pass", "flatten") and n.input and n.input[0]:
+                    c = nch.get(n.input[0], 0)
+                elif r == "join":
+                    c = next((nch[x] for x in n.input if nch.get(x)), 0)
+                elif r == "concat":
+                    cs = [nch.get(x, 0) for x in n.input]
+                    c = 0 if 0 in cs else sum(cs)
+                if c:
+                    nch[y] = c
+                    changed = True
+        # union-find with channel offsets: channel c of v is channel c + delta[v] of parent[v]
+        parent, delta = {}, {}
+
+        def find(v):
+            d = 0
+            r = v
+            while parent.get(r, r) != r:
+                d += delta[r]
+                r = parent[r]
+            return r, d
+
+        def join(a, b, shift):
+            ra, da = find(a)
+            rb, db = find(b)
+            if ra == rb:
+                return da == db + shift
+            parent[ra] = rb
+            delta[ra] = db + shift - da
+            return True
+
+        for n in g.node:
+            if not n.output or not n.output[0]:
+                continue
+            r, y, ok = role[id(n)], n.output[0], True
+            if r in ("pass", "flatten") and n.input and n.input[0]:
+                ok = join(n.input[0], y, 0)
+            elif r == "join":
+                for x in n.input:
+                    ok = join(x, y, 0) and ok
+            elif r == "concat":
+                off = 0
+                for x in n.input:
+                    if not nch.get(x):
+                        role[id(n)] = "block"
+                        break
+                    ok = join(x, y, off) and ok
+                    off += nch[x]
+            if not ok:
+                role[id(n)] = "block"
+        regions, index = [], {}
+
+        def region(v):
+            root = find(v)[0]
+            if root not in index:
+                index[root] = len(regions)
+                regions.append({"producers": [], "consumers": [], "clips": [], "blocked": None,
+                                "only_relu": True, "hbf_path": True, "lo": None, "hi": None, "relu": None})
+            return index[root]
+
+        for l in self.layers:
+            if l.why is None:
+                l.out_region = region(l.out)
+                l.in_region = region(l.node.input[0])
+        for l in self.layers:
+            if l.why is None:
+                regions[l.out_region]["producers"].append(l)
+                regions[l.in_region]["consumers"].append(l)
+        values = set(self.producer) | set(self.uses) | self.inputs
+        for v in sorted(values, key=self.value_order()):
+            root, off = find(v)
+            if root not in index:
+                continue
+            R = regions[index[root]]
+            if nch.get(v, 0) > 0:
+                R["lo"] = off if R["lo"] is None else min(R["lo"], off)
+                R["hi"] = off + nch[v] if R["hi"] is None else max(R["hi"], off + nch[v])
+            if v in self.outputs:
+                R["blocked"] = R["blocked"] or "graph output"
+            us = self.uses.get(v, [])
+            if len(us) > 1:
+                R["only_relu"] = False
+            p = self.producer.get(v)
+            if v in out_layer:
+                pass
+            elif p is None:
+                R["blocked"] = R["blocked"] or "input or constant"
+            elif role[id(p)] in ("block", "layer"):
+                R["blocked"] = R["blocked"] or "produced by " + p.op_type
+            for u, slot in us:
+                r = role[id(u)]
+                if r == "block":
+                    R["blocked"] = R["blocked"] or "read by " + u.op_type
+                elif r == "layer":
+                    lu = layer_of.get(id(u))
+                    if lu is None or slot != 0 or lu.why is not None:
+                        R["blocked"] = R["blocked"] or "read by a layer as a parameter"
+                elif r == "pass":
+                    if u.op_type not in ("Relu", "PRelu", "Clip"):
+                        R["only_relu"] = False
+                    if u.op_type not in HBF_OPS:
+                        R["hbf_path"] = False
+                    if u.op_type == "Clip" and slot == 0:
+                        R["clips"].append(u)
+                    if slot != 0:
+                        R["blocked"] = R["blocked"] or "parameter of a pass-through op"
+                elif r == "flatten":
+                    R["only_relu"] = False
+                    if slot != 0:
+                        R["blocked"] = R["blocked"] or "shape of a Flatten"
+                else:
+                    R["only_relu"] = False
+                    R["hbf_path"] = False
+        for R in regions:
+            lo = R["lo"] if R["lo"] is not None else 0
+            R["n_ch"] = (R["hi"] - lo) if R["hi"] is not None else 0
+            for l in R["producers"]:
+                l.out_off = find(l.out)[1] - lo
+            for l in R["consumers"]:
+                x = l.node.input[0]
+                c = nch.get(x, 0)
+                l.in_off = find(x)[1] - lo
+                if c <= 0 or l.c_in % c:
+                    R["blocked"] = R["blocked"] or "features do not match channels"
+                    continue
+                l.in_rep = l.c_in // c
+                if l.in_rep > 1 and x not in flat:
+                    R["blocked"] = R["blocked"] or "features without a Flatten"
+            clips = []
+            for c in R["clips"]:
+                x = c.input[0]
+                rank = 0
+                if R["producers"] and x not in flat and R["producers"][0].kind in ("Conv", "ConvTranspose"):
+                    rank = R["producers"][0].w.ndim
+                clips.append((c, find(x)[1] - lo, nch.get(x, 0), rank))
+                if not nch.get(x, 0):
+                    R["blocked"] = R["blocked"] or "Clip with unknown channels"
+            R["clips"] = clips
+            if not R["producers"]:
+                R["blocked"] = R["blocked"] or "no producer"
+            if not R["consumers"]:
+                R["blocked"] = R["blocked"] or "no consumer"
+            in_scope = R["only_relu"] and len(R["producers"]) == 1 and len(R["consumers"]) == 1 and \
+                R["producers"][0].ref_ok and R["consumers"][0].ref_ok
+            if self.reference and not in_scope:
+                R["blocked"] = R["blocked"] or "outside the reference's scope"
+            if len(R["producers"]) == 1:
+                us = self.uses.get(R["producers"][0].out, [])
+                if len(us) == 1 and us[0][0].op_type == "Relu":
+                    R["relu"] = us[0][0]
+        self.regions = regions
+
+    def value_order(self):
+        # ours visits values in its graph index order: graph inputs, initializers,
+        # then node outputs in node order; only the first blocking reason differs
+        order = {}
+        for x in [i.name for i in self.g.input] + [t.name for t in self.g.initializer]:
+            order.setdefault(x, len(order))
+        for n in self.g.node:
+            for x in list(n.input) + list(n.output):
+                if x:
+                    order.setdefault(x, len(order))
+        return lambda v: order.get(v, len(order))
+
+    # ---- equalizing -------------------------------------------------------
+
+    def prepare(self, l):
+        w = l.w.reshape(l.d0, l.d1, l.k)
+        if not np.isfinite(w).all():
+            return
+        l.m = np.abs(w).max(axis=2)  # float32 [d0][d1]
+        l.per = l.d0 // l.groups
+        if l.bn is not None:
+            gamma, var = (self.const(x).astype(np.float64) for x in (l.bn.input[1], l.bn.input[4]))
+            eps = np.float64(np.float32(attr(l.bn, "epsilon", 1e-5)))
+            if not ((var + eps) > 0).all() or not np.isfinite(gamma).all():
+                return
+            l.kf = gamma / np.sqrt(var + eps)
+        l.active = True
+
+    def out_scale(self, l):
+        s = self.s[l.out_region]
+        return np.ones(l.c_out) if s is None else s[l.out_off:l.out_off + l.c_out]
+
+    def in_scale(self, l):
+        s = self.s[l.in_region]
+        if s is None:
+            return np.ones(l.c_in)
+        return np.repeat(s[l.in_off:l.in_off + l.c_in // l.in_rep], l.in_rep)
+
+    def ranges(self, l):
+        """(output ranges, input ranges) under the current scales, in float32."""
+        kf = np.abs(l.kf) if l.kf is not None else 1.0
+        fo = (kf / self.out_scale(l)).astype(np.float32)
+        fi = self.in_scale(l).astype(np.float32)
+        a, b = (fo, fi) if l.lead_out else (fi, fo)
+        m = l.m.reshape(l.groups, l.per, l.d1)
+        r0 = (m * b.reshape(l.groups, 1, l.d1)).max(axis=2).reshape(-1) * a
+        r1 = (m * a.reshape(l.groups, l.per, 1)).max(axis=1).reshape(-1) * b
+        return (r0, r1) if l.lead_out else (r1, r0)
+
+    def region_ranges(self, R):
+        rp = np.zeros(R["n_ch"])
+        rq = np.zeros(R["n_ch"])
+        for l in R["producers"]:
+            ro = self.cache(l)[0]
+            sl = slice(l.out_off, l.out_off + l.c_out)
+            rp[sl] = np.maximum(rp[sl], ro)
+        for l in R["consumers"]:
+            ri = self.cache(l)[1]
+            n = l.c_in // l.in_rep
+            ri = ri.reshape(n, l.in_rep).max(axis=1)
+            sl = slice(l.in_off, l.in_off + n)
+            rq[sl] = np.maximum(rq[sl], ri)
+        return rp, rq
+
+    def cache(self, l):
+        if l.dirty:
+            l.r = self.ranges(l)
+            l.dirty = False
+        return l.r
+
+    def mark_dirty(self, R):
+        for l in R["producers"] + R["consumers"]:
+            l.dirty = True
+
+    def clamp(self, s):
+        return np.clip(s, 1 / self.max_scale, self.max_scale)
+
+    def triplet_middle(self, R):
+        if len(R["consumers"]) != 1:
+            return None
+        d = R["consumers"][0]
+        if d.groups != d.c_in or d.c_in != d.c_out or d.d1 != 1 or d.in_rep != 1 or \
+                self.s[d.out_region] is None or len(self.regions[d.out_region]["producers"]) != 1:
+            return None
+        return d
+
+    def balance(self, r, done):
+        R = self.regions[r]
+        s = self.s[r]
+        rp, rq = self.region_ranges(R)
+        d = self.triplet_middle(R)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if d is None:
+                ok = usable(rp) & usable(rq)
+                lr = np.abs(np.log(rp[ok] / rq[ok]))
+                s[ok] = self.clamp(s[ok] * np.sqrt(rp[ok] / rq[ok]))
+                self.mark_dirty(R)
+                return lr.max(initial=0.0)
+            r2 = d.out_region
+            R2, s2 = self.regions[r2], self.s[r2]
+            rp2, rq2 = self.region_ranges(R2)
+            a = slice(d.in_off, d.in_off + d.c_in)
+            b = slice(d.out_off, d.out_off + d.c_in)
+            dro = self.cache(d)[0].astype(np.float64)
+            x1 = rp[a] * s[a]
+            x2 = dro * s2[b] / s[a]
+            x3 = rq2[b] / s2[b]
+            ok = usable(x1) & usable(x2) & usable(x3) & usable(rq[a]) & usable(rq2[b])
+            worst = max(np.abs(np.log(rp[a][ok] / rq[a][ok])).max(initial=0.0),
+                        np.abs(np.log(rp2[b][ok] / rq2[b][ok])).max(initial=0.0))
+            gm = np.cbrt(x1[ok] * x2[ok] * x3[ok])
+            sa, sb = s[a], s2[b]  # views
+            sa[ok] = self.clamp(x1[ok] / gm)
+            sb[ok] = self.clamp(gm / x3[ok])
+            done[r2] = True
+            self.mark_dirty(R)
+            self.mark_dirty(R2)
+            return worst
+
+    def equalize(self):
+        self.plan()
+        for l in self.layers:
+            if l.why is None:
+                self.prepare(l)
+                l.dirty = True
+        self.s = []
+        for R in self.regions:
+            ok = R["blocked"] is None and all(l.active for l in R["producers"] + R["consumers"])
+            self.s.append(np.ones(R["n_ch"]) if ok else None)
+        self.rounds = 0
+        for rnd in range(self.max_rounds):
+            worst = 0.0
+            done = [False] * len(self.regions)
+            for r in range(len(self.regions)):
+                if self.s[r] is None or done[r]:
+                    continue
+                worst = max(worst, self.balance(r, done))
+            self.rounds = rnd + 1
+            if worst <= self.tolerance:
+                break
+        for l in self.layers:
+            if l.active:
+                self.layer_bias(l)
+        for r in range(len(self.regions)):
+            self.absorb_high_bias(r)
+        self.write()
+
+    def layer_bias(self, l):
+        osc = self.out_scale(l)
+        bc = self.const(l.b_name) if l.b_name else None
+        if l.bn is None and not (bc is not None and (osc != 1).any()):
+            return
+        beta = attr(l.node, "beta", 1.0) if l.kind == "Gemm" else 1.0
+        b = np.zeros(l.c_out) if bc is None else np.broadcast_to(bc.reshape(-1).astype(np.float64), (l.c_out,))
+        b = b * np.float64(np.float32(beta))
+        if l.bn is not None:
+            bn_b, mu = (self.const(x).astype(np.float64) for x in (l.bn.input[2], l.bn.input[3]))
+            b = bn_b + l.kf * (b - mu)
+        l.bias = b / osc
+
+    def unpadded(self, l):
+        if l.kind != "Conv":
+            return l.kind != "ConvTranspose"
+        ap = attr(l.node, "auto_pad", b"NOTSET")
+        return ap in (b"NOTSET", b"VALID") and not any(attr(l.node, "pads", []))
+
+    def absorb_high_bias(self, r):
+        R = self.regions[r]
+        if self.s[r] is None or len(R["producers"]) != 1 or R["relu"] is None or not R["hbf_path"] or R["clips"]:
+            return
+        P = R["producers"][0]
+        if P.bn is None or P.bias is None:
+            return
+        for Q in R["consumers"]:
+            if (not self.unpadded(Q) and not self.reference) or Q.kind == "ConvTranspose" or \
+                    (Q.kind == "MatMul" and Q.bias_add is None):
+                return
+        beta, gamma = (self.const(x).astype(np.float64) for x in (P.bn.input[2], P.bn.input[1]))
+        c = np.zeros(R["n_ch"])
+        c[P.out_off:P.out_off + P.c_out] = np.maximum(0.0, (beta - 3 * np.abs(gamma)) / self.out_scale(P))
+        P.bias = P.bias - c[P.out_off:P.out_off + P.c_out]
+        if not (c > 0).any():
+            return
+        for Q in R["consumers"]:
+            if Q.bias is None:
+                bc = self.const(Q.b_name) if Q.b_name else None
+                qb = attr(Q.node, "beta", 1.0) if Q.kind == "Gemm" else 1.0
+                b = np.zeros(Q.c_out) if bc is None else \
+                    np.broadcast_to(bc.reshape(-1).astype(np.float64), (Q.c_out,))
+                Q.bias = b * np.float64(np.float32(qb)) / self.out_scale(Q)
+            fa, fb = self.factors(Q)
+            w = Q.w.reshape(Q.d0, Q.d1, Q.k).astype(np.float64).sum(axis=2)
+            cols = (np.arange(Q.d0)[:, None] // Q.per) * Q.d1 + np.arange(Q.d1)[None, :]
+            wf = w * fa[:, None] * fb[cols]
+            cin = c[Q.in_off + np.arange(Q.c_in) // Q.in_rep]
+            if Q.lead_out:
+                Q.bias = Q.bias + (wf * cin[cols]).sum(axis=1)
+            else:
+                Q.bias = Q.bias + np.bincount(cols.reshape(-1), (wf * cin[:, None]).reshape(-1), Q.c_out)
+
+    def factors(self, l):
+        kf = l.kf if l.kf is not None else 1.0
+        fo = kf / self.out_scale(l)
+        fi = self.in_scale(l)
+        return (fo, fi) if l.lead_out else (fi, fo)
+
+    # ---- writing ----------------------------------------------------------
+
+    def set_init(self, name, arr):
+        t = numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        old = self.inits.get(name)
+        if name in self.const_node:  # a Constant node's value
+            for a in self.const_node[name].attribute:
+                if a.name == "value":
+                    a.t.CopyFrom(t)
+        elif old is not None:
+            old.CopyFrom(t)
+        else:
+            self.g.initializer.append(t)
+            self.inits[name] = self.g.initializer[-1]
+
+    def unique(self, base):
+        names = set(self.inits) | set(self.producer) | {n.name for n in self.g.node}
+        name, i = base, 1
+        while name in names:
+            i += 1
+            name = f"{base}_{i}"
+        self.producer[name] = None
+        return name
+
+    def write(self):
+        drop_nodes, drop_inits = set(), set()
+        for l in self.layers:
+            if not l.active:
+                continue
+            fa, fb = self.factors(l)
+            if (fa != 1).any() or (fb != 1).any():
+                cols = (np.arange(l.d0) // l.per)[:, None] * l.d1 + np.arange(l.d1)[None, :]
+                f = fa[:, None] * fb[cols]
+                w = l.w.reshape(l.d0, l.d1, l.k).astype(np.float64) * f[:, :, None]
+                self.set_init(l.w_name, w.astype(np.float32).reshape(l.w.shape))
+            n = l.node
+            if l.bias is not None:
+                beta = np.float64(np.float32(attr(n, "beta", 1.0))) if l.kind == "Gemm" else 1.0
+                bc = self.const(l.b_name) if l.b_name else None
+                if bc is not None and bc.size == l.c_out:
+                    self.set_init(l.b_name, (l.bias / beta).astype(bc.dtype).reshape(bc.shape))
+                else:
+                    name = self.unique(n.name or l.w_name)
+                    self.set_init(name, (l.bias / beta).astype(np.float32))
+                    while len(n.input) < 3:
+                        n.input.append("")
+                    n.input[2] = name
+            if l.bn is not None:
+                n.output[0] = l.bn.output[0]
+                drop_nodes.add(id(l.bn))
+                for x in l.bn.input[1:5]:
+                    if len(self.uses.get(x, [])) == 1:
+                        drop_inits.add(x)
+        new_nodes = []
+        clip_of = {}
+        for r, R in enumerate(self.regions):
+            if self.s[r] is None:
+                continue
+            for c, off, n_ch, rank in R["clips"]:
+                clip_of[id(c)] = (r, off, n_ch, rank)
+        for n in self.g.node:
+            if id(n) in drop_nodes:
+                continue
+            if id(n) not in clip_of:
+                new_nodes.append(n)
+                continue
+            r, off, n_ch, rank = clip_of[id(n)]
+            s = self.s[r][off:off + n_ch]
+            if self.reference:
+                new_nodes.append(helper.make_node("Relu", [n.input[0]], [n.output[0]], name=n.name))
+            elif not (s != 1).any():
+                new_nodes.append(n)
+                continue
+            else:
+                lo, hi = self.clip_bounds(n)
+                shape = [n_ch] + [1] * (rank - 2) if rank > 1 else [n_ch]
+                x, y = n.input[0], n.output[0]
+                hi_t = lo_t = None
+                if math.isfinite(hi):
+                    hi_t = self.unique("clip_max")
+                    self.set_init(hi_t, (hi / s).astype(np.float32).reshape(shape))
+                if math.isfinite(lo) and lo != 0:
+                    lo_t = self.unique("clip_min")
+                    self.set_init(lo_t, (lo / s).astype(np.float32).reshape(shape))
+                mid = self.unique(y) if hi_t and math.isfinite(lo) else y
+                if math.isfinite(lo):
+                    new_nodes.append(helper.make_node("Relu", [x], [mid], name=n.name) if lo == 0 else
+                                     helper.make_node("Max", [x, lo_t], [mid], name=n.name))
+                    if hi_t:
+                        new_nodes.append(helper.make_node("Min", [mid, hi_t], [y], name=self.unique(n.name or "clip")))
+                else:
+                    new_nodes.append(helper.make_node("Min", [x, hi_t], [y], name=n.name))
+            for x in n.input[1:]:
+                if x and all(id(u) in clip_of for u, _ in self.uses.get(x, [])):
+                    drop_inits.add(x)
+        new_nodes = [n for n in new_nodes if not (n.op_type == "Constant" and n.output[0] in drop_inits)]
+        del self.g.node[:]
+        self.g.node.extend(new_nodes)
+        keep = [t for t in self.g.initializer if t.name not in drop_inits]
+        del self.g.initializer[:]
+        self.g.initializer.extend(keep)
+
+
+def usable(x):
+    return np.isfinite(x) & (x > 0)
+
+
+def equalize_bytes(data, reference=False):
+    m = onnx.load_from_string(data)
+    ref = Ref(m, reference)
+    ref.equalize()
+    return m.SerializeToString(), ref
+
+
+def layer_arrays(path):
+    """node name -> (weight, bias, op) for layers; Clip output name -> its Min bound."""
+    m = onnx.load(path)
+    inits = {t.name: t for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Constant" and attr(n, "value") is not None:
+            inits[n.output[0]] = attr(n, "value")
+    arr = lambda x: numpy_helper.to_array(inits[x]).astype(np.float64) if x in inits else None
+    layers, bounds = {}, {}
+    for n in m.graph.node:
+        if n.op_type in LAYER_OPS and len(n.input) > 1:
+            layers[n.name] = (arr(n.input[1]), arr(n.input[2]) if len(n.input) > 2 and n.input[2] else None)
+        if n.op_type == "Min" and len(n.input) == 2:
+            bounds[n.output[0]] = arr(n.input[1])
+    return layers, bounds
+
+
+def compare(a_path, b_path):
+    """Largest difference between two equalized models' weights, biases and
+    Clip bounds, relative to each tensor's abs-max."""
+    la, ba = layer_arrays(a_path)
+    lb, bb = layer_arrays(b_path)
+    worst, where, n = 0.0, None, 0
+    for name in sorted(set(la) | set(lb)):
+        if name not in la or name not in lb:
+            return {"agree": False, "why": f"layer {name} is in one model only"}
+        for x, y, what in ((la[name][0], lb[name][0], "weight"), (la[name][1], lb[name][1], "bias")):
+            if x is None and y is None:
+                continue
+            if x is None or y is None or x.shape != y.shape:
+                if what == "bias" and (x is None or y is None):
+                    z = x if x is not None else y
+                    if not np.any(z):
+                        continue
+                return {"agree": False, "why": f"{what} of {name} differs in shape or presence"}
+            d = float(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), np.max(np.abs(y)), 1e-30)) if x.size else 0.0
+            n += 1
+            if d > worst:
+                worst, where = d, f"{what} of {name}"
+    for name in sorted(set(ba) | set(bb)):
+        x, y = ba.get(name), bb.get(name)
+        if x is None or y is None or x.shape != y.shape:
+            return {"agree": False, "why": f"Clip bound for {name} differs in shape or presence"}
+        d = float(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), 1e-30))
+        n += 1
+        if d > worst:
+            worst, where = d, f"Clip bound for {name}"
+    if n == 0:
+        return {"agree": None, "why": "no layer in the main graph to compare"}
+    return {"agree": True, "tensors": n, "max_rel_diff": worst, "where": where}
+
+
+def main(argv):
+    if argv and argv[0] == "--compare":
+        print(json.dumps(compare(argv[1], argv[2])))
+        return
+    args = [a for a in argv if not a.startswith("--")]
+    if len(args) != 2:
+        sys.exit(__doc__)
+    with open(args[0], "rb") as f:
+        data = f.read()
+    t0 = time.perf_counter()
+    out, ref = equalize_bytes(data, "--reference" in argv)
+    seconds = time.perf_counter() - t0
+    with open(args[1], "wb") as f:
+        f.write(out)
+    info = {"seconds": seconds, "rounds": ref.rounds, "layers": len(ref.layers),
+            "equalized": sum(1 for l in ref.layers if l.active),
+            "regions_balanced": sum(1 for s in ref.s if s is not None)}
+    print(json.dumps(info) if "--json" in argv else
+          f"{args[1]}: {info['equalized']} of {info['layers']} layers, {info['regions_balanced']} regions, "
+          f"{info['rounds']} rounds, {seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

