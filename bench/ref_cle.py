@@ -20,8 +20,9 @@ weights rewritten once with their factors in double.  --reference: the
 reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
 one round, ReLU6 replaced by Relu, HBF even next to padding).
 
-Not covered (ours does them; here the layer is left alone): float16
-weights, If/Loop subgraphs, external data, weights in Constant nodes.
+Weights may be initializers or Constant nodes.  Not covered (ours does
+them; here the layer is left alone): float16 weights, layers inside
+If/Loop subgraphs, external data.
 
 The timing printed (--json) runs from the model's bytes to the output's
 bytes (onnx.load_from_string .. SerializeToString), as run.mjs times ours
@@ -230,7 +231,10 @@ class Ref:
         if op in ("Relu", "PRelu"):
             return "pass"
         if op == "Clip":
-            return "pass" if self.clip_bounds(n) is not None else "block"
+            b = self.clip_bounds(n)
+            if b is None or (self.reference and b != (0.0, 6.0)):
+                return "block"  # --reference only replaces ReLU6 by Relu
+            return "pass"
         if self.reference:
             return "block"
         if op in PASS_OPS:
