@@ -13,8 +13,8 @@ Add/Concat join to it) found with a union-find over tensors; every open
 region balanced with s_c = sqrt(producer range / consumer range), ranges
 taken as per-channel abs-max over the other layer's weights (max
 aggregation, float32), a depthwise layer balanced with both neighbours (the
-triplet rule), rounds in region order until no |log ratio| exceeds the
-tolerance (1e-4) or 50 rounds; scales clamped to [1e-4, 1e4]; ReLU6 kept
+triplet rule), rounds in region order until no scale moves by more than
+the tolerance (1e-4, in |log|) or 50 rounds; scales clamped to [1e-4, 1e4]; ReLU6 kept
 exact (Clip -> Relu + Min with per-channel bounds); high-bias absorption;
 weights rewritten once with their factors in double.  --reference: the
 reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
@@ -587,12 +587,13 @@ class Ref:
         rp, rq = self.region_ranges(R)
         d = self.triplet_middle(R)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # convergence: the largest move of a scale (a clamped one moves no more)
             if d is None:
                 ok = usable(rp) & usable(rq)
-                lr = np.abs(np.log(rp[ok] / rq[ok]))
+                old = s[ok]
                 s[ok] = self.clamp(s[ok] * np.sqrt(rp[ok] / rq[ok]))
                 self.mark_dirty(R)
-                return lr.max(initial=0.0)
+                return np.abs(np.log(s[ok] / old)).max(initial=0.0)
             r2 = d.out_region
             R2, s2 = self.regions[r2], self.s[r2]
             rp2, rq2 = self.region_ranges(R2)
@@ -603,12 +604,13 @@ class Ref:
             x2 = dro * s2[b] / s[a]
             x3 = rq2[b] / s2[b]
             ok = usable(x1) & usable(x2) & usable(x3) & usable(rq[a]) & usable(rq2[b])
-            worst = max(np.abs(np.log(rp[a][ok] / rq[a][ok])).max(initial=0.0),
-                        np.abs(np.log(rp2[b][ok] / rq2[b][ok])).max(initial=0.0))
             gm = np.cbrt(x1[ok] * x2[ok] * x3[ok])
             sa, sb = s[a], s2[b]  # views
+            old_a, old_b = sa[ok], sb[ok]
             sa[ok] = self.clamp(x1[ok] / gm)
             sb[ok] = self.clamp(gm / x3[ok])
+            worst = max(np.abs(np.log(sa[ok] / old_a)).max(initial=0.0),
+                        np.abs(np.log(sb[ok] / old_b)).max(initial=0.0))
             done[r2] = True
             self.mark_dirty(R)
             self.mark_dirty(R2)

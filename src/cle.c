@@ -1701,6 +1701,19 @@ static uint32_t triplet_middle(struct eq *q, uint32_t r)
 
 /* One balancing step on region r (and the region after a depthwise middle
  * layer); returns the largest |log(range ratio)| it found before moving. */
+/* Sets *s to x, clamped; returns how far it moved, |log(new / old)|.  A
+ * channel held at the clamp moves no more, whatever imbalance it keeps. */
+static double move_scale(const struct cle_config *cfg, double *s, double x)
+{
+	double old = *s;
+
+	*s = clamp_scale(cfg, x);
+	return fabs(log(*s / old));
+}
+
+/* One balancing step of region r (and, for a triplet, of the region after
+ * its depthwise layer); returns the largest move of a scale, the measure
+ * of convergence. */
 static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *rp2, double *rq2,
 		      uint8_t *done)
 {
@@ -1717,9 +1730,7 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 
 			if (!usable(rp[c]) || !usable(rq[c]))
 				continue;
-			if (fabs(log(ratio)) > worst)
-				worst = fabs(log(ratio));
-			s[c] = clamp_scale(cfg, s[c] * sqrt(ratio));
+			worst = fmax(worst, move_scale(cfg, &s[c], s[c] * sqrt(ratio)));
 		}
 		mark_dirty(q, rg);
 		return worst;
@@ -1740,13 +1751,9 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 
 			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[b]))
 				continue;
-			if (fabs(log(rp[a] / rq[a])) > worst)
-				worst = fabs(log(rp[a] / rq[a]));
-			if (fabs(log(rp2[b] / rq2[b])) > worst)
-				worst = fabs(log(rp2[b] / rq2[b]));
 			gm = cbrt(x1 * x2 * x3);
-			s[a] = clamp_scale(cfg, x1 / gm);
-			s2[b] = clamp_scale(cfg, gm / x3);
+			worst = fmax(worst, move_scale(cfg, &s[a], x1 / gm));
+			worst = fmax(worst, move_scale(cfg, &s2[b], gm / x3));
 		}
 		done[r2] = 1;
 		mark_dirty(q, rg);

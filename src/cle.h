@@ -36,7 +36,7 @@ struct cle_config {
 	bool pow2;             /* round scales to powers of two: rescaling is exact */
 	enum cle_relu6 relu6;
 	int max_rounds;        /* balancing rounds at most (the reference: 1) */
-	double tolerance;      /* stop when no channel's range ratio moves by more than this */
+	double tolerance;      /* stop when no scale moves by more than this (|log| of its change) in a round */
 	double max_scale;      /* scales are clamped to [1/max_scale, max_scale] */
 	bool ranges;           /* keep every layer's per-channel ranges for the report */
 };
