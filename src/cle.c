@@ -2207,6 +2207,8 @@ static enum cle_status write_clips(struct eq *q, struct graph_edits *ed, uint32_
 		}
 		if (!scaled || !clip_bounds(g, c->node, &lo, &hi))
 			continue;
+		if (!isfinite(lo) && !isfinite(hi))
+			continue; /* no bound: the identity, which any scale passes as it is */
 		if (isfinite(hi) && (hi_t = bound_tensor(q, ed, r, c, hi, dtype, "clip_max")) == NULL)
 			return eq_nomem(q);
 		if (isfinite(lo) && lo != 0 && (lo_t = bound_tensor(q, ed, r, c, lo, dtype, "clip_min")) == NULL)
