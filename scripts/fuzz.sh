@@ -57,7 +57,7 @@ status=$?
 set -e
 elapsed=$(( $(date +%s) - started ))
 
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1) # printed twice on a crash
 echo "fuzz: $execs executions in $elapsed s (corpus $(ls "$out/corpus" | wc -l) inputs; log $log)"
 if [ "$status" -ne 0 ]; then
   grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|ALARM|.*Test unit written)' "$log" | head -20 >&2

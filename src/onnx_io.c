@@ -450,6 +450,16 @@ static enum cle_status prescan(struct scan *s)
 				       field_desc(fb, f->desc, fd, field), start, len);
 		if (fd != NULL && fd->label == PROTOBUF_C_LABEL_REPEATED &&
 		    fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES &&
+		    len == 0) {
+			/* an empty packed field adds nothing, and protobuf-c would offset
+			 * its NULL array by 0 (undefined): left out of protobuf-c's copy */
+			if ((st = scan_add_strip(s, f->span, start, body, 0)) != CLE_OK)
+				return st;
+			s->strips[s->n_strips - 1].size = 0;
+			continue;
+		}
+		if (fd != NULL && fd->label == PROTOBUF_C_LABEL_REPEATED &&
+		    fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES &&
 		    (st = check_packed(s, f->desc, fd, body, len)) != CLE_OK)
 			return st;
 	}
