@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "base.h"
+#include "onnx_io.h"
 
 struct test {
 	const char *name;
@@ -27,6 +28,14 @@ int test_main(int argc, char **argv, const struct test *tests);
 uint8_t *test_read(const char *name, size_t *n);
 /* The same for a file name relative to another folder. */
 uint8_t *test_read_in(const char *dir, const char *name, size_t *n);
+/* An output sink that keeps a checksum of what it is given (n bytes,
+ * sum = sum * 31 + byte, to compare runs) and fails like a full disk past
+ * fail_after bytes (0: never).  test_sink_of gives the onnx_sink over it. */
+struct test_sink {
+	size_t n, fail_after;
+	uint64_t sum;
+};
+struct onnx_sink test_sink_of(struct test_sink *s);
 /* Looks up "<model> <key>" in the models folder's expect.txt; NULL if absent. */
 const char *test_expect(const char *model, const char *key);
 

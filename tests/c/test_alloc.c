@@ -42,6 +42,34 @@ int test_main(int argc, char **argv, const struct test *tests)
 	return test_failures != 0 || run == 0;
 }
 
+static enum cle_status sink_begin(void *ud, size_t total, struct cle_error *e)
+{
+	(void)ud;
+	(void)total;
+	(void)e;
+	return CLE_OK;
+}
+
+static enum cle_status sink_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
+{
+	struct test_sink *s = ud;
+	size_t i;
+
+	if (s->fail_after && s->n + n > s->fail_after)
+		return cle_errorf(e, CLE_E_IO, "the disk is full");
+	for (i = 0; i < n; i++)
+		s->sum = s->sum * 31 + p[i];
+	s->n += n;
+	return CLE_OK;
+}
+
+struct onnx_sink test_sink_of(struct test_sink *s)
+{
+	struct onnx_sink sink = {sink_begin, sink_write, s};
+
+	return sink;
+}
+
 uint8_t *test_read_in(const char *dir, const char *name, size_t *n)
 {
 	char path[4096];

@@ -15,33 +15,6 @@ static const char *const models[] = {
 	"vgg_like_external.onnx", "guidelines/view_fixed_batch_op13.onnx", NULL,
 };
 
-/* An output sink over malloc that can be told to fail after some bytes. */
-struct sink_state {
-	size_t n, fail_after; /* fail_after 0: never */
-	uint64_t sum;         /* a checksum of what came, to compare runs */
-};
-
-static enum cle_status s_begin(void *ud, size_t total, struct cle_error *e)
-{
-	(void)ud;
-	(void)total;
-	(void)e;
-	return CLE_OK;
-}
-
-static enum cle_status s_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
-{
-	struct sink_state *s = ud;
-	size_t i;
-
-	if (s->fail_after && s->n + n > s->fail_after)
-		return cle_errorf(e, CLE_E_IO, "the disk is full");
-	for (i = 0; i < n; i++)
-		s->sum = s->sum * 31 + p[i];
-	s->n += n;
-	return CLE_OK;
-}
-
 /* External data from the models folder; fails with `fail` when set. */
 struct lookup_state {
 	uint8_t *p;
@@ -68,10 +41,10 @@ enum call { CALL_INFO, CALL_CHECK, CALL_EQUALIZE, CALL_COPY };
 /* One call of an entry point on bytes p with allocator a. */
 static enum cle_status call(enum call c, const uint8_t *p, size_t n, const char *name,
 			    const struct cle_alloc *a, struct lookup_state *ls,
-			    struct sink_state *out, struct cle_options *o, struct cle_error *e)
+			    struct test_sink *out, struct cle_options *o, struct cle_error *e)
 {
 	struct cle_input in = {p, n, name, {lookup, ls}};
-	struct onnx_sink sink = {s_begin, s_write, out}, data = {s_begin, s_write, out};
+	struct onnx_sink sink = test_sink_of(out), data = test_sink_of(out);
 	struct cle_buf b;
 	uint32_t errors;
 	enum cle_status st;
@@ -114,7 +87,7 @@ static void t_alloc_sweep(void)
 			for (fail = 1;; fail++) {
 				struct test_alloc t;
 				struct cle_alloc a = test_alloc_init(&t);
-				struct sink_state out = {0, 0, 0};
+				struct test_sink out = {0, 0, 0};
 				struct cle_options o;
 				struct cle_error e;
 				enum cle_status st;
@@ -138,7 +111,7 @@ static void t_alloc_sweep(void)
 			for (limit = 1024;; limit *= 2) {
 				struct test_alloc t;
 				struct cle_alloc a = test_alloc_init(&t);
-				struct sink_state out = {0, 0, 0};
+				struct test_sink out = {0, 0, 0};
 				struct cle_options o;
 				struct cle_error e;
 				enum cle_status st;
@@ -170,7 +143,7 @@ static void t_sink_fails(void)
 {
 	size_t n, total, at;
 	uint8_t *p = test_read("mobilenetv2_like_bn.onnx", &n);
-	struct sink_state whole = {0, 0, 0};
+	struct test_sink whole = {0, 0, 0};
 	struct cle_options o;
 	struct cle_error e;
 
@@ -180,7 +153,7 @@ static void t_sink_fails(void)
 	for (at = 1; at < total; at += total / 97 + 1) {
 		struct test_alloc t;
 		struct cle_alloc a = test_alloc_init(&t);
-		struct sink_state out = {0, at, 0};
+		struct test_sink out = {0, at, 0};
 		enum cle_status st = call(CALL_EQUALIZE, p, n, "m", &a, NULL, &out, &o, &e);
 
 		CHECK_MSG(st == CLE_E_IO && strcmp(e.msg, "the disk is full") == 0, "failing at %zu: %s",
@@ -209,7 +182,7 @@ static void t_cancel(void)
 	for (k = 1;; k++) {
 		struct test_alloc t;
 		struct cle_alloc a = test_alloc_init(&t);
-		struct sink_state out = {0, 0, 0};
+		struct test_sink out = {0, 0, 0};
 		struct cle_options o;
 		struct cle_error e;
 		int left = k;
@@ -236,7 +209,7 @@ static void t_lookup_fails(void)
 	size_t n;
 	uint8_t *p = test_read("vgg_like_external.onnx", &n);
 	struct lookup_state ls = {NULL, 0, CLE_E_NOMEM};
-	struct sink_state out = {0, 0, 0};
+	struct test_sink out = {0, 0, 0};
 	struct cle_options o;
 	struct cle_error e;
 	struct test_alloc t;

@@ -198,31 +198,6 @@ static void test_realloc(void)
 	free(mem);
 }
 
-struct sum_sink {
-	size_t n;
-	uint64_t sum;
-};
-
-static enum cle_status ss_begin(void *ud, size_t total, struct cle_error *e)
-{
-	(void)ud;
-	(void)total;
-	(void)e;
-	return CLE_OK;
-}
-
-static enum cle_status ss_write(void *ud, const uint8_t *p, size_t n, struct cle_error *e)
-{
-	struct sum_sink *s = ud;
-	size_t i;
-
-	(void)e;
-	for (i = 0; i < n; i++)
-		s->sum = s->sum * 31 + p[i];
-	s->n += n;
-	return CLE_OK;
-}
-
 /* The library through it: every block of 4 KiB or more from the break
  * (arena blocks, indexes, the protobuf-c copy); the output is the same as
  * with malloc alone, everything goes back, and a break too low for the
@@ -233,7 +208,7 @@ static void test_equalize_through_it(void)
 	uint8_t *mem = aligned_alloc(16, span);
 	struct cle_options o;
 	struct cle_input in = {NULL, 0, "mobilenetv2_like_bn.onnx", {NULL, NULL}};
-	struct sum_sink want = {0, 0};
+	struct test_sink want = {0, 0, 0};
 	struct onnx_sink sink;
 	struct cle_error e;
 	struct cle_buf doc;
@@ -244,7 +219,7 @@ static void test_equalize_through_it(void)
 	in.bytes = test_read(in.name, &in.n);
 	cle_options_init(&o);
 	o.format = REPORT_JSON;
-	sink = (struct onnx_sink){ss_begin, ss_write, &want};
+	sink = test_sink_of(&want);
 	cle_buf_init(&doc, &cle_system_alloc);
 	CHECK_OK(cle_equalize_model(&in, &o, &cle_system_alloc, &sink, &sink, &doc, &e), e);
 	cle_buf_free(&doc);
@@ -253,7 +228,7 @@ static void test_equalize_through_it(void)
 		struct fake_break f;
 		struct cle_bigmem m = bigmem_over(&f, (uintptr_t)mem, (uintptr_t)mem + limit, 4096);
 		struct cle_alloc a = {cle_bigmem_alloc_fn, &m};
-		struct sum_sink got = {0, 0};
+		struct test_sink got = {0, 0, 0};
 		enum cle_status st;
 
 		sink.ud = &got;
