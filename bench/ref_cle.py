@@ -203,22 +203,15 @@ class Ref:
         return l
 
     def clip_bounds(self, n):
-        lo, hi = -math.inf, math.inf
-        if len(n.input) >= 2 and n.input[1]:
-            c = self.const(n.input[1])
-            if c is None or c.size != 1:
-                return None
-            lo = float(c.reshape(-1)[0])
-        elif attr(n, "min") is not None:
-            lo = float(attr(n, "min"))
-        if len(n.input) >= 3 and n.input[2]:
-            c = self.const(n.input[2])
-            if c is None or c.size != 1:
-                return None
-            hi = float(c.reshape(-1)[0])
-        elif attr(n, "max") is not None:
-            hi = float(attr(n, "max"))
-        return lo, hi
+        def bound(slot, name, absent):
+            # an input (opset >= 11) must be a one-element constant; else the attribute
+            if len(n.input) > slot and n.input[slot]:
+                c = self.const(n.input[slot])
+                return float(c.reshape(-1)[0]) if c is not None and c.size == 1 else None
+            v = attr(n, name)
+            return absent if v is None else float(v)
+        lo, hi = bound(1, "min", -math.inf), bound(2, "max", math.inf)
+        return None if lo is None or hi is None else (lo, hi)
 
     def only_first_output(self, n):
         return all(not x or (x not in self.outputs and not self.uses.get(x)) for x in n.output[1:])
@@ -773,7 +766,8 @@ class Ref:
             s = self.s[r][off:off + n_ch]
             if self.reference:
                 new_nodes.append(helper.make_node("Relu", [n.input[0]], [n.output[0]], name=n.name))
-            elif not (s != 1).any():
+            elif not (s != 1).any() or not any(map(math.isfinite, self.clip_bounds(n))):
+                # unscaled, or no bound at all (the identity): left as it is, as ours does
                 new_nodes.append(n)
                 continue
             else:
