@@ -5,7 +5,7 @@
 // URLs.  Nothing is fetched besides the page's own files.
 import { createWorker } from '../wasm/worker.js';
 import {
-  h, formatBytes, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
+  h, formatBytes, took, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
 } from './render.js';
 
 // wasm32 addresses 4 GiB: a model with its external data must fit in that
@@ -23,7 +23,6 @@ const STAGES = {
 
 const stemOf = (name) => name.replace(/\.onnx$/i, '');
 const sentence = (s) => String(s).replace(/^onnx-cle: /, '').replace(/[.\s]+$/, '');
-const took = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 /** One sentence for a failure, or null when the user cancelled. */
 function explain(e, what) {

@@ -27,6 +27,9 @@ export function formatBytes(n) {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
 
+/** A duration as people read it: "240 ms", "2.5 s". */
+export const took = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
 const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const db = (v) => (v == null ? 'n/a' : `${v.toFixed(1)} dB`);
 
@@ -212,7 +215,7 @@ export function renderTotals(dl, t, ms) {
     fact('Median range spread', spread),
     fact('Folded', `${plural(t.bn_folded, 'BatchNormalization')}`),
     fact('High-bias absorption', `${plural(t.hbf_layers, 'layer')}`),
-    fact('Balancing', `${plural(t.rounds, 'round')} in ${ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`}` +
+    fact('Balancing', `${plural(t.rounds, 'round')} in ${took(ms)}` +
       (t.clamped_channels ? `, ${plural(t.clamped_channels, 'channel')} clamped` : '')),
   );
 }
