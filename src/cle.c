@@ -1410,9 +1410,7 @@ static enum cle_status prepare_layer(struct eq *q, uint32_t li)
 		bad = kernel_absmax_reduce(&S->t, S->m);
 	} else {
 		/* |w| is read in place each time; count non-finite values once */
-		struct kernel_sqnr none = {1.0, 0, 0, NULL, NULL, false};
-
-		bad = kernel_scale(&S->t, NULL, NULL, 0, l->d0 * l->d1, NULL, &none);
+		bad = kernel_scale(&S->t, NULL, NULL, 0, l->d0 * l->d1, NULL, NULL);
 	}
 	if (bad != 0) {
 		R->note = cle_arena_strdup(&q->p->arena, "its weights contain NaN or Inf values; left as is");

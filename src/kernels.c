@@ -29,8 +29,8 @@
 #endif
 
 /* Elements per kernel_scale pass: the outputs are still in L1 when the
- * statistics pass reads them back; a multiple of 4 keeps the lanes striped. */
-#define CHUNK 256
+ * statistics pass reads them back. */
+#define CHUNK 1024
 
 static inline size_t elem_size(enum kernel_dtype dt)
 {
@@ -233,40 +233,34 @@ static inline size_t scale_one(enum kernel_dtype dt, const uint8_t *src, double 
 	}
 }
 
-/* Rounds to the nearest integer, ties to even, as nearbyint() does in the
- * default rounding mode and f64x2.nearest does, without libm: below 2^52,
- * adding 2^52 leaves no fraction bits, so the addition itself rounds. */
-static inline double round_even(double v)
+/* Rounds to the nearest integer, ties to even, as nearbyintf() does in the
+ * default rounding mode and f32x4.nearest does, without libm: below 2^23,
+ * adding 2^23 leaves no fraction bits, so the addition itself rounds. */
+static inline float round_even(float v)
 {
-	double a = __builtin_fabs(v);
+	float a = __builtin_fabsf(v);
 
-	if (a < 0x1p52)
-		a = (a + 0x1p52) - 0x1p52;
-	return __builtin_copysign(a, v);
+	if (a < 0x1p23f)
+		a = (a + 0x1p23f) - 0x1p23f;
+	return __builtin_copysignf(a, v);
 }
 
-/* One output's share of the statistics, added to its lane and kept in
- * *ts, *tn for the channel sums.  One operation per statement, in the
- * order the SIMD version does them. */
-static inline void q_add(double *signal, double *noise, double x, double step, double *ts, double *tn)
+/* One output's two terms, as struct kernel_sqnr defines them, one
+ * operation per statement in the order the SIMD version does them. */
+static inline void q_terms(float x, float s, float *sq, float *dd)
 {
-	double sq = x * x, r = round_even(x / step), dq, d, dd;
+	float u = x * s, r = round_even(u), d;
 
-	r = r < -127.0 ? -127.0 : r;
-	r = 127.0 < r ? 127.0 : r;
-	dq = step * r;
-	d = x - dq;
-	dd = d * d;
-	*signal += sq;
-	*noise += dd;
-	*ts = sq;
-	*tn = dd;
+	r = r < -127.0f ? -127.0f : r;
+	r = 127.0f < r ? 127.0f : r;
+	d = u - r;
+	*sq = u * u;
+	*dd = d * d;
 }
 
-static inline double out_value(enum kernel_dtype dt, const uint8_t *p)
+static inline float out_f32(enum kernel_dtype dt, const uint8_t *p)
 {
-	return dt == KERNEL_F16 ? (double)kernel_f16_to_f32(load_u16(p))
-				: (double)f32_from_bits(load_u32(p));
+	return dt == KERNEL_F16 ? kernel_f16_to_f32(load_u16(p)) : f32_from_bits(load_u32(p));
 }
 
 /* ---- scalar versions --------------------------------------------------- */
@@ -339,26 +333,20 @@ static size_t scale_chunk_scalar(const struct kernel_tensor *t, const double *fa
 	return bad;
 }
 
-/* Adds n outputs at o to the lanes; o's first output is in lane 0.  The
- * lanes are locals in the loop so they stay in registers.  Each output's
- * two terms are kept in ts, tn. */
-static void q_chunk_scalar(enum kernel_dtype dt, const uint8_t *o, size_t n, double step,
-			   double *ls, double *ln, double *ts, double *tn)
+/* Adds the terms of the n outputs at o, elements e.. of one run, to the
+ * run's lanes ls, ln. */
+static void q_terms_scalar(enum kernel_dtype dt, const uint8_t *o, size_t e, size_t n, float s,
+			   float *ls, float *ln)
 {
-	double s0 = ls[0], s1 = ls[1], s2 = ls[2], s3 = ls[3];
-	double n0 = ln[0], n1 = ln[1], n2 = ln[2], n3 = ln[3];
 	size_t es = elem_size(dt), x;
 
-	for (x = 0; x + 4 <= n; x += 4) {
-		q_add(&s0, &n0, out_value(dt, o + x * es), step, ts + x, tn + x);
-		q_add(&s1, &n1, out_value(dt, o + (x + 1) * es), step, ts + x + 1, tn + x + 1);
-		q_add(&s2, &n2, out_value(dt, o + (x + 2) * es), step, ts + x + 2, tn + x + 2);
-		q_add(&s3, &n3, out_value(dt, o + (x + 3) * es), step, ts + x + 3, tn + x + 3);
+	for (x = 0; x < n; x++) {
+		float sq, dd;
+
+		q_terms(out_f32(dt, o + x * es), s, &sq, &dd);
+		ls[(e + x) & 3] += sq;
+		ln[(e + x) & 3] += dd;
 	}
-	ls[0] = s0, ls[1] = s1, ls[2] = s2, ls[3] = s3;
-	ln[0] = n0, ln[1] = n1, ln[2] = n2, ln[3] = n3;
-	for (; x < n; x++)
-		q_add(&ls[x & 3], &ln[x & 3], out_value(dt, o + x * es), step, ts + x, tn + x);
 }
 
 void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, double *noise)
@@ -369,86 +357,82 @@ void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, 
 	*noise = (n[0] + n[1]) + (n[2] + n[3]);
 }
 
-/* Adds the terms ts, tn of n outputs, from element e on, to their
- * channels' lanes (lane e % 4), element by element in index order: a run
- * of outputs of one channel (the rest of a row, or of a window when by
- * column) is summed in locals, four independent chains, which gives the
- * same bits as adding to memory one by one. */
-static void q_chunk_channels(const struct kernel_tensor *t, const double *ts, const double *tn,
-			     size_t e, size_t n, struct kernel_sqnr *q)
+/* Ends the open run: its lane sums go to its channel. */
+static void q_flush(struct kernel_sqnr *q)
 {
-	size_t x = 0, y, len, left, ch, off;
-	struct pos ps;
+	double *cs = q->ch_signal + 4 * q->ch, *cn = q->ch_noise + 4 * q->ch;
+	int l;
 
-	pos_at(t, e, &ps);
-	while (x < n) {
-		if (q->by_col) {
-			ch = ps.c0 + ps.j;
-			left = t->k - ps.s;
-		} else {
-			ch = ps.i;
-			left = (t->d1 - ps.j) * t->k - ps.s;
-		}
-		len = left < n - x ? left : n - x;
-		{
-			double *cs = q->ch_signal + 4 * ch, *cn = q->ch_noise + 4 * ch;
-			double s0, s1, s2, s3, n0, n1, n2, n3;
-			size_t end = x + len;
-
-			/* to lane 0, then four at a time, then the rest */
-			for (y = x; y < end && ((e + y) & 3) != 0; y++) {
-				cs[(e + y) & 3] += ts[y];
-				cn[(e + y) & 3] += tn[y];
-			}
-			s0 = cs[0], s1 = cs[1], s2 = cs[2], s3 = cs[3];
-			n0 = cn[0], n1 = cn[1], n2 = cn[2], n3 = cn[3];
-			for (; y + 4 <= end; y += 4) {
-				s0 += ts[y];
-				s1 += ts[y + 1];
-				s2 += ts[y + 2];
-				s3 += ts[y + 3];
-				n0 += tn[y];
-				n1 += tn[y + 1];
-				n2 += tn[y + 2];
-				n3 += tn[y + 3];
-			}
-			cs[0] = s0, cs[1] = s1, cs[2] = s2, cs[3] = s3;
-			cn[0] = n0, cn[1] = n1, cn[2] = n2, cn[3] = n3;
-			for (; y < end; y++) {
-				cs[(e + y) & 3] += ts[y];
-				cn[(e + y) & 3] += tn[y];
-			}
-		}
-		if (len == left && !q->by_col) {
-			pos_next_row(t, &ps);
-		} else if (len == left) {
-			ps.s = 0;
-			if (++ps.j == t->d1)
-				pos_next_row(t, &ps);
-		} else {
-			off = ps.j * t->k + ps.s + len;
-			ps.j = off / t->k;
-			ps.s = off % t->k;
-		}
-		x += len;
+	for (l = 0; l < 4; l++) {
+		cs[l] += (double)q->run_signal[l];
+		cn[l] += (double)q->run_noise[l];
+		q->run_signal[l] = q->run_noise[l] = 0.0f;
 	}
+	q->open = false;
 }
 
 #ifdef __wasm_simd128__
 static size_t scale_chunk_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
 			       size_t e, size_t n, struct pos *ps, uint8_t *o);
-static void q_chunk_simd(enum kernel_dtype dt, const uint8_t *o, size_t n, double step,
-			 double *ls, double *ln, double *ts, double *tn);
+static void q_terms_simd(enum kernel_dtype dt, const uint8_t *o, size_t e, size_t n, float s,
+			 float *ls, float *ln);
 #endif
 
+/* The statistics of the n outputs at o, elements [e, e + n) of t, cut into
+ * runs (struct kernel_sqnr). */
+static void q_chunk(const struct kernel_tensor *t, const uint8_t *o, size_t e, size_t n,
+		    struct kernel_sqnr *q, bool simd)
+{
+	size_t es = elem_size(t->dt), total = t->d0 * t->d1 * t->k, x = 0, ch, left, len;
+	float s = (float)(1.0 / q->step); /* the terms multiply by it */
+	struct pos ps;
+
+	if (!(s <= FLT_MAX))
+		s = FLT_MAX; /* a step below float's range */
+	pos_at(t, e, &ps);
+	/* the channel and how many of its outputs follow in a row: to the end
+	 * of the window (by column) or of the row */
+	ch = q->by_col ? ps.c0 + ps.j : ps.i;
+	left = q->by_col ? t->k - ps.s : (t->d1 - ps.j) * t->k - ps.s;
+	while (x < n) {
+		size_t at = e + x, to_run = KERNEL_SQNR_RUN - at % KERNEL_SQNR_RUN;
+
+		len = left < n - x ? left : n - x;
+		len = len < to_run ? len : to_run;
+		if (q->open && (q->ch != ch || q->next != at))
+			q_flush(q);
+		q->open = true;
+		q->ch = ch;
+		q->next = at + len;
+#ifdef __wasm_simd128__
+		if (simd)
+			q_terms_simd(t->dt, o + x * es, at, len, s, q->run_signal, q->run_noise);
+		else
+#endif
+			q_terms_scalar(t->dt, o + x * es, at, len, s, q->run_signal, q->run_noise);
+		(void)simd;
+		if (len == to_run || at + len == total)
+			q_flush(q);
+		x += len;
+		left -= len;
+		if (left == 0 && q->by_col) {
+			if (++ps.j == t->d1)
+				pos_next_row(t, &ps);
+			ch = ps.c0 + ps.j;
+			left = t->k;
+		} else if (left == 0) {
+			ch++;
+			left = t->d1 * t->k;
+		}
+	}
+}
+
 /* kernel_scale's frame, shared: chunks of outputs go to dst (or a stack
- * buffer when dst is NULL), then their statistics into 4 lanes. */
+ * buffer when dst is NULL), then their statistics. */
 static size_t scale_run(const struct kernel_tensor *t, const double *fa, const double *fb,
 			size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q, bool simd)
 {
 	uint8_t buf[CHUNK * 4];
-	double ls[4] = {0.0, 0.0, 0.0, 0.0}, ln[4] = {0.0, 0.0, 0.0, 0.0};
-	double ts[CHUNK], tn[CHUNK]; /* each output's two terms, for the channel sums */
 	size_t es, bad = 0, e, n;
 	struct pos ps;
 
@@ -464,23 +448,10 @@ static size_t scale_run(const struct kernel_tensor *t, const double *fa, const d
 		if (simd)
 			bad += scale_chunk_simd(t, fa, fb, e, n, &ps, o);
 		else
-			bad += scale_chunk_scalar(t, fa, fb, e, n, &ps, o);
-		if (q != NULL && simd)
-			q_chunk_simd(t->dt, o, n, q->step, ls, ln, ts, tn);
-		else if (q != NULL)
-			q_chunk_scalar(t->dt, o, n, q->step, ls, ln, ts, tn);
-#else
-		(void)simd;
-		bad += scale_chunk_scalar(t, fa, fb, e, n, &ps, o);
-		if (q != NULL)
-			q_chunk_scalar(t->dt, o, n, q->step, ls, ln, ts, tn);
 #endif
-		if (q != NULL && q->ch_signal != NULL)
-			q_chunk_channels(t, ts, tn, e, n, q);
-	}
-	if (q != NULL) {
-		q->signal += (ls[0] + ls[1]) + (ls[2] + ls[3]);
-		q->noise += (ln[0] + ln[1]) + (ln[2] + ln[3]);
+			bad += scale_chunk_scalar(t, fa, fb, e, n, &ps, o);
+		if (q != NULL)
+			q_chunk(t, o, e, n, q, simd);
 	}
 	return bad;
 }
@@ -886,57 +857,63 @@ static size_t scale_chunk_simd(const struct kernel_tensor *t, const double *fa, 
 			else
 				ps->j += len;
 		} else {
-			left = k - ps->s;
-			len = left < n - x ? left : n - x;
-			bad += scale_span(t->dt, src + es * x, factor(fa, fb, ps), o + es * x, len);
-			if (len < left) {
-				ps->s += len;
-			} else {
-				ps->s = 0;
-				if (++ps->j == d1)
-					pos_next_row(t, ps);
+			/* the rest of the chunk: each window's factor spread over its
+			 * elements, then as for k == 1 (1.0 * f == f) */
+			double fac[CHUNK];
+			size_t y = 0, z;
+
+			while (x + y < n) {
+				double f = factor(fa, fb, ps);
+
+				left = k - ps->s;
+				len = left < n - x - y ? left : n - x - y;
+				for (z = 0; z < len; z++)
+					fac[y + z] = f;
+				y += len;
+				if (len < left) {
+					ps->s += len;
+				} else {
+					ps->s = 0;
+					if (++ps->j == d1)
+						pos_next_row(t, ps);
+				}
 			}
+			bad += scale_cols(t->dt, src + es * x, 1.0, fac, o + es * x, y);
+			len = y;
 		}
 		x += len;
 	}
 	return bad;
 }
 
-/* q_add on two lanes at once. */
-static inline void q_add2(v128_t *signal, v128_t *noise, v128_t x, v128_t step, double *ts, double *tn)
+/* As q_terms_scalar, four outputs at a time from lane 0 on. */
+static void q_terms_simd(enum kernel_dtype dt, const uint8_t *o, size_t e, size_t n, float s,
+			 float *ls, float *ln)
 {
-	v128_t sq = wasm_f64x2_mul(x, x), r = wasm_f64x2_nearest(wasm_f64x2_div(x, step)), d;
+	size_t es = elem_size(dt), x = 0;
 
-	r = wasm_f64x2_pmax(r, wasm_f64x2_splat(-127.0)); /* r < -127 ? -127 : r */
-	r = wasm_f64x2_pmin(r, wasm_f64x2_splat(127.0));  /* 127 < r ? 127 : r */
-	d = wasm_f64x2_sub(x, wasm_f64x2_mul(step, r));
-	d = wasm_f64x2_mul(d, d);
-	*signal = wasm_f64x2_add(*signal, sq);
-	*noise = wasm_f64x2_add(*noise, d);
-	wasm_v128_store(ts, sq);
-	wasm_v128_store(tn, d);
-}
+	while (x < n && ((e + x) & 3) != 0)
+		x++;
+	q_terms_scalar(dt, o, e, x, s, ls, ln);
+	if (n - x >= 4) {
+		v128_t as = wasm_v128_load(ls), an = wasm_v128_load(ln), sv = wasm_f32x4_splat(s);
+		v128_t lo = wasm_f32x4_splat(-127.0f), hi = wasm_f32x4_splat(127.0f);
 
-static void q_chunk_simd(enum kernel_dtype dt, const uint8_t *o, size_t n, double step,
-			 double *ls, double *ln, double *ts, double *tn)
-{
-	v128_t s01 = wasm_v128_load(ls), s23 = wasm_v128_load(ls + 2);
-	v128_t n01 = wasm_v128_load(ln), n23 = wasm_v128_load(ln + 2), sv = wasm_f64x2_splat(step);
-	size_t x;
+		for (; x + 4 <= n; x += 4) {
+			v128_t f = dt == KERNEL_F16 ? f16_to_f32x4(wasm_u32x4_load16x4(o + 2 * x))
+						    : wasm_v128_load(o + 4 * x);
+			v128_t u = wasm_f32x4_mul(f, sv), r = wasm_f32x4_nearest(u), d;
 
-	for (x = 0; x + 4 <= n; x += 4) {
-		v128_t f = dt == KERNEL_F16 ? f16_to_f32x4(wasm_u32x4_load16x4(o + 2 * x))
-					    : wasm_v128_load(o + 4 * x);
-
-		q_add2(&s01, &n01, wasm_f64x2_promote_low_f32x4(f), sv, ts + x, tn + x);
-		q_add2(&s23, &n23, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3)), sv,
-		       ts + x + 2, tn + x + 2);
+			r = wasm_f32x4_pmax(r, lo); /* r < -127 ? -127 : r */
+			r = wasm_f32x4_pmin(r, hi); /* 127 < r ? 127 : r */
+			d = wasm_f32x4_sub(u, r);
+			as = wasm_f32x4_add(as, wasm_f32x4_mul(u, u));
+			an = wasm_f32x4_add(an, wasm_f32x4_mul(d, d));
+		}
+		wasm_v128_store(ls, as);
+		wasm_v128_store(ln, an);
 	}
-	wasm_v128_store(ls, s01);
-	wasm_v128_store(ls + 2, s23);
-	wasm_v128_store(ln, n01);
-	wasm_v128_store(ln + 2, n23);
-	q_chunk_scalar(dt, o + x * elem_size(dt), n - x, step, ls, ln, ts + x, tn + x);
+	q_terms_scalar(dt, o + x * es, e + x, n - x, s, ls, ln);
 }
 
 size_t kernel_scale_simd(const struct kernel_tensor *t, const double *fa, const double *fb,

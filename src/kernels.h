@@ -43,22 +43,36 @@ size_t kernel_absmax_reduce(const struct kernel_tensor *t, float *m);
 void kernel_weighted_max(const struct kernel_tensor *t, const float *m, const float *a,
 			 const float *b, float *r0, float *r1);
 
-/* Per-tensor symmetric INT8 quantization statistics accumulated by kernel_scale. */
+/* Per-channel statistics of symmetric INT8 quantization with one step for
+ * the whole tensor, accumulated by kernel_scale.  For an output x (its
+ * value as written, float16 read exactly as float), in float arithmetic,
+ * one operation at a time, with s = (float)step:
+ *   u = x / s,  r = clamp(nearbyint(u), -127, 127) (ties to even),
+ *   signal term u * u,  noise term (u - r) * (u - r)
+ * — in units of the step, so nothing overflows for |x| up to 127 steps and
+ * the ratio signal / noise is the one in units of x.  A channel is row i,
+ * or with by_col col(i, j).  Its outputs are taken in runs: consecutive
+ * indices of one channel that do not cross a multiple of KERNEL_SQNR_RUN.
+ * Within a run the terms are summed in float, in 4 lanes (output e goes to
+ * lane e % 4, in index order); at the run's end each lane's float sum is
+ * added, as a double, to ch_signal[4 * channel + lane] (ch_noise alike).
+ * A run that reaches the end of a call stays open in the struct and is
+ * continued by a call that starts where it left off, so the sums do not
+ * depend on how the tensor is cut into calls; the run that ends at the
+ * tensor's last element is added at once.  Zero the struct, then set step,
+ * by_col and the two arrays (4 * channels doubles each, zeroed). */
+#define KERNEL_SQNR_RUN 64
 struct kernel_sqnr {
-	double step;   /* quantization step (absmax / 127); set by the caller, > 0 */
-	double signal; /* += x*x         (x: the output value, in double) */
-	double noise;  /* += (x - step * clamp(nearbyint(x / step), -127, 127))^2, ties to even */
-	/* When non-NULL, the same two sums per output channel as well: channel
-	 * i (the row) or, with by_col, col(i, j), each in 4 lanes: output e
-	 * (its flat index) goes to ch_signal[4 * channel + e % 4], added in
-	 * index order by one scalar loop shared by both versions, so the sums
-	 * do not depend on how [e0, e1) is cut into calls.  A channel's sum is
-	 * (l0 + l1) + (l2 + l3) (kernel_sqnr_channel).  4 * channels doubles each. */
-	double *ch_signal, *ch_noise;
+	double step; /* the quantization step (absmax / 127), > 0 */
 	bool by_col;
+	double *ch_signal, *ch_noise;
+	/* the open run: its channel, the element after it, its lane sums */
+	bool open;
+	size_t ch, next;
+	float run_signal[4], run_noise[4];
 };
 
-/* Channel c's two sums from its 4 lanes. */
+/* Channel c's two sums from its 4 lanes: (l0 + l1) + (l2 + l3). */
 void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, double *noise);
 
 /* Writes elements [e0, e1) (indices in the flat [d0][d1][k] order) of the
@@ -70,11 +84,9 @@ void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, 
  * result rounded once to the output dtype, to nearest even (float16 directly
  * from double).  fa (d0) or fb (n_col) may be NULL meaning all ones; factors
  * are positive and finite.  A NaN element is copied unchanged.  dst may be
- * NULL: nothing is written and only q is accumulated; q may be NULL.
- * Within one call the sums are kept in 4 lanes striped by (e - e0) mod 4,
- * combined as ((l0 + l1) + (l2 + l3)) and then added to q, so the scalar
- * and SIMD versions give the same bits.  Returns the number of outputs that
- * are non-finite (overflowed to ±Inf, or NaN/Inf in). */
+ * NULL: nothing is written; q may be NULL: no statistics (see struct
+ * kernel_sqnr).  Returns the number of outputs that are non-finite
+ * (overflowed to ±Inf, or NaN/Inf in). */
 size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const double *fb,
 		    size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
 
