@@ -1066,6 +1066,18 @@ static enum cle_status plan_graph(struct planner *pl, const struct graph *g)
 				rg->blocked = rg->blocked ? rg->blocked
 					: say(pl, "node %s reads %zu features from %lld channels without a "
 					      "Flatten between", label(g, l->node, lb), l->c_in, (long long)c);
+			/* A Gemm whose weight rows run over C x (H*W) flattened features
+			 * is a convolution with an H*W window: viewed as [out][C][H*W],
+			 * its columns are the C channels.  The products are the same
+			 * (each channel's factor multiplies its H*W weights alike), but
+			 * balancing then reads one abs-max per row and channel instead
+			 * of H*W weights. */
+			if (l->in_rep > 1 && l->lead_out && l->k == 1 && l->groups == 1) {
+				l->d1 /= l->in_rep;
+				l->k = l->in_rep;
+				l->c_in /= l->in_rep;
+				l->in_rep = 1;
+			}
 		}
 		if (rg->blocked == NULL && rg->n_producers == 0)
 			rg->blocked = "no layer writes these channels";

@@ -33,6 +33,7 @@ const features = [
   ['ReLU6 as Clip attributes (opset 10)', 'mobilenetv2_like_opset10_bn.onnx'],
   ['Gemm and MatMul with constant weights', 'mlp_bn.onnx'],
   ['pass-through MaxPool, GlobalAveragePool, Flatten into a Gemm head', 'vgg_like_bn.onnx'],
+  ['a 2x2 map flattened into a Gemm (4 features per channel, the Gemm as a window)', 'vgg_flatten_bn.onnx'],
   ['residual regions scaled jointly', 'resnet_like_bn.onnx'],
   ['weights in Constant nodes', 'vgg_like_constants.onnx'],
 ];

@@ -55,7 +55,7 @@ test('harness: seeded inputs, comparison', () => {
 
 test('the equalizer fixtures are what the tests assume', async () => {
   const models = new Set(files.map((f) => manifest[f].model));
-  assert.deepEqual([...models].sort(), ['decoder', 'mlp', 'mobilenetv2_like', 'resnet_bottleneck_like', 'resnet_like', 'vgg_like']);
+  assert.deepEqual([...models].sort(), ['decoder', 'mlp', 'mobilenetv2_like', 'resnet_bottleneck_like', 'resnet_like', 'vgg_flatten', 'vgg_like']);
   for (const m of models) {
     assert.ok(manifest[`${m}_bn.onnx`] && manifest[`${m}_folded.onnx`], m);
   }
