@@ -22,6 +22,13 @@ Writes
                     stacks with MaxPool between stages, a 1x1 Conv-BN-ReLU6,
                     GlobalAveragePool, Flatten and three Gemm layers.  Mostly
                     long single-producer chains, as in VGG.
+  vgg16_bn_torchvision.onnx
+                    torchvision's vgg16_bn (553 MB) exported by torch.onnx as
+                    a user would (eval mode, so the exporter folds the batch
+                    norms), with random weights, biases and batch-norm
+                    statistics drawn like a trained net's (below).  Its
+                    classifier reads the 7x7x512 feature map flattened:
+                    25088 features into a 4096-wide Linear.  Not with --quick.
 
 Weights are He-normal (std sqrt(2 / fan_in)) with per-output-channel scales
 spread over 1.5 decades; batch norm as in tests/fixtures/make_cle_models.py:
@@ -178,6 +185,37 @@ def vgg_1g():
     return b, y
 
 
+def vgg16_torchvision(path):
+    """torchvision.models.vgg16_bn exported with torch.onnx (see the top)."""
+    import torch
+    import torchvision
+
+    t0 = time.time()
+    torch.manual_seed(16)
+    net = torchvision.models.vgg16_bn(weights=None).eval()
+    rng = np.random.default_rng(16)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
+                m.bias.copy_(torch.from_numpy(rng.normal(0, 0.05, m.bias.shape).astype(np.float32)))
+            if isinstance(m, torch.nn.BatchNorm2d):
+                n = m.num_features
+                gamma = np.exp(rng.uniform(np.log(0.1), np.log(3), n))
+                gamma[rng.random(n) < 0.1] *= 0.01
+                gamma[rng.random(n) < 0.08] *= -1
+                m.weight.copy_(torch.from_numpy(gamma.astype(np.float32)))
+                m.bias.copy_(torch.from_numpy(rng.normal(0.5, 0.5, n).astype(np.float32)))
+                m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.2, n).astype(np.float32)))
+                m.running_var.copy_(torch.from_numpy(np.exp(rng.normal(0, 1.5, n)).astype(np.float32)))
+    tmp = path + ".tmp"
+    torch.onnx.export(net, torch.zeros(1, 3, 224, 224), tmp, opset_version=OPSET,
+                      input_names=["input"], output_names=["output"])
+    onnx.checker.check_model(tmp)
+    os.replace(tmp, path)
+    print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB, torchvision vgg16_bn ({time.time() - t0:.1f} s)",
+          flush=True)
+
+
 def write(make, path):
     t0 = time.time()
     b, y = make()
@@ -197,15 +235,16 @@ def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     out = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
     os.makedirs(out, exist_ok=True)
-    wanted = [("resnet_100m.onnx", resnet_100m)]
+    wanted = [("resnet_100m.onnx", lambda path: write(resnet_100m, path))]
     if "--quick" not in argv:
-        wanted.append(("vgg_1g.onnx", vgg_1g))
+        wanted.append(("vgg_1g.onnx", lambda path: write(vgg_1g, path)))
+        wanted.append(("vgg16_bn_torchvision.onnx", vgg16_torchvision))
     for file, make in wanted:
         path = os.path.join(out, file)
         if os.path.exists(path) and "--force" not in argv:
             print(f"{path}: exists", flush=True)
             continue
-        write(make, path)
+        make(path)
 
 
 if __name__ == "__main__":
