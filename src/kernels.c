@@ -390,6 +390,25 @@ static void q_chunk(const struct kernel_tensor *t, const uint8_t *o, size_t e, s
 	if (!(s <= FLT_MAX))
 		s = FLT_MAX; /* a step below float's range */
 	pos_at(t, e, &ps);
+	if (q->by_col && t->k == 1 && t->d1 > 1) {
+		/* every output is a run of its own (the next one is another
+		 * column), so its terms go straight to its channel's lane: the
+		 * same bits as a run's float lane flushed (adding the other
+		 * lanes' zeros changes nothing) */
+		if (q->open)
+			q_flush(q);
+		for (x = 0; x < n; x++) {
+			size_t l = 4 * (ps.c0 + ps.j) + ((e + x) & 3);
+			float sq, dd;
+
+			q_terms(out_f32(t->dt, o + x * es), s, &sq, &dd);
+			q->ch_signal[l] += (double)sq;
+			q->ch_noise[l] += (double)dd;
+			if (++ps.j == t->d1)
+				pos_next_row(t, &ps);
+		}
+		return;
+	}
 	/* the channel and how many of its outputs follow in a row: to the end
 	 * of the window (by column) or of the row */
 	ch = q->by_col ? ps.c0 + ps.j : ps.i;

@@ -46,8 +46,9 @@ void kernel_weighted_max(const struct kernel_tensor *t, const float *m, const fl
 /* Per-channel statistics of symmetric INT8 quantization with one step for
  * the whole tensor, accumulated by kernel_scale.  For an output x (its
  * value as written, float16 read exactly as float), in float arithmetic,
- * one operation at a time, with s = (float)step:
- *   u = x / s,  r = clamp(nearbyint(u), -127, 127) (ties to even),
+ * one operation at a time, with s = (float)(1 / step) (FLT_MAX if that
+ * overflows):
+ *   u = x * s,  r = clamp(nearbyint(u), -127, 127) (ties to even),
  *   signal term u * u,  noise term (u - r) * (u - r)
  * — in units of the step, so nothing overflows for |x| up to 127 steps and
  * the ratio signal / noise is the one in units of x.  A channel is row i,

@@ -1,10 +1,11 @@
 /* test_kernels.c — the math kernels against a reference written here in
- * plain double arithmetic (no libm, nothing shared with kernels.c), on many
- * random shapes, both dtypes, unaligned data, NaN and Inf, and sub-ranges;
- * the float16 conversions exhaustively.  Built natively it checks the
- * scalar versions; built for WebAssembly (test_kernels_wasm, run by ctest
- * under node) it also checks the SIMD versions, against the reference and
- * byte for byte against the scalar ones.  argv[1] (models folder) is unused. */
+ * plain arithmetic (double; float where the statistics are defined in
+ * float; nothing shared with kernels.c), on many random shapes, both
+ * dtypes, unaligned data, NaN and Inf, and sub-ranges; the float16
+ * conversions exhaustively.  Built natively it checks the scalar versions;
+ * built for WebAssembly (test_kernels_wasm, run by ctest under node) it
+ * also checks the SIMD versions, against the reference and byte for byte
+ * against the scalar ones.  argv[1] (models folder) is unused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
