@@ -192,8 +192,11 @@ async function benchModel(m, bins, tmp) {
   r.layers = `${doc.equalized}/${doc.layers}`;
   const oursFile = path.join(tmp, 'ours.onnx');
   writeFileSync(oursFile, out);
-  r.e2eMs = big ? r.firstMs : timeit(() => rt.request('equalize', [], bytes), runs);
+  r.e2eMs = timeit(() => rt.request('equalize', [], bytes), runs); // warm: after the first call
   r.floorMs = memcpyFloor(rt, bytes.length, out.length);
+  // what handing out the output costs in JavaScript: a new array's pages are
+  // zero-filled by the operating system as they are first written
+  r.freshMs = timeit(() => new Uint8Array(out.length).set(out), 3);
   // what the pipeline costs without CLE: bytes in, load, save unchanged, bytes out
   r.copyMs = timeit(() => rt.copy(bytes), runs, big ? 0 : 1);
   // one balancing round instead of up to 50
@@ -221,7 +224,8 @@ async function benchModel(m, bins, tmp) {
 }
 
 function table(rows) {
-  const head = ['model', 'MB', 'equalize wasm ms', 'GB/s', 'memcpy floor ms', 'e2e / floor', 'copy ms',
+  const head = ['model', 'MB', 'equalize wasm ms', 'first call ms', 'GB/s', 'memcpy floor ms', 'e2e / floor', 'new array ms',
+    'e2e / (floor + new array)', 'copy ms',
     '1 round ms', 'check ms',
     'native CLI ms', 'wasm / native', 'scalar wasm ms', 'scalar / SIMD', 'Python ms', 'Python / ours',
     'same weights as Python', 'peak heap / size', 'memory.buffer / size', 'rounds'];
@@ -229,8 +233,8 @@ function table(rows) {
     : a.agree ? `yes (max rel. diff ${a.max_rel_diff.toExponential(1)})` : `no: ${a.why}`;
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
-    lines.push(`| ${[r.name, fmt(r.mb), fmt(r.e2eMs, 0), fmt(r.mb / 1e3 / (r.e2eMs / 1e3), 2), fmt(r.floorMs, 1),
-      fmt(r.e2eMs / r.floorMs), fmt(r.copyMs, 0), fmt(r.oneRoundMs, 0), fmt(r.checkMs, 0), fmt(r.nativeMs, 0), fmt(r.e2eMs / r.nativeMs, 2),
+    lines.push(`| ${[r.name, fmt(r.mb), fmt(r.e2eMs, 0), fmt(r.firstMs, 0), fmt(r.mb / 1e3 / (r.e2eMs / 1e3), 2), fmt(r.floorMs, 1),
+      fmt(r.e2eMs / r.floorMs), fmt(r.freshMs, 0), fmt(r.e2eMs / (r.floorMs + r.freshMs)), fmt(r.copyMs, 0), fmt(r.oneRoundMs, 0), fmt(r.checkMs, 0), fmt(r.nativeMs, 0), fmt(r.e2eMs / r.nativeMs, 2),
       fmt(r.scalarMs, 0), fmt(r.scalarMs / r.e2eMs, 2), fmt(r.pyMs, 0), fmt(r.pyMs / r.e2eMs, 2), agree(r.agree),
       fmt(r.peakHeap, 2), fmt(r.memBuffer, 2), r.rounds].join(' | ')} |`);
   }
@@ -245,7 +249,9 @@ function targets(rows) {
   const verdict = (ok) => (sized.length === 0 ? 'no model of 10 MB or more measured' : ok ? '**met**' : '**not met**');
   const out = [];
   out.push(`- End to end within 4x of the memcpy floor (models of 10 MB or more): ` +
-    verdict(sized.every((r) => r.e2eMs / r.floorMs <= 4)) + `. All: ${list((r) => r.e2eMs / r.floorMs)}.`);
+    verdict(sized.every((r) => r.e2eMs / r.floorMs <= 4)) + `. All: ${list((r) => r.e2eMs / r.floorMs)}. ` +
+    `Over the floor plus a new output array (not the target; what this machine charges for fresh pages ` +
+    `added to the floor): ${list((r) => r.e2eMs / (r.floorMs + r.freshMs))}.`);
   if (python) {
     const py = sized.filter((r) => r.pyMs !== undefined);
     out.push(`- At least 20x faster than the Python equivalent (models of 10 MB or more): ` +
@@ -290,7 +296,8 @@ async function main() {
 
 Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.
 All numbers in one row come from the same run on the same machine; times are
-the best of ${RUNS} runs (one run for models above 500 MB), wall clock.
+the best of ${RUNS} runs (one run for models above 500 MB), wall clock, on
+an instance that has run the same call once (its memory already grown).
 
 Machine: ${mc.cpu} (${mc.simd}), ${mc.cores} cores, ${mc.memory}; ${mc.os};
 Node ${mc.node}; ${mc.emcc}; ${mc.cc}; Python ${mc.python}.
@@ -300,8 +307,15 @@ time to some runs; hence the best of several).
 - **equalize wasm**: \`equalize(bytes)\` on the SIMD build, bytes in to bytes out
   (the JS API's copy into wasm memory and out again included), default options
   (50 rounds at most, tolerance 1e-4, HBF on); GB/s is model bytes over that time.
+  **first call**: the same on a new instance, whose memory grows to hold the
+  model (as a page's first equalize does); not a best of several.
 - **memcpy floor**: \`memcpy\` of the input's and then the output's bytes inside
   the same wasm instance (\`cle_bench_memcpy\`), warm, best of 3.
+- **new array**: in JavaScript, \`new Uint8Array(n).set(output)\`, best of 3:
+  what handing out n new bytes costs here (the operating system zero-fills
+  each page of a new allocation as it is first written).  The floor runs on
+  warm memory; the API hands its output out in a new array, so this is in
+  every end-to-end time.
 - **copy**: the same call path without CLE: bytes in, load, save unchanged
   (byte-identical), bytes out (\`cle_copy_model\`); **1 round**: equalize with
   \`--iterations=1\` (the rest of the difference to "equalize" is balancing).
