@@ -206,7 +206,7 @@ enum cle_status cle_check(const struct cle_input *in, const struct cle_options *
 	cle_config_init(&cfg); /* the map shows what onnx-cle itself reaches */
 	if ((st = rules_run(&rf, gm, a, e)) == CLE_OK) {
 		if ((st = cle_plan_groups(&plan, gm, &cfg, a, e)) == CLE_OK) {
-			report_check(out, gm, &rf, plan, in->name, o->format, o->color);
+			report_check(out, gm, &rf, plan, in->name, in->n, o->format, o->color);
 			st = finish(out, e);
 			*errors = rf.errors;
 		}

@@ -277,7 +277,7 @@ static void info_json(struct cle_buf *b, const struct graph_model *gm, size_t n_
 			cle_buf_puts(b, ",");
 		json_value_info(b, &g->value[g->output[i]]);
 	}
-	cle_buf_printf(b, "],\"subgraph_count\":%u}\n", (unsigned)graph_subgraph_count(gm));
+	cle_buf_printf(b, "],\"subgraph_count\":%u}", (unsigned)graph_subgraph_count(gm));
 }
 
 static void info_text(struct cle_buf *b, const struct graph_model *gm, const char *file,
@@ -323,8 +323,9 @@ static void info_text(struct cle_buf *b, const struct graph_model *gm, const cha
 	cle_buf_puts(b, "\n");
 }
 
-void report_info(struct cle_buf *b, const struct graph_model *gm, const char *file,
-		 size_t n_file, enum report_format f)
+/* info as text or as one JSON object (no newline after it). */
+static void info_doc(struct cle_buf *b, const struct graph_model *gm, const char *file,
+		     size_t n_file, enum report_format f)
 {
 	struct weights w;
 	struct op_count *ops;
@@ -339,6 +340,14 @@ void report_info(struct cle_buf *b, const struct graph_model *gm, const char *fi
 	else
 		info_json(b, gm, n_file, ops, n_ops, &w);
 	cle_free(b->a, ops, (gm->main->n_node + 1) * sizeof *ops);
+}
+
+void report_info(struct cle_buf *b, const struct graph_model *gm, const char *file,
+		 size_t n_file, enum report_format f)
+{
+	info_doc(b, gm, file, n_file, f);
+	if (f != REPORT_TEXT)
+		cle_buf_puts(b, "\n");
 }
 
 /* ---- equalize ------------------------------------------------------------ */
@@ -625,7 +634,7 @@ static void side_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, 
 }
 
 static void check_json(struct cle_buf *b, const struct graph_model *gm,
-		       const struct rule_findings *rf, const struct cle_plan *p)
+		       const struct rule_findings *rf, const struct cle_plan *p, size_t n_file)
 {
 	struct map_totals t;
 	char lb[256], why[1200];
@@ -722,10 +731,12 @@ static void check_json(struct cle_buf *b, const struct graph_model *gm,
 	}
 	map_totals(p, &t);
 	cle_buf_printf(b, "]},\"summary\":{\"errors\":%u,\"warnings\":%u,\"infos\":%u,\"layers\":%u,"
-		       "\"paired\":%u,\"groups\":%u,\"beyond_reference\":%u,\"opset\":%lld}}\n",
+		       "\"paired\":%u,\"groups\":%u,\"beyond_reference\":%u,\"opset\":%lld},\"model\":",
 		       (unsigned)rf->errors, (unsigned)rf->warnings, (unsigned)rf->infos,
 		       (unsigned)p->n_layers, (unsigned)t.paired, (unsigned)t.groups, (unsigned)t.beyond,
 		       (long long)graph_opset(gm, ""));
+	info_doc(b, gm, NULL, n_file, REPORT_JSON);
+	cle_buf_puts(b, "}\n");
 }
 
 static const char *const sarif_level[] = {"error", "warning", "note"};
@@ -845,10 +856,11 @@ static void check_text(struct cle_buf *b, const struct rule_findings *rf, const 
 }
 
 void report_check(struct cle_buf *b, const struct graph_model *gm, const struct rule_findings *rf,
-		  const struct cle_plan *plan, const char *file, enum report_format f, bool color)
+		  const struct cle_plan *plan, const char *file, size_t n_file, enum report_format f,
+		  bool color)
 {
 	if (f == REPORT_JSON)
-		check_json(b, gm, rf, plan);
+		check_json(b, gm, rf, plan, n_file);
 	else if (f == REPORT_SARIF)
 		check_sarif(b, rf, file);
 	else

@@ -27,10 +27,12 @@ void report_info(struct cle_buf *b, const struct graph_model *gm, const char *fi
 		 size_t n_file, enum report_format f);
 
 /* The `check` document: findings grouped by rule, and the CLE map (which
- * layers equalization reaches, with whom, and why not).  file names the
- * model (the SARIF artifact); color adds ANSI colour to text. */
+ * layers equalization reaches, with whom, and why not); as JSON also the
+ * info document under "model".  file names the model (the SARIF artifact),
+ * n_file is its size; color adds ANSI colour to text. */
 void report_check(struct cle_buf *b, const struct graph_model *gm, const struct rule_findings *rf,
-		  const struct cle_plan *plan, const char *file, enum report_format f, bool color);
+		  const struct cle_plan *plan, const char *file, size_t n_file, enum report_format f,
+		  bool color);
 
 /* The `equalize` report: per layer spread and INT8 SQNR before and after,
  * and totals. */

@@ -166,6 +166,8 @@ export interface CheckReport {
     beyond_reference: number;
     opset: number;
   };
+  /** What `info()` says about the same model (so one call serves both). */
+  model: InfoReport;
 }
 
 /** A set of tensors sharing one scale per channel, in `CheckReport.cle.regions`. */

@@ -170,11 +170,10 @@ export function start(options = {}) {
       const { bytes, externalData } = await inputs({ file, extra });
       if (id !== job) return;
       setBusy(`Checking ${file.name}…`);
-      const info = await worker.info(bytes, { externalData, transfer: false });
       const check = await worker.check(bytes, { externalData });
       if (id !== job) return;
       model = { file, extra, stem: stemOf(file.name), check, sarifUrl: null };
-      showReport(model, info);
+      showReport(model, check.model);
       const s = check.summary;
       const more = onnx.length > 1 ? ` (${onnx.length} .onnx files were dropped; this is the first, the others were offered as external data)` : '';
       setIdle(`Checked ${file.name} in ${took(performance.now() - t0)}: ${s.errors} errors, ${s.warnings} warnings; ` +

@@ -15,17 +15,6 @@ import { native, realModels, fixture, bytesOf, cleManifest } from './helpers.mjs
 const vgg = fixture('vgg_like_bn.onnx');
 const tmp = mkdtempSync(path.join(tmpdir(), 'onnx-cle-api-'));
 
-/** Whether the C library answers 'check' yet (it is being added). */
-async function hasCheck() {
-  try {
-    await check(bytesOf(fixture('conv_relu.onnx')));
-    return true;
-  } catch (e) {
-    if (e.code === 'CLE_E_USAGE' && /unknown request 'check'/.test(e.message)) return false;
-    return true;
-  }
-}
-
 test('a failed init is not cached: the next call tries again', async () => {
   // runs first in this file, before anything loaded the module
   await assert.rejects(init({ locateFile: () => path.join(tmp, 'nope.wasm') }),
@@ -181,12 +170,13 @@ test('progress: stages in order, fractions 0..1; false cancels, a throw is rethr
   assert.equal((await equalize(bytes)).report.totals.layers, 64);
 });
 
-test('check: the same report as `onnx-cle check --json`', async (t) => {
-  if (!(await hasCheck())) return t.skip("the C library does not answer 'check' yet");
+test('check: the same report as `onnx-cle check --json`, with what info says under model', async () => {
   for (const file of [vgg, realModels['ppocr-det'], realModels['silero-v5']]) {
     const cli = native('check', file, '--json');
     assert.ok(cli.status === 0 || cli.status === 1, cli.stderr);
-    assert.deepEqual(await check(readFileSync(file)), JSON.parse(cli.stdout), file);
+    const report = await check(readFileSync(file));
+    assert.deepEqual(report, JSON.parse(cli.stdout), file);
+    assert.deepEqual(report.model, await info(readFileSync(file)), file);
   }
 });
 
