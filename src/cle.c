@@ -1680,6 +1680,12 @@ static bool usable(double x)
 	return isfinite(x) && x > 0;
 }
 
+/* Is scale s held at the clamp (max_scale or its inverse)? */
+static bool at_clamp(const struct cle_config *cfg, double s)
+{
+	return cfg->max_scale > 0 && (s >= cfg->max_scale || s <= 1.0 / cfg->max_scale);
+}
+
 static double clamp_scale(const struct cle_config *cfg, double s)
 {
 	if (cfg->max_scale > 0 && s > cfg->max_scale)
@@ -2363,12 +2369,12 @@ static enum cle_status run_balance(struct eq *q)
 		for (c = 0; c < p->regions[r].n_ch; c++) {
 			if (p->cfg.pow2)
 				q->s[r][c] = pow2_round(q->s[r][c]);
-			if (p->cfg.max_scale > 0 && (q->s[r][c] >= p->cfg.max_scale ||
-						     q->s[r][c] <= 1.0 / p->cfg.max_scale))
-				q->res->clamped++;
+			q->res->clamped += at_clamp(&p->cfg, q->s[r][c]);
 		}
 		mark_dirty(q, &p->regions[r]);
 	}
+	/* the largest imbalance left where a scale could still move: a channel
+	 * held at the clamp (a near-dead one) is counted in clamped instead */
 	for (r = 0; r < p->n_regions; r++) {
 		size_t c;
 
@@ -2376,7 +2382,7 @@ static enum cle_status run_balance(struct eq *q)
 			continue;
 		region_ranges(q, r, rp, rq);
 		for (c = 0; c < p->regions[r].n_ch; c++)
-			if (usable(rp[c]) && usable(rq[c]) &&
+			if (usable(rp[c]) && usable(rq[c]) && !at_clamp(&p->cfg, q->s[r][c]) &&
 			    fabs(log2(rp[c] / rq[c])) > q->res->max_imbalance)
 				q->res->max_imbalance = fabs(log2(rp[c] / rq[c]));
 	}

@@ -132,7 +132,8 @@ struct cle_result {
 	struct cle_layer_result *layers; /* parallel to plan->layers */
 	int rounds;
 	uint32_t bn_folded, clips_rewritten, clips_replaced, hbf_layers, clamped;
-	double max_imbalance; /* largest |log2(producer range / consumer range)| left */
+	double max_imbalance; /* largest |log2(producer range / consumer range)| left,
+			       * over the channels not held at the clamp */
 };
 
 /* Equalizes: writes the new model to sink (external data as gs says) and

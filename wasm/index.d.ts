@@ -217,7 +217,10 @@ export interface EqualizeReport {
     clips_replaced: number;
     hbf_layers: number;
     rounds: number;
+    /** Channels whose scale stopped at `maxScale` or its inverse (near-dead channels). */
     clamped_channels: number;
+    /** The largest |log2(producer range / consumer range)| left after balancing,
+     * over the channels not held at the clamp. */
     max_imbalance_log2: number | null;
     median_spread_before: number | null;
     median_spread_after: number | null;
