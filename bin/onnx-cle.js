@@ -27,6 +27,9 @@ const host = {
     const stream = fd === 2 ? process.stderr : process.stdout;
     return Boolean(stream.isTTY) && !process.env.NO_COLOR;
   },
+  tty(fd) {
+    return Boolean((fd === 2 ? process.stderr : process.stdout).isTTY);
+  },
   fileSize(path) {
     let st;
     try {

@@ -17,6 +17,7 @@
  * BigInt; a negative result means failure, with a sentence in err. */
 IMPORT(host_print) void host_print(int fd, const char *s, size_t n);
 IMPORT(host_color) int host_color(int fd);
+IMPORT(host_tty) int host_tty(int fd);
 IMPORT(host_file_size) double host_file_size(const char *path, char *err, size_t cap);
 IMPORT(host_file_read) int host_file_read(const char *path, uint8_t *dst, size_t n, char *err,
 					  size_t cap);
@@ -201,11 +202,17 @@ static bool w_color(void *ud, int fd)
 	return host_color(fd) != 0;
 }
 
+static bool w_tty(void *ud, int fd)
+{
+	(void)ud;
+	return host_tty(fd) != 0;
+}
+
 /* The CLI, with argv placed in wasm memory by bin/onnx-cle.js. */
 EXPORT(cle_cli) int cle_cli(int argc, char **argv)
 {
-	const struct cli_host h = {w_read_file, w_out_open, w_out_write, w_out_close,
-				   w_print,     w_color,    NULL,        &wasm_alloc};
+	const struct cli_host h = {w_read_file, w_out_open, w_out_write, w_out_close, w_print,
+				   w_color,     w_tty,      NULL,        &wasm_alloc};
 
 	return cli_main(argc, argv, &h);
 }

@@ -3,6 +3,7 @@
 mergeInto(LibraryManager.library, {
   host_print: function () {},
   host_color: function () {},
+  host_tty: function () {},
   host_file_size: function () {},
   host_file_read: function () {},
   host_out_open: function () {},

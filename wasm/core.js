@@ -80,6 +80,7 @@ export async function instantiate(module, host = {}) {
   const env = {
     host_print: (fd, p, n) => need('print')(fd, u8().slice(p >>> 0, (p >>> 0) + (n >>> 0))),
     host_color: (fd) => (host.color && host.color(fd) ? 1 : 0),
+    host_tty: (fd) => (host.tty && host.tty(fd) ? 1 : 0),
     host_file_size: (path, err, cap) => guard(err, cap, -1, () => need('fileSize')(cstring(path))),
     host_file_read: (path, dst, n, err, cap) =>
       guard(err, cap, -1, () => {

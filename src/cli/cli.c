@@ -221,6 +221,33 @@ static enum cle_status out_write(void *ud, const uint8_t *p, size_t n, struct cl
 	return o->h->out_write(o->h->ud, o->file, p, n, e);
 }
 
+/* equalize's progress on a terminal's stderr: one line, rewritten in
+ * place when its text changes, cleared when the run ends. */
+struct progress_line {
+	const struct cli_host *h;
+	int max_rounds;
+	char shown[64];
+};
+
+static bool progress_show(void *ud, const char *stage, double f)
+{
+	struct progress_line *pl = ud;
+	char line[64];
+
+	if (strcmp(stage, "balance") == 0)
+		snprintf(line, sizeof line, "balancing, round %d", (int)(f * pl->max_rounds + 0.5));
+	else if (strcmp(stage, "done") == 0)
+		line[0] = '\0';
+	else
+		snprintf(line, sizeof line, "%s %3d%%", strcmp(stage, "read") == 0 ? "reading weights" : "writing",
+			 (int)(f * 100));
+	if (strcmp(line, pl->shown) != 0) {
+		outf(pl->h, 2, "\r\033[K%s%s", line[0] ? "onnx-cle: " : "", line);
+		memcpy(pl->shown, line, sizeof line);
+	}
+	return true;
+}
+
 enum command { CMD_INFO, CMD_CHECK, CMD_EQUALIZE };
 
 /* Runs a command on the model named in args: reads it, runs the request
@@ -261,13 +288,19 @@ static int run(const struct cli_host *h, const struct args *args, enum command c
 		char name[1024], path[4096];
 		struct out_sink os = {h, args->output, NULL}, ds = {h, path, NULL};
 		struct onnx_sink sink = {out_begin, out_write, &os}, dsink = {out_begin, out_write, &ds};
+		struct progress_line pl = {h, args->o.cle.max_rounds, ""};
 
 		if (o.data_name == NULL) {
 			snprintf(name, sizeof name, "%s.data", base_name(args->output));
 			o.data_name = name;
 		}
 		snprintf(path, sizeof path, "%.*s%s", (int)dir, args->output, o.data_name);
+		if (h->tty(h->ud, 2)) {
+			o.progress = progress_show;
+			o.progress_ud = &pl;
+		}
 		st = cle_equalize_model(&in, &o, h->a, &sink, &dsink, &b, &e);
+		progress_show(&pl, "done", 1); /* also when it failed part way */
 		/* the data file first: a model is never in place without its data */
 		out_finish(&ds, &st, &e);
 		out_finish(&os, &st, &e);

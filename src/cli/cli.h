@@ -21,6 +21,8 @@ struct cli_host {
 	void (*print)(void *ud, int fd, const char *s, size_t n);
 	/* Whether fd is a terminal that wants colour (NO_COLOR unset). */
 	bool (*color)(void *ud, int fd);
+	/* Whether fd is a terminal at all: equalize shows its progress there. */
+	bool (*tty)(void *ud, int fd);
 	void *ud;
 	const struct cle_alloc *a;
 };

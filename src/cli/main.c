@@ -137,9 +137,15 @@ static bool color(void *ud, int fd)
 	return isatty(fd) && (nc == NULL || nc[0] == '\0');
 }
 
+static bool tty(void *ud, int fd)
+{
+	(void)ud;
+	return isatty(fd);
+}
+
 int main(int argc, char *argv[])
 {
-	struct cli_host h = {read_file, out_open, out_write, out_close, print, color, NULL,
+	struct cli_host h = {read_file, out_open, out_write, out_close, print, color, tty, NULL,
 			     &cle_system_alloc};
 	int rc = cli_main(argc, argv, &h);
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { native, wasm, realModels, fixture, pythonFacts } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { native, wasm, nativeCli, wasmCli, realModels, fixture, pythonFacts } from './helpers.mjs';
 
 const own = ['conv_relu.onnx', 'typed_fields.onnx', 'if_subgraph.onnx', 'loop_scan.onnx', 'nested_10.onnx',
   'external.onnx']
@@ -98,4 +99,29 @@ test('external data is found beside the model, never outside its folder', () => 
   const info = JSON.parse(wasm('info', fixture('external.onnx'), '--json').stdout);
   assert.equal(info.external_tensor_count, 1);
   assert.equal(info.initializer_bytes, 16 * 8 * 4);
+});
+
+test('equalize shows its progress on a terminal, in one line it clears; nothing when stderr is not one', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'onnx-cle-tty-'));
+  const model = fixture('resnet_like_bn.onnx');
+  const quote = (a) => `'${a.replaceAll("'", "'\\''")}'`;
+  for (const [who, cmd] of [['native', [nativeCli]], ['wasm', [process.execPath, wasmCli]]]) {
+    const out = path.join(dir, `${who}.onnx`);
+    const line = [...cmd, 'equalize', model, '-o', out].map(quote).join(' ');
+    // script(1) runs the command on a pseudo-terminal and copies what it writes
+    // there; NO_COLOR keeps the report plain (progress does not depend on it)
+    const r = spawnSync('script', ['-qec', line, '/dev/null'],
+      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(r.status, 0, `${who}: ${r.stderr}`);
+    const screen = r.stdout;
+    for (const want of ['onnx-cle: reading weights', 'onnx-cle: balancing, round 1', 'onnx-cle: writing']) {
+      assert.ok(screen.includes(`\r\x1b[K${want}`), `${who}: no '${want}' in ${JSON.stringify(screen.slice(0, 200))}`);
+    }
+    // the line is cleared before the report, which is what a pipe gets
+    const cleared = screen.lastIndexOf('\r\x1b[K');
+    const piped = native('equalize', model, '-o', path.join(dir, 'piped.onnx'));
+    assert.equal(piped.stderr, '');
+    assert.equal(screen.slice(cleared + 4).replaceAll('\r\n', '\n'), piped.stdout.toString(), who);
+    assert.ok(readFileSync(out).equals(readFileSync(path.join(dir, 'piped.onnx'))), `${who}: the same model`);
+  }
 });
