@@ -387,6 +387,7 @@ static void q_chunk(const struct kernel_tensor *t, const uint8_t *o, size_t e, s
 	float s = (float)(1.0 / q->step); /* the terms multiply by it */
 	struct pos ps;
 
+	(void)simd; /* only the wasm build has a SIMD version */
 	if (!(s <= FLT_MAX))
 		s = FLT_MAX; /* a step below float's range */
 	pos_at(t, e, &ps);
@@ -429,7 +430,6 @@ static void q_chunk(const struct kernel_tensor *t, const uint8_t *o, size_t e, s
 		else
 #endif
 			q_terms_scalar(t->dt, o + x * es, at, len, s, q->run_signal, q->run_noise);
-		(void)simd;
 		if (len == to_run || at + len == total)
 			q_flush(q);
 		x += len;
