@@ -366,9 +366,11 @@ static void ref_sqnr(const struct kernel_tensor *t, const uint8_t *out, double s
 	if (!(s <= 0x1.fffffep127f))
 		s = 0x1.fffffep127f;
 	for (e = 0; e <= n; e++) {
-		size_t r = e < n ? e / t->k : 0, ch = e == n ? SIZE_MAX : by_col ? col_of(t, r / t->d1, r % t->d1) : r / t->d1;
+		size_t r = e < n ? e / t->k : 0, ch = SIZE_MAX; /* past the end: no channel */
 		float x, u, q, d, sq, dd;
 
+		if (e < n)
+			ch = by_col ? col_of(t, r / t->d1, r % t->d1) : r / t->d1;
 		if (open != SIZE_MAX && (e == n || ch != open || e % KERNEL_SQNR_RUN == 0)) {
 			for (l = 0; l < 4; l++) {
 				cs[4 * open + l] += (double)rs[l];
