@@ -225,8 +225,8 @@ async function benchModel(m, bins, tmp) {
 }
 
 function table(rows) {
-  const head = ['model', 'MB', 'equalize wasm ms', 'first call ms', 'GB/s', 'memcpy floor ms', 'e2e / floor', 'new array ms',
-    'e2e / (floor + new array)', 'copy ms',
+  const head = ['model', 'MB', 'equalize wasm ms', 'first call ms', 'GB/s', 'memcpy floor ms', 'e2e / floor',
+    'new array ms', 'e2e / (floor + new array)', 'copy ms',
     '1 round ms', 'check ms',
     'native CLI ms', 'wasm / native', 'scalar wasm ms', 'scalar / SIMD', 'Python ms', 'Python / ours',
     'same weights as Python', 'peak heap / size', 'memory.buffer / size', 'rounds'];
@@ -234,8 +234,9 @@ function table(rows) {
     : a.agree ? `yes (max rel. diff ${a.max_rel_diff.toExponential(1)})` : `no: ${a.why}`;
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
-    lines.push(`| ${[r.name, fmt(r.mb), fmt(r.e2eMs, 0), fmt(r.firstMs, 0), fmt(r.mb / 1e3 / (r.e2eMs / 1e3), 2), fmt(r.floorMs, 1),
-      fmt(r.e2eMs / r.floorMs), fmt(r.freshMs, 0), fmt(r.e2eMs / (r.floorMs + r.freshMs)), fmt(r.copyMs, 0), fmt(r.oneRoundMs, 0), fmt(r.checkMs, 0), fmt(r.nativeMs, 0), fmt(r.e2eMs / r.nativeMs, 2),
+    lines.push(`| ${[r.name, fmt(r.mb), fmt(r.e2eMs, 0), fmt(r.firstMs, 0), fmt(r.mb / 1e3 / (r.e2eMs / 1e3), 2),
+      fmt(r.floorMs, 1), fmt(r.e2eMs / r.floorMs), fmt(r.freshMs, 0), fmt(r.e2eMs / (r.floorMs + r.freshMs)),
+      fmt(r.copyMs, 0), fmt(r.oneRoundMs, 0), fmt(r.checkMs, 0), fmt(r.nativeMs, 0), fmt(r.e2eMs / r.nativeMs, 2),
       fmt(r.scalarMs, 0), fmt(r.scalarMs / r.e2eMs, 2), fmt(r.pyMs, 0), fmt(r.pyMs / r.e2eMs, 2), agree(r.agree),
       fmt(r.peakHeap, 2), fmt(r.memBuffer, 2), r.rounds].join(' | ')} |`);
   }
