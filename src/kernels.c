@@ -263,6 +263,22 @@ static inline float out_f32(enum kernel_dtype dt, const uint8_t *p)
 	return dt == KERNEL_F16 ? kernel_f16_to_f32(load_u16(p)) : f32_from_bits(load_u32(p));
 }
 
+/* One entry v of kernel_weighted_max's row: returns the row's maximum so
+ * far with v * bj, and raises *rgj (the column's maximum; NULL: not
+ * computed) to v * ai.  Written as f32x4.pmax is defined, so a NaN product
+ * is skipped alike; the SIMD version's tail takes the same step. */
+static inline float wm_step(float v, float bj, float ai, float best, float *rgj)
+{
+	float x = v * bj, y;
+
+	best = best < x ? x : best;
+	if (rgj != NULL) {
+		y = v * ai;
+		*rgj = *rgj < y ? y : *rgj;
+	}
+	return best;
+}
+
 /* ---- scalar versions --------------------------------------------------- */
 
 size_t kernel_absmax_reduce_scalar(const struct kernel_tensor *t, float *m)
@@ -284,17 +300,11 @@ void kernel_weighted_max_scalar(const struct kernel_tensor *t, const float *m, c
 		r1[j] = 0.0f;
 	for (i = 0; i < t->d0; i++) {
 		const float *bg = b + i / per * d1;
-		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best = 0.0f, v, x, y;
+		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best = 0.0f, v;
 
 		for (j = 0; j < d1; j++) {
 			v = m != NULL ? m[i * d1 + j] : absmax_row(t, t->p + (i * d1 + j) * stride, &bad);
-			/* written as f32x4.pmax is defined, so a NaN product is skipped alike */
-			x = v * bg[j];
-			best = best < x ? x : best;
-			if (rg != NULL) {
-				y = v * a[i];
-				rg[j] = rg[j] < y ? y : rg[j];
-			}
+			best = wm_step(v, bg[j], a[i], best, rg != NULL ? &rg[j] : NULL);
 		}
 		if (r0 != NULL)
 			r0[i] = best;
@@ -696,7 +706,7 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 		r1[j] = 0.0f;
 	for (i = 0; i < d0; i++) {
 		const float *bg = b + i / per * d1;
-		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best, v, x, y;
+		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best;
 		v128_t acc = zero, av = wasm_f32x4_splat(a[i]);
 
 		if (rg == NULL) { /* row maxima only */
@@ -716,15 +726,8 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 			}
 		}
 		best = hmax_f32(acc);
-		for (; j < d1; j++) {
-			v = wm_value(t, m, i * d1 + j);
-			x = v * bg[j];
-			best = best < x ? x : best;
-			if (rg != NULL) {
-				y = v * a[i];
-				rg[j] = rg[j] < y ? y : rg[j];
-			}
-		}
+		for (; j < d1; j++)
+			best = wm_step(wm_value(t, m, i * d1 + j), bg[j], a[i], best, rg != NULL ? &rg[j] : NULL);
 		if (r0 != NULL)
 			r0[i] = best;
 	}
