@@ -68,6 +68,30 @@ static enum cle_status call(enum call c, const uint8_t *p, size_t n, const char 
 	return st;
 }
 
+/* One call with the allocator refusing allocation fail_at (0: none) or
+ * anything past limit live bytes (0: none); checks nothing leaked.
+ * Returns whether an allocation was refused; the call's status, error
+ * and output checksum in *st, *e, *sum. */
+static bool refused(enum call c, const uint8_t *p, size_t n, const char *model, struct lookup_state *ls,
+		    size_t fail_at, size_t limit, enum cle_status *st, struct cle_error *e, uint64_t *sum)
+{
+	struct test_alloc t;
+	struct cle_alloc a = test_alloc_init(&t);
+	struct test_sink out = {0, 0, 0};
+	struct cle_options o;
+
+	cle_options_init(&o);
+	o.format = REPORT_JSON;
+	t.fail_at = fail_at;
+	t.limit = limit;
+	*st = call(c, p, n, model, &a, ls, &out, &o, e);
+	if (t.blocks != 0)
+		test_fail(__FILE__, __LINE__, "%s call %d: %zu blocks leaked (refusing allocation %zu, limit %zu bytes)",
+			  model, (int)c, t.blocks, fail_at, limit);
+	*sum = out.sum;
+	return t.failed;
+}
+
 /* Fails allocation 1, 2, 3, ... of each call until it succeeds; then
  * limits live bytes, doubling the limit until it succeeds. */
 static void t_alloc_sweep(void)
@@ -82,25 +106,13 @@ static void t_alloc_sweep(void)
 
 		for (c = 0; c < sizeof calls / sizeof calls[0]; c++) {
 			size_t fail, limit;
-			uint64_t want = 0;
+			uint64_t want = 0, sum;
+			struct cle_error e;
+			enum cle_status st;
 
 			for (fail = 1;; fail++) {
-				struct test_alloc t;
-				struct cle_alloc a = test_alloc_init(&t);
-				struct test_sink out = {0, 0, 0};
-				struct cle_options o;
-				struct cle_error e;
-				enum cle_status st;
-
-				cle_options_init(&o);
-				o.format = REPORT_JSON;
-				t.fail_at = fail;
-				st = call(calls[c], p, n, models[i], &a, &ls, &out, &o, &e);
-				CHECK_MSG(t.blocks == 0, "%s call %zu: %zu blocks leaked failing allocation %zu",
-					  models[i], c, t.blocks, fail);
-				if (!t.failed) {
+				if (!refused(calls[c], p, n, models[i], &ls, fail, 0, &st, &e, &want)) {
 					CHECK_OK(st, e);
-					want = out.sum;
 					runs += fail;
 					break;
 				}
@@ -109,23 +121,10 @@ static void t_alloc_sweep(void)
 					  cle_status_name(st), e.msg);
 			}
 			for (limit = 1024;; limit *= 2) {
-				struct test_alloc t;
-				struct cle_alloc a = test_alloc_init(&t);
-				struct test_sink out = {0, 0, 0};
-				struct cle_options o;
-				struct cle_error e;
-				enum cle_status st;
-
-				cle_options_init(&o);
-				o.format = REPORT_JSON;
-				t.limit = limit;
-				st = call(calls[c], p, n, models[i], &a, &ls, &out, &o, &e);
-				CHECK_MSG(t.blocks == 0, "%s call %zu: blocks leaked under a %zu-byte limit",
-					  models[i], c, limit);
-				if (!t.failed) {
+				if (!refused(calls[c], p, n, models[i], &ls, 0, limit, &st, &e, &sum)) {
 					CHECK_OK(st, e);
 					/* the same output whatever failed before */
-					CHECK_MSG(out.sum == want, "%s call %zu: output differs", models[i], c);
+					CHECK_MSG(sum == want, "%s call %zu: output differs", models[i], c);
 					break;
 				}
 				CHECK_MSG(st == CLE_E_NOMEM, "%s call %zu, %zu-byte limit: %s: %s", models[i],
