@@ -156,6 +156,28 @@ void cle_free(const struct cle_alloc *a, void *p, size_t n)
 		a->fn(a->ud, p, n, 0);
 }
 
+enum cle_status cle_reserve(const struct cle_alloc *a, void *arrp, size_t *cap, size_t need,
+			    size_t elsize, size_t min_cap, struct cle_error *e)
+{
+	size_t n = *cap ? *cap : min_cap, old_bytes, new_bytes;
+	void *p, *q;
+
+	if (need <= *cap)
+		return CLE_OK;
+	while (n < need)
+		n = n > SIZE_MAX / 2 ? need : n * 2;
+	if (!cle_mul_size(n, elsize, &new_bytes))
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory: %zu elements of %zu bytes", n, elsize);
+	old_bytes = *cap * elsize;
+	memcpy(&p, arrp, sizeof p); /* *(T **)arrp, without type punning */
+	q = cle_realloc(a, p, old_bytes, new_bytes);
+	if (q == NULL)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory growing a list to %zu bytes", new_bytes);
+	memcpy(arrp, &q, sizeof q);
+	*cap = n;
+	return CLE_OK;
+}
+
 void cle_buf_init(struct cle_buf *b, const struct cle_alloc *a)
 {
 	memset(b, 0, sizeof *b);

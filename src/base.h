@@ -81,6 +81,28 @@ CLE_NODISCARD void *cle_calloc(const struct cle_alloc *a, size_t count, size_t s
 CLE_NODISCARD void *cle_realloc(const struct cle_alloc *a, void *p, size_t old, size_t n);
 void cle_free(const struct cle_alloc *a, void *p, size_t n);
 
+/* Room for need elements of elsize bytes in the array *(T **)arrp of *cap
+ * elements: grows by doubling (first to min_cap), keeps the contents.  On
+ * overflow or out-of-memory the array is left as it was and the status is
+ * CLE_E_NOMEM with a sentence.  Use CLE_RESERVE, which passes the sizes. */
+CLE_NODISCARD enum cle_status cle_reserve(const struct cle_alloc *a, void *arrp, size_t *cap,
+					  size_t need, size_t elsize, size_t min_cap,
+					  struct cle_error *e);
+#define CLE_RESERVE(a, arr, cap, need, min_cap, e) \
+	cle_reserve((a), &(arr), &(cap), (need), sizeof *(arr), (min_cap), (e))
+
+/* Conditions that cannot hold unless onnx-cle has a bug (SQLite's NEVER and
+ * ALWAYS): debug builds stop on them, release builds take the safe branch,
+ * which reports CLE_E_INTERNAL.  Never used on file contents. */
+#ifdef NDEBUG
+#define NEVER(x) (x)
+#define ALWAYS(x) (x)
+#else
+#include <assert.h>
+#define NEVER(x) ((x) ? (assert(!(#x)), 1) : 0)
+#define ALWAYS(x) ((x) ? 1 : (assert(!(#x)), 0))
+#endif
+
 /* *out = a * b, false on overflow (every product of file-supplied counts). */
 static inline bool cle_mul_size(size_t a, size_t b, size_t *out)
 {
