@@ -359,6 +359,21 @@ void *cle_arena_alloc(struct cle_arena *ar, size_t n)
 	return p;
 }
 
+void *cle_arena_calloc(struct cle_arena *ar, size_t count, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (!cle_mul_size(count ? count : 1, size, &n)) {
+		ar->failed = true;
+		return NULL;
+	}
+	p = cle_arena_alloc(ar, n);
+	if (p != NULL)
+		memset(p, 0, n);
+	return p;
+}
+
 char *cle_arena_strdup(struct cle_arena *ar, const char *s)
 {
 	size_t n = strlen(s) + 1;

@@ -99,8 +99,8 @@ CLE_NODISCARD enum cle_status cle_reserve(const struct cle_alloc *a, void *arrp,
 #define ALWAYS(x) (x)
 #else
 #include <assert.h>
-#define NEVER(x) ((x) ? (assert(!(#x)), 1) : 0)
-#define ALWAYS(x) ((x) ? 1 : (assert(!(#x)), 0))
+#define NEVER(x) ((x) ? (assert(0), 1) : 0)
+#define ALWAYS(x) ((x) ? 1 : (assert(0), 0))
 #endif
 
 /* *out = a * b, false on overflow (every product of file-supplied counts). */
@@ -143,6 +143,8 @@ struct cle_arena {
 
 void cle_arena_init(struct cle_arena *ar, const struct cle_alloc *a);
 CLE_NODISCARD void *cle_arena_alloc(struct cle_arena *ar, size_t n);
+/* count zeroed elements of size bytes; NULL on overflow or out-of-memory. */
+CLE_NODISCARD void *cle_arena_calloc(struct cle_arena *ar, size_t count, size_t size);
 CLE_NODISCARD char *cle_arena_strdup(struct cle_arena *ar, const char *s);
 void cle_arena_free(struct cle_arena *ar);
 

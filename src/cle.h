@@ -21,6 +21,7 @@
 
 #include "base.h"
 #include "graph.h"
+#include "ops.h"
 
 struct onnx_sink;
 
@@ -43,20 +44,13 @@ struct cle_config {
 
 void cle_config_init(struct cle_config *c);
 
-enum cle_layer_kind {
-	CLE_CONV,
-	CLE_CONV_TRANSPOSE,
-	CLE_GEMM,
-	CLE_MATMUL,
-};
-
 /* Progress: stage name and fraction done; returning false cancels. */
 typedef bool (*cle_progress_fn)(void *ud, const char *stage, double fraction);
 
 struct cle_layer {
 	const struct graph *g;
 	uint32_t node;            /* the Conv/ConvTranspose/Gemm/MatMul */
-	enum cle_layer_kind kind;
+	enum ops_layer kind;
 	const char *why;          /* why it cannot be equalized at all, or NULL */
 	bool reference;           /* the reference would equalize it too */
 	/* set when why == NULL */
@@ -125,6 +119,7 @@ struct cle_layer_result {
 	const float *ranges_before;         /* per output channel (cfg.ranges), or NULL */
 	const float *ranges_after;
 	const char *note;                   /* why it was left alone, or an approximation made */
+	bool measured;                      /* its ranges were read: spreads and SQNRs hold */
 };
 
 struct cle_result {
@@ -134,6 +129,9 @@ struct cle_result {
 	uint32_t bn_folded, clips_rewritten, clips_replaced, hbf_layers, clamped;
 	double max_imbalance; /* largest |log2(producer range / consumer range)| left,
 			       * over the channels not held at the clamp */
+	uint32_t equalized, measured;       /* layers changed; layers measured */
+	double median_spread_before, median_spread_after; /* over the measured layers */
+	double mean_sqnr_before, mean_sqnr_after;         /* dB, over the measured layers */
 };
 
 /* Equalizes: writes the new model to sink (external data as gs says) and
@@ -143,5 +141,35 @@ CLE_NODISCARD enum cle_status cle_equalize(struct cle_plan *p, const struct onnx
 					   const struct graph_save *gs, struct cle_result *res,
 					   cle_progress_fn progress, void *progress_ud,
 					   struct cle_error *e);
+
+/* ---- the CLE map: what check shows of a plan (cle_map.c) ---------------- */
+
+/* Region r exists and can be scaled. */
+bool cle_region_open(const struct cle_plan *p, uint32_t r);
+
+/* Layer li can be equalized and at least one of its sides is open. */
+bool cle_layer_paired(const struct cle_plan *p, uint32_t li);
+
+/* Why a side (region r, GRAPH_NONE when the layer has none) is closed:
+ * the region's sentence, `none` when there is no region; NULL when open. */
+const char *cle_side_reason(const struct cle_plan *p, uint32_t r, const char *none);
+
+/* Why layer li is not equalized at all (its own reason, or both sides'),
+ * into buf; "" when it is paired. */
+void cle_layer_reason(const struct cle_plan *p, uint32_t li, char *buf, size_t n);
+
+/* Paired in a way the reference (AIMET) would not pair it. */
+bool cle_layer_beyond_reference(const struct cle_plan *p, uint32_t li);
+
+/* The other layers scaled with layer li through region r, each once:
+ * start with *cursor = 0; GRAPH_NONE after the last (or r closed). */
+uint32_t cle_next_partner(const struct cle_plan *p, uint32_t li, uint32_t r, uint32_t *cursor);
+
+struct cle_map_totals {
+	uint32_t paired; /* layers with an open side */
+	uint32_t beyond; /* ... of which beyond the reference */
+	uint32_t groups;
+};
+void cle_map_totals(const struct cle_plan *p, struct cle_map_totals *t);
 
 #endif

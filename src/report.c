@@ -352,65 +352,10 @@ void report_info(struct cle_buf *b, const struct graph_model *gm, const char *fi
 
 /* ---- equalize ------------------------------------------------------------ */
 
-static const char *const kind_names[] = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
-
-static int dbl_cmp(const void *x, const void *y)
+/* A layer's op as the file names it: Conv, ConvTranspose, Gemm, MatMul. */
+static const char *layer_op(const struct cle_layer *l)
 {
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* Median of the n values at v (sorted in place); 0 when n == 0. */
-static double median(double *v, size_t n)
-{
-	if (n == 0)
-		return 0;
-	qsort(v, n, sizeof *v, dbl_cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-struct eq_totals {
-	uint32_t equalized, measured;
-	double med_before, med_after, sqnr_before, sqnr_after;
-};
-
-static bool measured(const struct cle_plan *p, const struct cle_result *r, uint32_t i)
-{
-	return p->layers[i].why == NULL && r->layers[i].spread_before > 0;
-}
-
-static void eq_totals(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
-		      struct eq_totals *t)
-{
-	double *before = cle_calloc(b->a, p->n_layers + 1, sizeof *before);
-	double *after = cle_calloc(b->a, p->n_layers + 1, sizeof *after);
-	uint32_t i;
-
-	memset(t, 0, sizeof *t);
-	if (before == NULL || after == NULL) {
-		b->status = CLE_E_NOMEM;
-	} else {
-		for (i = 0; i < p->n_layers; i++) {
-			if (r->layers[i].changed)
-				t->equalized++;
-			if (!measured(p, r, i))
-				continue;
-			before[t->measured] = r->layers[i].spread_before;
-			after[t->measured] = r->layers[i].spread_after;
-			t->sqnr_before += r->layers[i].sqnr_before;
-			t->sqnr_after += r->layers[i].sqnr_after;
-			t->measured++;
-		}
-		t->med_before = median(before, t->measured);
-		t->med_after = median(after, t->measured);
-		if (t->measured) {
-			t->sqnr_before /= t->measured;
-			t->sqnr_after /= t->measured;
-		}
-	}
-	cle_free(b->a, before, (p->n_layers + 1) * sizeof *before);
-	cle_free(b->a, after, (p->n_layers + 1) * sizeof *after);
+	return l->g->node[l->node].op;
 }
 
 static void json_num(struct cle_buf *b, double x)
@@ -424,11 +369,9 @@ static void json_num(struct cle_buf *b, double x)
 void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
 		     enum report_format f)
 {
-	struct eq_totals t;
 	char lb[256];
 	uint32_t i;
 
-	eq_totals(b, p, r, &t);
 	if (f != REPORT_TEXT) {
 		cle_buf_puts(b, "{\"layers\":[");
 		for (i = 0; i < p->n_layers; i++) {
@@ -438,13 +381,15 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 
 			cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
 			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
-			cle_buf_printf(b, ",\"op\":\"%s\",\"group\":", kind_names[l->kind]);
+			cle_buf_puts(b, ",\"op\":");
+			report_json_str(b, layer_op(l));
+			cle_buf_puts(b, ",\"group\":");
 			if (l->group != GRAPH_NONE)
 				cle_buf_printf(b, "%u", (unsigned)l->group);
 			else
 				cle_buf_puts(b, "null");
 			cle_buf_printf(b, ",\"changed\":%s", lr->changed ? "true" : "false");
-			if (measured(p, r, i)) {
+			if (lr->measured) {
 				cle_buf_puts(b, ",\"range_spread_before\":");
 				json_num(b, lr->spread_before);
 				cle_buf_puts(b, ",\"range_spread_after\":");
@@ -482,133 +427,59 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 		cle_buf_printf(b, "],\"totals\":{\"layers\":%u,\"equalized\":%u,\"bn_folded\":%u,"
 			       "\"clips_rewritten\":%u,\"clips_replaced\":%u,\"hbf_layers\":%u,"
 			       "\"rounds\":%d,\"clamped_channels\":%u,\"max_imbalance_log2\":",
-			       (unsigned)p->n_layers, (unsigned)t.equalized, (unsigned)r->bn_folded,
+			       (unsigned)p->n_layers, (unsigned)r->equalized, (unsigned)r->bn_folded,
 			       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
 			       (unsigned)r->hbf_layers, r->rounds, (unsigned)r->clamped);
 		json_num(b, r->max_imbalance);
 		cle_buf_puts(b, ",\"median_spread_before\":");
-		json_num(b, t.med_before);
+		json_num(b, r->median_spread_before);
 		cle_buf_puts(b, ",\"median_spread_after\":");
-		json_num(b, t.med_after);
+		json_num(b, r->median_spread_after);
 		cle_buf_puts(b, ",\"mean_sqnr_before_db\":");
-		json_num(b, t.sqnr_before);
+		json_num(b, r->mean_sqnr_before);
 		cle_buf_puts(b, ",\"mean_sqnr_after_db\":");
-		json_num(b, t.sqnr_after);
+		json_num(b, r->mean_sqnr_after);
 		cle_buf_puts(b, "}}\n");
 		return;
 	}
 	cle_buf_printf(b, "equalized %u of %u layers; %u BatchNormalization folded, %u Clip rewritten, "
 		       "%u replaced by Relu, %u high biases absorbed; %d rounds\n",
-		       (unsigned)t.equalized, (unsigned)p->n_layers, (unsigned)r->bn_folded,
+		       (unsigned)r->equalized, (unsigned)p->n_layers, (unsigned)r->bn_folded,
 		       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
 		       (unsigned)r->hbf_layers, r->rounds);
 	cle_buf_printf(b, "median range spread %.4g -> %.4g, mean INT8 weight SQNR %.1f -> %.1f dB\n\n",
-		       t.med_before, t.med_after, t.sqnr_before, t.sqnr_after);
+		       r->median_spread_before, r->median_spread_after, r->mean_sqnr_before,
+		       r->mean_sqnr_after);
 	for (i = 0; i < p->n_layers; i++) {
 		const struct cle_layer *l = &p->layers[i];
 		const struct cle_layer_result *lr = &r->layers[i];
 		const char *why = l->why ? l->why : lr->note;
 
 		cle_buf_printf(b, "%-32s %-13s ", graph_node_label(l->g, l->node, lb, sizeof lb),
-			       kind_names[l->kind]);
-		if (measured(p, r, i))
+			       layer_op(l));
+		if (lr->measured)
 			cle_buf_printf(b, "spread %9.4g -> %-9.4g SQNR %5.1f -> %5.1f dB%s", lr->spread_before,
 				       lr->spread_after, lr->sqnr_before, lr->sqnr_after,
 				       lr->changed ? "" : "  (unchanged)");
 		if (why)
-			cle_buf_printf(b, "%s%s", measured(p, r, i) ? "  " : "", why);
+			cle_buf_printf(b, "%s%s", lr->measured ? "  " : "", why);
 		cle_buf_puts(b, "\n");
 	}
 }
 
 /* ---- check ---------------------------------------------------------------- */
 
-static const char *layer_op(const struct cle_layer *l)
-{
-	return kind_names[l->kind];
-}
-
-static bool region_open(const struct cle_plan *p, uint32_t r)
-{
-	return r != GRAPH_NONE && p->regions[r].blocked == NULL;
-}
-
-/* The other layers a layer is scaled together with, through open regions. */
+/* Partners of layer li through region r, as JSON strings after *first. */
 static void partners_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, uint32_t r,
 			  bool *first)
 {
-	const struct cle_region *rg;
+	uint32_t cursor = 0, x;
 	char lb[256];
-	uint32_t j;
 
-	if (!region_open(p, r))
-		return;
-	rg = &p->regions[r];
-	for (j = 0; j < rg->n_producers + rg->n_consumers; j++) {
-		uint32_t x = j < rg->n_producers ? rg->producers[j] : rg->consumers[j - rg->n_producers];
-		uint32_t k;
-		bool seen = x == li;
-
-		/* a layer can sit on both sides (producer and consumer): list it once */
-		for (k = 0; k < j && !seen; k++)
-			seen = (k < rg->n_producers ? rg->producers[k] : rg->consumers[k - rg->n_producers]) == x;
-		if (seen)
-			continue;
+	while ((x = cle_next_partner(p, li, r, &cursor)) != GRAPH_NONE) {
 		cle_buf_puts(b, *first ? "" : ",");
 		*first = false;
 		report_json_str(b, graph_node_label(p->layers[x].g, p->layers[x].node, lb, sizeof lb));
-	}
-}
-
-static const char *side_reason(const struct cle_plan *p, uint32_t r, const char *none)
-{
-	if (r == GRAPH_NONE)
-		return none;
-	return p->regions[r].blocked;
-}
-
-/* Why a layer is not equalized at all, or NULL when at least one side is. */
-static void layer_reason(const struct cle_plan *p, const struct cle_layer *l, char *buf, size_t n)
-{
-	const char *in = side_reason(p, l->in_region, "it has no input tensor");
-	const char *out = side_reason(p, l->out_region, "it has no output tensor");
-
-	if (l->why != NULL)
-		snprintf(buf, n, "%s", l->why);
-	else if (region_open(p, l->in_region) || region_open(p, l->out_region))
-		buf[0] = '\0';
-	else
-		snprintf(buf, n, "output: %s; input: %s", out, in);
-}
-
-static bool beyond_reference(const struct cle_plan *p, const struct cle_layer *l)
-{
-	bool in = region_open(p, l->in_region), out = region_open(p, l->out_region);
-
-	if (!in && !out)
-		return false;
-	return !l->reference || !((in && p->regions[l->in_region].reference) ||
-				  (out && p->regions[l->out_region].reference));
-}
-
-struct map_totals {
-	uint32_t paired, beyond, groups;
-};
-
-static void map_totals(const struct cle_plan *p, struct map_totals *t)
-{
-	uint32_t i;
-
-	memset(t, 0, sizeof *t);
-	for (i = 0; i < p->n_layers; i++) {
-		const struct cle_layer *l = &p->layers[i];
-
-		if (l->why == NULL && (region_open(p, l->in_region) || region_open(p, l->out_region))) {
-			t->paired++;
-			t->beyond += beyond_reference(p, l);
-		}
-		if (l->group != GRAPH_NONE && l->group + 1 > t->groups)
-			t->groups = l->group + 1;
 	}
 }
 
@@ -616,7 +487,7 @@ static void side_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, 
 		      const char *none)
 {
 	bool first = true;
-	const char *why = region_open(p, r) ? NULL : side_reason(p, r, none);
+	const char *why = cle_region_open(p, r) ? NULL : cle_side_reason(p, r, none);
 
 	cle_buf_puts(b, "{\"region\":");
 	if (r != GRAPH_NONE)
@@ -636,7 +507,7 @@ static void side_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, 
 static void check_json(struct cle_buf *b, const struct graph_model *gm,
 		       const struct rule_findings *rf, const struct cle_plan *p, size_t n_file)
 {
-	struct map_totals t;
+	struct cle_map_totals t;
 	char lb[256], why[1200];
 	uint32_t i;
 
@@ -668,7 +539,9 @@ static void check_json(struct cle_buf *b, const struct graph_model *gm,
 
 		cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
 		report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
-		cle_buf_printf(b, ",\"op\":\"%s\",\"group\":", layer_op(l));
+		cle_buf_puts(b, ",\"op\":");
+		report_json_str(b, layer_op(l));
+		cle_buf_puts(b, ",\"group\":");
 		if (l->group != GRAPH_NONE)
 			cle_buf_printf(b, "%u", (unsigned)l->group);
 		else
@@ -679,12 +552,12 @@ static void check_json(struct cle_buf *b, const struct graph_model *gm,
 			partners_json(b, p, i, l->out_region, &first);
 		}
 		cle_buf_puts(b, "],\"reason\":");
-		layer_reason(p, l, why, sizeof why);
+		cle_layer_reason(p, i, why, sizeof why);
 		if (why[0])
 			report_json_str(b, why);
 		else
 			cle_buf_puts(b, "null");
-		cle_buf_printf(b, ",\"beyond_reference\":%s", beyond_reference(p, l) ? "true" : "false");
+		cle_buf_printf(b, ",\"beyond_reference\":%s", cle_layer_beyond_reference(p, i) ? "true" : "false");
 		if (l->why == NULL) {
 			cle_buf_puts(b, ",\"input\":");
 			side_json(b, p, i, l->in_region, "it has no input tensor");
@@ -729,7 +602,7 @@ static void check_json(struct cle_buf *b, const struct graph_model *gm,
 			cle_buf_puts(b, "null");
 		cle_buf_puts(b, "}");
 	}
-	map_totals(p, &t);
+	cle_map_totals(p, &t);
 	cle_buf_printf(b, "]},\"summary\":{\"errors\":%u,\"warnings\":%u,\"infos\":%u,\"layers\":%u,"
 		       "\"paired\":%u,\"groups\":%u,\"beyond_reference\":%u,\"opset\":%lld},\"model\":",
 		       (unsigned)rf->errors, (unsigned)rf->warnings, (unsigned)rf->infos,
@@ -808,7 +681,7 @@ static void check_text(struct cle_buf *b, const struct rule_findings *rf, const 
 {
 	static const char *const sev_color[] = {"\033[31m", "\033[33m", "\033[36m"};
 	const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
-	struct map_totals t;
+	struct cle_map_totals t;
 	char lb[256], why[1200];
 	size_t r;
 	uint32_t i;
@@ -836,21 +709,21 @@ static void check_text(struct cle_buf *b, const struct rule_findings *rf, const 
 				       rule_severity_name(f->severity), off, f->message, f->fix);
 		}
 	}
-	map_totals(p, &t);
+	cle_map_totals(p, &t);
 	cle_buf_printf(b, "\n%sCLE map%s: %u layers, %u paired in %u groups (%u beyond the reference), "
 		       "%u not paired\n", bold, off, (unsigned)p->n_layers, (unsigned)t.paired,
 		       (unsigned)t.groups, (unsigned)t.beyond, (unsigned)(p->n_layers - t.paired));
 	for (i = 0; i < p->n_layers; i++) {
 		const struct cle_layer *l = &p->layers[i];
 
-		layer_reason(p, l, why, sizeof why);
+		cle_layer_reason(p, i, why, sizeof why);
 		cle_buf_printf(b, "  %s%-28s%s %-13s ", bold, graph_node_label(l->g, l->node, lb, sizeof lb),
 			       off, layer_op(l));
 		if (why[0]) {
 			cle_buf_printf(b, "not paired: %s\n", why);
 		} else {
 			cle_buf_printf(b, "group %u%s\n", (unsigned)l->group,
-				       beyond_reference(p, l) ? "  (beyond the reference)" : "");
+				       cle_layer_beyond_reference(p, i) ? "  (beyond the reference)" : "");
 		}
 	}
 }

@@ -3,6 +3,8 @@
  * ONNX graphs. */
 #include "rules.h"
 
+#include "ops.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,16 +24,9 @@ static void add(struct rule_findings *out, const char *rule, enum rule_severity 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (out->n == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 16;
-		struct rule_finding *p = cle_realloc(out->a, out->f, out->cap * sizeof *p, cap * sizeof *p);
-
-		if (p == NULL) {
-			out->failed = true;
-			return;
-		}
-		out->f = p;
-		out->cap = cap;
+	if (CLE_RESERVE(out->a, out->f, out->cap, (size_t)out->n + 1, 16, NULL) != CLE_OK) {
+		out->failed = true;
+		return;
 	}
 	f = &out->f[out->n];
 	f->rule = rule;
@@ -56,11 +51,6 @@ static void add(struct rule_findings *out, const char *rule, enum rule_severity 
 static const char *label(const struct graph *g, uint32_t n, char buf[256])
 {
 	return graph_node_label(g, n, buf, 256);
-}
-
-static bool is_op(const struct graph_node *n, const char *op)
-{
-	return n->domain[0] == '\0' && strcmp(n->op, op) == 0;
 }
 
 /* ---- onnx-invalid: the file is not a usable graph ------------------------ */
@@ -141,65 +131,16 @@ static void rule_onnx_invalid(struct rule_findings *out, const struct graph_mode
 static const char fix_view[] =
 	"write x.view(x.size(0), -1) or torch.flatten(x, 1) instead of x.view(-1, 1024)";
 
-/* The constant behind a value, through Identity and Cast; else NULL and
- * *from names the node that computes it. */
-static const struct graph_const *trace_const(const struct graph *g, uint32_t v, uint32_t *from)
-{
-	int hops;
-
-	for (hops = 0; hops < 16; hops++) {
-		const struct graph_value *val = graph_resolve(g, v, NULL);
-		uint32_t p;
-
-		if (val->konst != NULL)
-			return val->konst;
-		if ((val->flags & GRAPH_IS_OUTER) || (p = val->producer) == GRAPH_NONE) {
-			*from = GRAPH_NONE;
-			return NULL;
-		}
-		if (!(is_op(&g->node[p], "Identity") || is_op(&g->node[p], "Cast")) ||
-		    g->node[p].n_in < 1 || g->node[p].in[0] == GRAPH_NONE) {
-			*from = p;
-			return NULL;
-		}
-		v = g->node[p].in[0];
-	}
-	*from = GRAPH_NONE;
-	return NULL;
-}
-
 /* x.view(x.size(0), -1): Concat(Unsqueeze(Gather(Shape(x), 0)), constants). */
 static bool batch_from_shape(const struct graph *g, uint32_t concat, uint32_t data)
 {
 	const struct graph_node *c = &g->node[concat];
-	uint32_t v, p, j;
-	double idx;
+	uint32_t j, from;
 
-	if (!is_op(c, "Concat") || c->n_in < 2 || c->in[0] == GRAPH_NONE)
-		return false;
-	for (j = 1; j < c->n_in; j++) {
-		uint32_t from;
-
-		if (c->in[j] == GRAPH_NONE || trace_const(g, c->in[j], &from) == NULL)
+	for (j = 1; j < c->n_in; j++)
+		if (c->in[j] == GRAPH_NONE || ops_trace_const(g, c->in[j], &from) == NULL)
 			return false;
-	}
-	p = g->value[c->in[0]].producer;
-	if (p == GRAPH_NONE || !is_op(&g->node[p], "Unsqueeze"))
-		return false;
-	v = g->node[p].in[0];
-	p = v == GRAPH_NONE ? GRAPH_NONE : g->value[v].producer;
-	if (p == GRAPH_NONE || !is_op(&g->node[p], "Gather") || g->node[p].n_in < 2)
-		return false;
-	{
-		uint32_t from;
-		const struct graph_const *k = trace_const(g, g->node[p].in[1], &from);
-
-		if (k == NULL || k->count != 1 || !graph_const_f64(k, 0, &idx) || idx != 0)
-			return false;
-	}
-	v = g->node[p].in[0];
-	p = v == GRAPH_NONE ? GRAPH_NONE : g->value[v].producer;
-	return p != GRAPH_NONE && is_op(&g->node[p], "Shape") && g->node[p].in[0] == data;
+	return ops_batch_from_shape(g, concat, data);
 }
 
 /* Does any main-graph input have a batch dimension that is not fixed? */
@@ -251,12 +192,12 @@ static void rule_reshape_fixed_batch(struct rule_findings *out, const struct gra
 			size_t k;
 			bool fixed_features = false;
 
-			if (!is_op(nd, "Reshape") || nd->n_in < 2 || nd->in[1] == GRAPH_NONE ||
+			if (!ops_is(nd, "Reshape") || nd->n_in < 2 || nd->in[1] == GRAPH_NONE ||
 			    (data = nd->in[0]) == GRAPH_NONE)
 				continue;
 			if (graph_resolve(g, data, NULL)->konst != NULL)
 				continue; /* reshaping a constant: no batch involved */
-			c = trace_const(g, nd->in[1], &from);
+			c = ops_trace_const(g, nd->in[1], &from);
 			if (c == NULL) {
 				if (from != GRAPH_NONE && batch_from_shape(g, from, data))
 					continue; /* the x.view(x.size(0), -1) form */
@@ -309,7 +250,7 @@ static void rule_resize_align_corners(struct rule_findings *out, const struct gr
 			const struct graph_node *nd = &g->node[n];
 			int64_t ac = 0;
 
-			if (is_op(nd, "Resize")) {
+			if (ops_is(nd, "Resize")) {
 				if (graph_attr_is(nd, "coordinate_transformation_mode", "align_corners") &&
 				    (graph_attr_is(nd, "mode", "linear") || graph_attr_is(nd, "mode", "cubic")))
 					add(out, "resize-align-corners", RULE_ERROR, g, n, fix_align,
@@ -322,7 +263,7 @@ static void rule_resize_align_corners(struct rule_findings *out, const struct gr
 				 * upsample_bilinear2d(input, output_size, align_corners, scales) */
 				uint32_t from;
 				const struct graph_const *c =
-					nd->n_in >= 3 && nd->in[2] != GRAPH_NONE ? trace_const(g, nd->in[2], &from) : NULL;
+					nd->n_in >= 3 && nd->in[2] != GRAPH_NONE ? ops_trace_const(g, nd->in[2], &from) : NULL;
 				double v = 0;
 
 				if ((c != NULL && c->count == 1 && graph_const_f64(c, 0, &v) && v != 0) ||
@@ -331,7 +272,7 @@ static void rule_resize_align_corners(struct rule_findings *out, const struct gr
 					    "%s %s is PyTorch's upsample_bilinear2d with align_corners=True, exported as "
 					    "an ATen op because opsets 9 and 10 cannot express it", nd->op,
 					    label(g, n, lb));
-			} else if (is_op(nd, "Upsample") && graph_attr_int(nd, "align_corners", &ac) && ac != 0) {
+			} else if (ops_is(nd, "Upsample") && graph_attr_int(nd, "align_corners", &ac) && ac != 0) {
 				add(out, "resize-align-corners", RULE_ERROR, g, n, fix_align,
 				    "Upsample %s carries align_corners=1, which ONNX's Upsample does not define",
 				    label(g, n, lb));
@@ -351,7 +292,7 @@ static void rule_conv_transpose(struct rule_findings *out, const struct graph_mo
 		const struct graph *g = gm->graphs[i];
 
 		for (n = 0; n < g->n_node; n++)
-			if (is_op(&g->node[n], "ConvTranspose"))
+			if (ops_is(&g->node[n], "ConvTranspose"))
 				add(out, "conv-transpose", RULE_WARNING, g, n,
 				    "nothing to do for onnx-cle; for the reference tool there is no work-around "
 				    "(replace the deconvolution with Upsample + Conv)",

@@ -1,0 +1,461 @@
+/* cle_balance.c — per-channel ranges of every layer under the current
+ * scales, and the balancing rounds that move each region's scales until
+ * producer and consumer ranges meet (s_c = sqrt(producer range / consumer
+ * range); a depthwise layer between two regions takes the triplet rule).
+ * See cle_internal.h. */
+#include "cle_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The candidate lists (struct cand).
+ * After a full pass with weights w0 (b0 for the rows' maxima, a0 for the
+ * columns'), an entry whose product is below its row's (column's) maximum
+ * / spread cannot overtake that maximum while the weights move by less
+ * than the spread overall (max ratio over min ratio), so later rounds take
+ * the maxima over these entries alone: the same products, the same result,
+ * a fraction of the reads (balancing re-reads every layer twice a round,
+ * up to 50 rounds). */
+
+/* How far the weights may move before a full pass; a layer whose entries
+ * are too even to fit the list tries narrower spreads (each the square
+ * root of the last) a few times, then goes without. */
+#define CAND_SPREAD 1.5
+#define CAND_TRIES 4
+
+/* Room for one side's candidate list: a 32nd of the layer's [d0][d1] entries. */
+static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *cd, bool rows)
+{
+	size_t n = S->t.d0 * S->t.d1, n_mx = rows ? S->t.d0 : S->n_col;
+
+	if (n > UINT32_MAX || n < 64)
+		return CLE_OK; /* small layers: a full pass costs next to nothing */
+	cd->cap = n / 32 + 64;
+	cd->spread = CAND_SPREAD;
+	cd->w0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
+	cd->mx = eq_alloc(q, n_mx, sizeof(float));
+	cd->ix = eq_alloc(q, cd->cap, sizeof(uint32_t));
+	cd->v = eq_alloc(q, cd->cap, sizeof(float));
+	if (rows)
+		cd->at = eq_alloc(q, S->t.d0 + 1, sizeof(uint32_t));
+	else
+		cd->t = eq_alloc(q, S->n_col, sizeof(float)), cd->iy = eq_alloc(q, cd->cap, sizeof(uint32_t));
+	if (!cd->w0 || !cd->mx || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
+		return eq_nomem(q);
+	return CLE_OK;
+}
+
+enum cle_status balance_prepare(struct eq *q, uint32_t li)
+{
+	struct lstate *S = &q->ls[li];
+	enum cle_status st;
+
+	if ((st = cand_alloc(q, S, &S->rows, true)) != CLE_OK)
+		return st;
+	return cand_alloc(q, S, &S->cols, false);
+}
+
+/* |w| at flat [d0][d1] index r of a k == 1 tensor, as kernel_weighted_max reads it. */
+static float abs_at(const struct kernel_tensor *t, size_t r)
+{
+	if (t->dt == KERNEL_F16) {
+		uint16_t h;
+
+		memcpy(&h, t->p + 2 * r, 2);
+		h &= 0x7fffu;
+		return h >= 0x7c00u ? 0.0f : kernel_f16_to_f32(h);
+	} else {
+		uint32_t u;
+		float f;
+
+		memcpy(&u, t->p + 4 * r, 4);
+		u &= 0x7fffffffu;
+		if (u >= 0x7f800000u)
+			return 0.0f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+}
+
+/* Does x stay within spread of x0 overall (max ratio / min ratio)? */
+static bool cand_near(const float *x, const float *x0, size_t n, double spread)
+{
+	double lo = HUGE_VAL, hi = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		double r;
+
+		if (x0[i] == 0.0f && x[i] == 0.0f)
+			continue; /* its products are 0 either way */
+		if (!(x0[i] > 0.0f) || !(x[i] > 0.0f) || !isfinite(x[i]) || !isfinite(x0[i]))
+			return false;
+		r = (double)x[i] / (double)x0[i];
+		lo = r < lo ? r : lo;
+		hi = r > hi ? r : hi;
+	}
+	/* the margin covers the float rounding of the products */
+	return hi <= lo * (spread * (1.0 - 1e-6)) || hi == 0;
+}
+
+/* After a full pass (cd->mx under a, b): the entries within the spread of
+ * their row's (rows) or column's maximum.  No list when it would not fit. */
+static void cand_build(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+{
+	const struct kernel_tensor *t = &S->t;
+	size_t d1 = t->d1, per = t->d0 / t->groups, i, j;
+	float sp = (float)cd->spread;
+
+	cd->ok = false;
+	cd->n = 0;
+	for (j = 0; !rows && j < S->n_col; j++)
+		cd->t[j] = cd->mx[j] / sp;
+	for (i = 0; i < t->d0; i++) {
+		const float *bg = b + i / per * d1;
+		size_t c0 = i / per * d1;
+
+		if (rows)
+			cd->at[i] = (uint32_t)cd->n;
+		/* the other side's condition is off: a product with 0 never hits, nor one over Inf */
+		for (j = 0; (j = rows ? kernel_next_hit(t, S->m, i * d1, bg, cd->mx[i] / sp, 0.0f, bg, j, d1)
+				      : kernel_next_hit(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, j, d1)) < d1;
+		     j++) {
+			if (cd->n == cd->cap)
+				goto narrow;
+			cd->v[cd->n] = S->m != NULL ? S->m[i * d1 + j] : abs_at(t, i * d1 + j);
+			if (rows) {
+				cd->ix[cd->n++] = (uint32_t)j;
+			} else {
+				cd->ix[cd->n] = (uint32_t)i;
+				cd->iy[cd->n++] = (uint32_t)(c0 + j);
+			}
+		}
+	}
+	if (rows)
+		cd->at[t->d0] = (uint32_t)cd->n;
+	memcpy(cd->w0, rows ? b : a, (rows ? S->n_col : t->d0) * sizeof *a);
+	cd->ok = true;
+	cd->uses = 0;
+	return;
+narrow:
+	cd->spread = sqrt(cd->spread);
+	if (cd->spread < pow(CAND_SPREAD, 1.0 / (1 << CAND_TRIES)))
+		cd->cap = 0; /* even entries: full passes from now on */
+}
+
+/* One side's maxima (as kernel_weighted_max's r0 or r1) over the list alone. */
+static void cand_max(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+{
+	const struct kernel_tensor *t = &S->t;
+	size_t d1 = t->d1, per = t->d0 / t->groups, i, x;
+
+	if (rows) {
+		for (i = 0; i < t->d0; i++) {
+			const float *bg = b + i / per * d1;
+			float best = 0.0f;
+
+			for (x = cd->at[i]; x < cd->at[i + 1]; x++) {
+				float v = cd->v[x] * bg[cd->ix[x]];
+
+				best = best < v ? v : best;
+			}
+			cd->mx[i] = best;
+		}
+		return;
+	}
+	for (x = 0; x < S->n_col; x++)
+		cd->mx[x] = 0.0f;
+	for (x = 0; x < cd->n; x++) {
+		size_t c = cd->iy[x];
+		float v = cd->v[x] * a[cd->ix[x]];
+
+		cd->mx[c] = cd->mx[c] < v ? v : cd->mx[c];
+	}
+}
+
+/* Row maxima (rows) or column maxima of the layer's weights under a, b,
+ * through the candidate list when the weights moved little since it was
+ * made; returns where they are. */
+static const float *side_max(struct lstate *S, bool rows)
+{
+	struct cand *cd = rows ? &S->rows : &S->cols;
+	const float *w = rows ? S->b : S->a;
+	size_t n_w = rows ? S->n_col : S->t.d0;
+	bool near;
+
+	if (cd->cap == 0) {
+		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? S->r0 : NULL, rows ? NULL : S->r1);
+		return rows ? S->r0 : S->r1;
+	}
+	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
+	if (cd->ok && near) {
+		cand_max(S, cd, rows, S->a, S->b);
+		cd->uses++;
+		return cd->mx;
+	}
+	kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+	/* a list pays off once the weights move little between passes */
+	if (near || (cd->ok && cd->uses > 0)) {
+		cand_build(S, cd, rows, S->a, S->b);
+	} else {
+		cd->ok = false;
+		memcpy(cd->w0, w, n_w * sizeof *w);
+	}
+	cd->based = true;
+	return cd->mx;
+}
+
+/* A layer's output (SIDE_OUT) or input ranges under the current scales.
+ * The output ranges' maxima run over the input side (weights b for a
+ * Conv's rows), the input ranges' over the output side, so each side is
+ * recomputed only when asked for. */
+void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
+{
+	const struct cle_layer *l = &q->p->layers[li];
+	struct lstate *S = &q->ls[li];
+	float *fo = l->lead_out ? S->a : S->b, *fi = l->lead_out ? S->b : S->a;
+	bool rows = (sd == SIDE_OUT) == l->lead_out; /* rows: r0 = max_j m b, times a */
+	const double *so, *si;
+	const float *mx;
+	size_t i, c, r;
+
+	if (!(S->dirty & sd))
+		return;
+	/* as out_scale and in_scale, with the region's scales looked up once */
+	so = l->out_region != GRAPH_NONE && q->s[l->out_region] != NULL ? q->s[l->out_region] + l->out_off : NULL;
+	si = l->in_region != GRAPH_NONE && q->s[l->in_region] != NULL ? q->s[l->in_region] + l->in_off : NULL;
+	for (i = 0; i < l->c_out; i++)
+		fo[i] = (float)(fabs(S->kf ? S->kf[i] : 1.0) / (so != NULL ? so[i] : 1.0));
+	for (i = 0, c = 0, r = 0; i < l->c_in; i++) {
+		fi[i] = (float)(si != NULL ? si[c] : 1.0);
+		if (++r == l->in_rep)
+			r = 0, c++;
+	}
+	mx = side_max(S, rows);
+	if (rows)
+		for (i = 0; i < l->d0; i++)
+			S->r0[i] = mx[i] * S->a[i];
+	else
+		for (i = 0; i < S->n_col; i++)
+			S->r1[i] = mx[i] * S->b[i];
+	S->dirty &= ~(unsigned)sd;
+}
+
+static void mark_dirty(struct eq *q, const struct cle_region *rg)
+{
+	uint32_t i;
+
+	for (i = 0; i < rg->n_producers; i++)
+		q->ls[rg->producers[i]].dirty = SIDE_OUT | SIDE_IN;
+	for (i = 0; i < rg->n_consumers; i++)
+		q->ls[rg->consumers[i]].dirty = SIDE_OUT | SIDE_IN;
+}
+
+/* Producer and consumer ranges per channel of region r (under current scales). */
+static void region_ranges(struct eq *q, uint32_t r, double *rp, double *rq)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t i;
+	size_t c;
+
+	for (c = 0; c < rg->n_ch; c++)
+		rp[c] = rq[c] = 0;
+	for (i = 0; i < rg->n_producers; i++) {
+		const struct cle_layer *l = &q->p->layers[rg->producers[i]];
+		const struct lstate *S = &q->ls[rg->producers[i]];
+
+		balance_layer_ranges(q, rg->producers[i], SIDE_OUT);
+		for (c = 0; c < l->c_out; c++)
+			if ((double)S->rout[c] > rp[l->out_off + c])
+				rp[l->out_off + c] = (double)S->rout[c];
+	}
+	for (i = 0; i < rg->n_consumers; i++) {
+		const struct cle_layer *l = &q->p->layers[rg->consumers[i]];
+		const struct lstate *S = &q->ls[rg->consumers[i]];
+
+		balance_layer_ranges(q, rg->consumers[i], SIDE_IN);
+		for (c = 0; c < l->c_in; c++) {
+			size_t ch = l->in_off + c / l->in_rep;
+
+			if ((double)S->rin[c] > rq[ch])
+				rq[ch] = (double)S->rin[c];
+		}
+	}
+}
+
+static bool usable(double x)
+{
+	return isfinite(x) && x > 0;
+}
+
+/* Is scale s held at the clamp (max_scale or its inverse)? */
+static bool at_clamp(const struct cle_config *cfg, double s)
+{
+	return cfg->max_scale > 0 && (s >= cfg->max_scale || s <= 1.0 / cfg->max_scale);
+}
+
+static double clamp_scale(const struct cle_config *cfg, double s)
+{
+	if (cfg->max_scale > 0 && s > cfg->max_scale)
+		return cfg->max_scale;
+	if (cfg->max_scale > 0 && s < 1.0 / cfg->max_scale)
+		return 1.0 / cfg->max_scale;
+	return s;
+}
+
+/* The depthwise layer right after region r, when it is r's only consumer
+ * and the only producer of the region after it: the two are balanced
+ * together (the triplet rule).  GRAPH_NONE otherwise. */
+static uint32_t triplet_middle(struct eq *q, uint32_t r)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	const struct cle_layer *d;
+	uint32_t li;
+
+	if (rg->n_consumers != 1)
+		return GRAPH_NONE;
+	li = rg->consumers[0];
+	d = &q->p->layers[li];
+	if (d->groups != d->c_in || d->c_in != d->c_out || d->d1 != 1 || d->in_rep != 1 ||
+	    d->out_region == GRAPH_NONE || q->s[d->out_region] == NULL ||
+	    q->p->regions[d->out_region].n_producers != 1)
+		return GRAPH_NONE;
+	return li;
+}
+
+/* One balancing step on region r (and the region after a depthwise middle
+ * layer); returns the largest |log(range ratio)| it found before moving. */
+/* Sets *s to x, clamped; returns how far it moved, |log(new / old)|.  A
+ * channel held at the clamp moves no more, whatever imbalance it keeps. */
+static double move_scale(const struct cle_config *cfg, double *s, double x)
+{
+	double old = *s;
+
+	*s = clamp_scale(cfg, x);
+	return fabs(log(*s / old));
+}
+
+/* One balancing step of region r (and, for a triplet, of the region after
+ * its depthwise layer); returns the largest move of a scale, the measure
+ * of convergence. */
+static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *rp2, double *rq2,
+		      uint8_t *done)
+{
+	const struct cle_config *cfg = &q->p->cfg;
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t mid = triplet_middle(q, r), r2;
+	double worst = 0, *s = q->s[r], *s2;
+	size_t c;
+
+	region_ranges(q, r, rp, rq);
+	if (mid == GRAPH_NONE) {
+		for (c = 0; c < rg->n_ch; c++) {
+			double ratio = rp[c] / rq[c];
+
+			if (!usable(rp[c]) || !usable(rq[c]))
+				continue;
+			worst = fmax(worst, move_scale(cfg, &s[c], s[c] * sqrt(ratio)));
+		}
+		mark_dirty(q, rg);
+		return worst;
+	}
+	/* r1: producers of r, r2: the depthwise weights, r3: consumers after it,
+	 * each without the two scales being solved: g = cbrt(r1 r2 r3) */
+	{
+		const struct cle_layer *d = &q->p->layers[mid];
+		const struct lstate *D = &q->ls[mid];
+
+		r2 = d->out_region;
+		s2 = q->s[r2];
+		region_ranges(q, r2, rp2, rq2);
+		for (c = 0; c < d->c_in; c++) {
+			size_t a = d->in_off + c, b = d->out_off + c;
+			double x1 = rp[a] * s[a], x2 = (double)D->rout[c] * s2[b] / s[a];
+			double x3 = rq2[b] / s2[b], gm;
+
+			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[b]))
+				continue;
+			gm = cbrt(x1 * x2 * x3);
+			worst = fmax(worst, move_scale(cfg, &s[a], x1 / gm));
+			worst = fmax(worst, move_scale(cfg, &s2[b], gm / x3));
+		}
+		done[r2] = 1;
+		mark_dirty(q, rg);
+		mark_dirty(q, &q->p->regions[r2]);
+	}
+	return worst;
+}
+
+static double pow2_round(double s)
+{
+	return ldexp(1.0, (int)lround(log2(s)));
+}
+
+enum cle_status balance_run(struct eq *q)
+{
+	struct cle_plan *p = q->p;
+	size_t most = 1;
+	double *rp, *rq, *rp2, *rq2;
+	uint8_t *done;
+	uint32_t r;
+	int round;
+
+	for (r = 0; r < p->n_regions; r++)
+		if (p->regions[r].n_ch > most)
+			most = p->regions[r].n_ch;
+	rp = eq_alloc(q, most, sizeof(double));
+	rq = eq_alloc(q, most, sizeof(double));
+	rp2 = eq_alloc(q, most, sizeof(double));
+	rq2 = eq_alloc(q, most, sizeof(double));
+	done = eq_alloc(q, p->n_regions, 1);
+	if (!rp || !rq || !rp2 || !rq2 || !done)
+		return eq_nomem(q);
+	for (round = 0; round < p->cfg.max_rounds; round++) {
+		double worst = 0;
+
+		memset(done, 0, p->n_regions);
+		for (r = 0; r < p->n_regions; r++) {
+			double w;
+
+			if (q->s[r] == NULL || done[r])
+				continue;
+			w = balance(q, r, rp, rq, rp2, rq2, done);
+			if (w > worst)
+				worst = w;
+		}
+		q->res->rounds = round + 1;
+		if (!eq_progress(q, "balance", (double)(round + 1) / p->cfg.max_rounds))
+			return cle_errorf(q->e, CLE_E_CANCELLED, "cancelled");
+		if (worst <= p->cfg.tolerance)
+			break;
+	}
+	/* what is left, per region, under the final (rounded, clamped) scales */
+	for (r = 0; r < p->n_regions; r++) {
+		size_t c;
+
+		if (q->s[r] == NULL)
+			continue;
+		for (c = 0; c < p->regions[r].n_ch; c++) {
+			if (p->cfg.pow2)
+				q->s[r][c] = pow2_round(q->s[r][c]);
+			q->res->clamped += at_clamp(&p->cfg, q->s[r][c]);
+		}
+		mark_dirty(q, &p->regions[r]);
+	}
+	/* the largest imbalance left where a scale could still move: a channel
+	 * held at the clamp (a near-dead one) is counted in clamped instead */
+	for (r = 0; r < p->n_regions; r++) {
+		size_t c;
+
+		if (q->s[r] == NULL)
+			continue;
+		region_ranges(q, r, rp, rq);
+		for (c = 0; c < p->regions[r].n_ch; c++)
+			if (usable(rp[c]) && usable(rq[c]) && !at_clamp(&p->cfg, q->s[r][c]) &&
+			    fabs(log2(rp[c] / rq[c])) > q->res->max_imbalance)
+				q->res->max_imbalance = fabs(log2(rp[c] / rq[c]));
+	}
+	return CLE_OK;
+}
+
+/* Final per-element factors of each layer, and whether any differs from 1. */

@@ -1,0 +1,126 @@
+/* cle_internal.h — what the CLE files share: the state of one
+ * cle_equalize run (struct eq), each layer's working state (struct
+ * lstate), and the steps one file offers the others.  Not installed.
+ *
+ *   ops.c          the op table: what each op does to channels
+ *   cle_layer.c    one layer: weight shape, bias, BN or bias Add it absorbs
+ *   cle_plan.c     cle_plan_groups: layers, roles, regions, groups
+ *   cle_map.c      the CLE map queries the report shows
+ *   cle.c          the run: read weights, balance, bias, measure, write
+ *   cle_balance.c  per-channel ranges under the scales, and the balancing rounds
+ *   cle_bias.c     BatchNormalization folding and high-bias absorption
+ *   cle_write.c    the edits: rescaled weights, new biases, Clip bounds */
+#ifndef CLE_INTERNAL_H
+#define CLE_INTERNAL_H
+
+#include "cle.h"
+#include "kernels.h"
+
+/* The entries that can still hold a row's or a column's weighted maximum
+ * (see cle_balance.c).  One side (rows or columns) of a layer. */
+struct cand {
+	bool based;             /* w0 holds the weights of the last full pass */
+	bool ok;                /* the list belongs to w0 */
+	uint32_t uses;          /* calls served since it was built */
+	double spread;          /* CAND_SPREAD, narrowed while the list does not fit */
+	size_t cap, n;          /* room in ix, iy, v; entries; cap 0: no shortcut */
+	float *w0;              /* b (rows) or a (columns) at the last full pass */
+	float *mx;              /* the maxima before the other factor (kernel_weighted_max) */
+	float *t;               /* per-column thresholds while building (columns) */
+	uint32_t *at;           /* rows: row i's entries are [at[i], at[i+1]) */
+	uint32_t *ix, *iy;      /* rows: j, -; columns: row i and global column */
+	float *v;               /* the entries' values (k == 1 weights would be gathered) */
+};
+
+enum side { SIDE_OUT = 1, SIDE_IN = 2 }; /* a layer's output or input ranges */
+
+struct eq;
+
+/* One layer during a run. */
+struct lstate {
+	bool active;            /* weights read and finite: may be rewritten */
+	bool changed;           /* some factor differs from 1 */
+	struct kernel_tensor t;
+	size_t n_col, esize;
+	float *m;               /* [d0][d1] abs-max over k; NULL when k == 1 (read t) */
+	double *kf;             /* BN fold factor per output channel, NULL: none */
+	double *bias;           /* new bias per output channel, NULL: unchanged */
+	double *fa, *fb;        /* final factors for kernel_scale (d0, n_col) */
+	float *a, *b, *r0, *r1; /* range scratch (d0, n_col, d0, n_col) */
+	float *rout, *rin;      /* current per-channel ranges (views of r0/r1) */
+	float *rout0;           /* output ranges before scaling (BN folded) */
+	struct cand rows, cols; /* shortcuts for later rounds (balance_layer_ranges) */
+	unsigned dirty;         /* enum side bits: ranges to recompute */
+	struct kernel_sqnr sq;  /* INT8 statistics of the rewritten weights */
+	struct eq *q;
+};
+
+/* A Clip rewritten or replaced, whose bound constants may go. */
+struct clip_ref {
+	const struct graph *g;
+	uint32_t node;
+};
+
+/* One cle_equalize run. */
+struct eq {
+	struct cle_plan *p;
+	struct cle_result *res;
+	struct lstate *ls;      /* per layer */
+	double **s;             /* per region: scale per channel, NULL when not balanced */
+	struct clip_ref *clips; /* Clips rewritten or replaced */
+	uint32_t n_clips;
+	struct cle_arena run;   /* everything of this call */
+	struct cle_error *e;
+	cle_progress_fn progress;
+	void *progress_ud;
+	uint64_t bytes_total, bytes_done; /* weight bytes to rewrite, and rewritten */
+};
+
+/* ---- cle_layer.c ---- */
+/* Sets *out to a sentence in the plan's arena, unless a reason is there
+ * already (the first reason found is the one reported). */
+CLE_NODISCARD enum cle_status cle_say(struct cle_plan *p, struct cle_error *e, const char **out,
+				      const char *fmt, ...) CLE_PRINTF(4, 5);
+/* Describes node n of g, a layer op, in l (zeroed by the caller but for
+ * its GRAPH_NONE fields): its weight, bias, folded node, or l->why. */
+CLE_NODISCARD enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l,
+						 const struct graph *g, uint32_t n, enum ops_layer kind,
+						 struct cle_error *e);
+
+/* ---- cle.c ---- */
+enum cle_status eq_nomem(struct eq *q);
+/* count zeroed elements of size in the run's arena, NULL when out of memory */
+void *eq_alloc(struct eq *q, size_t count, size_t size);
+/* false when the caller cancelled */
+bool eq_progress(struct eq *q, const char *stage, double fraction);
+const struct graph_const *eq_const(const struct graph *g, uint32_t v);
+/* Says why layer li was left alone or approximated (the report's note). */
+CLE_NODISCARD enum cle_status eq_note(struct eq *q, uint32_t li, const char *why);
+/* the scale of channel ch of region r (1 where r is not balanced) */
+double eq_region_scale(const struct eq *q, uint32_t r, size_t ch);
+/* ... of layer l's output channel o, and of its input feature c */
+double eq_out_scale(const struct eq *q, const struct cle_layer *l, size_t o);
+double eq_in_scale(const struct eq *q, const struct cle_layer *l, size_t c);
+
+/* ---- cle_balance.c ---- */
+/* Room for the candidate lists of layer li (after its weights are read). */
+CLE_NODISCARD enum cle_status balance_prepare(struct eq *q, uint32_t li);
+/* Layer li's output (SIDE_OUT) or input ranges under the current scales, into S->rout / S->rin. */
+void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd);
+/* Balances every open region; fills res->rounds, clamped, max_imbalance. */
+CLE_NODISCARD enum cle_status balance_run(struct eq *q);
+
+/* ---- cle_bias.c ---- */
+/* BN fold factors k = gamma / sqrt(var + eps); false if a variance is unusable. */
+bool bias_bn_factors(const struct graph *g, uint32_t bn, size_t n, double *k);
+/* Layer li's final bias (BN folded, output scales applied) into S->bias, when it changes. */
+CLE_NODISCARD enum cle_status bias_layer(struct eq *q, uint32_t li);
+/* High-bias absorption from region r's producer into its consumers. */
+CLE_NODISCARD enum cle_status bias_absorb_high(struct eq *q, uint32_t r);
+
+/* ---- cle_write.c ---- */
+/* The edits of the whole run, then one pass writing the model to sink. */
+CLE_NODISCARD enum cle_status write_model(struct eq *q, const struct onnx_sink *sink,
+					  const struct graph_save *gs);
+
+#endif

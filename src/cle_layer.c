@@ -1,0 +1,268 @@
+/* cle_layer.c — what a Conv, ConvTranspose, Gemm or MatMul node is as a
+ * layer: its weight viewed as [d0][d1][k] with groups, its bias, the
+ * BatchNormalization or bias Add it absorbs, or the reason it cannot be
+ * equalized at all. */
+#include "cle_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+enum cle_status cle_say(struct cle_plan *p, struct cle_error *e, const char **out, const char *fmt,
+			...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (*out != NULL)
+		return CLE_OK;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if ((*out = cle_arena_strdup(&p->arena, buf)) == NULL)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory planning equalization");
+	return CLE_OK;
+}
+
+static bool float_const(const struct graph_const *c)
+{
+	return c != NULL && c->ok && (c->dtype == GRAPH_FLOAT || c->dtype == GRAPH_FLOAT16);
+}
+
+/* Uses of value v of g other than by node `except`, counting graph outputs. */
+static bool used_elsewhere(const struct graph *g, uint32_t v, uint32_t except)
+{
+	const struct graph_value *val = &g->value[v];
+	uint32_t i;
+
+	if (val->flags & GRAPH_IS_OUTPUT)
+		return true;
+	for (i = 0; i < val->n_uses; i++)
+		if (val->uses[i].node != except)
+			return true;
+	return false;
+}
+
+/* Is the weight value used by anything but this layer (weight sharing)? */
+static bool weight_shared(const struct graph *g, uint32_t v, uint32_t node)
+{
+	const struct graph *owner;
+	const struct graph_value *val = graph_resolve(g, v, &owner);
+	uint32_t i;
+
+	if (used_elsewhere(g, v, node))
+		return true;
+	if (owner == g)
+		return false;
+	/* an outer weight: only reads by subgraphs (implicit uses) are allowed */
+	for (i = 0; i < val->n_uses; i++)
+		if (val->uses[i].slot != GRAPH_NONE)
+			return true;
+	return (val->flags & GRAPH_IS_OUTPUT) != 0;
+}
+
+/* Folds a following BatchNormalization into layer l if it can. */
+static void find_bn(struct cle_layer *l)
+{
+	const struct graph *g = l->g;
+	const struct graph_value *out = &g->value[l->out_value];
+	uint32_t bn, i;
+	int64_t train = 0;
+
+	if (out->n_uses != 1 || (out->flags & GRAPH_IS_OUTPUT) || out->uses[0].slot != 0)
+		return;
+	bn = out->uses[0].node;
+	if (!ops_is(&g->node[bn], "BatchNormalization") || g->node[bn].n_out < 1 ||
+	    g->node[bn].out[0] == GRAPH_NONE || g->node[bn].n_in < 5)
+		return;
+	if (graph_attr_int(&g->node[bn], "training_mode", &train) && train != 0)
+		return;
+	for (i = 1; i < g->node[bn].n_out; i++) {
+		uint32_t v = g->node[bn].out[i];
+
+		if (v != GRAPH_NONE && (g->value[v].n_uses || (g->value[v].flags & GRAPH_IS_OUTPUT)))
+			return; /* running statistics are read: a training graph */
+	}
+	for (i = 1; i < 5; i++) {
+		const struct graph_const *c = ops_input_const(g, bn, i);
+
+		if (c == NULL || !c->ok || c->count != l->c_out ||
+		    (c->dtype != GRAPH_FLOAT && c->dtype != GRAPH_FLOAT16 && c->dtype != GRAPH_DOUBLE))
+			return;
+	}
+	l->bn = bn;
+	l->out_value = g->node[bn].out[0];
+}
+
+/* A MatMul's bias: the single Add after it with a constant [N] operand. */
+static void find_bias_add(struct cle_layer *l)
+{
+	const struct graph *g = l->g;
+	const struct graph_value *out = &g->value[l->out_value];
+	const struct graph_const *c;
+	uint32_t add, other, i;
+
+	if (out->n_uses != 1 || (out->flags & GRAPH_IS_OUTPUT))
+		return;
+	add = out->uses[0].node;
+	if (!ops_is(&g->node[add], "Add") || g->node[add].n_in != 2 || g->node[add].n_out != 1 ||
+	    g->node[add].out[0] == GRAPH_NONE)
+		return;
+	other = 1 - out->uses[0].slot;
+	c = ops_input_const(g, add, other);
+	if (!float_const(c) || c->count != l->c_out || c->n_dims == 0 ||
+	    c->dims[c->n_dims - 1] != (int64_t)l->c_out)
+		return;
+	for (i = 0; i + 1 < c->n_dims; i++)
+		if (c->dims[i] != 1)
+			return;
+	if (weight_shared(g, g->node[add].in[other], add))
+		return;
+	l->bias_add = add;
+	l->b_value = g->node[add].in[other];
+	l->out_value = g->node[add].out[0];
+}
+
+/* Sets l->why when the weight w of layer l cannot be equalized. */
+static enum cle_status check_weight(struct cle_plan *p, struct cle_layer *l, struct cle_error *e,
+				    const struct graph_const *w)
+{
+	const struct graph_node *nd = &l->g->node[l->node];
+
+	if (nd->n_in < 2 || nd->in[1] == GRAPH_NONE || w == NULL) {
+		l->why = l->kind == OPS_MATMUL ? "its second operand is computed at run time, not a constant weight"
+					       : "its weight is computed at run time, not a constant";
+	} else if (w->external && w->storage == GRAPH_MISSING) {
+		return w->supplied
+			? cle_say(p, e, &l->why, "its weight's external data does not fit in '%s' (see the "
+				 "onnx-invalid findings)", w->location ? w->location : "?")
+			: cle_say(p, e, &l->why, "its weight is stored in external data '%s', which was not "
+				 "supplied", w->location ? w->location : "?");
+	} else if (!w->ok) {
+		l->why = "its weight tensor does not read back (see the onnx-invalid findings)";
+	} else if (w->dtype != GRAPH_FLOAT && w->dtype != GRAPH_FLOAT16) {
+		return cle_say(p, e, &l->why, "its weight is %s; only float32 and float16 weights are equalized",
+			      graph_dtype_name(w->dtype) ? graph_dtype_name(w->dtype) : "of an unknown type");
+	} else if (weight_shared(l->g, nd->in[1], l->node)) {
+		l->why = "its weight is also read by other nodes (shared weights)";
+	}
+	return CLE_OK;
+}
+
+/* A Conv or ConvTranspose weight [d0][d1][k...] with its group attribute. */
+static enum cle_status conv_shape(struct cle_plan *p, struct cle_layer *l, struct cle_error *e,
+				  const struct graph_const *w)
+{
+	const struct graph_node *nd = &l->g->node[l->node];
+	const struct graph_const *b;
+	int64_t group = 1;
+	size_t k = 1, i;
+
+	if (w->n_dims < 3)
+		return cle_say(p, e, &l->why, "its weight has %u dimensions, a convolution needs at least 3",
+			      (unsigned)w->n_dims);
+	for (i = 2; i < w->n_dims; i++)
+		k *= (size_t)w->dims[i];
+	if (!graph_attr_int(nd, "group", &group) || group < 1 ||
+	    (size_t)w->dims[0] % (size_t)group != 0) {
+		l->why = "its group attribute does not divide the weight's channels";
+		return CLE_OK;
+	}
+	l->d0 = (size_t)w->dims[0];
+	l->d1 = (size_t)w->dims[1];
+	l->k = k;
+	l->groups = (size_t)group;
+	l->lead_out = l->kind == OPS_CONV;
+	l->c_out = l->lead_out ? l->d0 : l->d1 * l->groups;
+	l->c_in = l->lead_out ? l->d1 * l->groups : l->d0;
+	if (group != 1 && !(l->d1 == 1 && l->c_out == l->c_in))
+		l->reference = false; /* the reference handles group 1 and depthwise only */
+	if (nd->n_in >= 3 && nd->in[2] != GRAPH_NONE) {
+		b = ops_input_const(l->g, l->node, 2);
+		if (!float_const(b) || b->count != l->c_out) {
+			l->why = "its bias is not a constant with one value per output channel";
+			return CLE_OK;
+		}
+		l->b_value = nd->in[2];
+	}
+	return CLE_OK;
+}
+
+/* A Gemm's B as [d0][d1] (transB says which is the output), and its C. */
+static void gemm_shape(struct cle_layer *l, const struct graph_const *w)
+{
+	const struct graph_node *nd = &l->g->node[l->node];
+	const struct graph_const *b;
+	int64_t ta = 0, tb = 0;
+
+	graph_attr_int(nd, "transA", &ta);
+	graph_attr_int(nd, "transB", &tb);
+	if (ta != 0 || w->n_dims != 2) {
+		l->why = ta != 0 ? "it has transA=1 (the activation is transposed)" : "its weight is not a matrix";
+		return;
+	}
+	l->d0 = (size_t)w->dims[0];
+	l->d1 = (size_t)w->dims[1];
+	l->k = l->groups = 1;
+	l->lead_out = tb != 0;
+	l->c_out = l->lead_out ? l->d0 : l->d1;
+	l->c_in = l->lead_out ? l->d1 : l->d0;
+	if (nd->n_in >= 3 && nd->in[2] != GRAPH_NONE) {
+		b = ops_input_const(l->g, l->node, 2);
+		if (!float_const(b) || (b->count != l->c_out && b->count != 1) ||
+		    (b->n_dims > 0 && b->dims[b->n_dims - 1] != (int64_t)l->c_out &&
+		     b->dims[b->n_dims - 1] != 1) ||
+		    (b->count == l->c_out && b->n_dims == 2 && b->dims[0] != 1)) {
+			l->why = "its bias C is not a constant broadcast along the output features";
+			return;
+		}
+		l->b_value = nd->in[2];
+	}
+}
+
+enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l, const struct graph *g,
+				   uint32_t n, enum ops_layer kind, struct cle_error *e)
+{
+	const struct graph_node *nd = &g->node[n];
+	const struct graph_const *w = ops_input_const(g, n, 1);
+	enum cle_status st;
+
+	l->g = g;
+	l->node = n;
+	l->kind = kind;
+	l->reference = kind == OPS_CONV || kind == OPS_CONV_TRANSPOSE;
+	if (nd->n_out < 1 || nd->out[0] == GRAPH_NONE) {
+		l->why = "it has no output";
+		return CLE_OK;
+	}
+	l->out_value = nd->out[0];
+	if ((st = check_weight(p, l, e, w)) != CLE_OK || l->why != NULL)
+		return st;
+	l->w_value = nd->in[1];
+	if (kind == OPS_CONV || kind == OPS_CONV_TRANSPOSE) {
+		if ((st = conv_shape(p, l, e, w)) != CLE_OK)
+			return st;
+	} else if (kind == OPS_GEMM) {
+		gemm_shape(l, w);
+	} else if (w->n_dims != 2) {
+		l->why = "its constant operand is not a matrix";
+	} else {
+		l->d0 = l->c_in = (size_t)w->dims[0];
+		l->d1 = l->c_out = (size_t)w->dims[1];
+		l->k = l->groups = 1;
+		l->lead_out = false;
+	}
+	if (l->why != NULL)
+		return CLE_OK;
+	if (l->b_value != GRAPH_NONE && weight_shared(g, l->b_value, n)) {
+		l->why = "its bias is also read by other nodes (shared)";
+		return CLE_OK;
+	}
+	if (g->value[l->out_value].flags & GRAPH_IS_OUTPUT)
+		return CLE_OK; /* nothing to fold into it */
+	if (kind == OPS_MATMUL)
+		find_bias_add(l);
+	else
+		find_bn(l);
+	return CLE_OK;
+}

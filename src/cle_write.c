@@ -1,0 +1,359 @@
+/* cle_write.c — a run's result as edits of the model: weights rescaled
+ * from the original bytes (one pass, factors in double), new biases, BN
+ * nodes removed, Clips given per-channel bounds; then one pass writing the
+ * model.  See cle_internal.h. */
+#include "cle_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "onnx_io.h"
+
+static enum cle_status fill_weights(void *ud, size_t off, uint8_t *dst, size_t n, struct cle_error *e)
+{
+	struct lstate *S = ud;
+	size_t e0 = off / S->esize, e1 = (off + n) / S->esize;
+
+	if (kernel_scale(&S->t, S->fa, S->fb, e0, e1, dst, &S->sq) != 0)
+		return cle_errorf(e, CLE_E_LIMIT,
+				  "rescaled weights overflow %s; lower --max-scale",
+				  S->t.dt == KERNEL_F16 ? "float16" : "float32");
+	S->q->bytes_done += n;
+	if (!eq_progress(S->q, "write", S->q->bytes_total ? (double)S->q->bytes_done / (double)S->q->bytes_total : 1))
+		return cle_errorf(e, CLE_E_CANCELLED, "cancelled");
+	return CLE_OK;
+}
+
+struct bytes_fill {
+	const uint8_t *p;
+};
+
+static enum cle_status fill_bytes(void *ud, size_t off, uint8_t *dst, size_t n, struct cle_error *e)
+{
+	(void)e;
+	memcpy(dst, ((const struct bytes_fill *)ud)->p + off, n);
+	return CLE_OK;
+}
+
+/* n doubles as little-endian elements of dtype (float32 or float16). */
+static uint8_t *encode(struct eq *q, const double *v, size_t n, int32_t dtype, double div)
+{
+	size_t es = dtype == GRAPH_FLOAT16 ? 2 : 4, i;
+	uint8_t *p = eq_alloc(q, n, es);
+
+	if (p == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (dtype == GRAPH_FLOAT16) {
+			uint16_t h = kernel_f64_to_f16(v[i] / div);
+
+			memcpy(p + 2 * i, &h, 2);
+		} else {
+			float f = (float)(v[i] / div);
+
+			memcpy(p + 4 * i, &f, 4);
+		}
+	}
+	return p;
+}
+
+static const char *vname(const struct graph *g, uint32_t v)
+{
+	return v == GRAPH_NONE ? "" : g->value[v].name;
+}
+
+/* Deletes a BatchNormalization parameter if nothing else reads it. */
+static enum cle_status drop_param(struct graph_edits *ed, const struct graph *g, uint32_t v,
+				  struct cle_error *e)
+{
+	const struct graph_value *val = &g->value[v];
+	enum cle_status st;
+
+	if (val->n_uses != 1 || (val->flags & (GRAPH_IS_OUTPUT | GRAPH_IS_OUTER | GRAPH_IS_INPUT)))
+		return CLE_OK;
+	if ((val->flags & GRAPH_IS_CONSTANT) && val->producer != GRAPH_NONE &&
+	    (st = graph_edit_delete_node(ed, g, val->producer, e)) != CLE_OK)
+		return st;
+	return graph_edit_delete_value(ed, g, v, e);
+}
+
+static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_t li)
+{
+	const struct cle_layer *l = &q->p->layers[li];
+	struct lstate *S = &q->ls[li];
+	const struct graph *g = l->g;
+	const struct graph_node *nd = &g->node[l->node];
+	const struct graph_const *w = eq_const(g, l->w_value), *bc;
+	const char *bias_name = NULL, *in[8], *out[8];
+	struct graph_node_spec spec;
+	struct cle_error *e = q->e;
+	enum cle_status st;
+	float beta = 1.0f;
+	uint32_t i, n_in;
+
+	if (S->changed && (st = graph_edit_const(ed, w, fill_weights, S, e)) != CLE_OK)
+		return st;
+	if (S->bias != NULL) {
+		if (l->kind == OPS_GEMM)
+			graph_attr_float(nd, "beta", &beta);
+		if (beta == 0.0f)
+			return cle_errorf(e, CLE_E_UNSUPPORTED,
+					  "Gemm node %s has beta=0, so its bias cannot change", nd->name);
+		bc = l->b_value != GRAPH_NONE ? eq_const(g, l->b_value) : NULL;
+		if (bc != NULL && bc->count == l->c_out && bc->proto != NULL && !bc->external) {
+			struct bytes_fill *bf = eq_alloc(q, 1, sizeof *bf);
+
+			if (bf == NULL || (bf->p = encode(q, S->bias, l->c_out, bc->dtype, (double)beta)) == NULL)
+				return eq_nomem(q);
+			if ((st = graph_edit_const(ed, bc, fill_bytes, bf, e)) != CLE_OK)
+				return st;
+		} else {
+			int64_t dim = (int64_t)l->c_out;
+			const uint8_t *data = encode(q, S->bias, l->c_out, w->dtype, (double)beta);
+
+			bias_name = graph_edit_unique_name(ed, g, nd->name[0] ? nd->name : vname(g, l->w_value));
+			if (data == NULL || bias_name == NULL)
+				return eq_nomem(q);
+			if ((st = graph_edit_add_initializer(ed, g, bias_name, w->dtype, &dim, 1, data,
+							     l->c_out * (w->dtype == GRAPH_FLOAT16 ? 2u : 4u),
+							     e)) != CLE_OK)
+				return st;
+		}
+	}
+	if (l->bn == GRAPH_NONE && bias_name == NULL)
+		return CLE_OK;
+	/* the node itself: BN's output name, and the new bias input */
+	if (nd->n_in > 7 || nd->n_out > 7)
+		return cle_errorf(e, CLE_E_INTERNAL, "too many inputs to rewrite");
+	n_in = nd->n_in;
+	for (i = 0; i < nd->n_in; i++)
+		in[i] = vname(g, nd->in[i]);
+	for (i = 0; i < nd->n_out; i++)
+		out[i] = vname(g, nd->out[i]);
+	if (bias_name != NULL) {
+		if (n_in < 3)
+			n_in = 3;
+		in[2] = bias_name;
+	}
+	if (l->bn != GRAPH_NONE)
+		out[0] = vname(g, g->node[l->bn].out[0]);
+	memset(&spec, 0, sizeof spec);
+	spec.n_in = n_in;
+	spec.n_out = nd->n_out;
+	spec.in = in;
+	spec.out = out;
+	if ((st = graph_edit_replace_node(ed, g, l->node, &spec, e)) != CLE_OK)
+		return st;
+	if (l->bn == GRAPH_NONE)
+		return CLE_OK;
+	if ((st = graph_edit_delete_node(ed, g, l->bn, e)) != CLE_OK ||
+	    (st = graph_edit_delete_value(ed, g, nd->out[0], e)) != CLE_OK)
+		return st;
+	for (i = 1; i < 5; i++)
+		if ((st = drop_param(ed, g, g->node[l->bn].in[i], e)) != CLE_OK)
+			return st;
+	q->res->bn_folded++;
+	return CLE_OK;
+}
+
+/* A per-channel bound tensor for a rewritten Clip, bound / s, named *name. */
+static enum cle_status bound_tensor(struct eq *q, struct graph_edits *ed, uint32_t r,
+				    const struct cle_clip *c, double bound, int32_t dtype,
+				    const char *base, const char **name)
+{
+	const struct graph *g = q->p->regions[r].g;
+	int64_t dims[8];
+	double *v = eq_alloc(q, c->n_ch, sizeof(double));
+	const uint8_t *data;
+	uint32_t i, n_dims = c->rank > 1 ? c->rank - 1 : 1;
+	size_t ch;
+
+	if (NEVER(n_dims > 8))
+		return cle_errorf(q->e, CLE_E_INTERNAL, "a Clip bound of rank %u", (unsigned)n_dims);
+	if (v == NULL)
+		return eq_nomem(q);
+	for (ch = 0; ch < c->n_ch; ch++)
+		v[ch] = bound / q->s[r][c->off + ch];
+	dims[0] = (int64_t)c->n_ch;
+	for (i = 1; i < n_dims; i++)
+		dims[i] = 1;
+	data = encode(q, v, c->n_ch, dtype, 1.0);
+	*name = graph_edit_unique_name(ed, g, base);
+	if (data == NULL || *name == NULL)
+		return eq_nomem(q);
+	return graph_edit_add_initializer(ed, g, *name, dtype, dims, n_dims, data,
+					  c->n_ch * (dtype == GRAPH_FLOAT16 ? 2u : 4u), q->e);
+}
+
+/* Notes a Clip rewritten or replaced, so that its bound constants can go. */
+static void clip_done(struct eq *q, const struct graph *g, uint32_t node)
+{
+	q->clips[q->n_clips].g = g;
+	q->clips[q->n_clips++].node = node;
+}
+
+/* Clip(x, lo, hi) in a scaled region: Max(x, lo/s) (Relu when lo = 0) then
+ * Min(., hi/s), per channel, so the function is kept.  --relu6=relu makes
+ * it a Relu, as the reference does. */
+static enum cle_status write_clips(struct eq *q, struct graph_edits *ed, uint32_t r)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	const struct graph *g = rg->g;
+	const struct cle_layer *P = rg->n_producers ? &q->p->layers[rg->producers[0]] : NULL;
+	int32_t dtype = P ? eq_const(g, P->w_value)->dtype : GRAPH_FLOAT;
+	uint32_t k;
+
+	for (k = 0; k < rg->n_clips; k++) {
+		const struct cle_clip *c = &rg->clips[k];
+		const struct graph_node *nd = &g->node[c->node];
+		const char *x = vname(g, nd->in[0]), *y = vname(g, nd->out[0]);
+		const char *lo_t = NULL, *hi_t = NULL, *mid, *in[2], *out[1];
+		struct graph_node_spec spec;
+		enum cle_status st;
+		double lo, hi;
+		bool scaled = false;
+		size_t ch;
+
+		for (ch = 0; ch < c->n_ch; ch++)
+			scaled |= q->s[r][c->off + ch] != 1.0;
+		memset(&spec, 0, sizeof spec);
+		spec.in = in;
+		spec.out = out;
+		spec.n_out = 1;
+		if (q->p->cfg.relu6 == CLE_RELU6_RELU) {
+			spec.op = "Relu";
+			spec.n_in = 1;
+			in[0] = x;
+			out[0] = y;
+			if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+				return st;
+			q->res->clips_replaced++;
+			clip_done(q, g, c->node);
+			continue;
+		}
+		if (!scaled || !ops_clip_bounds(g, c->node, &lo, &hi))
+			continue;
+		if (!isfinite(lo) && !isfinite(hi))
+			continue; /* no bound: the identity, which any scale passes as it is */
+		if (isfinite(hi) && (st = bound_tensor(q, ed, r, c, hi, dtype, "clip_max", &hi_t)) != CLE_OK)
+			return st;
+		if (isfinite(lo) && lo != 0 &&
+		    (st = bound_tensor(q, ed, r, c, lo, dtype, "clip_min", &lo_t)) != CLE_OK)
+			return st;
+		mid = hi_t != NULL && isfinite(lo) ? graph_edit_unique_name(ed, g, y) : y;
+		if (mid == NULL)
+			return eq_nomem(q);
+		/* first node, in the Clip's place */
+		if (isfinite(lo)) {
+			spec.op = lo == 0 ? "Relu" : "Max";
+			spec.n_in = lo == 0 ? 1 : 2;
+			in[0] = x;
+			in[1] = lo_t;
+			out[0] = mid;
+		} else {
+			spec.op = "Min";
+			spec.n_in = 2;
+			in[0] = x;
+			in[1] = hi_t;
+			out[0] = y;
+		}
+		if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+			return st;
+		if (isfinite(lo) && hi_t != NULL) {
+			spec.op = "Min";
+			spec.n_in = 2;
+			in[0] = mid;
+			in[1] = hi_t;
+			out[0] = y;
+			spec.name = graph_edit_unique_name(ed, g, nd->name[0] ? nd->name : "clip");
+			if (spec.name == NULL)
+				return eq_nomem(q);
+			if ((st = graph_edit_insert_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+				return st;
+		}
+		q->res->clips_rewritten++;
+		clip_done(q, g, c->node);
+	}
+	return CLE_OK;
+}
+
+static bool clip_rewritten(const struct eq *q, const struct graph *g, uint32_t node)
+{
+	uint32_t i;
+
+	for (i = 0; i < q->n_clips; i++)
+		if (q->clips[i].g == g && q->clips[i].node == node)
+			return true;
+	return false;
+}
+
+/* The min/max constants of rewritten Clips, once nothing else reads them,
+ * leave the file with them (runtimes warn about unused initializers). */
+static enum cle_status drop_clip_bounds(struct eq *q, struct graph_edits *ed)
+{
+	uint32_t i, j, k, slot;
+	enum cle_status st;
+
+	for (i = 0; i < q->n_clips; i++) {
+		const struct graph *g = q->clips[i].g;
+		const struct graph_node *nd = &g->node[q->clips[i].node];
+
+		for (slot = 1; slot < 3 && slot < nd->n_in; slot++) {
+			uint32_t v = nd->in[slot];
+			const struct graph_value *val;
+			bool only_clips = true, seen = false;
+
+			if (v == GRAPH_NONE)
+				continue;
+			val = &g->value[v];
+			if (val->flags & (GRAPH_IS_OUTER | GRAPH_IS_INPUT | GRAPH_IS_OUTPUT))
+				continue;
+			for (j = 0; j < val->n_uses && only_clips; j++)
+				only_clips = val->uses[j].slot != GRAPH_NONE &&
+					     clip_rewritten(q, g, val->uses[j].node);
+			/* dropped already through an earlier Clip or slot */
+			for (j = 0; j <= i && !seen; j++) {
+				const struct graph_node *o = &q->clips[j].g->node[q->clips[j].node];
+
+				for (k = 1; k < 3 && k < o->n_in && !seen; k++)
+					seen = q->clips[j].g == g && o->in[k] == v && (j < i || k < slot);
+			}
+			if (!only_clips || seen)
+				continue;
+			if ((val->flags & GRAPH_IS_CONSTANT) && val->producer != GRAPH_NONE &&
+			    (st = graph_edit_delete_node(ed, g, val->producer, q->e)) != CLE_OK)
+				return st;
+			if ((st = graph_edit_delete_value(ed, g, v, q->e)) != CLE_OK)
+				return st;
+		}
+	}
+	return CLE_OK;
+}
+
+
+enum cle_status write_model(struct eq *q, const struct onnx_sink *sink, const struct graph_save *gs)
+{
+	const struct cle_plan *p = q->p;
+	struct graph_edits ed;
+	enum cle_status st = CLE_OK;
+	uint32_t li, r, n = 0;
+
+	graph_edits_init(&ed, p->gm);
+	for (li = 0; li < p->n_layers; li++)
+		if (q->ls[li].active && (st = write_layer(q, &ed, li)) != CLE_OK)
+			goto fail;
+	for (r = 0; r < p->n_regions; r++)
+		n += p->regions[r].n_clips;
+	if ((q->clips = eq_alloc(q, n, sizeof *q->clips)) == NULL) {
+		st = eq_nomem(q);
+		goto fail;
+	}
+	for (r = 0; r < p->n_regions; r++)
+		if (q->s[r] != NULL && p->regions[r].n_clips && (st = write_clips(q, &ed, r)) != CLE_OK)
+			goto fail;
+	if ((st = drop_clip_bounds(q, &ed)) == CLE_OK)
+		st = graph_edits_save(&ed, sink, gs, q->e);
+fail:
+	graph_edits_free(&ed);
+	return st;
+}
