@@ -140,6 +140,8 @@ static enum cle_status check_weight(struct cle_plan *p, struct cle_layer *l, str
 				 "supplied", w->location ? w->location : "?");
 	} else if (!w->ok) {
 		l->why = "its weight tensor does not read back (see the onnx-invalid findings)";
+	} else if (w->count == 0) {
+		l->why = "its weight is empty";
 	} else if (w->dtype != GRAPH_FLOAT && w->dtype != GRAPH_FLOAT16) {
 		return cle_say(p, e, &l->why, "its weight is %s; only float32 and float16 weights are equalized",
 			      graph_dtype_name(w->dtype) ? graph_dtype_name(w->dtype) : "of an unknown type");
@@ -163,8 +165,9 @@ static enum cle_status conv_shape(struct cle_plan *p, struct cle_layer *l, struc
 			      (unsigned)w->n_dims);
 	for (i = 2; i < w->n_dims; i++)
 		k *= (size_t)w->dims[i];
-	if (!graph_attr_int(nd, "group", &group) || group < 1 ||
-	    (size_t)w->dims[0] % (size_t)group != 0) {
+	/* in int64, as the file has it: size_t is 32 bits in wasm */
+	if (!graph_attr_int(nd, "group", &group) || group < 1 || group > w->dims[0] ||
+	    w->dims[0] % group != 0) {
 		l->why = "its group attribute does not divide the weight's channels";
 		return CLE_OK;
 	}

@@ -5,6 +5,7 @@
  * members, settling. */
 #include "cle_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -111,6 +112,37 @@ static enum cle_status plan_layer(struct planner *pl, uint32_t n, enum ops_layer
 
 /* ---- roles of the other nodes --------------------------------------------- */
 
+/* What the configuration makes of a Clip (constant bounds): --relu6=skip
+ * leaves it, --relu6=relu replaces a ReLU6 by Relu, and kept exact it gets
+ * per-channel bounds, bound / s.  Only an interval (-inf and +inf meaning
+ * no bound) scales so, and only from opset 8 do Max and Min broadcast a
+ * [C, 1, 1] bound.  Sets the node's reason when it blocks. */
+static enum cle_status bound_role(struct planner *pl, uint32_t n)
+{
+	const struct graph *g = pl->g;
+	const char *op = g->node[n].op, **why = &pl->why[n];
+	int64_t opset = graph_opset(pl->p->gm, "");
+	char lb[256];
+	double lo, hi;
+
+	if (!ops_clip_bounds(g, n, &lo, &hi))
+		return CLE_OK; /* computed at run time: the table's condition says so */
+	if (pl->cfg->relu6 == CLE_RELU6_SKIP)
+		return reason(pl, why, "%s node %s, which --relu6=skip leaves as it is", op, label(g, n, lb));
+	if (pl->cfg->relu6 == CLE_RELU6_RELU)
+		return lo == 0 && hi == 6 ? CLE_OK
+		       : reason(pl, why, "%s node %s, which is not a ReLU6 (min %g, max %g); --relu6=relu "
+				"only replaces ReLU6", op, label(g, n, lb), lo, hi);
+	if (isnan(lo) || isnan(hi) || lo == HUGE_VAL || hi == -HUGE_VAL || lo > hi)
+		return reason(pl, why, "%s node %s, whose bounds (min %g, max %g) are not an interval "
+			      "that scaling keeps", op, label(g, n, lb), lo, hi);
+	if (opset < 8 && (isfinite(hi) || (isfinite(lo) && lo != 0)))
+		return reason(pl, why, "%s node %s, whose bounds would become per-channel tensors, which "
+			      "Max and Min broadcast only from opset 8 (the model imports opset %lld)", op,
+			      label(g, n, lb), (long long)opset);
+	return CLE_OK;
+}
+
 /* The role of node n from the op table, and the sentence when it blocks. */
 static enum cle_status set_role(struct planner *pl, uint32_t n)
 {
@@ -118,8 +150,8 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 	const struct graph_node *nd = &g->node[n];
 	const struct ops_def *d = ops_find(nd);
 	const char **why = &pl->why[n];
+	enum cle_status st;
 	char lb[256];
-	double lo, hi;
 
 	if (pl->role[n] == OPS_LAYER)
 		return CLE_OK;
@@ -135,13 +167,8 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 			      nd->op, label(g, n, lb));
 	if (d->holds != NULL && !d->holds(g, n))
 		return reason(pl, why, "%s node %s, %s", nd->op, label(g, n, lb), d->unless);
-	if ((d->flags & OPS_BOUND) && pl->cfg->relu6 == CLE_RELU6_SKIP)
-		return reason(pl, why, "%s node %s, which --relu6=skip leaves as it is", nd->op,
-			      label(g, n, lb));
-	if ((d->flags & OPS_BOUND) && pl->cfg->relu6 == CLE_RELU6_RELU &&
-	    ops_clip_bounds(g, n, &lo, &hi) && !(lo == 0 && hi == 6))
-		return reason(pl, why, "%s node %s, which is not a ReLU6 (min %g, max %g); --relu6=relu "
-			      "only replaces ReLU6", nd->op, label(g, n, lb), lo, hi);
+	if ((d->flags & OPS_BOUND) && ((st = bound_role(pl, n)) != CLE_OK || *why != NULL))
+		return st;
 	pl->role[n] = d->role;
 	return CLE_OK;
 }
@@ -263,6 +290,8 @@ static int64_t channels_through(struct planner *pl, const struct graph_node *nd,
 			if (pl->nch[nd->in[i]] == 0)
 				return 0;
 			c += pl->nch[nd->in[i]];
+			if (c > INT32_MAX)
+				return 0; /* the same answer on 32 and 64 bits: unknown */
 		}
 	return c;
 }

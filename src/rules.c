@@ -59,6 +59,61 @@ static const char fix_export[] =
 	"fix the exporter's output: run onnx.checker.check_model on it; if torch.onnx.export "
 	"fails or writes this, rewrite the offending layer so that export passes";
 
+/* A node on a cycle of g (a node that reads, through other nodes or
+ * directly, its own output), or GRAPH_NONE.  Kahn's order: what never
+ * becomes ready is on a cycle or downstream of one. */
+static uint32_t first_on_cycle(struct rule_findings *out, const struct graph *g)
+{
+	size_t n_node = (size_t)g->n_node + 1;
+	uint32_t *wait = cle_calloc(out->a, n_node, sizeof *wait);
+	uint32_t *ready = cle_calloc(out->a, n_node, sizeof *ready);
+	uint32_t n, j, k, head = 0, tail = 0, found = GRAPH_NONE;
+
+	if (wait == NULL || ready == NULL) {
+		out->failed = true;
+		goto fail;
+	}
+	for (n = 0; n < g->n_node; n++) {
+		for (j = 0; j < g->node[n].n_in; j++)
+			wait[n] += g->node[n].in[j] != GRAPH_NONE &&
+				   g->value[g->node[n].in[j]].producer != GRAPH_NONE;
+		if (wait[n] == 0)
+			ready[tail++] = n;
+	}
+	while (head < tail) {
+		const struct graph_node *nd = &g->node[ready[head++]];
+
+		for (j = 0; j < nd->n_out; j++) {
+			const struct graph_value *v;
+
+			if (nd->out[j] == GRAPH_NONE)
+				continue;
+			v = &g->value[nd->out[j]];
+			for (k = 0; k < v->n_uses; k++)
+				if (v->uses[k].slot != GRAPH_NONE && --wait[v->uses[k].node] == 0)
+					ready[tail++] = v->uses[k].node;
+		}
+	}
+	/* every node left reads from another node left: stepping back n_node
+	 * times from one of them ends on a cycle */
+	for (n = 0; n < g->n_node && found == GRAPH_NONE && tail < g->n_node; n++)
+		if (wait[n] > 0)
+			found = n;
+	for (k = 0; found != GRAPH_NONE && k < g->n_node; k++)
+		for (j = 0; j < g->node[found].n_in; j++) {
+			uint32_t v = g->node[found].in[j], p;
+
+			if (v != GRAPH_NONE && (p = g->value[v].producer) != GRAPH_NONE && wait[p] > 0) {
+				found = p;
+				break;
+			}
+		}
+fail:
+	cle_free(out->a, wait, n_node * sizeof *wait);
+	cle_free(out->a, ready, n_node * sizeof *ready);
+	return found;
+}
+
 static void invalid_graph(struct rule_findings *out, const struct graph *g)
 {
 	char lb[256], lb2[256];
@@ -98,7 +153,11 @@ static void invalid_graph(struct rule_findings *out, const struct graph *g)
 			    "graph output '%s' is produced by no node%s%s", val->name,
 			    g->path[0] ? " in subgraph " : "", g->path);
 	}
-	if (late > 0)
+	if ((n = first_on_cycle(out, g)) != GRAPH_NONE)
+		add(out, "onnx-invalid", RULE_ERROR, g, n, fix_export,
+		    "node %s is on a cycle: what it reads depends on its own output, which no runtime "
+		    "can compute", label(g, n, lb));
+	else if (late > 0)
 		add(out, "onnx-invalid", RULE_WARNING, g, first_reader,
 		    "sort the nodes topologically (onnx-cle and runtimes accept this order, some tools do not)",
 		    "nodes are not in topological order: node %s reads a tensor that node %s, later in the "
