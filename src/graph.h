@@ -168,6 +168,12 @@ void graph_free(struct graph_model *gm);
 /* Opset version imported for a domain ("" and "ai.onnx" are the same), 0 if none. */
 int64_t graph_opset(const struct graph_model *gm, const char *domain);
 
+/* Writes g's nodes to order (n_node entries) so that each comes after the
+ * producers of what it reads; wait is scratch (n_node entries).  Returns
+ * how many were ordered: fewer than n_node when nodes lie on a cycle (those
+ * and what they feed are left out; wait[n] > 0 for them). */
+uint32_t graph_topo_order(const struct graph *g, uint32_t *order, uint32_t *wait);
+
 /* Value index of a name as seen from g (own scope, then enclosing ones
  * through an IS_OUTER entry), or GRAPH_NONE. */
 uint32_t graph_find(const struct graph *g, const char *name);

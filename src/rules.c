@@ -66,37 +66,18 @@ static uint32_t first_on_cycle(struct rule_findings *out, const struct graph *g)
 {
 	size_t n_node = (size_t)g->n_node + 1;
 	uint32_t *wait = cle_calloc(out->a, n_node, sizeof *wait);
-	uint32_t *ready = cle_calloc(out->a, n_node, sizeof *ready);
-	uint32_t n, j, k, head = 0, tail = 0, found = GRAPH_NONE;
+	uint32_t *order = cle_calloc(out->a, n_node, sizeof *order);
+	uint32_t n, j, k, found = GRAPH_NONE;
 
-	if (wait == NULL || ready == NULL) {
+	if (wait == NULL || order == NULL) {
 		out->failed = true;
 		goto fail;
 	}
-	for (n = 0; n < g->n_node; n++) {
-		for (j = 0; j < g->node[n].n_in; j++)
-			wait[n] += g->node[n].in[j] != GRAPH_NONE &&
-				   g->value[g->node[n].in[j]].producer != GRAPH_NONE;
-		if (wait[n] == 0)
-			ready[tail++] = n;
-	}
-	while (head < tail) {
-		const struct graph_node *nd = &g->node[ready[head++]];
-
-		for (j = 0; j < nd->n_out; j++) {
-			const struct graph_value *v;
-
-			if (nd->out[j] == GRAPH_NONE)
-				continue;
-			v = &g->value[nd->out[j]];
-			for (k = 0; k < v->n_uses; k++)
-				if (v->uses[k].slot != GRAPH_NONE && --wait[v->uses[k].node] == 0)
-					ready[tail++] = v->uses[k].node;
-		}
-	}
+	if (graph_topo_order(g, order, wait) == g->n_node)
+		goto fail;
 	/* every node left reads from another node left: stepping back n_node
 	 * times from one of them ends on a cycle */
-	for (n = 0; n < g->n_node && found == GRAPH_NONE && tail < g->n_node; n++)
+	for (n = 0; n < g->n_node && found == GRAPH_NONE; n++)
 		if (wait[n] > 0)
 			found = n;
 	for (k = 0; found != GRAPH_NONE && k < g->n_node; k++)
@@ -110,7 +91,7 @@ static uint32_t first_on_cycle(struct rule_findings *out, const struct graph *g)
 		}
 fail:
 	cle_free(out->a, wait, n_node * sizeof *wait);
-	cle_free(out->a, ready, n_node * sizeof *ready);
+	cle_free(out->a, order, n_node * sizeof *order);
 	return found;
 }
 
