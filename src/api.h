@@ -16,6 +16,9 @@ struct cle_options {
 	bool color;                /* ANSI colour in text output */
 	struct cle_config cle;     /* equalize: --no-hbf, --pow2-scales, --reference, ... */
 	bool relu6_set;            /* --relu6 given (else --reference implies relu) */
+	bool bn_auto;              /* --batch-norm=auto: fold or keep, as the estimate prefers */
+	bool bn_set;               /* --batch-norm given (else --reference implies fold) */
+	bool hbf_set;              /* --hbf or --no-hbf given (else --reference implies --hbf) */
 	bool inline_external;      /* --inline-external: external data into the model */
 	const char *data_name;     /* --external-data-name: the new data file's name */
 	cle_progress_fn progress;  /* long work reports here; may be NULL */

@@ -12,11 +12,10 @@
 void cle_config_init(struct cle_config *c)
 {
 	memset(c, 0, sizeof *c);
-	c->hbf = true;
+	c->hbf = false; /* an approximation that depends on the inputs: asked for with --hbf */
 	c->relu6 = CLE_RELU6_EXACT;
 	c->max_rounds = 50;
 	c->tolerance = 1e-4;
-	c->max_scale = 1e4;
 }
 
 enum cle_status eq_nomem(struct eq *q)
@@ -52,6 +51,29 @@ double eq_out_scale(const struct eq *q, const struct cle_layer *l, size_t o)
 double eq_in_scale(const struct eq *q, const struct cle_layer *l, size_t c)
 {
 	return eq_region_scale(q, l->in_region, l->in_off + c / l->in_rep);
+}
+
+bool eq_half(const struct eq *q)
+{
+	uint32_t i;
+
+	for (i = 0; i < q->p->n_layers; i++)
+		if (q->ls[i].active && q->ls[i].t.dt == KERNEL_F16)
+			return true;
+	return false;
+}
+
+double eq_max_scale(const struct eq *q)
+{
+	const struct cle_config *cfg = &q->p->cfg;
+
+	if (cfg->max_scale > 0)
+		return cfg->max_scale;
+	if (cfg->objective == CLE_OBJECTIVE_BALANCE)
+		return cfg->reference ? 0 : 1e4; /* the reference has no clamp */
+	/* float16: a scale may not push values out of its range; float32: far
+	 * inside its range, clear of its subnormals */
+	return eq_half(q) ? 256 : 1e12;
 }
 
 enum cle_status eq_note(struct eq *q, uint32_t li, const char *why)
@@ -365,35 +387,98 @@ static enum cle_status settle_layers(struct eq *q)
 	return CLE_OK;
 }
 
+/* The scales: balanced ranges, or the least estimated noise. */
+static enum cle_status solve(struct eq *q)
+{
+	enum cle_status st;
+
+	if (q->p->cfg.objective == CLE_OBJECTIVE_BALANCE)
+		st = balance_run(q);
+	else if ((st = stats_run(q)) == CLE_OK)
+		st = noise_run(q);
+	return st != CLE_OK ? st : balance_finish(q);
+}
+
+/* A run between its two halves: solved, not yet written. */
+struct cle_run {
+	struct eq q;
+	struct cle_result res;
+	const struct cle_alloc *a;
+};
+
+enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, cle_progress_fn progress_fn,
+			      void *progress_ud, struct cle_error *e)
+{
+	const struct cle_alloc *a = p->arena.a;
+	struct cle_run *run = cle_calloc(a, 1, sizeof *run);
+	struct eq *q;
+	enum cle_status st;
+
+	*out = NULL;
+	if (run == NULL)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory equalizing the model");
+	run->a = a;
+	q = &run->q;
+	q->p = p;
+	q->res = &run->res;
+	q->e = e;
+	q->progress = progress_fn;
+	q->progress_ud = progress_ud;
+	cle_arena_init(&q->run, a);
+	run->res.n_layers = p->n_layers;
+	run->res.layers = cle_arena_calloc(&p->arena, p->n_layers + 1, sizeof *run->res.layers);
+	q->ls = eq_alloc(q, p->n_layers, sizeof *q->ls);
+	q->s = eq_alloc(q, p->n_regions, sizeof *q->s);
+	if (run->res.layers == NULL || q->ls == NULL || q->s == NULL)
+		st = eq_nomem(q);
+	else if ((st = read_weights(q)) == CLE_OK && (st = solve(q)) == CLE_OK)
+		st = settle_layers(q);
+	if (st != CLE_OK) {
+		cle_run_free(run);
+		return st;
+	}
+	*out = run;
+	return CLE_OK;
+}
+
+const struct cle_result *cle_run_result(const struct cle_run *run)
+{
+	return &run->res;
+}
+
+enum cle_status cle_run_write(struct cle_run *run, const struct onnx_sink *sink,
+			      const struct graph_save *gs, struct cle_result *res, struct cle_error *e)
+{
+	struct eq *q = &run->q;
+	enum cle_status st;
+
+	q->e = e;
+	if ((st = write_model(q, sink, gs)) != CLE_OK || (st = totals(q)) != CLE_OK)
+		return st;
+	eq_progress(q, "done", 1);
+	*res = run->res;
+	return CLE_OK;
+}
+
+void cle_run_free(struct cle_run *run)
+{
+	if (run == NULL)
+		return;
+	cle_arena_free(&run->q.run);
+	cle_free(run->a, run, sizeof *run);
+}
+
 enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 			     const struct graph_save *gs, struct cle_result *res,
 			     cle_progress_fn progress_fn, void *progress_ud, struct cle_error *e)
 {
-	struct eq q;
+	struct cle_run *run;
 	enum cle_status st;
 
-	memset(&q, 0, sizeof q);
 	memset(res, 0, sizeof *res);
-	q.p = p;
-	q.res = res;
-	q.e = e;
-	q.progress = progress_fn;
-	q.progress_ud = progress_ud;
-	cle_arena_init(&q.run, p->arena.a);
-	res->n_layers = p->n_layers;
-	res->layers = cle_arena_calloc(&p->arena, p->n_layers + 1, sizeof *res->layers);
-	q.ls = eq_alloc(&q, p->n_layers, sizeof *q.ls);
-	q.s = eq_alloc(&q, p->n_regions, sizeof *q.s);
-	if (res->layers == NULL || q.ls == NULL || q.s == NULL) {
-		st = eq_nomem(&q);
-		goto fail;
-	}
-	if ((st = read_weights(&q)) != CLE_OK || (st = balance_run(&q)) != CLE_OK ||
-	    (st = settle_layers(&q)) != CLE_OK || (st = write_model(&q, sink, gs)) != CLE_OK ||
-	    (st = totals(&q)) != CLE_OK)
-		goto fail;
-	eq_progress(&q, "done", 1);
-fail:
-	cle_arena_free(&q.run);
+	if ((st = cle_run_solve(&run, p, progress_fn, progress_ud, e)) != CLE_OK)
+		return st;
+	st = cle_run_write(run, sink, gs, res, e);
+	cle_run_free(run);
 	return st;
 }

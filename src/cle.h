@@ -31,14 +31,28 @@ enum cle_relu6 {
 	CLE_RELU6_SKIP,  /* Clip blocks its region */
 };
 
+/* What the scales are chosen for. */
+enum cle_objective {
+	CLE_OBJECTIVE_NOISE,   /* least estimated INT8 (per tensor) noise at the outputs */
+	CLE_OBJECTIVE_BALANCE, /* equal producer and consumer ranges per channel (the reference's aim) */
+};
+
+/* What becomes of a BatchNormalization after a layer. */
+enum cle_bn {
+	CLE_BN_FOLD, /* folded into the layer's weights and bias (the reference does) */
+	CLE_BN_KEEP, /* kept as a node; its mean and bias scale with the channels */
+};
+
 struct cle_config {
 	bool reference;        /* only what the reference (AIMET) reaches, and how it does it */
+	enum cle_objective objective;
 	bool hbf;              /* high-bias absorption */
 	bool pow2;             /* round scales to powers of two: rescaling is exact */
 	enum cle_relu6 relu6;
+	enum cle_bn bn;
 	int max_rounds;        /* balancing rounds at most (the reference: 1) */
 	double tolerance;      /* stop when no scale moves by more than this (|log| of its change) in a round */
-	double max_scale;      /* scales are clamped to [1/max_scale, max_scale] */
+	double max_scale;      /* scales are clamped to [1/max_scale, max_scale]; 0: automatic */
 	bool ranges;           /* keep every layer's per-channel ranges for the report */
 };
 
@@ -67,8 +81,10 @@ struct cle_layer {
 	uint32_t group;           /* layers joined by regions share a group; GRAPH_NONE if alone */
 };
 
-/* A Clip inside a region: rewritten with per-channel bounds when scaled. */
-struct cle_clip {
+/* A node inside a region whose per-channel constants scale with the
+ * channels: a Clip (its bounds) or a kept BatchNormalization (its mean and
+ * bias), rewritten when the region is scaled. */
+struct cle_rescaled {
 	uint32_t node;
 	size_t off, n_ch; /* its channels within the region */
 	uint32_t rank;    /* rank of an NCHW-like tensor, 0 when channels are the last axis */
@@ -81,8 +97,8 @@ struct cle_region {
 	const char *blocked;      /* why it cannot be scaled, or NULL */
 	bool reference;           /* inside the reference's scope */
 	bool joint;               /* more than one producer or consumer */
-	uint32_t n_clips;
-	struct cle_clip *clips;   /* Clip nodes inside (rewritten or replaced) */
+	uint32_t n_rescaled;
+	struct cle_rescaled *rescaled; /* Clip and BatchNormalization nodes inside */
 	uint32_t n_through;
 	uint32_t *through;        /* the nodes the channels pass through (Relu, pooling, Add, ...) */
 	const struct graph *g;
@@ -98,6 +114,7 @@ struct cle_plan {
 	struct cle_layer *layers;
 	struct cle_region *regions;
 	size_t cap_layers, cap_regions; /* allocated */
+	double bn_alternative;          /* estimated SQNR (dB) had batch norm gone the other way; 0: not tried */
 	struct cle_arena arena;         /* sentences, member lists, results */
 };
 
@@ -114,25 +131,44 @@ struct cle_layer_result {
 	bool changed;
 	double spread_before, spread_after; /* max/min of per-output-channel abs-max */
 	double sqnr_before, sqnr_after;     /* per-tensor symmetric INT8, dB */
-	uint32_t clamped;                   /* channels whose scale hit max_scale */
+	uint32_t clamped;                   /* channels whose scale hit the limit */
 	bool hbf;                           /* bias absorbed into its consumers */
 	const float *ranges_before;         /* per output channel (cfg.ranges), or NULL */
 	const float *ranges_after;
 	const char *note;                   /* why it was left alone, or an approximation made */
 	bool measured;                      /* its ranges were read: spreads and SQNRs hold */
+	/* the estimated noise it adds at the outputs, relative to their signal
+	 * (cle_noise.c), before and after, per tensor and per channel; 0: none */
+	double noise_before, noise_after, noise_pc_before, noise_pc_after;
 };
 
 struct cle_result {
 	uint32_t n_layers;
 	struct cle_layer_result *layers; /* parallel to plan->layers */
 	int rounds;
-	uint32_t bn_folded, clips_rewritten, clips_replaced, hbf_layers, clamped;
+	uint32_t bn_folded, bn_rescaled, clips_rewritten, clips_replaced, hbf_layers, clamped;
 	double max_imbalance; /* largest |log2(producer range / consumer range)| left,
 			       * over the channels not held at the clamp */
 	uint32_t equalized, measured;       /* layers changed; layers measured */
+	double est_before, est_after;       /* estimated output SQNR, dB (noise objective), else 0 */
 	double median_spread_before, median_spread_after; /* over the measured layers */
 	double mean_sqnr_before, mean_sqnr_after;         /* dB, over the measured layers */
 };
+
+/* The two halves of cle_equalize, so that a caller can compare two plans'
+ * estimates before writing one: cle_run_solve reads the weights and
+ * chooses the scales (the result's estimates and rounds are set);
+ * cle_run_write writes the model and completes *res (owned by the plan's
+ * arena).  The plan and its model bytes must outlive the run. */
+struct cle_run;
+CLE_NODISCARD enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p,
+					    cle_progress_fn progress, void *progress_ud,
+					    struct cle_error *e);
+const struct cle_result *cle_run_result(const struct cle_run *run);
+CLE_NODISCARD enum cle_status cle_run_write(struct cle_run *run, const struct onnx_sink *sink,
+					    const struct graph_save *gs, struct cle_result *res,
+					    struct cle_error *e);
+void cle_run_free(struct cle_run *run);
 
 /* Equalizes: writes the new model to sink (external data as gs says) and
  * fills *res (owned by the plan's arena).  The plan's model bytes must still

@@ -241,7 +241,7 @@ void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
 	S->dirty &= ~(unsigned)sd;
 }
 
-static void mark_dirty(struct eq *q, const struct cle_region *rg)
+void balance_mark_dirty(struct eq *q, const struct cle_region *rg)
 {
 	uint32_t i;
 
@@ -288,18 +288,18 @@ static bool usable(double x)
 	return isfinite(x) && x > 0;
 }
 
-/* Is scale s held at the clamp (max_scale or its inverse)? */
-static bool at_clamp(const struct cle_config *cfg, double s)
+/* Is scale s held at the clamp (max or its inverse; 0: none)? */
+static bool at_clamp(double max, double s)
 {
-	return cfg->max_scale > 0 && (s >= cfg->max_scale || s <= 1.0 / cfg->max_scale);
+	return max > 0 && (s >= max || s <= 1.0 / max);
 }
 
-static double clamp_scale(const struct cle_config *cfg, double s)
+static double clamp_scale(double max, double s)
 {
-	if (cfg->max_scale > 0 && s > cfg->max_scale)
-		return cfg->max_scale;
-	if (cfg->max_scale > 0 && s < 1.0 / cfg->max_scale)
-		return 1.0 / cfg->max_scale;
+	if (max > 0 && s > max)
+		return max;
+	if (max > 0 && s < 1.0 / max)
+		return 1.0 / max;
 	return s;
 }
 
@@ -323,15 +323,13 @@ static uint32_t triplet_middle(struct eq *q, uint32_t r)
 	return li;
 }
 
-/* One balancing step on region r (and the region after a depthwise middle
- * layer); returns the largest |log(range ratio)| it found before moving. */
 /* Sets *s to x, clamped; returns how far it moved, |log(new / old)|.  A
  * channel held at the clamp moves no more, whatever imbalance it keeps. */
-static double move_scale(const struct cle_config *cfg, double *s, double x)
+static double move_scale(double max, double *s, double x)
 {
 	double old = *s;
 
-	*s = clamp_scale(cfg, x);
+	*s = clamp_scale(max, x);
 	return fabs(log(*s / old));
 }
 
@@ -341,7 +339,7 @@ static double move_scale(const struct cle_config *cfg, double *s, double x)
 static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *rp2, double *rq2,
 		      uint8_t *done)
 {
-	const struct cle_config *cfg = &q->p->cfg;
+	const double max = eq_max_scale(q);
 	const struct cle_region *rg = &q->p->regions[r];
 	uint32_t mid = triplet_middle(q, r), r2;
 	double worst = 0, *s = q->s[r], *s2;
@@ -354,9 +352,9 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 
 			if (!usable(rp[c]) || !usable(rq[c]))
 				continue;
-			worst = fmax(worst, move_scale(cfg, &s[c], s[c] * sqrt(ratio)));
+			worst = fmax(worst, move_scale(max, &s[c], s[c] * sqrt(ratio)));
 		}
-		mark_dirty(q, rg);
+		balance_mark_dirty(q, rg);
 		return worst;
 	}
 	/* r1: producers of r, r2: the depthwise weights, r3: consumers after it,
@@ -376,12 +374,12 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[b]))
 				continue;
 			gm = cbrt(x1 * x2 * x3);
-			worst = fmax(worst, move_scale(cfg, &s[a], x1 / gm));
-			worst = fmax(worst, move_scale(cfg, &s2[b], gm / x3));
+			worst = fmax(worst, move_scale(max, &s[a], x1 / gm));
+			worst = fmax(worst, move_scale(max, &s2[b], gm / x3));
 		}
 		done[r2] = 1;
-		mark_dirty(q, rg);
-		mark_dirty(q, &q->p->regions[r2]);
+		balance_mark_dirty(q, rg);
+		balance_mark_dirty(q, &q->p->regions[r2]);
 	}
 	return worst;
 }
@@ -429,6 +427,23 @@ enum cle_status balance_run(struct eq *q)
 		if (worst <= p->cfg.tolerance)
 			break;
 	}
+	return CLE_OK;
+}
+
+enum cle_status balance_finish(struct eq *q)
+{
+	struct cle_plan *p = q->p;
+	size_t most = 1;
+	double *rp, *rq;
+	uint32_t r;
+
+	for (r = 0; r < p->n_regions; r++)
+		if (p->regions[r].n_ch > most)
+			most = p->regions[r].n_ch;
+	rp = eq_alloc(q, most, sizeof(double));
+	rq = eq_alloc(q, most, sizeof(double));
+	if (!rp || !rq)
+		return eq_nomem(q);
 	/* what is left, per region, under the final (rounded, clamped) scales */
 	for (r = 0; r < p->n_regions; r++) {
 		size_t c;
@@ -436,11 +451,12 @@ enum cle_status balance_run(struct eq *q)
 		if (q->s[r] == NULL)
 			continue;
 		for (c = 0; c < p->regions[r].n_ch; c++) {
-			if (p->cfg.pow2)
+			/* float16 weights: powers of two rescale them exactly */
+			if (p->cfg.pow2 || (!p->cfg.reference && eq_half(q)))
 				q->s[r][c] = pow2_round(q->s[r][c]);
-			q->res->clamped += at_clamp(&p->cfg, q->s[r][c]);
+			q->res->clamped += at_clamp(eq_max_scale(q), q->s[r][c]);
 		}
-		mark_dirty(q, &p->regions[r]);
+		balance_mark_dirty(q, &p->regions[r]);
 	}
 	/* the largest imbalance left where a scale could still move: a channel
 	 * held at the clamp (a near-dead one) is counted in clamped instead */
@@ -451,11 +467,9 @@ enum cle_status balance_run(struct eq *q)
 			continue;
 		region_ranges(q, r, rp, rq);
 		for (c = 0; c < p->regions[r].n_ch; c++)
-			if (usable(rp[c]) && usable(rq[c]) && !at_clamp(&p->cfg, q->s[r][c]) &&
+			if (usable(rp[c]) && usable(rq[c]) && !at_clamp(eq_max_scale(q), q->s[r][c]) &&
 			    fabs(log2(rp[c] / rq[c])) > q->res->max_imbalance)
 				q->res->max_imbalance = fabs(log2(rp[c] / rq[c]));
 	}
 	return CLE_OK;
 }
-
-/* Final per-element factors of each layer, and whether any differs from 1. */

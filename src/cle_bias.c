@@ -30,25 +30,31 @@ bool bias_bn_factors(const struct graph *g, uint32_t bn, size_t n, double *k)
 /* Layer li's bias as it will be, before high-bias absorption, into
  * S->bias: BN folded in, output scales applied.  In "effective" units
  * (Gemm: beta * C). */
+double bias_of(const struct cle_layer *l, size_t o)
+{
+	const struct graph_const *bc = l->b_value != GRAPH_NONE ? eq_const(l->g, l->b_value) : NULL;
+	float beta = 1.0f;
+	double b = 0;
+
+	if (bc == NULL || !graph_const_f64(bc, bc->count == 1 ? 0 : o, &b))
+		return 0;
+	if (l->kind == OPS_GEMM)
+		graph_attr_float(&l->g->node[l->node], "beta", &beta);
+	return b * (double)beta;
+}
+
 static enum cle_status start_bias(struct eq *q, uint32_t li)
 {
 	const struct cle_layer *l = &q->p->layers[li];
 	struct lstate *S = &q->ls[li];
 	const struct graph *g = l->g;
-	const struct graph_const *bc = l->b_value != GRAPH_NONE ? eq_const(g, l->b_value) : NULL;
-	float beta = 1.0f;
 	size_t o;
 
-	if (l->kind == OPS_GEMM)
-		graph_attr_float(&g->node[l->node], "beta", &beta);
 	if ((S->bias = eq_alloc(q, l->c_out, sizeof(double))) == NULL)
 		return eq_nomem(q);
 	for (o = 0; o < l->c_out; o++) {
-		double b = 0, bn_b, mu;
+		double b = bias_of(l, o), bn_b, mu;
 
-		if (bc != NULL && !graph_const_f64(bc, bc->count == 1 ? 0 : o, &b))
-			b = 0;
-		b *= (double)beta;
 		if (l->bn != GRAPH_NONE) {
 			graph_const_f64(eq_const(g, g->node[l->bn].in[2]), o, &bn_b);
 			graph_const_f64(eq_const(g, g->node[l->bn].in[3]), o, &mu);
@@ -123,7 +129,7 @@ enum cle_status bias_absorb_high(struct eq *q, uint32_t r)
 	bool any = false;
 
 	if (!p->cfg.hbf || q->s[r] == NULL || rg->n_producers != 1 || rg->relu == GRAPH_NONE ||
-	    !rg->hbf_path || rg->n_clips != 0)
+	    !rg->hbf_path || rg->n_rescaled != 0)
 		return CLE_OK;
 	P = &p->layers[rg->producers[0]];
 	SP = &q->ls[rg->producers[0]];

@@ -52,13 +52,22 @@ struct lstate {
 	struct cand rows, cols; /* shortcuts for later rounds (balance_layer_ranges) */
 	unsigned dirty;         /* enum side bits: ranges to recompute */
 	struct kernel_sqnr sq;  /* INT8 statistics of the rewritten weights */
+	/* data-free statistics (cle_stats.c), in the model's units */
+	double *e_in;           /* E[x^2] of each input feature (c_in) */
+	double *e_out;          /* E[y^2] of each output channel (c_out), BN folded */
+	double *g_out;          /* weight of noise in each output channel at the group's end */
+	double *t_in;           /* the same for each input feature, through the weights */
+	double *kg;             /* a folded BN's gain per output channel, as the estimate sees it */
+	double kwin;            /* products summed per output and input channel (the window) */
+	double pc_base[2];      /* its per-channel noise estimates as the model was */
 	struct eq *q;
 };
 
-/* A Clip rewritten or replaced, whose bound constants may go. */
-struct clip_ref {
+/* A node rewritten or replaced, whose constants in some slots may go. */
+struct done_ref {
 	const struct graph *g;
 	uint32_t node;
+	unsigned slots;         /* bit k: the constant in input k was replaced */
 };
 
 /* One cle_equalize run. */
@@ -67,8 +76,8 @@ struct eq {
 	struct cle_result *res;
 	struct lstate *ls;      /* per layer */
 	double **s;             /* per region: scale per channel, NULL when not balanced */
-	struct clip_ref *clips; /* Clips rewritten or replaced */
-	uint32_t n_clips;
+	struct done_ref *done;  /* nodes rewritten or replaced */
+	uint32_t n_done;
 	struct cle_arena run;   /* everything of this call */
 	struct cle_error *e;
 	cle_progress_fn progress;
@@ -94,6 +103,12 @@ void *eq_alloc(struct eq *q, size_t count, size_t size);
 /* false when the caller cancelled */
 bool eq_progress(struct eq *q, const char *stage, double fraction);
 const struct graph_const *eq_const(const struct graph *g, uint32_t v);
+/* Some layer to rewrite has float16 weights. */
+bool eq_half(const struct eq *q);
+/* Scales stay within [1 / this, this] (0: no limit): --max-scale, else
+ * 1e4 when balancing (none for the reference), else what the weights'
+ * float type allows. */
+double eq_max_scale(const struct eq *q);
 /* Says why layer li was left alone or approximated (the report's note). */
 CLE_NODISCARD enum cle_status eq_note(struct eq *q, uint32_t li, const char *why);
 /* the scale of channel ch of region r (1 where r is not balanced) */
@@ -107,12 +122,31 @@ double eq_in_scale(const struct eq *q, const struct cle_layer *l, size_t c);
 CLE_NODISCARD enum cle_status balance_prepare(struct eq *q, uint32_t li);
 /* Layer li's output (SIDE_OUT) or input ranges under the current scales, into S->rout / S->rin. */
 void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd);
-/* Balances every open region; fills res->rounds, clamped, max_imbalance. */
+/* Marks the ranges of region rg's layers stale (after its scales moved). */
+void balance_mark_dirty(struct eq *q, const struct cle_region *rg);
+/* Balances every open region (ranges equal on both sides); res->rounds. */
 CLE_NODISCARD enum cle_status balance_run(struct eq *q);
+/* After either solver: scales rounded (--pow2-scales); res->clamped and
+ * max_imbalance under the final scales. */
+CLE_NODISCARD enum cle_status balance_finish(struct eq *q);
+
+/* ---- cle_stats.c ---- */
+/* Data-free statistics of every active layer (e_in, e_out, g_out, t_in, kwin). */
+CLE_NODISCARD enum cle_status stats_run(struct eq *q);
+
+/* ---- cle_noise.c ---- */
+/* The estimated INT8 (per tensor) noise at the outputs, relative to their
+ * signal, summed over the layers, under the current scales. */
+double noise_total(struct eq *q);
+/* Moves each region's scales to lower the estimate, region by region,
+ * until it stops falling; res->rounds, est_before, est_after. */
+CLE_NODISCARD enum cle_status noise_run(struct eq *q);
 
 /* ---- cle_bias.c ---- */
 /* BN fold factors k = gamma / sqrt(var + eps); false if a variance is unusable. */
 bool bias_bn_factors(const struct graph *g, uint32_t bn, size_t n, double *k);
+/* Layer l's bias for output o as the file gives it (Gemm: beta * C), 0 if none. */
+double bias_of(const struct cle_layer *l, size_t o);
 /* Layer li's final bias (BN folded, output scales applied) into S->bias, when it changes. */
 CLE_NODISCARD enum cle_status bias_layer(struct eq *q, uint32_t li);
 /* High-bias absorption from region r's producer into its consumers. */

@@ -265,7 +265,7 @@ enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l, cons
 		return CLE_OK; /* nothing to fold into it */
 	if (kind == OPS_MATMUL)
 		find_bias_add(l);
-	else
+	else if (p->cfg.bn == CLE_BN_FOLD)
 		find_bn(l);
 	return CLE_OK;
 }

@@ -11,8 +11,8 @@
 
 /* Region lists and facts gathered before a region is settled. */
 struct region_build {
-	uint32_t *producers, *consumers, *clips, *through;
-	uint32_t n_producers, n_consumers, n_clips, n_through;
+	uint32_t *producers, *consumers, *rescaled, *through;
+	uint32_t n_producers, n_consumers, n_rescaled, n_through;
 	const char *blocked;
 	bool only_relu; /* no pass-through besides the reference's (Relu, PRelu, Clip), no fan-out */
 	bool hbf_path;  /* every pass-through commutes with subtracting a constant (OPS_SHIFT) */
@@ -508,8 +508,8 @@ static enum cle_status scan_use(struct planner *pl, struct region_build *b, uint
 	case OPS_PASS:
 		b->only_relu &= (d->flags & OPS_REFERENCE) != 0;
 		b->hbf_path &= (d->flags & OPS_SHIFT) != 0;
-		if ((d->flags & OPS_BOUND) && u->slot == 0 &&
-		    (st = list_add(pl, &b->clips, &b->n_clips, u->node)) != CLE_OK)
+		if ((d->flags & (OPS_BOUND | OPS_AFFINE)) && u->slot == 0 &&
+		    (st = list_add(pl, &b->rescaled, &b->n_rescaled, u->node)) != CLE_OK)
 			return st;
 		if (u->slot != 0)
 			return reason(pl, &b->blocked, "tensor '%s' is a parameter of %s node %s", name, op,
@@ -560,8 +560,9 @@ static enum cle_status scan_members(struct planner *pl)
 	return CLE_OK;
 }
 
-/* The Clips of region r, with their channels in the region's frame. */
-static enum cle_status settle_clips(struct planner *pl, uint32_t r)
+/* The Clips and BatchNormalizations of region r, with their channels in
+ * the region's frame. */
+static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 {
 	const struct graph *g = pl->g;
 	struct cle_plan *p = pl->p;
@@ -571,15 +572,16 @@ static enum cle_status settle_clips(struct planner *pl, uint32_t r)
 	char lb[256];
 	uint32_t i;
 
-	rg->clips = cle_arena_calloc(&p->arena, b->n_clips + 1, sizeof *rg->clips);
-	if (rg->clips == NULL)
+	rg->rescaled = cle_arena_calloc(&p->arena, b->n_rescaled + 1, sizeof *rg->rescaled);
+	if (rg->rescaled == NULL)
 		return plan_nomem(pl);
-	for (i = 0; i < b->n_clips; i++) {
-		struct cle_clip *c = &rg->clips[rg->n_clips++];
-		uint32_t x = g->node[b->clips[i]].in[0];
+	for (i = 0; i < b->n_rescaled; i++) {
+		struct cle_rescaled *c = &rg->rescaled[rg->n_rescaled++];
+		uint32_t x = g->node[b->rescaled[i]].in[0];
+		const struct graph_const *mean = ops_input_const(g, b->rescaled[i], 3);
 		const struct cle_layer *pr;
 
-		c->node = b->clips[i];
+		c->node = b->rescaled[i];
 		c->off = (size_t)(uf_offset(pl, x) - b->lo);
 		c->n_ch = (size_t)pl->nch[x];
 		c->rank = 0;
@@ -588,8 +590,12 @@ static enum cle_status settle_clips(struct planner *pl, uint32_t r)
 			if (pr->kind == OPS_CONV || pr->kind == OPS_CONV_TRANSPOSE)
 				c->rank = graph_resolve(g, pr->w_value, NULL)->konst->n_dims;
 		}
-		if (c->n_ch == 0 && (st = reason(pl, &rg->blocked, "Clip node %s has an unknown channel "
-						 "count", label(g, c->node, lb))) != CLE_OK)
+		if (c->n_ch == 0 && (st = reason(pl, &rg->blocked, "%s node %s has an unknown channel "
+						 "count", g->node[c->node].op, label(g, c->node, lb))) != CLE_OK)
+			return st;
+		if (ops_is(&g->node[c->node], "BatchNormalization") && mean->count != c->n_ch &&
+		    (st = reason(pl, &rg->blocked, "BatchNormalization node %s has %zu parameters for %zu "
+				 "channels", label(g, c->node, lb), mean->count, c->n_ch)) != CLE_OK)
 			return st;
 	}
 	return CLE_OK;
@@ -645,7 +651,7 @@ static enum cle_status settle_region(struct planner *pl, uint32_t r)
 	rg->n_through = b->n_through;
 	rg->blocked = b->blocked;
 	rg->hbf_path = b->hbf_path;
-	if ((st = settle_clips(pl, r)) != CLE_OK)
+	if ((st = settle_rescaled(pl, r)) != CLE_OK)
 		return st;
 	rg->joint = b->n_producers > 1 || b->n_consumers > 1;
 	if (b->lo == INT64_MAX) /* no tensor with a known channel count */

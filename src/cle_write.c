@@ -35,10 +35,15 @@ static enum cle_status fill_bytes(void *ud, size_t off, uint8_t *dst, size_t n, 
 	return CLE_OK;
 }
 
-/* n doubles as little-endian elements of dtype (float32 or float16). */
+static size_t dtype_size(int32_t dtype)
+{
+	return dtype == GRAPH_FLOAT16 ? 2 : dtype == GRAPH_DOUBLE ? 8 : 4;
+}
+
+/* n doubles / div as little-endian elements of dtype (float32, float16 or double). */
 static uint8_t *encode(struct eq *q, const double *v, size_t n, int32_t dtype, double div)
 {
-	size_t es = dtype == GRAPH_FLOAT16 ? 2 : 4, i;
+	size_t es = dtype_size(dtype), i;
 	uint8_t *p = eq_alloc(q, n, es);
 
 	if (p == NULL)
@@ -48,6 +53,10 @@ static uint8_t *encode(struct eq *q, const double *v, size_t n, int32_t dtype, d
 			uint16_t h = kernel_f64_to_f16(v[i] / div);
 
 			memcpy(p + 2 * i, &h, 2);
+		} else if (dtype == GRAPH_DOUBLE) {
+			double d = v[i] / div;
+
+			memcpy(p + 8 * i, &d, 8);
 		} else {
 			float f = (float)(v[i] / div);
 
@@ -115,7 +124,7 @@ static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_
 			if (data == NULL || bias_name == NULL)
 				return eq_nomem(q);
 			if ((st = graph_edit_add_initializer(ed, g, bias_name, w->dtype, &dim, 1, data,
-							     l->c_out * (w->dtype == GRAPH_FLOAT16 ? 2u : 4u),
+							     l->c_out * dtype_size(w->dtype),
 							     e)) != CLE_OK)
 				return st;
 		}
@@ -156,24 +165,30 @@ static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_
 	return CLE_OK;
 }
 
-/* A per-channel bound tensor for a rewritten Clip, bound / s, named *name. */
-static enum cle_status bound_tensor(struct eq *q, struct graph_edits *ed, uint32_t r,
-				    const struct cle_clip *c, double bound, int32_t dtype,
-				    const char *base, const char **name)
+/* A new per-channel constant for rescaled node c of region r, named
+ * *name: from[ch] / s (or bound / s when from is NULL), with n_dims axes
+ * ([C], or [C, 1, 1] to broadcast over an NCHW tensor). */
+static enum cle_status channel_tensor(struct eq *q, struct graph_edits *ed, uint32_t r,
+				      const struct cle_rescaled *c, const struct graph_const *from,
+				      double bound, uint32_t n_dims, int32_t dtype, const char *base,
+				      const char **name)
 {
 	const struct graph *g = q->p->regions[r].g;
 	int64_t dims[8];
 	double *v = eq_alloc(q, c->n_ch, sizeof(double));
 	const uint8_t *data;
-	uint32_t i, n_dims = c->rank > 1 ? c->rank - 1 : 1;
+	uint32_t i;
 	size_t ch;
 
 	if (NEVER(n_dims > 8))
-		return cle_errorf(q->e, CLE_E_INTERNAL, "a Clip bound of rank %u", (unsigned)n_dims);
+		return cle_errorf(q->e, CLE_E_INTERNAL, "a per-channel constant of rank %u", (unsigned)n_dims);
 	if (v == NULL)
 		return eq_nomem(q);
-	for (ch = 0; ch < c->n_ch; ch++)
+	for (ch = 0; ch < c->n_ch; ch++) {
+		if (from != NULL && !graph_const_f64(from, ch, &bound))
+			bound = 0;
 		v[ch] = bound / q->s[r][c->off + ch];
+	}
 	dims[0] = (int64_t)c->n_ch;
 	for (i = 1; i < n_dims; i++)
 		dims[i] = 1;
@@ -182,143 +197,183 @@ static enum cle_status bound_tensor(struct eq *q, struct graph_edits *ed, uint32
 	if (data == NULL || *name == NULL)
 		return eq_nomem(q);
 	return graph_edit_add_initializer(ed, g, *name, dtype, dims, n_dims, data,
-					  c->n_ch * (dtype == GRAPH_FLOAT16 ? 2u : 4u), q->e);
+					  c->n_ch * dtype_size(dtype), q->e);
 }
 
-/* Notes a Clip rewritten or replaced, so that its bound constants can go. */
-static void clip_done(struct eq *q, const struct graph *g, uint32_t node)
+/* Notes a node rewritten or replaced: the constants in the slots of mask
+ * may go when nothing else reads them. */
+static void node_done(struct eq *q, const struct graph *g, uint32_t node, unsigned mask)
 {
-	q->clips[q->n_clips].g = g;
-	q->clips[q->n_clips++].node = node;
+	q->done[q->n_done].g = g;
+	q->done[q->n_done].node = node;
+	q->done[q->n_done++].slots = mask;
+}
+
+/* BatchNormalization in a scaled region: its input and output scale alike,
+ * so its mean and bias become mean / s and bias / s; scale and variance
+ * stay. */
+static enum cle_status write_bn(struct eq *q, struct graph_edits *ed, uint32_t r,
+				const struct cle_rescaled *c)
+{
+	const struct graph *g = q->p->regions[r].g;
+	const struct graph_node *nd = &g->node[c->node];
+	const struct graph_const *bias = eq_const(g, nd->in[2]), *mean = eq_const(g, nd->in[3]);
+	const char *in[5], *out[8], *name;
+	struct graph_node_spec spec;
+	enum cle_status st;
+	uint32_t i;
+
+	if (nd->n_out > 8)
+		return cle_errorf(q->e, CLE_E_INTERNAL, "BatchNormalization with %u outputs", (unsigned)nd->n_out);
+	for (i = 0; i < 5; i++)
+		in[i] = vname(g, nd->in[i]);
+	for (i = 0; i < nd->n_out; i++)
+		out[i] = vname(g, nd->out[i]);
+	name = nd->name[0] ? nd->name : "bn";
+	if ((st = channel_tensor(q, ed, r, c, bias, 0, 1, bias->dtype, name, &in[2])) != CLE_OK ||
+	    (st = channel_tensor(q, ed, r, c, mean, 0, 1, mean->dtype, name, &in[3])) != CLE_OK)
+		return st;
+	memset(&spec, 0, sizeof spec);
+	spec.n_in = 5;
+	spec.in = in;
+	spec.n_out = nd->n_out;
+	spec.out = out;
+	if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+		return st;
+	q->res->bn_rescaled++;
+	node_done(q, g, c->node, 1u << 2 | 1u << 3);
+	return CLE_OK;
 }
 
 /* Clip(x, lo, hi) in a scaled region: Max(x, lo/s) (Relu when lo = 0) then
  * Min(., hi/s), per channel, so the function is kept.  --relu6=relu makes
  * it a Relu, as the reference does. */
-static enum cle_status write_clips(struct eq *q, struct graph_edits *ed, uint32_t r)
+static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t r,
+				  const struct cle_rescaled *c)
 {
 	const struct cle_region *rg = &q->p->regions[r];
 	const struct graph *g = rg->g;
 	const struct cle_layer *P = rg->n_producers ? &q->p->layers[rg->producers[0]] : NULL;
 	int32_t dtype = P ? eq_const(g, P->w_value)->dtype : GRAPH_FLOAT;
-	uint32_t k;
+	const struct graph_node *nd = &g->node[c->node];
+	const char *x = vname(g, nd->in[0]), *y = vname(g, nd->out[0]);
+	const char *lo_t = NULL, *hi_t = NULL, *mid, *in[2], *out[1];
+	uint32_t n_dims = c->rank > 1 ? c->rank - 1 : 1;
+	struct graph_node_spec spec;
+	enum cle_status st;
+	double lo, hi;
+	bool scaled = false;
+	size_t ch;
 
-	for (k = 0; k < rg->n_clips; k++) {
-		const struct cle_clip *c = &rg->clips[k];
-		const struct graph_node *nd = &g->node[c->node];
-		const char *x = vname(g, nd->in[0]), *y = vname(g, nd->out[0]);
-		const char *lo_t = NULL, *hi_t = NULL, *mid, *in[2], *out[1];
-		struct graph_node_spec spec;
-		enum cle_status st;
-		double lo, hi;
-		bool scaled = false;
-		size_t ch;
-
-		for (ch = 0; ch < c->n_ch; ch++)
-			scaled |= q->s[r][c->off + ch] != 1.0;
-		memset(&spec, 0, sizeof spec);
-		spec.in = in;
-		spec.out = out;
-		spec.n_out = 1;
-		if (q->p->cfg.relu6 == CLE_RELU6_RELU) {
-			spec.op = "Relu";
-			spec.n_in = 1;
-			in[0] = x;
-			out[0] = y;
-			if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
-				return st;
-			q->res->clips_replaced++;
-			clip_done(q, g, c->node);
-			continue;
-		}
-		if (!scaled || !ops_clip_bounds(g, c->node, &lo, &hi))
-			continue;
-		if (!isfinite(lo) && !isfinite(hi))
-			continue; /* no bound: the identity, which any scale passes as it is */
-		if (isfinite(hi) && (st = bound_tensor(q, ed, r, c, hi, dtype, "clip_max", &hi_t)) != CLE_OK)
-			return st;
-		if (isfinite(lo) && lo != 0 &&
-		    (st = bound_tensor(q, ed, r, c, lo, dtype, "clip_min", &lo_t)) != CLE_OK)
-			return st;
-		mid = hi_t != NULL && isfinite(lo) ? graph_edit_unique_name(ed, g, y) : y;
-		if (mid == NULL)
-			return eq_nomem(q);
-		/* first node, in the Clip's place */
-		if (isfinite(lo)) {
-			spec.op = lo == 0 ? "Relu" : "Max";
-			spec.n_in = lo == 0 ? 1 : 2;
-			in[0] = x;
-			in[1] = lo_t;
-			out[0] = mid;
-		} else {
-			spec.op = "Min";
-			spec.n_in = 2;
-			in[0] = x;
-			in[1] = hi_t;
-			out[0] = y;
-		}
+	for (ch = 0; ch < c->n_ch; ch++)
+		scaled |= q->s[r][c->off + ch] != 1.0;
+	memset(&spec, 0, sizeof spec);
+	spec.in = in;
+	spec.out = out;
+	spec.n_out = 1;
+	if (q->p->cfg.relu6 == CLE_RELU6_RELU) {
+		spec.op = "Relu";
+		spec.n_in = 1;
+		in[0] = x;
+		out[0] = y;
 		if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
 			return st;
-		if (isfinite(lo) && hi_t != NULL) {
-			spec.op = "Min";
-			spec.n_in = 2;
-			in[0] = mid;
-			in[1] = hi_t;
-			out[0] = y;
-			spec.name = graph_edit_unique_name(ed, g, nd->name[0] ? nd->name : "clip");
-			if (spec.name == NULL)
-				return eq_nomem(q);
-			if ((st = graph_edit_insert_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
-				return st;
-		}
-		q->res->clips_rewritten++;
-		clip_done(q, g, c->node);
+		q->res->clips_replaced++;
+		node_done(q, g, c->node, 1u << 1 | 1u << 2);
+		return CLE_OK;
 	}
+	if (!scaled || !ops_clip_bounds(g, c->node, &lo, &hi))
+		return CLE_OK;
+	if (!isfinite(lo) && !isfinite(hi))
+		return CLE_OK; /* no bound: the identity, which any scale passes as it is */
+	if (isfinite(hi) &&
+	    (st = channel_tensor(q, ed, r, c, NULL, hi, n_dims, dtype, "clip_max", &hi_t)) != CLE_OK)
+		return st;
+	if (isfinite(lo) && lo != 0 &&
+	    (st = channel_tensor(q, ed, r, c, NULL, lo, n_dims, dtype, "clip_min", &lo_t)) != CLE_OK)
+		return st;
+	mid = hi_t != NULL && isfinite(lo) ? graph_edit_unique_name(ed, g, y) : y;
+	if (mid == NULL)
+		return eq_nomem(q);
+	/* first node, in the Clip's place */
+	if (isfinite(lo)) {
+		spec.op = lo == 0 ? "Relu" : "Max";
+		spec.n_in = lo == 0 ? 1 : 2;
+		in[0] = x;
+		in[1] = lo_t;
+		out[0] = mid;
+	} else {
+		spec.op = "Min";
+		spec.n_in = 2;
+		in[0] = x;
+		in[1] = hi_t;
+		out[0] = y;
+	}
+	if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+		return st;
+	if (isfinite(lo) && hi_t != NULL) {
+		spec.op = "Min";
+		spec.n_in = 2;
+		in[0] = mid;
+		in[1] = hi_t;
+		out[0] = y;
+		spec.name = graph_edit_unique_name(ed, g, nd->name[0] ? nd->name : "clip");
+		if (spec.name == NULL)
+			return eq_nomem(q);
+		if ((st = graph_edit_insert_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+			return st;
+	}
+	q->res->clips_rewritten++;
+	node_done(q, g, c->node, 1u << 1 | 1u << 2);
 	return CLE_OK;
 }
 
-static bool clip_rewritten(const struct eq *q, const struct graph *g, uint32_t node)
+/* Is slot of node in g one whose constant a rewrite replaced? */
+static bool replaced(const struct eq *q, const struct graph *g, uint32_t node, uint32_t slot)
 {
 	uint32_t i;
 
-	for (i = 0; i < q->n_clips; i++)
-		if (q->clips[i].g == g && q->clips[i].node == node)
+	for (i = 0; i < q->n_done; i++)
+		if (q->done[i].g == g && q->done[i].node == node && slot < 32 &&
+		    (q->done[i].slots & (1u << slot)))
 			return true;
 	return false;
 }
 
-/* The min/max constants of rewritten Clips, once nothing else reads them,
- * leave the file with them (runtimes warn about unused initializers). */
-static enum cle_status drop_clip_bounds(struct eq *q, struct graph_edits *ed)
+/* The constants that rewritten nodes no longer read (Clip bounds, BN mean
+ * and bias) leave the file once nothing else reads them: runtimes warn
+ * about unused initializers. */
+static enum cle_status drop_replaced(struct eq *q, struct graph_edits *ed)
 {
 	uint32_t i, j, k, slot;
 	enum cle_status st;
 
-	for (i = 0; i < q->n_clips; i++) {
-		const struct graph *g = q->clips[i].g;
-		const struct graph_node *nd = &g->node[q->clips[i].node];
+	for (i = 0; i < q->n_done; i++) {
+		const struct graph *g = q->done[i].g;
+		const struct graph_node *nd = &g->node[q->done[i].node];
 
-		for (slot = 1; slot < 3 && slot < nd->n_in; slot++) {
+		for (slot = 1; slot < nd->n_in && slot < 32; slot++) {
 			uint32_t v = nd->in[slot];
 			const struct graph_value *val;
-			bool only_clips = true, seen = false;
+			bool only_replaced = true, seen = false;
 
-			if (v == GRAPH_NONE)
+			if (v == GRAPH_NONE || !(q->done[i].slots & (1u << slot)))
 				continue;
 			val = &g->value[v];
 			if (val->flags & (GRAPH_IS_OUTER | GRAPH_IS_INPUT | GRAPH_IS_OUTPUT))
 				continue;
-			for (j = 0; j < val->n_uses && only_clips; j++)
-				only_clips = val->uses[j].slot != GRAPH_NONE &&
-					     clip_rewritten(q, g, val->uses[j].node);
-			/* dropped already through an earlier Clip or slot */
+			for (j = 0; j < val->n_uses && only_replaced; j++)
+				only_replaced = val->uses[j].slot != GRAPH_NONE &&
+						replaced(q, g, val->uses[j].node, val->uses[j].slot);
+			/* dropped already through an earlier node or slot */
 			for (j = 0; j <= i && !seen; j++) {
-				const struct graph_node *o = &q->clips[j].g->node[q->clips[j].node];
+				const struct graph_node *o = &q->done[j].g->node[q->done[j].node];
 
-				for (k = 1; k < 3 && k < o->n_in && !seen; k++)
-					seen = q->clips[j].g == g && o->in[k] == v && (j < i || k < slot);
+				for (k = 1; k < o->n_in && k < 32 && !seen; k++)
+					seen = q->done[j].g == g && o->in[k] == v && (q->done[j].slots & (1u << k)) &&
+					       (j < i || k < slot);
 			}
-			if (!only_clips || seen)
+			if (!only_replaced || seen)
 				continue;
 			if ((val->flags & GRAPH_IS_CONSTANT) && val->producer != GRAPH_NONE &&
 			    (st = graph_edit_delete_node(ed, g, val->producer, q->e)) != CLE_OK)
@@ -329,7 +384,6 @@ static enum cle_status drop_clip_bounds(struct eq *q, struct graph_edits *ed)
 	}
 	return CLE_OK;
 }
-
 
 enum cle_status write_model(struct eq *q, const struct onnx_sink *sink, const struct graph_save *gs)
 {
@@ -343,15 +397,25 @@ enum cle_status write_model(struct eq *q, const struct onnx_sink *sink, const st
 		if (q->ls[li].active && (st = write_layer(q, &ed, li)) != CLE_OK)
 			goto fail;
 	for (r = 0; r < p->n_regions; r++)
-		n += p->regions[r].n_clips;
-	if ((q->clips = eq_alloc(q, n, sizeof *q->clips)) == NULL) {
+		n += p->regions[r].n_rescaled;
+	if ((q->done = eq_alloc(q, n, sizeof *q->done)) == NULL) {
 		st = eq_nomem(q);
 		goto fail;
 	}
-	for (r = 0; r < p->n_regions; r++)
-		if (q->s[r] != NULL && p->regions[r].n_clips && (st = write_clips(q, &ed, r)) != CLE_OK)
-			goto fail;
-	if ((st = drop_clip_bounds(q, &ed)) == CLE_OK)
+	for (r = 0; r < p->n_regions; r++) {
+		const struct cle_region *rg = &p->regions[r];
+		uint32_t k;
+
+		for (k = 0; q->s[r] != NULL && k < rg->n_rescaled; k++) {
+			const struct cle_rescaled *c = &rg->rescaled[k];
+
+			st = ops_is(&rg->g->node[c->node], "Clip") ? write_clip(q, &ed, r, c)
+								   : write_bn(q, &ed, r, c);
+			if (st != CLE_OK)
+				goto fail;
+		}
+	}
+	if ((st = drop_replaced(q, &ed)) == CLE_OK)
 		st = graph_edits_save(&ed, sink, gs, q->e);
 fail:
 	graph_edits_free(&ed);

@@ -12,6 +12,7 @@
 #include "kernels.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -985,4 +986,49 @@ size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const doubl
 #else
 	return kernel_scale_scalar(t, fa, fb, e0, e1, dst, q);
 #endif
+}
+
+void kernel_sums(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		 double *r2, const double *a1, const double *a2, double *c1, double *c2)
+{
+	size_t d1 = t->d1, per = t->d0 / t->groups, n_col = t->groups * d1, es = elem_size(t->dt);
+	const uint8_t *p = t->p;
+	size_t i, j, s;
+
+	for (j = 0; j < n_col; j++) {
+		if (c1 != NULL)
+			c1[j] = 0;
+		if (c2 != NULL)
+			c2[j] = 0;
+	}
+	for (i = 0; i < t->d0; i++) {
+		size_t c0 = i / per * d1;
+		double x1 = 0, x2 = 0;
+
+		for (j = 0; j < d1; j++) {
+			double s1 = 0, s2 = 0;
+
+			for (s = 0; s < t->k; s++, p += es) {
+				float w = t->dt == KERNEL_F16 ? kernel_f16_to_f32(load_u16(p))
+							      : f32_from_bits(load_u32(p));
+
+				if (!isfinite(w))
+					continue;
+				s1 += (double)w;
+				s2 += (double)w * (double)w;
+			}
+			if (r1 != NULL)
+				x1 += s1 * b1[c0 + j];
+			if (r2 != NULL)
+				x2 += s2 * b2[c0 + j];
+			if (c1 != NULL)
+				c1[c0 + j] += s1 * a1[i];
+			if (c2 != NULL)
+				c2[c0 + j] += s2 * a2[i];
+		}
+		if (r1 != NULL)
+			r1[i] = x1;
+		if (r2 != NULL)
+			r2[i] = x2;
+	}
 }

@@ -100,6 +100,18 @@ size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const doubl
 size_t kernel_next_hit(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
 		       float tb, float a, const float *tc, size_t j0, size_t n);
 
+/* Sums of w and w² over each [i][j] window (its k elements), in double,
+ * non-finite elements counted as 0, carried across rows or columns:
+ *   rows:  r1[i] = sum_j S1[i][j] * b1[col(i,j)]      r2[i] = sum_j S2[i][j] * b2[col(i,j)]
+ *   cols:  c1[c] = sum over (i,j) with col(i,j) == c of S1[i][j] * a1[i]   (c2 alike, S2, a2)
+ * where S1[i][j] = sum_s w[i][j][s] and S2[i][j] = sum_s w[i][j][s]^2.  An
+ * output left NULL is not computed (its weights may be NULL too).  One pass
+ * over the tensor; the data-free statistics (cle_stats.c) carry means and
+ * variances forward and noise gains backward with it.  Scalar only: it
+ * runs a few times per layer, not per balancing round. */
+void kernel_sums(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		 double *r2, const double *a1, const double *a2, double *c1, double *c2);
+
 /* Exact conversions used above, exposed for the rest of the library. */
 float kernel_f16_to_f32(uint16_t h);
 uint16_t kernel_f64_to_f16(double x); /* round to nearest even, overflow to ±Inf, NaN stays NaN */

@@ -230,6 +230,30 @@ static bool concat_on_channels(const struct graph *g, uint32_t n)
 	return graph_attr_int(&g->node[n], "axis", &axis) && axis == 1 && all_activations(g, n);
 }
 
+/* An inference BatchNormalization: constant float parameters, one per
+ * channel (not opset 6's spatial=0), no running statistics read back. */
+static bool bn_inference(const struct graph *g, uint32_t n)
+{
+	const struct graph_node *nd = &g->node[n];
+	int64_t x = 0;
+	uint32_t i;
+
+	if (nd->n_in < 5 || (graph_attr_int(nd, "training_mode", &x) && x != 0) ||
+	    (graph_attr_int(nd, "spatial", &x) && x == 0))
+		return false;
+	for (i = 1; i < nd->n_out; i++)
+		if (nd->out[i] != GRAPH_NONE)
+			return false; /* opset < 14 writes running statistics: training */
+	for (i = 1; i < 5; i++) {
+		const struct graph_const *c = ops_input_const(g, n, i), *c1 = ops_input_const(g, n, 1);
+
+		if (c == NULL || !c->ok || c1 == NULL || c->count != c1->count ||
+		    (c->dtype != GRAPH_FLOAT && c->dtype != GRAPH_FLOAT16 && c->dtype != GRAPH_DOUBLE))
+			return false;
+	}
+	return true;
+}
+
 static bool flatten_from_channels(const struct graph *g, uint32_t n)
 {
 	int64_t axis = 1;
@@ -250,6 +274,8 @@ static const char with_constant[] = "which combines it with a constant that does
 static const struct ops_def table[] = {
 	{"Add", OPS_JOIN, 0, 0, all_activations, with_constant},
 	PASS_IF("AveragePool", 0, only_first_output, keeps_first),
+	PASS_IF("BatchNormalization", OPS_AFFINE, bn_inference,
+		"which is not an inference BatchNormalization with constant parameters"),
 	{"Cast", OPS_BLOCK, OPS_VALUE, 0, NULL, NULL},
 	PASS_IF("Clip", OPS_REFERENCE | OPS_BOUND, constant_bounds, "whose bounds are computed at run time"),
 	{"Concat", OPS_CONCAT, 0, 0, concat_on_channels, "which joins along an axis other than channels (1)"},

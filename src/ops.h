@@ -26,6 +26,8 @@ enum ops_flag {
 	OPS_FIRST_OUTPUT = 8, /* only while its other outputs are unused (pool indices, masks) */
 	OPS_VALUE = 16,       /* output holds the input's values (Identity, Cast): a constant
 			       * shape or index can be read through it */
+	OPS_AFFINE = 32,      /* per-channel scale and shift, whose shift (and mean) must scale
+			       * with the channel (an inference BatchNormalization) */
 };
 
 /* The layer ops, in the order of their table rows. */

@@ -417,6 +417,16 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 				}
 				cle_buf_puts(b, "]");
 			}
+			if (lr->noise_before > 0) {
+				cle_buf_puts(b, ",\"noise_db_before\":");
+				json_num(b, -10 * log10(lr->noise_before));
+				cle_buf_puts(b, ",\"noise_db_after\":");
+				json_num(b, -10 * log10(lr->noise_after));
+				cle_buf_puts(b, ",\"noise_pc_db_before\":");
+				json_num(b, -10 * log10(lr->noise_pc_before));
+				cle_buf_puts(b, ",\"noise_pc_db_after\":");
+				json_num(b, -10 * log10(lr->noise_pc_after));
+			}
 			cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
 			if (why)
 				report_json_str(b, why);
@@ -431,6 +441,12 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 			       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
 			       (unsigned)r->hbf_layers, r->rounds, (unsigned)r->clamped);
 		json_num(b, r->max_imbalance);
+		if (r->est_before != 0) {
+			cle_buf_puts(b, ",\"estimated_sqnr_db_before\":");
+			json_num(b, r->est_before);
+			cle_buf_puts(b, ",\"estimated_sqnr_db_after\":");
+			json_num(b, r->est_after);
+		}
 		cle_buf_puts(b, ",\"median_spread_before\":");
 		json_num(b, r->median_spread_before);
 		cle_buf_puts(b, ",\"median_spread_after\":");

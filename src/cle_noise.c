@@ -1,0 +1,489 @@
+/* cle_noise.c — the scales chosen for the quantized model's outcome: the
+ * estimated noise that per-tensor INT8 weights add at the outputs, made as
+ * small as it goes, region by region, starting from the model as it is
+ * (so the estimate never rises: do no harm).
+ *
+ * A layer quantized with step D = absmax / 127 adds noise of variance
+ * D^2 / 12 to each weight.  In the model's units, with s_in and s_out the
+ * scales of its input and output channels, output o hears
+ *     D^2 / 12 * kwin * s_out[o]^2 * sum_c e_in[c] / s_in[c]^2
+ * (c over o's group), weighted at the group's end by g_out[o]
+ * (cle_stats.c).  D itself is the largest scaled weight, max |w| s_in /
+ * s_out.  The sum over layers is convex in the log scales, and for one
+ * region with the other regions held, it is
+ *     sum_P M_P^2 sum_c a_P[c] s_c^2  +  sum_Q M_Q^2 sum_c b_Q[c] / s_c^2
+ * where M_P = max_c R_P[c] / s_c is producer P's largest weight and M_Q =
+ * max_c C_Q[c] s_c consumer Q's.  With the M fixed, each s_c has a closed
+ * form: (B_c / A_c)^(1/4), kept inside the bounds the M set.  Scaling all
+ * s_c together changes nothing, so one number is left to search: the
+ * factor pi on the consumers' M (a convex function of log pi).  Each step
+ * starts from the current M, so the region's estimate never rises. */
+#include "cle_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* (absmax / 127)^2 / 12 per absmax^2: the noise of one rounded weight. */
+#define STEP_NOISE (1.0 / (127.0 * 127.0 * 12.0))
+#define INNER_STEPS 8
+/* A consumer's per-channel estimate may rise to this times what it was:
+ * per-channel INT8 loses at most about 1.1 dB for the per-tensor gain. */
+#define PC_BUDGET 1.3
+
+/* One layer of a region: its channels [off, off + n) there. */
+struct member {
+	uint32_t li;
+	size_t off, n;
+	double *x, *w;  /* producers: R and a; consumers: C and b (per channel) */
+};
+
+struct problem {
+	size_t n_ch;
+	uint32_t n_p, n_q;
+	struct member *p, *q;
+	double *A, *lo, *B, *hi, *s, *t; /* per region channel */
+	double smin, smax;
+};
+
+/* Layer li's sum per output channel of e_in / s_in^2 over its group
+ * (I, c_out entries), and per input feature of g_out s_out^2 over its
+ * group (O, c_in entries), under the current scales. */
+static void layer_sums(struct eq *q, uint32_t li, double *I, double *O)
+{
+	const struct cle_layer *l = &q->p->layers[li];
+	const struct lstate *S = &q->ls[li];
+	size_t G = l->groups, out_per = l->c_out / G, in_per = l->c_in / G, gi, i;
+
+	for (gi = 0; gi < G; gi++) {
+		double si = 0, so = 0;
+
+		for (i = gi * in_per; i < (gi + 1) * in_per; i++) {
+			double s = eq_in_scale(q, l, i);
+
+			si += S->e_in[i] / (s * s);
+		}
+		for (i = gi * out_per; i < (gi + 1) * out_per; i++) {
+			double s = eq_out_scale(q, l, i);
+
+			so += S->g_out[i] * s * s;
+		}
+		for (i = gi * out_per; I != NULL && i < (gi + 1) * out_per; i++)
+			I[i] = si;
+		for (i = gi * in_per; O != NULL && i < (gi + 1) * in_per; i++)
+			O[i] = so;
+	}
+}
+
+/* Layer li's estimated noise under the current scales: with one step for
+ * the tensor (returned) and with one step per output channel (*pc), which
+ * depends on the input side alone. */
+static double layer_noise(struct eq *q, uint32_t li, double *I, double *pc)
+{
+	const struct cle_layer *l = &q->p->layers[li];
+	struct lstate *S = &q->ls[li];
+	size_t G = l->groups, out_per = l->c_out / G, in_per = l->c_in / G, o, c;
+	double top = 0, sum = 0, per = 0, flat = 0;
+
+	balance_layer_ranges(q, li, SIDE_OUT);
+	layer_sums(q, li, I, NULL);
+	for (o = 0; o < l->c_out; o++) {
+		double s = eq_out_scale(q, l, o), w = S->g_out[o] * s * s * I[o], u = 0, r = (double)S->rout[o] * s;
+
+		top = fmax(top, (double)S->rout[o]);
+		sum += w;
+		per += (double)S->rout[o] * (double)S->rout[o] * w;
+		/* the same with every input and output alike: the weights' part alone */
+		for (c = o / out_per * in_per; c < (o / out_per + 1) * in_per; c++) {
+			double si = eq_in_scale(q, l, c);
+
+			u += 1 / (si * si);
+		}
+		flat += r * r * u;
+	}
+	pc[0] = STEP_NOISE * S->kwin * per;
+	pc[1] = flat;
+	return STEP_NOISE * S->kwin * top * top * sum;
+}
+
+/* Both estimates summed over the layers; with base, each layer's
+ * per-channel estimate is kept as its budget's base. */
+static double noise_sum(struct eq *q, double *I, double *pc, bool base)
+{
+	double total = 0, t, c[2];
+	uint32_t li;
+
+	*pc = 0;
+	for (li = 0; li < q->p->n_layers; li++) {
+		struct cle_layer_result *R = &q->res->layers[li];
+
+		if (!q->ls[li].active || q->ls[li].g_out == NULL)
+			continue;
+		total += t = layer_noise(q, li, I, c);
+		*pc += c[0];
+		if (base) {
+			q->ls[li].pc_base[0] = c[0];
+			q->ls[li].pc_base[1] = c[1];
+			R->noise_before = t;
+			R->noise_pc_before = c[0];
+		}
+		R->noise_after = t;
+		R->noise_pc_after = c[0];
+	}
+	return total;
+}
+
+double noise_total(struct eq *q)
+{
+	double *I, pc;
+	size_t most = 1;
+	uint32_t li;
+
+	for (li = 0; li < q->p->n_layers; li++)
+		if (q->p->layers[li].c_out > most)
+			most = q->p->layers[li].c_out;
+	if ((I = eq_alloc(q, most, sizeof *I)) == NULL)
+		return HUGE_VAL;
+	return noise_sum(q, I, &pc, false);
+}
+
+/* Region r's members, with R, a (producers) and C, b (consumers) under the
+ * other regions' current scales. */
+static void gather(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	const double *s = q->s[r];
+	uint32_t k;
+	size_t o, c;
+
+	for (k = 0; k < rg->n_producers; k++) {
+		struct member *m = &pb->p[k];
+		const struct cle_layer *l = &q->p->layers[rg->producers[k]];
+		const struct lstate *S = &q->ls[rg->producers[k]];
+
+		m->li = rg->producers[k];
+		m->off = l->out_off;
+		m->n = l->c_out;
+		balance_layer_ranges(q, m->li, SIDE_OUT);
+		layer_sums(q, m->li, I, NULL);
+		for (o = 0; o < l->c_out; o++) {
+			m->x[o] = (double)S->rout[o] * s[m->off + o];
+			m->w[o] = STEP_NOISE * S->kwin * S->g_out[o] * I[o];
+		}
+	}
+	for (k = 0; k < rg->n_consumers; k++) {
+		struct member *m = &pb->q[k];
+		const struct cle_layer *l = &q->p->layers[rg->consumers[k]];
+		const struct lstate *S = &q->ls[rg->consumers[k]];
+
+		m->li = rg->consumers[k];
+		m->off = l->in_off;
+		m->n = l->c_in / l->in_rep;
+		balance_layer_ranges(q, m->li, SIDE_IN);
+		layer_sums(q, m->li, NULL, O);
+		for (c = 0; c < m->n; c++)
+			m->x[c] = m->w[c] = 0;
+		for (c = 0; c < l->c_in; c++) {
+			size_t ch = c / l->in_rep;
+
+			m->x[ch] = fmax(m->x[ch], (double)S->rin[c] / s[m->off + ch]);
+			m->w[ch] += STEP_NOISE * S->kwin * S->e_in[c] * O[c];
+		}
+	}
+	pb->n_p = rg->n_producers;
+	pb->n_q = rg->n_consumers;
+	pb->n_ch = rg->n_ch;
+}
+
+/* The region's estimate at scales s: each member's largest weight squared
+ * times its weighted sum. */
+static double region_noise(const struct problem *pb, const double *s)
+{
+	double total = 0;
+	uint32_t k;
+	size_t c;
+
+	for (k = 0; k < pb->n_p; k++) {
+		const struct member *m = &pb->p[k];
+		double top = 0, sum = 0;
+
+		for (c = 0; c < m->n; c++) {
+			double x = s[m->off + c];
+
+			top = fmax(top, m->x[c] / x);
+			sum += m->w[c] * x * x;
+		}
+		total += top * top * sum;
+	}
+	for (k = 0; k < pb->n_q; k++) {
+		const struct member *m = &pb->q[k];
+		double top = 0, sum = 0;
+
+		for (c = 0; c < m->n; c++) {
+			double x = s[m->off + c];
+
+			top = fmax(top, m->x[c] * x);
+			sum += m->w[c] / (x * x);
+		}
+		total += top * top * sum;
+	}
+	return total;
+}
+
+/* Largest weight of member m at scales s (consumer: up, producer: down). */
+static double member_top(const struct member *m, const double *s, bool consumer)
+{
+	double top = 0;
+	size_t c;
+
+	for (c = 0; c < m->n; c++)
+		top = fmax(top, consumer ? m->x[c] * s[m->off + c] : m->x[c] / s[m->off + c]);
+	return top;
+}
+
+/* With the producers' M and the consumers' M times pi: the best scales
+ * into pb->t, and their bound on the estimate. */
+static double solve_at(struct problem *pb, double pi)
+{
+	double f = 0;
+	size_t c;
+
+	for (c = 0; c < pb->n_ch; c++) {
+		double A = pb->A[c], B = pb->B[c] * pi * pi, lo = pb->lo[c], hi = pb->hi[c] * pi, x;
+
+		lo = fmax(lo, pb->smin);
+		hi = fmin(hi, pb->smax);
+		if (A > 0 && B > 0)
+			x = sqrt(sqrt(B / A));
+		else if (A > 0)
+			x = lo;
+		else if (B > 0)
+			x = hi;
+		else
+			x = pb->s[c];
+		x = fmin(fmax(x, lo), hi);
+		pb->t[c] = x;
+		f += A * x * x + B / (x * x);
+	}
+	return f;
+}
+
+/* The t = log pi in [t_lo, ...) where solve_at is least (it is convex in
+ * t): walk downhill from t = 0 (the current M) with doubling steps until
+ * it rises, then golden-section search the bracket. */
+static double search(struct problem *pb, double t_lo)
+{
+	const double gr = 0.6180339887498949;
+	double t = fmax(t_lo, 0), f = solve_at(pb, exp(t)), h = 0.25, a, b, x1, x2, f1, f2;
+	double up = solve_at(pb, exp(t + h)), down = t - h >= t_lo ? solve_at(pb, exp(t - h)) : HUGE_VAL;
+	int i;
+
+	if (up >= f && down >= f) {
+		a = fmax(t - h, t_lo);
+		b = t + h;
+	} else {
+		double dir = up < down ? 1 : -1, prev = t, cur = t + dir * h, fc = fmin(up, down), next;
+
+		for (i = 0; i < 64; i++) {
+			h *= 2;
+			next = fmax(cur + dir * h, t_lo);
+			if (solve_at(pb, exp(next)) >= fc || next == t_lo)
+				break;
+			prev = cur;
+			cur = next;
+			fc = solve_at(pb, exp(cur));
+		}
+		a = fmin(prev, next);
+		b = fmax(prev, next);
+	}
+	x1 = b - gr * (b - a);
+	x2 = a + gr * (b - a);
+	f1 = solve_at(pb, exp(x1));
+	f2 = solve_at(pb, exp(x2));
+	for (i = 0; i < 40; i++) {
+		if (f1 < f2) {
+			b = x2, x2 = x1, f2 = f1;
+			x1 = b - gr * (b - a);
+			f1 = solve_at(pb, exp(x1));
+		} else {
+			a = x1, x1 = x2, f1 = f2;
+			x2 = a + gr * (b - a);
+			f2 = solve_at(pb, exp(x2));
+		}
+	}
+	return fmin(f1, f2) < f ? (f1 < f2 ? x1 : x2) : t;
+}
+
+/* One step from the current scales pb->s: fix the members' M (the
+ * producers' as they are, the consumers' times pi), search pi; the new
+ * scales in pb->t. */
+static void step(struct problem *pb)
+{
+	double t_lo = -HUGE_VAL;
+	uint32_t k;
+	size_t c;
+
+	for (c = 0; c < pb->n_ch; c++) {
+		pb->A[c] = pb->B[c] = 0;
+		pb->lo[c] = 0;
+		pb->hi[c] = HUGE_VAL;
+	}
+	for (k = 0; k < pb->n_p; k++) {
+		const struct member *m = &pb->p[k];
+		double M = member_top(m, pb->s, false);
+
+		for (c = 0; c < m->n && M > 0; c++) {
+			pb->A[m->off + c] += M * M * m->w[c];
+			pb->lo[m->off + c] = fmax(pb->lo[m->off + c], m->x[c] / M);
+		}
+	}
+	for (k = 0; k < pb->n_q; k++) {
+		const struct member *m = &pb->q[k];
+		double M = member_top(m, pb->s, true);
+
+		for (c = 0; c < m->n && M > 0; c++) {
+			pb->B[m->off + c] += M * M * m->w[c];
+			if (m->x[c] > 0)
+				pb->hi[m->off + c] = fmin(pb->hi[m->off + c], M / m->x[c]);
+		}
+	}
+	/* pi may not go below where some channel's bounds cross */
+	for (c = 0; c < pb->n_ch; c++)
+		if (pb->hi[c] < HUGE_VAL)
+			t_lo = fmax(t_lo, log(fmax(pb->lo[c], pb->smin) / fmin(pb->hi[c], pb->smax)));
+	if (t_lo == -HUGE_VAL)
+		t_lo = 2 * log(pb->smin);
+	solve_at(pb, exp(search(pb, t_lo)));
+}
+
+/* Do the consumers of region r keep their per-channel estimates within
+ * budget at the region's current scales? */
+static bool within_budget(struct eq *q, uint32_t r, double *I)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	double pc[2];
+	uint32_t k;
+
+	balance_mark_dirty(q, rg);
+	for (k = 0; k < rg->n_consumers; k++) {
+		const struct lstate *S = &q->ls[rg->consumers[k]];
+
+		layer_noise(q, rg->consumers[k], I, pc);
+		if (pc[0] > PC_BUDGET * S->pc_base[0] || pc[1] > PC_BUDGET * S->pc_base[1])
+			return false;
+	}
+	return true;
+}
+
+/* Moves region r's scales to lower its estimate (per tensor), as far
+ * towards the best as the consumers' per-channel budget allows; returns
+ * how much the estimate fell. */
+static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O)
+{
+	double *s = q->s[r], before, now, alpha;
+	size_t c;
+	int i;
+
+	gather(q, r, pb, I, O);
+	memcpy(pb->s, s, pb->n_ch * sizeof *s);
+	before = now = region_noise(pb, pb->s);
+	for (i = 0; i < INNER_STEPS; i++) {
+		double f;
+
+		step(pb);
+		f = region_noise(pb, pb->t);
+		if (!(f < now * (1 - 1e-9)))
+			break;
+		now = f;
+		memcpy(pb->s, pb->t, pb->n_ch * sizeof *s);
+	}
+	if (!(now < before))
+		return 0;
+	/* the estimate is convex: on the way (in log scales) it falls all along */
+	memcpy(pb->t, s, pb->n_ch * sizeof *s);
+	for (alpha = 1; alpha >= 1.0 / 64; alpha /= 2) {
+		for (c = 0; c < pb->n_ch; c++)
+			s[c] = pb->t[c] * pow(pb->s[c] / pb->t[c], alpha);
+		if (within_budget(q, r, I))
+			return before - region_noise(pb, s);
+	}
+	memcpy(s, pb->t, pb->n_ch * sizeof *s);
+	balance_mark_dirty(q, &q->p->regions[r]);
+	return 0;
+}
+
+/* Room for the largest region's problem. */
+static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **I, double **O)
+{
+	const struct cle_plan *p = q->p;
+	size_t most_ch = 1, most_in = 1, most_out = 1, k;
+	uint32_t r, mp = 1, mq = 1, i;
+	struct member *all;
+
+	for (r = 0; r < p->n_regions; r++) {
+		const struct cle_region *rg = &p->regions[r];
+
+		most_ch = rg->n_ch > most_ch ? rg->n_ch : most_ch;
+		mp = rg->n_producers > mp ? rg->n_producers : mp;
+		mq = rg->n_consumers > mq ? rg->n_consumers : mq;
+	}
+	for (i = 0; i < p->n_layers; i++) {
+		most_in = p->layers[i].c_in > most_in ? p->layers[i].c_in : most_in;
+		most_out = p->layers[i].c_out > most_out ? p->layers[i].c_out : most_out;
+	}
+	memset(pb, 0, sizeof *pb);
+	pb->p = eq_alloc(q, mp, sizeof *pb->p);
+	pb->q = eq_alloc(q, mq, sizeof *pb->q);
+	pb->A = eq_alloc(q, most_ch, sizeof(double));
+	pb->lo = eq_alloc(q, most_ch, sizeof(double));
+	pb->B = eq_alloc(q, most_ch, sizeof(double));
+	pb->hi = eq_alloc(q, most_ch, sizeof(double));
+	pb->s = eq_alloc(q, most_ch, sizeof(double));
+	pb->t = eq_alloc(q, most_ch, sizeof(double));
+	*I = eq_alloc(q, most_out, sizeof **I);
+	*O = eq_alloc(q, most_in, sizeof **O);
+	if (!pb->p || !pb->q || !pb->A || !pb->lo || !pb->B || !pb->hi || !pb->s || !pb->t || !*I || !*O)
+		return eq_nomem(q);
+	for (k = 0; k < (size_t)mp + mq; k++) {
+		all = k < mp ? &pb->p[k] : &pb->q[k - mp];
+		all->x = eq_alloc(q, k < mp ? most_out : most_ch, sizeof(double));
+		all->w = eq_alloc(q, k < mp ? most_out : most_ch, sizeof(double));
+		if (all->x == NULL || all->w == NULL)
+			return eq_nomem(q);
+	}
+	return CLE_OK;
+}
+
+enum cle_status noise_run(struct eq *q)
+{
+	const struct cle_plan *p = q->p;
+	struct problem pb;
+	double *I, *O, before, now, pc;
+	enum cle_status st;
+	uint32_t r;
+	int round;
+
+	if ((st = problem_alloc(q, &pb, &I, &O)) != CLE_OK)
+		return st;
+	pb.smax = eq_max_scale(q);
+	pb.smin = 1 / pb.smax;
+	before = now = noise_sum(q, I, &pc, true);
+	for (round = 0; round < p->cfg.max_rounds; round++) {
+		double f;
+
+		for (r = 0; r < p->n_regions; r++)
+			if (q->s[r] != NULL)
+				noise_region(q, r, &pb, I, O);
+		f = noise_sum(q, I, &pc, false);
+		q->res->rounds = round + 1;
+		if (!eq_progress(q, "balance", (double)(round + 1) / p->cfg.max_rounds))
+			return cle_errorf(q->e, CLE_E_CANCELLED, "cancelled");
+		if (!(f < now * (1 - p->cfg.tolerance))) {
+			now = fmin(f, now);
+			break;
+		}
+		now = f;
+	}
+	q->res->est_before = before > 0 ? -10 * log10(before) : 0;
+	q->res->est_after = now > 0 ? -10 * log10(now) : 0;
+	return CLE_OK;
+}
