@@ -6,10 +6,9 @@
 
 #include "base.h"
 #include "cle.h"
+#include "cle_version.h" /* CLE_VERSION, from package.json (made by CMake in build/.../gen) */
 #include "graph.h"
 #include "report.h"
-
-#define CLE_VERSION "0.1.0"
 
 struct cle_options {
 	enum report_format format; /* --json, --sarif; text by default */
