@@ -1,6 +1,9 @@
 /* wasm.c — the WebAssembly module's edge: functions JS calls (exports) and
- * the host functions JS supplies (imports, listed in src/wasm_imports.js and
- * implemented in wasm/core.js).  Built only with Emscripten. */
+ * the host functions JS supplies (imports, implemented in wasm/core.js).
+ * The IMPORT(name) lines below are the one list of imports: CMake makes the
+ * linker's list from them (cmake/wasm_imports.cmake), and
+ * tests/js/abi.test.mjs holds core.js to the module.  Built only with
+ * Emscripten. */
 #include <emscripten/heap.h>
 #include <stdio.h>
 #include <stdlib.h>
