@@ -392,6 +392,22 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	return (int)st;
 }
 
+/* The options as cle_options_json describes them, to host_document;
+ * returns the status. */
+EXPORT(cle_options_describe) int cle_options_describe(void)
+{
+	struct cle_buf doc;
+	enum cle_status st;
+
+	cle_buf_init(&doc, &wasm_alloc);
+	cle_options_json(&doc);
+	st = doc.status;
+	if (st == CLE_OK)
+		host_document(doc.p, doc.n);
+	cle_buf_free(&doc);
+	return (int)st;
+}
+
 /* ---- for bench/run.mjs -------------------------------------------------- */
 
 /* The floor equalize is measured against: n bytes copied inside this module. */

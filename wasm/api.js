@@ -18,7 +18,8 @@ const EQUALIZE_OPTIONS = {
   externalDataName: ['string', (v) => [`--external-data-name=${v}`]],
 };
 
-const OPTIONS = {
+// each command's fields (tests/js/options.test.mjs holds them to the C library's table)
+export const OPTIONS = {
   info: {},
   check: { sarif: ['boolean', (v) => (v ? ['--sarif'] : [])] },
   equalize: EQUALIZE_OPTIONS,

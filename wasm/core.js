@@ -251,6 +251,17 @@ export async function instantiate(module, host = {}) {
         data = null;
       }
     },
+    /** The options as the C library describes them (its one table of options). */
+    options() {
+      if (call) throw new Error('onnx-cle: one request at a time per instance');
+      call = { document: null };
+      try {
+        if (x.cle_options_describe() !== 0) throw new OnnxCleError('CLE_E_NOMEM', 'out of memory');
+        return JSON.parse(call.document);
+      } finally {
+        call = null;
+      }
+    },
     /** Loads the model and writes it back with no changes (byte-identical). */
     copy(bytes) {
       output = null;
