@@ -30,7 +30,7 @@ IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, 
 IMPORT(host_out_close) int host_out_close(int file, int commit, char *err, size_t cap);
 IMPORT(host_sink_begin) int host_sink_begin(double total);
 IMPORT(host_sink_write) int host_sink_write(const uint8_t *p, size_t n);
-IMPORT(host_data_begin) int host_data_begin(double total);
+IMPORT(host_data_begin) int host_data_begin(double total, const char *name);
 IMPORT(host_data_write) int host_data_write(const uint8_t *p, size_t n);
 IMPORT(host_document) void host_document(const char *p, size_t n);
 IMPORT(host_progress) int host_progress(const char *stage, double fraction);
@@ -255,11 +255,11 @@ static enum cle_status sink_write(void *ud, const uint8_t *p, size_t n, struct c
 	return CLE_OK;
 }
 
-/* The external data file an equalize writes, through host_data_*. */
+/* The external data file an equalize writes, through host_data_*; ud is
+ * the file's name, as the model refers to it. */
 static enum cle_status data_begin(void *ud, size_t total, struct cle_error *e)
 {
-	(void)ud;
-	if (host_data_begin((double)total) != 0)
+	if (host_data_begin((double)total, ud) != 0)
 		return cle_errorf(e, CLE_E_NOMEM, "out of memory for the %zu-byte external data", total);
 	return CLE_OK;
 }
@@ -367,6 +367,7 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	for (i = 0; i < argc && st == CLE_OK; i++)
 		st = cle_option(&o, cmd, argc, argv, &i, e);
 	cle_buf_init(&doc, &wasm_alloc);
+	data_sink.ud = (void *)(uintptr_t)cle_data_name(&o);
 	if (st == CLE_OK) {
 		uint32_t errors;
 

@@ -91,7 +91,7 @@ export function makeApi(load) {
     const r = rt.request(cmd, args, bytes, { externalData, onProgress });
     const result = { report: JSON.parse(r.document), model: r.output };
     // a model that keeps weights in external data comes with its new data file
-    if (r.data) result.externalData = { [options?.externalDataName ?? 'model.onnx.data']: r.data };
+    if (r.data) result.externalData = { [r.dataName]: r.data };
     return result;
   };
 
