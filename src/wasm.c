@@ -301,7 +301,11 @@ static enum cle_status ext_lookup(void *ud, const char *location, const uint8_t 
 				  struct cle_error *e)
 {
 	struct ext_files *x = ud;
-	double size;
+	size_t len = strlen(location) + 1, size;
+	uint8_t *bytes = NULL;
+	char *name = NULL;
+	double host_size;
+	enum cle_status st;
 	int i;
 
 	for (i = 0; i < x->n; i++) {
@@ -311,31 +315,36 @@ static enum cle_status ext_lookup(void *ud, const char *location, const uint8_t 
 			return CLE_OK;
 		}
 	}
-	size = host_ext_size(location);
-	if (size < 0)
+	host_size = host_ext_size(location);
+	if (host_size < 0)
 		return cle_errorf(e, CLE_E_IO, "external data file '%s' was not given", location);
-	if (x->n == (int)(sizeof x->f / sizeof x->f[0]) || size > (double)(SIZE_MAX - 65536))
+	if (x->n == (int)(sizeof x->f / sizeof x->f[0]) || host_size > (double)(SIZE_MAX - 65536))
 		return cle_errorf(e, CLE_E_LIMIT, "too much external data for WebAssembly memory");
-	x->f[x->n].n = (size_t)size;
-	x->f[x->n].p = cle_malloc(&wasm_alloc, size > 0 ? (size_t)size : 1);
-	x->f[x->n].name = cle_malloc(&wasm_alloc, strlen(location) + 1);
-	if (x->f[x->n].p == NULL || x->f[x->n].name == NULL) {
-		cle_free(&wasm_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
-		cle_free(&wasm_alloc, x->f[x->n].name, strlen(location) + 1);
-		return cle_errorf(e, CLE_E_NOMEM,
-				  "out of memory for external data '%s' (%.0f bytes; WebAssembly memory is "
-				  "at most 4 GB)", location, size);
+	size = (size_t)host_size;
+	bytes = cle_malloc(&wasm_alloc, size > 0 ? size : 1);
+	name = cle_malloc(&wasm_alloc, len);
+	if (bytes == NULL || name == NULL) {
+		st = cle_errorf(e, CLE_E_NOMEM,
+				"out of memory for external data '%s' (%.0f bytes; WebAssembly memory is "
+				"at most 4 GB)", location, host_size);
+		goto fail;
 	}
-	memcpy(x->f[x->n].name, location, strlen(location) + 1);
-	if (host_ext_read(location, x->f[x->n].p, x->f[x->n].n) != 0) {
-		cle_free(&wasm_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
-		cle_free(&wasm_alloc, x->f[x->n].name, strlen(location) + 1);
-		return cle_errorf(e, CLE_E_IO, "external data file '%s' could not be read", location);
+	memcpy(name, location, len);
+	if (host_ext_read(location, bytes, size) != 0) {
+		st = cle_errorf(e, CLE_E_IO, "external data file '%s' could not be read", location);
+		goto fail;
 	}
-	*p = x->f[x->n].p;
-	*n = x->f[x->n].n;
+	x->f[x->n].name = name;
+	x->f[x->n].p = bytes;
+	x->f[x->n].n = size;
 	x->n++;
+	*p = bytes;
+	*n = size;
 	return CLE_OK;
+fail:
+	cle_free(&wasm_alloc, bytes, size > 0 ? size : 1);
+	cle_free(&wasm_alloc, name, len);
+	return st;
 }
 
 static bool on_progress(void *ud, const char *stage, double fraction)
