@@ -60,6 +60,8 @@ static void set_reference(struct cle_options *o, const char *v, double x)
 
 static const char *const relu6_words[] = {"exact", "relu", "skip", NULL};
 static const enum cle_relu6 relu6_modes[] = {CLE_RELU6_EXACT, CLE_RELU6_RELU, CLE_RELU6_SKIP};
+_Static_assert(sizeof relu6_modes / sizeof relu6_modes[0] + 1 ==
+		       sizeof relu6_words / sizeof relu6_words[0], "a mode for each --relu6 word");
 
 static void set_relu6(struct cle_options *o, const char *v, double x)
 {
@@ -205,6 +207,8 @@ static enum cle_status option_arg(const struct cle_option_def *d, const char *v,
 	char words[128];
 	int k;
 
+	if (NEVER(d->kind == CLE_OPT_FLAG)) /* cle_option never asks a flag for its argument */
+		return cle_errorf(e, CLE_E_INTERNAL, "option %s takes no argument", d->flag);
 	switch (d->kind) {
 	case CLE_OPT_CHOICE:
 		for (k = 0; d->choices[k] != NULL; k++) {
@@ -235,10 +239,10 @@ static enum cle_status option_arg(const struct cle_option_def *d, const char *v,
 					  d->flag);
 		*x = 0;
 		return CLE_OK;
-	case CLE_OPT_FLAG:
+	case CLE_OPT_FLAG: /* refused above */
 		break;
 	}
-	return cle_errorf(e, CLE_E_INTERNAL, "option %s has no argument", d->flag);
+	return CLE_OK;
 }
 
 enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc, char *const argv[],
