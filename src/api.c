@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,191 @@ void cle_options_init(struct cle_options *o)
 	o->format = REPORT_TEXT;
 	o->bn_auto = true;
 	cle_config_init(&o->cle);
+}
+
+/* ---- the options ------------------------------------------------------- */
+
+static void set_json(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->format = REPORT_JSON;
+}
+
+static void set_sarif(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->format = REPORT_SARIF;
+}
+
+static void set_ranges(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->cle.ranges = true;
+}
+
+static void set_hbf(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->cle.hbf = true;
+}
+
+static void set_no_hbf(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->cle.hbf = false;
+}
+
+static void set_pow2(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->cle.pow2 = true;
+}
+
+/* the reference (AIMET): its scope, balanced ranges in one pass, batch norm
+ * folded, ReLU6 as ReLU, no clamp (its high-bias absorption: --hbf) */
+static void set_reference(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->cle.reference = true;
+	o->cle.objective = CLE_OBJECTIVE_BALANCE;
+	if (!o->bn_set)
+		o->bn_auto = false, o->cle.bn = CLE_BN_FOLD;
+	o->cle.max_rounds = 1;
+	o->cle.max_scale = 0;
+	if (!o->relu6_set)
+		o->cle.relu6 = CLE_RELU6_RELU;
+}
+
+static const char *const relu6_words[] = {"exact", "relu", "skip", NULL};
+static const enum cle_relu6 relu6_modes[] = {CLE_RELU6_EXACT, CLE_RELU6_RELU, CLE_RELU6_SKIP};
+_Static_assert(sizeof relu6_modes / sizeof relu6_modes[0] + 1 ==
+		       sizeof relu6_words / sizeof relu6_words[0], "a mode for each --relu6 word");
+
+static void set_relu6(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->cle.relu6 = relu6_modes[(int)x];
+	o->relu6_set = true;
+}
+
+static const char *const objective_words[] = {"noise", "balance", NULL};
+static const enum cle_objective objective_modes[] = {CLE_OBJECTIVE_NOISE, CLE_OBJECTIVE_BALANCE};
+_Static_assert(sizeof objective_modes / sizeof objective_modes[0] + 1 ==
+		       sizeof objective_words / sizeof objective_words[0], "a mode for each --objective word");
+
+static void set_objective(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->cle.objective = objective_modes[(int)x];
+}
+
+static const char *const bn_words[] = {"auto", "fold", "keep", NULL};
+
+static void set_bn(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->bn_auto = x == 0;
+	o->cle.bn = x == 2 ? CLE_BN_KEEP : CLE_BN_FOLD;
+	o->bn_set = true;
+}
+
+static void set_iterations(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->cle.max_rounds = (int)x;
+}
+
+static void set_tolerance(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->cle.tolerance = x;
+}
+
+static void set_max_scale(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->cle.max_scale = x;
+}
+
+static void set_inline_external(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->inline_external = true;
+}
+
+static void set_data_name(struct cle_options *o, const char *v, double x)
+{
+	(void)x;
+	o->data_name = v;
+}
+
+#define EQ CLE_CMD_EQUALIZE
+
+const struct cle_option_def cle_option_defs[] = {
+	{"--json", NULL, CLE_CMD_ALL, CLE_OPT_FLAG, 0, 0, NULL, NULL, NULL, false,
+	 "the report as JSON", set_json},
+	{"--sarif", NULL, CLE_CMD_CHECK, CLE_OPT_FLAG, 0, 0, NULL, NULL, "sarif", true,
+	 "the findings as SARIF 2.1.0", set_sarif},
+	{"--ranges", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "ranges", true,
+	 "with --json: every layer's per-channel ranges, before and after", set_ranges},
+	{"--objective", "AIM", EQ, CLE_OPT_CHOICE, 0, 0, objective_words, "noise", "objective", false,
+	 "noise (default: the least estimated INT8 noise at the\n"
+	 "outputs, never more than the model has now), balance\n"
+	 "(equal ranges on both sides of every channel)", set_objective},
+	{"--batch-norm", "MODE", EQ, CLE_OPT_CHOICE, 0, 0, bn_words, "auto", "batchNorm", false,
+	 "auto (default: fold or keep, as the estimate prefers),\n"
+	 "fold (into the layer before it), keep (rescale it)", set_bn},
+	{"--hbf", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "hbf", true,
+	 "high-bias absorption, as the reference does it: an\n"
+	 "approximation that holds only on some inputs", set_hbf},
+	{"--no-hbf", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, NULL, false,
+	 "no high-bias absorption (the default)", set_no_hbf},
+	{"--pow2-scales", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "pow2Scales", true,
+	 "powers-of-two scales: rescaling is exact (bit-identical outputs)", set_pow2},
+	{"--reference", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "reference", true,
+	 "do what the reference (AIMET) does: its scope, balanced\n"
+	 "ranges in one pass, batch norm folded, ReLU6 replaced by\n"
+	 "ReLU (and its high-bias absorption with --hbf)", set_reference},
+	{"--relu6", "MODE", EQ, CLE_OPT_CHOICE, 0, 0, relu6_words, "exact", "relu6", false,
+	 "exact (default: Clip kept exact with per-channel bounds),\n"
+	 "relu (replace by Relu, changes the function), skip", set_relu6},
+	{"--iterations", "N", EQ, CLE_OPT_INT, 1, 10000, NULL, "50", "iterations", false,
+	 "balancing rounds at most", set_iterations},
+	{"--tolerance", "X", EQ, CLE_OPT_NUMBER, 0, 10, NULL, "1e-4", "tolerance", false,
+	 "stop when ranges move less than this", set_tolerance},
+	{"--max-scale", "X", EQ, CLE_OPT_NUMBER, 1, CLE_OPT_UNBOUNDED, NULL, NULL, "maxScale", false,
+	 "clamp scales to [1/X, X] (default: 1e4 when balancing, else\n"
+	 "what the weights' float type allows)", set_max_scale},
+	{"--inline-external", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "inlineExternal", true,
+	 "put weights kept in external data into the model itself\n"
+	 "(else they go to one new file beside it, OUT.data)", set_inline_external},
+	{"--external-data-name", "NAME", EQ, CLE_OPT_NAME, 0, 0, NULL, "model.onnx.data",
+	 "externalDataName", false, "that file's name", set_data_name},
+	{NULL, NULL, 0, CLE_OPT_FLAG, 0, 0, NULL, NULL, NULL, false, NULL, NULL},
+};
+
+#undef EQ
+
+enum cle_command cle_command_of(const char *cmd)
+{
+	if (strcmp(cmd, "info") == 0)
+		return CLE_CMD_INFO;
+	if (strcmp(cmd, "check") == 0)
+		return CLE_CMD_CHECK;
+	if (strcmp(cmd, "equalize") == 0)
+		return CLE_CMD_EQUALIZE;
+	return CLE_CMD_OTHER;
+}
+
+const char *cle_data_name(const struct cle_options *o)
+{
+	const struct cle_option_def *d;
+
+	if (o->data_name != NULL)
+		return o->data_name;
+	for (d = cle_option_defs; d->flag != NULL && d->set != set_data_name; d++)
+		;
+	return d->def;
 }
 
 /* The value of "--name=value" or of "--name value" (advancing *i). */
@@ -45,88 +231,190 @@ static bool parse_number(const char *s, double lo, double hi, double *out)
 	return true;
 }
 
+/* "takes exact, relu or skip" */
+static void choices_text(char *buf, size_t cap, const char *const *choices)
+{
+	size_t n = 0, i, len = 0;
+
+	while (choices[n] != NULL)
+		n++;
+	buf[0] = '\0';
+	for (i = 0; i < n && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s",
+					i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
+}
+
+/* Checks v as option d's argument: *x its value (a number, or a choice's
+ * index); CLE_E_USAGE with the sentence that says what d takes. */
+static enum cle_status option_arg(const struct cle_option_def *d, const char *v, double *x,
+				  struct cle_error *e)
+{
+	char words[128];
+	int k;
+
+	if (NEVER(d->kind == CLE_OPT_FLAG)) /* cle_option never asks a flag for its argument */
+		return cle_errorf(e, CLE_E_INTERNAL, "option %s takes no argument", d->flag);
+	switch (d->kind) {
+	case CLE_OPT_CHOICE:
+		for (k = 0; d->choices[k] != NULL; k++) {
+			if (strcmp(v, d->choices[k]) == 0) {
+				*x = k;
+				return CLE_OK;
+			}
+		}
+		choices_text(words, sizeof words, d->choices);
+		return cle_errorf(e, CLE_E_USAGE, "%s takes %s, not '%s'", d->flag, words, v);
+	case CLE_OPT_INT:
+		if (!parse_number(v, d->lo, d->hi, x) || *x != (double)(int)*x)
+			return cle_errorf(e, CLE_E_USAGE, "%s takes a whole number from %g to %g", d->flag,
+					  d->lo, d->hi);
+		return CLE_OK;
+	case CLE_OPT_NUMBER:
+		if (parse_number(v, d->lo, d->hi, x))
+			return CLE_OK;
+		if (d->hi >= CLE_OPT_UNBOUNDED)
+			return cle_errorf(e, CLE_E_USAGE, "%s takes a number of at least %g", d->flag,
+					  d->lo);
+		return cle_errorf(e, CLE_E_USAGE, "%s takes a number from %g to %g", d->flag, d->lo,
+				  d->hi);
+	case CLE_OPT_NAME:
+		if (v[0] == '\0' || strchr(v, '/') != NULL || strchr(v, '\\') != NULL ||
+		    strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+			return cle_errorf(e, CLE_E_USAGE, "%s takes a file name, without a folder",
+					  d->flag);
+		*x = 0;
+		return CLE_OK;
+	case CLE_OPT_FLAG: /* refused above */
+		break;
+	}
+	return CLE_OK;
+}
+
 enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc, char *const argv[],
 			   int *i, struct cle_error *e)
 {
 	const char *arg = argv[*i], *v;
-	bool eq = strcmp(cmd, "equalize") == 0;
-	double x;
+	enum cle_command c = cle_command_of(cmd);
+	const struct cle_option_def *d;
+	double x = 0;
+	enum cle_status st;
 
-	if (strcmp(arg, "--json") == 0) {
-		o->format = REPORT_JSON;
-	} else if (strcmp(arg, "--sarif") == 0 && strcmp(cmd, "check") == 0) {
-		o->format = REPORT_SARIF;
-	} else if (!eq) {
-		return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
-	} else if (strcmp(arg, "--no-hbf") == 0 || strcmp(arg, "--hbf") == 0) {
-		o->cle.hbf = arg[2] == 'h';
-		o->hbf_set = true;
-	} else if (strcmp(arg, "--inline-external") == 0) {
-		o->inline_external = true;
-	} else if ((v = option_value("--external-data-name", argc, argv, i)) != NULL) {
-		if (v[0] == '\0' || strchr(v, '/') != NULL || strchr(v, '\\') != NULL ||
-		    strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
-			return cle_errorf(e, CLE_E_USAGE,
-					  "--external-data-name takes a file name, without a folder");
-		o->data_name = v;
-	} else if (strcmp(arg, "--ranges") == 0) {
-		o->cle.ranges = true;
-	} else if (strcmp(arg, "--pow2-scales") == 0) {
-		o->cle.pow2 = true;
-	} else if (strcmp(arg, "--reference") == 0) {
-		/* the reference (AIMET): its scope, one pass, ReLU6 as ReLU, no clamp */
-		o->cle.reference = true;
-		o->cle.objective = CLE_OBJECTIVE_BALANCE;
-		if (!o->bn_set) /* the reference folds batch norm */
-			o->bn_auto = false, o->cle.bn = CLE_BN_FOLD;
-		if (!o->hbf_set) /* and absorbs high biases */
-			o->cle.hbf = true;
-		o->cle.max_rounds = 1;
-		o->cle.max_scale = 0;
-		if (!o->relu6_set)
-			o->cle.relu6 = CLE_RELU6_RELU;
-	} else if ((v = option_value("--objective", argc, argv, i)) != NULL) {
-		if (strcmp(v, "noise") == 0)
-			o->cle.objective = CLE_OBJECTIVE_NOISE;
-		else if (strcmp(v, "balance") == 0)
-			o->cle.objective = CLE_OBJECTIVE_BALANCE;
-		else
-			return cle_errorf(e, CLE_E_USAGE, "--objective takes noise or balance, not '%s'", v);
-	} else if ((v = option_value("--batch-norm", argc, argv, i)) != NULL) {
-		o->bn_auto = strcmp(v, "auto") == 0;
-		if (strcmp(v, "fold") == 0)
-			o->cle.bn = CLE_BN_FOLD;
-		else if (strcmp(v, "keep") == 0)
-			o->cle.bn = CLE_BN_KEEP;
-		else if (!o->bn_auto)
-			return cle_errorf(e, CLE_E_USAGE, "--batch-norm takes auto, fold or keep, not '%s'", v);
-		o->bn_set = true;
-	} else if ((v = option_value("--relu6", argc, argv, i)) != NULL) {
-		if (strcmp(v, "exact") == 0)
-			o->cle.relu6 = CLE_RELU6_EXACT;
-		else if (strcmp(v, "relu") == 0)
-			o->cle.relu6 = CLE_RELU6_RELU;
-		else if (strcmp(v, "skip") == 0)
-			o->cle.relu6 = CLE_RELU6_SKIP;
-		else
-			return cle_errorf(e, CLE_E_USAGE, "--relu6 takes exact, relu or skip, not '%s'", v);
-		o->relu6_set = true;
-	} else if ((v = option_value("--iterations", argc, argv, i)) != NULL) {
-		if (!parse_number(v, 1, 10000, &x) || x != (double)(int)x)
-			return cle_errorf(e, CLE_E_USAGE, "--iterations takes a whole number from 1 to 10000");
-		o->cle.max_rounds = (int)x;
-	} else if ((v = option_value("--tolerance", argc, argv, i)) != NULL) {
-		if (!parse_number(v, 0, 10, &x))
-			return cle_errorf(e, CLE_E_USAGE, "--tolerance takes a number from 0 to 10");
-		o->cle.tolerance = x;
-	} else if ((v = option_value("--max-scale", argc, argv, i)) != NULL) {
-		if (!parse_number(v, 1, 1e30, &x))
-			return cle_errorf(e, CLE_E_USAGE, "--max-scale takes a number of at least 1");
-		o->cle.max_scale = x;
-	} else {
-		return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
+	for (d = cle_option_defs; d->flag != NULL; d++) {
+		if (!(d->commands & c))
+			continue;
+		if (d->kind == CLE_OPT_FLAG) {
+			if (strcmp(arg, d->flag) != 0)
+				continue;
+			d->set(o, NULL, 0);
+			return CLE_OK;
+		}
+		if ((v = option_value(d->flag, argc, argv, i)) == NULL)
+			continue;
+		if ((st = option_arg(d, v, &x, e)) != CLE_OK)
+			return st;
+		d->set(o, v, x);
+		return CLE_OK;
 	}
-	return CLE_OK;
+	return cle_errorf(e, CLE_E_USAGE, "unknown option '%s' for %s", arg, cmd);
+}
+
+/* ---- the options as JSON ------------------------------------------------ */
+
+static void json_string(struct cle_buf *b, const char *s)
+{
+	cle_buf_puts(b, "\"");
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			cle_buf_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			cle_buf_puts(b, "\\n");
+		else if ((unsigned char)*s < 0x20)
+			cle_buf_printf(b, "\\u%04x", (unsigned)*s);
+		else
+			cle_buf_append(b, s, 1);
+	}
+	cle_buf_puts(b, "\"");
+}
+
+/* The shortest of %.15g and %.17g that reads back as x. */
+static void json_number(struct cle_buf *b, double x)
+{
+	char s[32];
+
+	snprintf(s, sizeof s, "%.15g", x);
+	if (strtod(s, NULL) != x)
+		snprintf(s, sizeof s, "%.17g", x);
+	cle_buf_puts(b, s);
+}
+
+static const char *const kind_names[] = {
+	[CLE_OPT_FLAG] = "flag",       [CLE_OPT_CHOICE] = "choice", [CLE_OPT_INT] = "integer",
+	[CLE_OPT_NUMBER] = "number", [CLE_OPT_NAME] = "name",
+};
+
+static void option_json(struct cle_buf *b, const struct cle_option_def *d)
+{
+	static const char *const commands[] = {"info", "check", "equalize"};
+	const char *sep = "";
+	int k;
+
+	cle_buf_puts(b, "{\"flag\":");
+	json_string(b, d->flag);
+	if (d->arg != NULL) {
+		cle_buf_puts(b, ",\"arg\":");
+		json_string(b, d->arg);
+	}
+	cle_buf_puts(b, ",\"commands\":[");
+	for (k = 0; k < 3; k++) {
+		if (d->commands & (1u << k)) {
+			cle_buf_printf(b, "%s\"%s\"", sep, commands[k]);
+			sep = ",";
+		}
+	}
+	cle_buf_printf(b, "],\"kind\":\"%s\"", kind_names[d->kind]);
+	if (d->kind == CLE_OPT_INT || d->kind == CLE_OPT_NUMBER) {
+		cle_buf_puts(b, ",\"min\":");
+		json_number(b, d->lo);
+		cle_buf_puts(b, ",\"max\":");
+		json_number(b, d->hi);
+	}
+	if (d->kind == CLE_OPT_CHOICE) {
+		cle_buf_puts(b, ",\"choices\":[");
+		for (k = 0; d->choices[k] != NULL; k++) {
+			cle_buf_puts(b, k ? "," : "");
+			json_string(b, d->choices[k]);
+		}
+		cle_buf_puts(b, "]");
+	}
+	if (d->def != NULL) {
+		cle_buf_puts(b, ",\"default\":");
+		if (d->kind == CLE_OPT_INT || d->kind == CLE_OPT_NUMBER)
+			json_number(b, strtod(d->def, NULL));
+		else
+			json_string(b, d->def);
+	}
+	if (d->js != NULL) {
+		cle_buf_puts(b, ",\"js\":");
+		json_string(b, d->js);
+		if (d->kind == CLE_OPT_FLAG)
+			cle_buf_printf(b, ",\"when\":%s", d->js_when ? "true" : "false");
+	}
+	cle_buf_puts(b, ",\"help\":");
+	json_string(b, d->help);
+	cle_buf_puts(b, "}");
+}
+
+void cle_options_json(struct cle_buf *out)
+{
+	const struct cle_option_def *d;
+
+	cle_buf_puts(out, "{\"version\":\"" CLE_VERSION "\",\"options\":[");
+	for (d = cle_option_defs; d->flag != NULL; d++) {
+		if (d != cle_option_defs)
+			cle_buf_puts(out, ",");
+		option_json(out, d);
+	}
+	cle_buf_puts(out, "]}\n");
 }
 
 /* Loads and indexes the input; on success the caller frees both. */
@@ -234,7 +522,7 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	bool half;
 
 	gs.mode = o->inline_external || data_sink == NULL ? GRAPH_EXT_INLINE : GRAPH_EXT_FILE;
-	gs.data_name = o->data_name ? o->data_name : "model.onnx.data";
+	gs.data_name = cle_data_name(o);
 	gs.data_sink = data_sink;
 	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
 		return st;

@@ -6,10 +6,9 @@
 
 #include "base.h"
 #include "cle.h"
+#include "cle_version.h" /* CLE_VERSION, from package.json (made by CMake in build/.../gen) */
 #include "graph.h"
 #include "report.h"
-
-#define CLE_VERSION "0.1.0"
 
 struct cle_options {
 	enum report_format format; /* --json, --sarif; text by default */
@@ -18,7 +17,6 @@ struct cle_options {
 	bool relu6_set;            /* --relu6 given (else --reference implies relu) */
 	bool bn_auto;              /* --batch-norm=auto: fold or keep, as the estimate prefers */
 	bool bn_set;               /* --batch-norm given (else --reference implies fold) */
-	bool hbf_set;              /* --hbf or --no-hbf given (else --reference implies --hbf) */
 	bool inline_external;      /* --inline-external: external data into the model */
 	const char *data_name;     /* --external-data-name: the new data file's name */
 	cle_progress_fn progress;  /* long work reports here; may be NULL */
@@ -35,10 +33,66 @@ struct cle_input {
 
 void cle_options_init(struct cle_options *o);
 
+/* ---- options --------------------------------------------------------------
+ * Every option is one row of cle_option_defs (api.c).  The parser
+ * (cle_option), the usage text (cli.c) and the description JS reads
+ * (cle_options_json, through the wasm module) all come from that table. */
+
+/* The commands an option belongs to (bits). */
+enum cle_command {
+	CLE_CMD_INFO = 1,
+	CLE_CMD_CHECK = 2,
+	CLE_CMD_EQUALIZE = 4,
+	CLE_CMD_OTHER = 8, /* a command name cle_option does not know */
+	CLE_CMD_ALL = CLE_CMD_INFO | CLE_CMD_CHECK | CLE_CMD_EQUALIZE | CLE_CMD_OTHER,
+};
+
+/* What an option's argument is. */
+enum cle_option_kind {
+	CLE_OPT_FLAG,   /* none: "--no-hbf" */
+	CLE_OPT_CHOICE, /* one of choices: "--relu6=skip" */
+	CLE_OPT_INT,    /* a whole number in [lo, hi]: "--iterations=3" */
+	CLE_OPT_NUMBER, /* a number in [lo, hi] (hi >= CLE_OPT_UNBOUNDED: no upper bound) */
+	CLE_OPT_NAME,   /* a file name, without a folder */
+};
+#define CLE_OPT_UNBOUNDED 1e30
+
+struct cle_option_def {
+	const char *flag;           /* "--iterations"; NULL ends the table */
+	const char *arg;            /* its argument in the usage text ("N"); NULL for a flag */
+	unsigned commands;          /* enum cle_command bits */
+	enum cle_option_kind kind;
+	double lo, hi;              /* CLE_OPT_INT, CLE_OPT_NUMBER: the values taken */
+	const char *const *choices; /* CLE_OPT_CHOICE: the words taken, NULL-terminated */
+	const char *def;            /* the default as the usage text writes it, or NULL */
+	const char *js;             /* the JS API's field ("iterations"), NULL if it has none */
+	bool js_when;               /* CLE_OPT_FLAG: the field's value that gives the flag */
+	const char *help;           /* usage text: "\n" starts a continuation line */
+	/* Applies the option to o: v is its argument (NULL for a flag), x that
+	 * argument as a number (CLE_OPT_INT, CLE_OPT_NUMBER) or as the index
+	 * of the choice (CLE_OPT_CHOICE), both already checked. */
+	void (*set)(struct cle_options *o, const char *v, double x);
+};
+
+/* The options, in the order the usage text lists them; ends with a NULL flag. */
+extern const struct cle_option_def cle_option_defs[];
+
+/* The command bit of a command name (CLE_CMD_OTHER if none). */
+enum cle_command cle_command_of(const char *cmd);
+
 /* Parses the option at argv[*i] (and its argument, advancing *i);
  * CLE_E_USAGE with a sentence if it is not an option of cmd. */
 CLE_NODISCARD enum cle_status cle_option(struct cle_options *o, const char *cmd, int argc,
 					 char *const argv[], int *i, struct cle_error *e);
+
+/* The options as a JSON document, appended to out (its status says whether
+ * it all fit): {"version", "options": [{flag, arg, commands, kind, min,
+ * max, choices, default, js, when, help}, ...]}. */
+void cle_options_json(struct cle_buf *out);
+
+/* The name the external data file written by an equalize gets: o->data_name,
+ * else the default of --external-data-name ("model.onnx.data"). */
+const char *cle_data_name(const struct cle_options *o);
 
 struct onnx_sink;
 

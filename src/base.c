@@ -194,8 +194,7 @@ void cle_buf_free(struct cle_buf *b)
 /* Makes room for n more bytes plus the NUL; false (and sticky status) if not. */
 static bool buf_reserve(struct cle_buf *b, size_t n)
 {
-	size_t need, cap;
-	char *p;
+	size_t need;
 
 	if (b->status != CLE_OK)
 		return false;
@@ -203,18 +202,10 @@ static bool buf_reserve(struct cle_buf *b, size_t n)
 		b->status = CLE_E_LIMIT;
 		return false;
 	}
-	if (need <= b->n_alloc)
-		return true;
-	cap = b->n_alloc ? b->n_alloc : 256;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	p = cle_realloc(b->a, b->p, b->n_alloc, cap);
-	if (p == NULL) {
+	if (cle_reserve(b->a, &b->p, &b->n_alloc, need, 1, 256, NULL) != CLE_OK) {
 		b->status = CLE_E_NOMEM;
 		return false;
 	}
-	b->p = p;
-	b->n_alloc = cap;
 	return true;
 }
 

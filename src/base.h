@@ -99,8 +99,8 @@ CLE_NODISCARD enum cle_status cle_reserve(const struct cle_alloc *a, void *arrp,
 #define ALWAYS(x) (x)
 #else
 #include <assert.h>
-#define NEVER(x) ((x) ? (assert(0), 1) : 0)
-#define ALWAYS(x) ((x) ? 1 : (assert(0), 0))
+#define NEVER(x) ((x) ? (assert(0 && #x), 1) : 0)
+#define ALWAYS(x) ((x) ? 1 : (assert(0 && #x), 0))
 #endif
 
 /* *out = a * b, false on overflow (every product of file-supplied counts). */

@@ -120,10 +120,11 @@ static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_
 			int64_t dim = (int64_t)l->c_out;
 			const uint8_t *data = encode(q, S->bias, l->c_out, w->dtype, (double)beta);
 
-			bias_name = graph_edit_unique_name(ed, g, nd->name[0] ? nd->name : vname(g, l->w_value));
-			if (data == NULL || bias_name == NULL)
+			if (data == NULL)
 				return eq_nomem(q);
-			if ((st = graph_edit_add_initializer(ed, g, bias_name, w->dtype, &dim, 1, data,
+			if ((st = graph_edit_name(ed, g, nd->name[0] ? nd->name : vname(g, l->w_value),
+						  &bias_name, e)) != CLE_OK ||
+			    (st = graph_edit_add_initializer(ed, g, bias_name, w->dtype, &dim, 1, data,
 							     l->c_out * dtype_size(w->dtype),
 							     e)) != CLE_OK)
 				return st;
@@ -177,6 +178,7 @@ static enum cle_status channel_tensor(struct eq *q, struct graph_edits *ed, uint
 	int64_t dims[8];
 	double *v = eq_alloc(q, c->n_ch, sizeof(double));
 	const uint8_t *data;
+	enum cle_status st;
 	uint32_t i;
 	size_t ch;
 
@@ -193,9 +195,10 @@ static enum cle_status channel_tensor(struct eq *q, struct graph_edits *ed, uint
 	for (i = 1; i < n_dims; i++)
 		dims[i] = 1;
 	data = encode(q, v, c->n_ch, dtype, 1.0);
-	*name = graph_edit_unique_name(ed, g, base);
-	if (data == NULL || *name == NULL)
+	if (data == NULL)
 		return eq_nomem(q);
+	if ((st = graph_edit_name(ed, g, base, name, q->e)) != CLE_OK)
+		return st;
 	return graph_edit_add_initializer(ed, g, *name, dtype, dims, n_dims, data,
 					  c->n_ch * dtype_size(dtype), q->e);
 }
@@ -292,9 +295,9 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 	if (isfinite(lo) && lo != 0 &&
 	    (st = channel_tensor(q, ed, r, c, NULL, lo, n_dims, dtype, "clip_min", &lo_t)) != CLE_OK)
 		return st;
-	mid = hi_t != NULL && isfinite(lo) ? graph_edit_unique_name(ed, g, y) : y;
-	if (mid == NULL)
-		return eq_nomem(q);
+	mid = y;
+	if (hi_t != NULL && isfinite(lo) && (st = graph_edit_name(ed, g, y, &mid, q->e)) != CLE_OK)
+		return st;
 	/* first node, in the Clip's place */
 	if (isfinite(lo)) {
 		spec.op = lo == 0 ? "Relu" : "Max";
@@ -317,10 +320,8 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 		in[0] = mid;
 		in[1] = hi_t;
 		out[0] = y;
-		spec.name = graph_edit_unique_name(ed, g, nd->name[0] ? nd->name : "clip");
-		if (spec.name == NULL)
-			return eq_nomem(q);
-		if ((st = graph_edit_insert_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+		if ((st = graph_edit_name(ed, g, nd->name[0] ? nd->name : "clip", &spec.name, q->e)) != CLE_OK ||
+		    (st = graph_edit_insert_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
 			return st;
 	}
 	q->res->clips_rewritten++;

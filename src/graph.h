@@ -2,7 +2,11 @@
  * loaded model: tensor name → producer and consumers, constant values
  * (initializers and Constant nodes, in place), opsets, attribute look-up
  * with ONNX defaults, and the If/Loop/Scan subgraphs, depth-limited.
- * Nothing downstream walks protobuf structures by hand. */
+ * Nothing downstream walks protobuf structures by hand.
+ *
+ * Made by graph_index.c (the index), graph_const.c (constants),
+ * graph_attr.c (attributes) and graph_edit.c (editing and writing); what
+ * they share is in graph_internal.h. */
 #ifndef CLE_GRAPH_H
 #define CLE_GRAPH_H
 
@@ -150,6 +154,7 @@ struct graph_model {
 	struct graph *main;
 	uint32_t n_graphs;
 	struct graph **graphs;         /* all graphs, main first, then depth-first */
+	size_t cap_graphs;
 	uint32_t n_defects;
 	struct graph_defect *defects;
 	size_t cap_defects;
@@ -283,7 +288,12 @@ CLE_NODISCARD enum cle_status graph_edit_add_initializer(struct graph_edits *ed,
  * graph_edit_delete_node). */
 CLE_NODISCARD enum cle_status graph_edit_delete_value(struct graph_edits *ed, const struct graph *g,
 						      uint32_t v, struct cle_error *e);
-/* A tensor name not used in g or any enclosing graph, from base (arena-owned). */
+/* *out = a tensor name not used in g or any enclosing graph, made from base
+ * (owned by the edits' arena). */
+CLE_NODISCARD enum cle_status graph_edit_name(struct graph_edits *ed, const struct graph *g,
+					      const char *base, const char **out,
+					      struct cle_error *e);
+/* The same, NULL when out of memory (the older form; prefer graph_edit_name). */
 const char *graph_edit_unique_name(struct graph_edits *ed, const struct graph *g,
 				   const char *base);
 /* Writes the model with the collected edits.  If the model keeps tensors

@@ -14,8 +14,9 @@
  * (two little-endian u64), so every raw_data of this length after unpack is
  * a placeholder and shorter ones are real. */
 #define PLACEHOLDER_LEN 16
-#define TENSOR_RAW_DATA 9 /* field number of TensorProto.raw_data */
-#define MODEL_GRAPH 7     /* field number of ModelProto.graph */
+/* The wire types protobuf-c has no names for (groups, which ONNX never uses). */
+#define WIRE_START_GROUP 3
+#define WIRE_END_GROUP 4
 #define STAGE_SIZE ((size_t)64 << 10)
 
 struct onnx_span {
@@ -208,25 +209,12 @@ static enum cle_status scan_add_span(struct scan *s, struct frame *f, size_t tag
 				     size_t len, uint32_t field, uint8_t hdr)
 {
 	struct onnx_span *sp;
+	enum cle_status st;
 
-	if (s->n_spans == s->cap_spans) {
-		size_t cap = s->cap_spans ? s->cap_spans * 2 : 256;
-		size_t old, bytes;
-		struct onnx_span *p;
-
-		if (s->n_spans == UINT32_MAX)
-			return CLE_BAD(s->e, CLE_E_LIMIT,
-				       "the model has more than 4 billion messages");
-		if (!cle_mul_size(s->cap_spans, sizeof *p, &old) ||
-		    !cle_mul_size(cap, sizeof *p, &bytes))
-			return cle_errorf(s->e, CLE_E_LIMIT, "the model has too many messages");
-		p = cle_realloc(s->a, s->spans, old, bytes);
-		if (p == NULL)
-			return cle_errorf(s->e, CLE_E_NOMEM,
-					  "out of memory indexing the model's messages");
-		s->spans = p;
-		s->cap_spans = cap;
-	}
+	if (s->n_spans == UINT32_MAX)
+		return CLE_BAD(s->e, CLE_E_LIMIT, "the model has more than 4 billion messages");
+	if ((st = CLE_RESERVE(s->a, s->spans, s->cap_spans, s->n_spans + 1, 256, s->e)) != CLE_OK)
+		return st;
 	sp = &s->spans[s->n_spans];
 	sp->tag = tag;
 	sp->body = body;
@@ -265,22 +253,10 @@ static enum cle_status scan_add_strip(struct scan *s, uint32_t span, size_t lenp
 				      size_t len)
 {
 	struct onnx_edit *ed;
+	enum cle_status st;
 
-	if (s->n_strips == s->cap_strips) {
-		size_t cap = s->cap_strips ? s->cap_strips * 2 : 64;
-		size_t old, bytes;
-		struct onnx_edit *p;
-
-		if (!cle_mul_size(s->cap_strips, sizeof *p, &old) ||
-		    !cle_mul_size(cap, sizeof *p, &bytes))
-			return cle_errorf(s->e, CLE_E_LIMIT, "the model has too many tensors");
-		p = cle_realloc(s->a, s->strips, old, bytes);
-		if (p == NULL)
-			return cle_errorf(s->e, CLE_E_NOMEM,
-					  "out of memory indexing the model's tensors");
-		s->strips = p;
-		s->cap_strips = cap;
-	}
+	if ((st = CLE_RESERVE(s->a, s->strips, s->cap_strips, s->n_strips + 1, 64, s->e)) != CLE_OK)
+		return st;
 	ed = &s->strips[s->n_strips++];
 	memset(ed, 0, sizeof *ed);
 	ed->at = lenpos;
@@ -304,13 +280,181 @@ static enum cle_status scan_cut(struct scan *s, size_t at, size_t end, const cha
 		       what, at, end);
 }
 
+/* One field as the pre-scan reads it. */
+struct field {
+	size_t start;                      /* offset of its tag */
+	uint32_t number;
+	unsigned wire;
+	const ProtobufCFieldDescriptor *fd; /* NULL for a field onnx.proto does not know */
+	size_t body, len;                  /* length-delimited: the body */
+	uint8_t hdr;                       /* length-delimited: bytes of the length prefix */
+};
+
+/* "field 7 (graph) of ModelProto" for fl in f. */
+static const char *name_field(char buf[96], const struct frame *f, const struct field *fl)
+{
+	return field_desc(buf, f->desc, fl->fd, fl->number);
+}
+
+/* Reads the tag at *pos of the message in frame f, exactly as protobuf-c's
+ * parse_tag_and_wiretype does. */
+static enum cle_status scan_tag(struct scan *s, const struct frame *f, size_t *pos,
+				struct field *fl)
+{
+	const uint8_t *p = s->p, *end = s->p + f->end;
+	uint64_t v;
+	size_t k;
+
+	fl->start = *pos;
+	if ((p[*pos] & 0xf8) == 0)
+		return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+			       "not an ONNX model: byte %zu (0x%02x) is not a valid protobuf "
+			       "field tag (field number 0) in %s",
+			       *pos, p[*pos], f->desc->name + 5);
+	k = varint_get(p + *pos, end, 5, &v);
+	if (k == 0) {
+		if ((size_t)(end - (p + *pos)) < 5)
+			return scan_cut(s, *pos, f->end, "a field tag");
+		return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+			       "not an ONNX model: the field tag at byte %zu is longer than 5 bytes",
+			       *pos);
+	}
+	fl->number = (uint32_t)(v >> 3);
+	fl->wire = (unsigned)(v & 7);
+	fl->fd = protobuf_c_message_descriptor_get_field(f->desc, fl->number);
+	*pos += k;
+	return CLE_OK;
+}
+
+/* Steps *pos over the field's value, which must lie inside its message;
+ * a length-delimited value's body is noted in fl. */
+static enum cle_status scan_value(struct scan *s, const struct frame *f, size_t *pos,
+				  struct field *fl)
+{
+	const uint8_t *p = s->p, *end = s->p + f->end;
+	uint64_t v;
+	size_t k;
+	char fb[96];
+
+	switch (fl->wire) {
+	case PROTOBUF_C_WIRE_TYPE_VARINT:
+		k = varint_get(p + *pos, end, 10, &v);
+		if (k == 0) {
+			if ((size_t)(end - (p + *pos)) < 10)
+				return scan_cut(s, fl->start, f->end, name_field(fb, f, fl));
+			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+				       "not an ONNX model: the varint of %s at byte %zu is longer than 10 bytes",
+				       name_field(fb, f, fl), fl->start);
+		}
+		*pos += k;
+		return CLE_OK;
+	case PROTOBUF_C_WIRE_TYPE_64BIT:
+	case PROTOBUF_C_WIRE_TYPE_32BIT:
+		k = fl->wire == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
+		if (k > (size_t)(end - (p + *pos)))
+			return scan_cut(s, fl->start, f->end, name_field(fb, f, fl));
+		*pos += k;
+		return CLE_OK;
+	case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+		/* protobuf-c reads at most 5 length bytes */
+		k = varint_get(p + *pos, end, 5, &v);
+		if (k == 0) {
+			if ((size_t)(end - (p + *pos)) < 5)
+				return scan_cut(s, fl->start, f->end, name_field(fb, f, fl));
+			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+				       "not an ONNX model: the length of %s at byte %zu is longer than 5 bytes",
+				       name_field(fb, f, fl), fl->start);
+		}
+		fl->body = *pos + k;
+		fl->hdr = (uint8_t)k;
+		if (v > (uint64_t)(f->end - fl->body))
+			return scan_cut(s, fl->start, f->end, name_field(fb, f, fl));
+		fl->len = (size_t)v;
+		*pos = fl->body + fl->len;
+		return CLE_OK;
+	case WIRE_START_GROUP:
+	case WIRE_END_GROUP:
+		return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+			       "not an ONNX model: %s at byte %zu uses protobuf groups (wire type %u), "
+			       "which ONNX never does",
+			       name_field(fb, f, fl), fl->start, fl->wire);
+	default:
+		return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+			       "not an ONNX model: byte %zu starts %s with invalid wire type %u",
+			       fl->start, name_field(fb, f, fl), fl->wire);
+	}
+}
+
+/* A message field: checked for a repeat of a singular field and for depth,
+ * recorded as a span, and entered (*d, *pos move into its body). */
+static enum cle_status scan_enter(struct scan *s, struct frame *stack, int *d, size_t *pos,
+				  const struct field *fl)
+{
+	struct frame *f = &stack[*d], *c;
+	unsigned idx = (unsigned)(fl->fd - f->desc->fields);
+	enum cle_status st;
+	char fb[96];
+
+	if (fl->fd->label != PROTOBUF_C_LABEL_REPEATED && idx < 64) {
+		if (f->seen & ((uint64_t)1 << idx))
+			return CLE_BAD(s->e, CLE_E_UNSUPPORTED,
+				       "%s appears twice (again at byte %zu); protobuf would "
+				       "merge the two, onnx-cle does not",
+				       name_field(fb, f, fl), fl->start);
+		f->seen |= (uint64_t)1 << idx;
+	}
+	if (*d + 1 > CLE_MAX_DEPTH)
+		return CLE_BAD(s->e, CLE_E_TOO_DEEP, "messages nest more than %d deep at byte %zu (%s)",
+			       CLE_MAX_DEPTH, fl->start, name_field(fb, f, fl));
+	if ((st = scan_add_span(s, f, fl->start, fl->body, fl->len, fl->number, fl->hdr)) != CLE_OK)
+		return st;
+	c = &stack[++*d];
+	c->desc = fl->fd->descriptor;
+	c->span = s->n_spans - 1;
+	c->last_child = 0;
+	c->end = fl->body + fl->len;
+	c->seen = 0;
+	*pos = fl->body;
+	return CLE_OK;
+}
+
+/* A length-delimited field that is not a message: a raw_data to strip, or
+ * bytes, a string or a packed array protobuf-c must be able to read. */
+static enum cle_status scan_bytes(struct scan *s, const struct frame *f, const struct field *fl)
+{
+	const ProtobufCFieldDescriptor *fd = fl->fd;
+	bool packed = fd != NULL && fd->label == PROTOBUF_C_LABEL_REPEATED &&
+		      fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES;
+	char fb[96];
+
+	if (fd != NULL && f->desc == &onnx__tensor_proto__descriptor &&
+	    fl->number == ONNX_TENSOR_RAW_DATA && fl->len >= PLACEHOLDER_LEN)
+		return scan_add_strip(s, f->span, fl->body - fl->hdr, fl->body, fl->len);
+	if (fl->len > INT_MAX)
+		return CLE_BAD(s->e, CLE_E_LIMIT,
+			       "%s at byte %zu holds %zu bytes, more than protobuf allows in one "
+			       "field (2 GiB); store large tensors as raw_data or external data",
+			       field_desc(fb, f->desc, fd, fl->number), fl->start, fl->len);
+	if (packed && fl->len == 0) {
+		/* an empty packed field adds nothing, and protobuf-c would offset
+		 * its NULL array by 0 (undefined): left out of protobuf-c's copy */
+		enum cle_status st = scan_add_strip(s, f->span, fl->start, fl->body, 0);
+
+		if (st == CLE_OK)
+			s->strips[s->n_strips - 1].size = 0;
+		return st;
+	}
+	if (packed)
+		return check_packed(s, f->desc, fd, fl->body, fl->len);
+	return CLE_OK;
+}
+
 /* Walks the whole input once, iteratively, checking every field against
  * the schema the way protobuf-c will read it, recording every message span
  * and every raw_data to strip. */
 static enum cle_status prescan(struct scan *s)
 {
 	struct frame stack[CLE_MAX_DEPTH + 1];
-	const uint8_t *p = s->p;
 	size_t pos = 0;
 	int d = 0;
 	enum cle_status st;
@@ -325,12 +469,7 @@ static enum cle_status prescan(struct scan *s)
 		return st;
 	for (;;) {
 		struct frame *f = &stack[d];
-		const ProtobufCFieldDescriptor *fd;
-		const uint8_t *end = p + f->end;
-		size_t start = pos, k, len = 0, body;
-		uint32_t field;
-		unsigned wire;
-		uint64_t v;
+		struct field fl = {0};
 
 		if (pos == f->end) {
 			if (d == 0)
@@ -338,129 +477,22 @@ static enum cle_status prescan(struct scan *s)
 			d--;
 			continue;
 		}
-		/* the tag, computed exactly as protobuf-c's parse_tag_and_wiretype */
-		if ((p[pos] & 0xf8) == 0)
-			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
-				       "not an ONNX model: byte %zu (0x%02x) is not a valid protobuf "
-				       "field tag (field number 0) in %s",
-				       pos, p[pos], f->desc->name + 5);
-		k = varint_get(p + pos, end, 5, &v);
-		if (k == 0) {
-			if ((size_t)(end - (p + pos)) < 5)
-				return scan_cut(s, pos, f->end, "a field tag");
-			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
-				       "not an ONNX model: the field tag at byte %zu is longer than 5 bytes",
-				       pos);
-		}
-		field = (uint32_t)(v >> 3);
-		wire = (unsigned)(v & 7);
-		pos += k;
-		fd = protobuf_c_message_descriptor_get_field(f->desc, field);
-		switch (wire) {
-		case PROTOBUF_C_WIRE_TYPE_VARINT:
-			k = varint_get(p + pos, end, 10, &v);
-			if (k == 0) {
-				if ((size_t)(end - (p + pos)) < 10)
-					return scan_cut(s, start, f->end, field_desc(fb, f->desc, fd, field));
-				return CLE_BAD(s->e, CLE_E_NOT_ONNX,
-					       "not an ONNX model: the varint of %s at byte %zu is longer than 10 bytes",
-					       field_desc(fb, f->desc, fd, field), start);
-			}
-			pos += k;
-			break;
-		case PROTOBUF_C_WIRE_TYPE_64BIT:
-		case PROTOBUF_C_WIRE_TYPE_32BIT:
-			k = wire == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
-			if (k > (size_t)(end - (p + pos)))
-				return scan_cut(s, start, f->end, field_desc(fb, f->desc, fd, field));
-			pos += k;
-			break;
-		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
-			/* protobuf-c reads at most 5 length bytes */
-			k = varint_get(p + pos, end, 5, &v);
-			if (k == 0) {
-				if ((size_t)(end - (p + pos)) < 5)
-					return scan_cut(s, start, f->end, field_desc(fb, f->desc, fd, field));
-				return CLE_BAD(s->e, CLE_E_NOT_ONNX,
-					       "not an ONNX model: the length of %s at byte %zu is longer than 5 bytes",
-					       field_desc(fb, f->desc, fd, field), start);
-			}
-			body = pos + k;
-			if (v > (uint64_t)(f->end - body))
-				return scan_cut(s, start, f->end, field_desc(fb, f->desc, fd, field));
-			len = (size_t)v;
-			pos = body + len;
-			break;
-		case 3:
-		case 4:
-			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
-				       "not an ONNX model: %s at byte %zu uses protobuf groups (wire type %u), "
-				       "which ONNX never does",
-				       field_desc(fb, f->desc, fd, field), start, wire);
-		default:
-			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
-				       "not an ONNX model: byte %zu starts %s with invalid wire type %u",
-				       start, field_desc(fb, f->desc, fd, field), wire);
-		}
-		if (fd != NULL && !wire_ok(fd, wire))
+		if ((st = scan_tag(s, f, &pos, &fl)) != CLE_OK ||
+		    (st = scan_value(s, f, &pos, &fl)) != CLE_OK)
+			return st;
+		if (fl.fd != NULL && !wire_ok(fl.fd, fl.wire))
 			return CLE_BAD(s->e, CLE_E_NOT_ONNX,
 				       "not an ONNX model: %s at byte %zu is %s, which does not match "
 				       "its type in onnx.proto",
-				       field_desc(fb, f->desc, fd, field), start, wire_names[wire]);
-		if (wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+				       field_desc(fb, f->desc, fl.fd, fl.number), fl.start,
+				       wire_names[fl.wire]);
+		if (fl.wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
 			continue;
-		body = pos - len;
-		if (fd != NULL && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-			unsigned idx = (unsigned)(fd - f->desc->fields);
-			struct frame *c;
-
-			if (fd->label != PROTOBUF_C_LABEL_REPEATED && idx < 64) {
-				if (f->seen & ((uint64_t)1 << idx))
-					return CLE_BAD(s->e, CLE_E_UNSUPPORTED,
-						       "%s appears twice (again at byte %zu); protobuf would "
-						       "merge the two, onnx-cle does not",
-						       field_desc(fb, f->desc, fd, field), start);
-				f->seen |= (uint64_t)1 << idx;
-			}
-			if (d + 1 > CLE_MAX_DEPTH)
-				return CLE_BAD(s->e, CLE_E_TOO_DEEP,
-					       "messages nest more than %d deep at byte %zu (%s)",
-					       CLE_MAX_DEPTH, start, field_desc(fb, f->desc, fd, field));
-			if ((st = scan_add_span(s, f, start, body, len, field, (uint8_t)k)) != CLE_OK)
-				return st;
-			c = &stack[++d];
-			c->desc = fd->descriptor;
-			c->span = s->n_spans - 1;
-			c->last_child = 0;
-			c->end = pos;
-			c->seen = 0;
-			pos = body;
-			continue;
-		}
-		if (fd != NULL && f->desc == &onnx__tensor_proto__descriptor &&
-		    field == TENSOR_RAW_DATA && len >= PLACEHOLDER_LEN) {
-			if ((st = scan_add_strip(s, f->span, body - k, body, len)) != CLE_OK)
-				return st;
-			continue;
-		}
-		if (len > INT_MAX)
-			return CLE_BAD(s->e, CLE_E_LIMIT,
-				       "%s at byte %zu holds %zu bytes, more than protobuf allows in one "
-				       "field (2 GiB); store large tensors as raw_data or external data",
-				       field_desc(fb, f->desc, fd, field), start, len);
-		if (fd != NULL && fd->label == PROTOBUF_C_LABEL_REPEATED &&
-		    fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES &&
-		    len == 0) {
-			/* an empty packed field adds nothing, and protobuf-c would offset
-			 * its NULL array by 0 (undefined): left out of protobuf-c's copy */
-			if ((st = scan_add_strip(s, f->span, start, body, 0)) != CLE_OK)
-				return st;
-			s->strips[s->n_strips - 1].size = 0;
-			continue;
-		}
-		if (fd != NULL && fd->label == PROTOBUF_C_LABEL_REPEATED &&
-		    fd->type != PROTOBUF_C_TYPE_STRING && fd->type != PROTOBUF_C_TYPE_BYTES &&
-		    (st = check_packed(s, f->desc, fd, body, len)) != CLE_OK)
+		if (fl.fd != NULL && fl.fd->type == PROTOBUF_C_TYPE_MESSAGE)
+			st = scan_enter(s, stack, &d, &pos, &fl);
+		else
+			st = scan_bytes(s, f, &fl);
+		if (st != CLE_OK)
 			return st;
 	}
 }
@@ -602,9 +634,9 @@ static enum cle_status wire_rewrite(const uint8_t *in, size_t n, const struct on
 		const struct onnx_span *sp = &spans[ed->span];
 		uint32_t c;
 
-		if (ed->at > ed->end || ed->end > n || ed->span >= n_spans ||
-		    (j > 0 && edits[j - 1].end > ed->at) || ed->at < sp->body ||
-		    ed->end > sp->body + sp->len || (ed->bytes == NULL && ed->fill == NULL)) {
+		if (NEVER(ed->at > ed->end || ed->end > n || ed->span >= n_spans ||
+			  (j > 0 && edits[j - 1].end > ed->at) || ed->at < sp->body ||
+			  ed->end > sp->body + sp->len || (ed->bytes == NULL && ed->fill == NULL))) {
 			st = cle_errorf(e, CLE_E_INTERNAL, "bad edit of bytes %zu..%zu", ed->at, ed->end);
 			goto fail;
 		}
@@ -613,7 +645,7 @@ static enum cle_status wire_rewrite(const uint8_t *in, size_t n, const struct on
 
 			if (ed->end <= ct || ed->at >= ce)
 				continue;
-			if (ed->at > ct || ed->end < ce) {
+			if (NEVER(ed->at > ct || ed->end < ce)) {
 				st = cle_errorf(e, CLE_E_INTERNAL,
 						"edit of bytes %zu..%zu cuts a message", ed->at, ed->end);
 				goto fail;
@@ -643,7 +675,7 @@ static enum cle_status wire_rewrite(const uint8_t *in, size_t n, const struct on
 			delta[spans[k].parent] +=
 				delta[k] + (int64_t)varint_size((uint64_t)nl) - spans[k].hdr;
 	}
-	if ((int64_t)n + delta[0] < 0) {
+	if (NEVER((int64_t)n + delta[0] < 0)) {
 		st = cle_errorf(e, CLE_E_INTERNAL, "negative output size");
 		goto fail;
 	}
@@ -745,7 +777,7 @@ static enum cle_status mem_write(void *ud, const uint8_t *p, size_t n, struct cl
 {
 	struct mem_sink *ms = ud;
 
-	if (n > ms->cap - ms->n)
+	if (NEVER(n > ms->cap - ms->n))
 		return cle_errorf(e, CLE_E_INTERNAL, "output overran its computed size");
 	memcpy(ms->p + ms->n, p, n);
 	ms->n += n;
@@ -823,7 +855,7 @@ static enum cle_status attach(struct onnx_model *m, ProtobufCMessage *msg, uint3
 
 			memcpy(&off, t->raw_data.data, 8);
 			memcpy(&len, t->raw_data.data + 8, 8);
-			if (off > m->n_bytes || len > m->n_bytes - off)
+			if (NEVER(off > m->n_bytes || len > m->n_bytes - off))
 				return cle_errorf(e, CLE_E_INTERNAL, "bad raw_data placeholder");
 			/* a read-only view: nothing writes through raw_data */
 			t->raw_data.data = (uint8_t *)(uintptr_t)(m->bytes + off);
@@ -837,7 +869,7 @@ static enum cle_status attach(struct onnx_model *m, ProtobufCMessage *msg, uint3
 		ProtobufCMessage *sub = NULL;
 		unsigned idx;
 
-		if (fd == NULL || fd->type != PROTOBUF_C_TYPE_MESSAGE)
+		if (NEVER(fd == NULL || fd->type != PROTOBUF_C_TYPE_MESSAGE))
 			return cle_errorf(e, CLE_E_INTERNAL, "span without a message field");
 		idx = (unsigned)(fd - desc->fields);
 		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -881,12 +913,12 @@ enum cle_status onnx_load(struct onnx_model **out, const uint8_t *p, size_t n,
 		return cle_errorf(e, CLE_E_NOT_ONNX, "not an ONNX model: the file is empty (0 bytes)");
 	st = prescan(&s);
 	if (st == CLE_OK) {
-		for (c = s.spans[0].child; c != 0 && s.spans[c].field != MODEL_GRAPH; c = s.spans[c].next)
+		for (c = s.spans[0].child; c != 0 && s.spans[c].field != ONNX_MODEL_GRAPH; c = s.spans[c].next)
 			;
 		if (c == 0)
 			st = cle_errorf(e, CLE_E_NOT_ONNX,
 					"not an ONNX model: the file parses as protobuf but has no graph "
-					"(ModelProto field 7)");
+					"(ModelProto field %d)", ONNX_MODEL_GRAPH);
 	}
 	if ((st == CLE_E_NOT_ONNX || st == CLE_E_TRUNCATED) && (what = sniff(p, n)) != NULL)
 		st = cle_errorf(e, CLE_E_NOT_ONNX, "not an ONNX model: this looks like %s", what);

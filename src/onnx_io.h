@@ -19,6 +19,15 @@
 
 struct Onnx__ModelProto;
 struct onnx_span;
+
+/* The onnx.proto field numbers the code names; tests/c/test_onnx_io.c
+ * checks each against protobuf-c's generated descriptors. */
+enum onnx_field {
+	ONNX_MODEL_GRAPH = 7,       /* ModelProto.graph */
+	ONNX_GRAPH_NODE = 1,        /* GraphProto.node */
+	ONNX_GRAPH_INITIALIZER = 5, /* GraphProto.initializer */
+	ONNX_TENSOR_RAW_DATA = 9,   /* TensorProto.raw_data */
+};
 struct onnx_span_map;
 
 struct onnx_model {

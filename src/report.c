@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "cle_version.h"
 #include "cle.h"
 #include "graph.h"
 #include "rules.h"

@@ -1,6 +1,9 @@
 /* wasm.c — the WebAssembly module's edge: functions JS calls (exports) and
- * the host functions JS supplies (imports, listed in src/wasm_imports.js and
- * implemented in wasm/core.js).  Built only with Emscripten. */
+ * the host functions JS supplies (imports, implemented in wasm/core.js).
+ * The IMPORT(name) lines below are the one list of imports: CMake makes the
+ * linker's list from them (cmake/wasm_imports.cmake), and
+ * tests/js/abi.test.mjs holds core.js to the module.  Built only with
+ * Emscripten. */
 #include <emscripten/heap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +30,7 @@ IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, 
 IMPORT(host_out_close) int host_out_close(int file, int commit, char *err, size_t cap);
 IMPORT(host_sink_begin) int host_sink_begin(double total);
 IMPORT(host_sink_write) int host_sink_write(const uint8_t *p, size_t n);
-IMPORT(host_data_begin) int host_data_begin(double total);
+IMPORT(host_data_begin) int host_data_begin(double total, const char *name);
 IMPORT(host_data_write) int host_data_write(const uint8_t *p, size_t n);
 IMPORT(host_document) void host_document(const char *p, size_t n);
 IMPORT(host_progress) int host_progress(const char *stage, double fraction);
@@ -252,11 +255,11 @@ static enum cle_status sink_write(void *ud, const uint8_t *p, size_t n, struct c
 	return CLE_OK;
 }
 
-/* The external data file an equalize writes, through host_data_*. */
+/* The external data file an equalize writes, through host_data_*; ud is
+ * the file's name, as the model refers to it. */
 static enum cle_status data_begin(void *ud, size_t total, struct cle_error *e)
 {
-	(void)ud;
-	if (host_data_begin((double)total) != 0)
+	if (host_data_begin((double)total, ud) != 0)
 		return cle_errorf(e, CLE_E_NOMEM, "out of memory for the %zu-byte external data", total);
 	return CLE_OK;
 }
@@ -298,7 +301,11 @@ static enum cle_status ext_lookup(void *ud, const char *location, const uint8_t 
 				  struct cle_error *e)
 {
 	struct ext_files *x = ud;
-	double size;
+	size_t len = strlen(location) + 1, size;
+	uint8_t *bytes = NULL;
+	char *name = NULL;
+	double host_size;
+	enum cle_status st;
 	int i;
 
 	for (i = 0; i < x->n; i++) {
@@ -308,31 +315,36 @@ static enum cle_status ext_lookup(void *ud, const char *location, const uint8_t 
 			return CLE_OK;
 		}
 	}
-	size = host_ext_size(location);
-	if (size < 0)
+	host_size = host_ext_size(location);
+	if (host_size < 0)
 		return cle_errorf(e, CLE_E_IO, "external data file '%s' was not given", location);
-	if (x->n == (int)(sizeof x->f / sizeof x->f[0]) || size > (double)(SIZE_MAX - 65536))
+	if (x->n == (int)(sizeof x->f / sizeof x->f[0]) || host_size > (double)(SIZE_MAX - 65536))
 		return cle_errorf(e, CLE_E_LIMIT, "too much external data for WebAssembly memory");
-	x->f[x->n].n = (size_t)size;
-	x->f[x->n].p = cle_malloc(&wasm_alloc, size > 0 ? (size_t)size : 1);
-	x->f[x->n].name = cle_malloc(&wasm_alloc, strlen(location) + 1);
-	if (x->f[x->n].p == NULL || x->f[x->n].name == NULL) {
-		cle_free(&wasm_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
-		cle_free(&wasm_alloc, x->f[x->n].name, strlen(location) + 1);
-		return cle_errorf(e, CLE_E_NOMEM,
-				  "out of memory for external data '%s' (%.0f bytes; WebAssembly memory is "
-				  "at most 4 GB)", location, size);
+	size = (size_t)host_size;
+	bytes = cle_malloc(&wasm_alloc, size > 0 ? size : 1);
+	name = cle_malloc(&wasm_alloc, len);
+	if (bytes == NULL || name == NULL) {
+		st = cle_errorf(e, CLE_E_NOMEM,
+				"out of memory for external data '%s' (%.0f bytes; WebAssembly memory is "
+				"at most 4 GB)", location, host_size);
+		goto fail;
 	}
-	memcpy(x->f[x->n].name, location, strlen(location) + 1);
-	if (host_ext_read(location, x->f[x->n].p, x->f[x->n].n) != 0) {
-		cle_free(&wasm_alloc, x->f[x->n].p, size > 0 ? (size_t)size : 1);
-		cle_free(&wasm_alloc, x->f[x->n].name, strlen(location) + 1);
-		return cle_errorf(e, CLE_E_IO, "external data file '%s' could not be read", location);
+	memcpy(name, location, len);
+	if (host_ext_read(location, bytes, size) != 0) {
+		st = cle_errorf(e, CLE_E_IO, "external data file '%s' could not be read", location);
+		goto fail;
 	}
-	*p = x->f[x->n].p;
-	*n = x->f[x->n].n;
+	x->f[x->n].name = name;
+	x->f[x->n].p = bytes;
+	x->f[x->n].n = size;
 	x->n++;
+	*p = bytes;
+	*n = size;
 	return CLE_OK;
+fail:
+	cle_free(&wasm_alloc, bytes, size > 0 ? size : 1);
+	cle_free(&wasm_alloc, name, len);
+	return st;
 }
 
 static bool on_progress(void *ud, const char *stage, double fraction)
@@ -364,6 +376,7 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 	for (i = 0; i < argc && st == CLE_OK; i++)
 		st = cle_option(&o, cmd, argc, argv, &i, e);
 	cle_buf_init(&doc, &wasm_alloc);
+	data_sink.ud = (void *)(uintptr_t)cle_data_name(&o);
 	if (st == CLE_OK) {
 		uint32_t errors;
 
@@ -386,6 +399,22 @@ EXPORT(cle_request) int cle_request(const char *cmd, int argc, char **argv, cons
 		cle_free(&wasm_alloc, files->f[i].name, strlen(files->f[i].name) + 1);
 	}
 	cle_free(&wasm_alloc, files, sizeof *files);
+	return (int)st;
+}
+
+/* The options as cle_options_json describes them, to host_document;
+ * returns the status. */
+EXPORT(cle_options_describe) int cle_options_describe(void)
+{
+	struct cle_buf doc;
+	enum cle_status st;
+
+	cle_buf_init(&doc, &wasm_alloc);
+	cle_options_json(&doc);
+	st = doc.status;
+	if (st == CLE_OK)
+		host_document(doc.p, doc.n);
+	cle_buf_free(&doc);
 	return (int)st;
 }
 

@@ -6,7 +6,9 @@
 
 // field → [type, the option strings it becomes]; undefined means "not given"
 const EQUALIZE_OPTIONS = {
-  hbf: ['boolean', (v) => (v ? [] : ['--no-hbf'])],
+  hbf: ['boolean', (v) => (v ? ['--hbf'] : [])],
+  objective: ['string', (v) => [`--objective=${v}`]],
+  batchNorm: ['string', (v) => [`--batch-norm=${v}`]],
   pow2Scales: ['boolean', (v) => (v ? ['--pow2-scales'] : [])],
   reference: ['boolean', (v) => (v ? ['--reference'] : [])],
   relu6: ['string', (v) => [`--relu6=${v}`]],
@@ -18,7 +20,8 @@ const EQUALIZE_OPTIONS = {
   externalDataName: ['string', (v) => [`--external-data-name=${v}`]],
 };
 
-const OPTIONS = {
+// each command's fields (tests/js/options.test.mjs holds them to the C library's table)
+export const OPTIONS = {
   info: {},
   check: { sarif: ['boolean', (v) => (v ? ['--sarif'] : [])] },
   equalize: EQUALIZE_OPTIONS,
@@ -90,7 +93,7 @@ export function makeApi(load) {
     const r = rt.request(cmd, args, bytes, { externalData, onProgress });
     const result = { report: JSON.parse(r.document), model: r.output };
     // a model that keeps weights in external data comes with its new data file
-    if (r.data) result.externalData = { [options?.externalDataName ?? 'model.onnx.data']: r.data };
+    if (r.data) result.externalData = { [r.dataName]: r.data };
     return result;
   };
 

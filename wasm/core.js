@@ -112,9 +112,10 @@ export async function instantiate(module, host = {}) {
       output.at += n >>> 0;
       return 0;
     },
-    host_data_begin: (total) => {
+    // name: what the model calls the file (the C library decides it)
+    host_data_begin: (total, name) => {
       try {
-        data = { bytes: new Uint8Array(total), at: 0 };
+        data = { bytes: new Uint8Array(total), at: 0, name: cstring(name) };
         return 0;
       } catch {
         return -1;
@@ -225,7 +226,8 @@ export async function instantiate(module, host = {}) {
      * One library call: cmd is 'info', 'check' or 'equalize', args the
      * CLI's options (e.g. ['--no-hbf']).  Returns { document: string (JSON),
      * output: Uint8Array | null (the equalized model), data: Uint8Array |
-     * null (its new external data file) }; throws OnnxCleError.
+     * null (its new external data file), dataName: string | null (the name
+     * the model gives that file) }; throws OnnxCleError.
      * opts: { name, externalData: { file: Uint8Array } or a Map,
      * onProgress(stage, fraction) (return false to cancel) }.
      */
@@ -243,12 +245,28 @@ export async function instantiate(module, host = {}) {
         const namePtr = view.getUint32(argv + 4, true);
         withModel(bytes, (p, n, err) => x.cle_request(cmdPtr, args.length, argv + 8, p, n, namePtr, err));
         if (call.error) throw call.error; // thrown by a progress callback that C did not stop for
-        return { document: call.document, output: output ? output.bytes : null, data: data ? data.bytes : null };
+        return {
+          document: call.document,
+          output: output ? output.bytes : null,
+          data: data ? data.bytes : null,
+          dataName: data ? data.name : null,
+        };
       } finally {
         release();
         call = null;
         output = null;
         data = null;
+      }
+    },
+    /** The options as the C library describes them (its one table of options). */
+    options() {
+      if (call) throw new Error('onnx-cle: one request at a time per instance');
+      call = { document: null };
+      try {
+        if (x.cle_options_describe() !== 0) throw new OnnxCleError('CLE_E_NOMEM', 'out of memory');
+        return JSON.parse(call.document);
+      } finally {
+        call = null;
       }
     },
     /** Loads the model and writes it back with no changes (byte-identical). */

@@ -58,8 +58,12 @@ export interface CheckOptions extends CallOptions {
 
 /** The options of `onnx-cle equalize`, as fields. */
 export interface EqualizeOptions extends CallOptions {
-  /** High-bias absorption (default true); false is `--no-hbf`. */
+  /** High-bias absorption, as the reference does it (default false): an approximation that holds only on some inputs (`--hbf`). */
   hbf?: boolean;
+  /** What the scales are chosen for: the least estimated INT8 noise at the outputs (default), or equal ranges on both sides of every channel (`--objective=`). */
+  objective?: 'noise' | 'balance';
+  /** BatchNormalization after a layer: folded or kept, whichever the estimate prefers (default), always folded, or kept with its mean and bias rescaled (`--batch-norm=`). */
+  batchNorm?: 'auto' | 'fold' | 'keep';
   /** Powers-of-two scales, so rescaling is exact (`--pow2-scales`). */
   pow2Scales?: boolean;
   /** Do what the reference (AIMET) does: its scope, one pass, ReLU6 as ReLU (`--reference`). */
@@ -70,7 +74,7 @@ export interface EqualizeOptions extends CallOptions {
   iterations?: number;
   /** Stop when ranges move less than this, 0 to 10 (default 1e-4; `--tolerance=`). */
   tolerance?: number;
-  /** Clamp scales to [1/maxScale, maxScale], at least 1 (default 1e4; `--max-scale=`). */
+  /** Clamp scales to [1/maxScale, maxScale], at least 1 (default: 1e4 when balancing, else what the weights' float type allows; `--max-scale=`). */
   maxScale?: number;
   /** Put every layer's per-channel ranges, before and after, in the report (`--ranges`). */
   ranges?: boolean;

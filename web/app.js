@@ -4,6 +4,7 @@
 // cancel button; reports come out as DOM (render.js), downloads as blob:
 // URLs.  Nothing is fetched besides the page's own files.
 import { createWorker } from '../wasm/worker.js';
+import { FORM_OPTIONS } from './options.js';
 import {
   h, formatBytes, took, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
 } from './render.js';
@@ -64,9 +65,11 @@ export function start(options = {}) {
     mapSummary: $('map-summary'), mapLayers: $('map-layers'), mapRegions: $('map-regions'), mapFilter: $('map-filter'),
     form: $('eq-form'), equalize: $('equalize'), eqResult: $('eq-result'), eqTotals: $('eq-totals'),
     dlModel: $('dl-model'), dlData: $('dl-data'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'),
-    hbf: $('opt-hbf'), relu6: $('opt-relu6'), reference: $('opt-reference'), pow2: $('opt-pow2'),
-    iterations: $('opt-iterations'), tolerance: $('opt-tolerance'), maxScale: $('opt-max-scale'),
   };
+  // equalize's options, each from its control (options.js)
+  const form = Object.entries(FORM_OPTIONS).map(([key, id]) => [key, $(id)]);
+  const reference = $(FORM_OPTIONS.reference);
+  const relu6 = $(FORM_OPTIONS.relu6);
   const worker = createWorker(options.worker);
 
   let model = null; // { file, extra, stem, check, sarifUrl, eq }
@@ -184,12 +187,22 @@ export function start(options = {}) {
     }
   }
 
-  const balancing = [['iterations', ui.iterations], ['tolerance', ui.tolerance], ['maxScale', ui.maxScale]];
+  // the balancing fields: rounds, tolerance, largest scale
+  const balancing = form.filter(([, input]) => input.type === 'number');
 
   function equalizeOptions() {
-    const o = { hbf: ui.hbf.checked, relu6: ui.relu6.value, reference: ui.reference.checked, pow2Scales: ui.pow2.checked };
-    // the reference does one pass with no clamp: its rounds are not ours to set
-    if (o.reference) return o;
+    const o = {};
+    for (const [key, input] of form) {
+      if (input.type === 'checkbox') o[key] = input.checked;
+      else if (input.type !== 'number') o[key] = input.value;
+    }
+    // the reference balances in one pass with no clamp and folds batch norm:
+    // its aim, batch norm and rounds are not ours to set
+    if (o.reference) {
+      delete o.objective;
+      delete o.batchNorm;
+      return o;
+    }
     // an empty field means the default; the library checks the ranges and says what is wrong
     for (const [key, input] of balancing) {
       if (Number.isFinite(input.valueAsNumber)) o[key] = input.valueAsNumber;
@@ -200,8 +213,8 @@ export function start(options = {}) {
   // Reference only: what AIMET does, ReLU6 replaced by ReLU unless chosen
   // otherwise, and one pass (the rounds fields do not apply).
   function referenceMode() {
-    const on = ui.reference.checked;
-    ui.relu6.value = on ? 'relu' : 'exact';
+    const on = reference.checked;
+    relu6.value = on ? 'relu' : 'exact';
     for (const [, input] of balancing) input.disabled = on;
   }
 
@@ -330,7 +343,7 @@ export function start(options = {}) {
     equalize();
   });
   ui.dlSarif.addEventListener('click', sarif);
-  ui.reference.addEventListener('change', referenceMode);
+  reference.addEventListener('change', referenceMode);
   ui.mapFilter.addEventListener('input', () => filter(ui.mapFilter.value));
   ui.eqOrder.addEventListener('change', () => {
     if (model?.eq) renderEqLayers(ui.eqLayers, model.eq.layers, ui.eqOrder.value, 1);

@@ -43,37 +43,108 @@ static void outf(const struct cli_host *h, int fd, const char *fmt, ...)
 		h->print(h->ud, fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
-static const char usage_text[] =
-	"usage: onnx-cle <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  info MODEL [--json]     what the model is: opsets, ops, weights, inputs, outputs\n"
-	"  check MODEL [--json | --sarif]\n"
-	"                          what stops cross-layer equalization, and how to fix it\n"
-	"                          (the model guidelines), and the CLE map: which layers\n"
-	"                          are equalized together, and why the others are not\n"
-	"  equalize IN -o OUT [options]\n"
-	"                          fold BatchNormalization, balance per-channel weight ranges\n"
-	"                          across layers, absorb high biases; the function is kept\n"
-	"      --json              the report as JSON\n"
-	"      --ranges            with --json: every layer's per-channel ranges, before and after\n"
-	"      --no-hbf            no high-bias absorption\n"
-	"      --pow2-scales       powers-of-two scales: rescaling is exact (bit-identical outputs)\n"
-	"      --reference         do what the reference (AIMET) does: its scope, one pass,\n"
-	"                          ReLU6 replaced by ReLU\n"
-	"      --relu6=MODE        exact (default: Clip kept exact with per-channel bounds),\n"
-	"                          relu (replace by Relu, changes the function), skip\n"
-	"      --iterations=N      balancing rounds at most (default 50)\n"
-	"      --tolerance=X       stop when ranges move less than this (default 1e-4)\n"
-	"      --max-scale=X       clamp scales to [1/X, X] (default 1e4)\n"
-	"      --inline-external   put weights kept in external data into the model itself\n"
-	"                          (else they go to one new file beside it, OUT.data)\n"
-	"      --external-data-name=NAME  that file's name\n"
-	"\n"
-	"  --help                  this text\n"
-	"  --version               the version\n"
-	"\n"
-	"exit status: 0 ok, 1 findings, 2 bad input or usage\n";
+/* The commands, as the usage text lists them; their options come from
+ * cle_option_defs. */
+static const struct {
+	const char *name, *args;
+	enum cle_command cmd;
+	bool lists_options; /* "[options]" and a list below it, else the options inline */
+	const char *help;   /* "\n" starts a continuation line */
+} commands[] = {
+	{"info", "MODEL", CLE_CMD_INFO, false,
+	 "what the model is: opsets, ops, weights, inputs, outputs"},
+	{"check", "MODEL", CLE_CMD_CHECK, false,
+	 "what stops cross-layer equalization, and how to fix it\n"
+	 "(the model guidelines), and the CLE map: which layers\n"
+	 "are equalized together, and why the others are not"},
+	{"equalize", "IN -o OUT", CLE_CMD_EQUALIZE, true,
+	 "fold BatchNormalization, balance per-channel weight ranges\n"
+	 "across layers, absorb high biases; the function is kept"},
+};
+
+#define HELP_COLUMN 26 /* where descriptions start */
+
+/* Writes help's lines: the first in HELP_COLUMN of b's line, which holds
+ * col characters (or two spaces after them if they reach that far), the
+ * others indented to HELP_COLUMN; tail follows the last line. */
+static void usage_help(struct cle_buf *b, size_t col, const char *help, const char *tail)
+{
+	const char *nl;
+
+	if (col + 2 > HELP_COLUMN)
+		cle_buf_puts(b, "  ");
+	else
+		cle_buf_printf(b, "%*s", (int)(HELP_COLUMN - col), "");
+	while ((nl = strchr(help, '\n')) != NULL) {
+		cle_buf_append(b, help, (size_t)(nl - help));
+		cle_buf_printf(b, "\n%*s", HELP_COLUMN, "");
+		help = nl + 1;
+	}
+	cle_buf_printf(b, "%s%s\n", help, tail);
+}
+
+/* "--relu6=MODE" */
+static void usage_flag(struct cle_buf *b, const struct cle_option_def *d)
+{
+	cle_buf_printf(b, "%s%s%s", d->flag, d->arg ? "=" : "", d->arg ? d->arg : "");
+}
+
+/* "  equalize IN -o OUT [options]" and its description, and its options. */
+static void usage_command(struct cle_buf *b, size_t k)
+{
+	const struct cle_option_def *d;
+	size_t start = b->n, col;
+	const char *sep = " [";
+
+	cle_buf_printf(b, "  %s %s", commands[k].name, commands[k].args);
+	if (commands[k].lists_options) {
+		cle_buf_puts(b, " [options]");
+	} else {
+		for (d = cle_option_defs; d->flag != NULL; d++) {
+			if (!(d->commands & commands[k].cmd))
+				continue;
+			cle_buf_puts(b, sep);
+			usage_flag(b, d);
+			sep = " | ";
+		}
+		cle_buf_puts(b, "]");
+	}
+	col = b->n - start;
+	if (col + 2 > HELP_COLUMN) { /* too long for its column: the description goes below */
+		cle_buf_puts(b, "\n");
+		col = 0;
+	}
+	usage_help(b, col, commands[k].help, "");
+	if (!commands[k].lists_options)
+		return;
+	for (d = cle_option_defs; d->flag != NULL; d++) {
+		char tail[64] = "";
+
+		if (!(d->commands & commands[k].cmd))
+			continue;
+		start = b->n;
+		cle_buf_puts(b, "      ");
+		usage_flag(b, d);
+		if (d->def != NULL && (d->kind == CLE_OPT_INT || d->kind == CLE_OPT_NUMBER))
+			snprintf(tail, sizeof tail, " (default %s)", d->def);
+		usage_help(b, b->n - start, d->help, tail);
+	}
+}
+
+/* The --help text, from the commands above and cle_option_defs. */
+static void usage_text(struct cle_buf *b)
+{
+	size_t k;
+
+	cle_buf_puts(b, "usage: onnx-cle <command> [options]\n\ncommands:\n");
+	for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
+		usage_command(b, k);
+	cle_buf_puts(b, "\n"
+			"  --help                  this text\n"
+			"  --version               the version\n"
+			"\n"
+			"exit status: 0 ok, 1 findings, 2 bad input or usage\n");
+}
 
 static int usage_error(const struct cli_host *h, const char *msg)
 {
@@ -248,11 +319,9 @@ static bool progress_show(void *ud, const char *stage, double f)
 	return true;
 }
 
-enum command { CMD_INFO, CMD_CHECK, CMD_EQUALIZE };
-
 /* Runs a command on the model named in args: reads it, runs the request
  * (equalize writes args->output), prints the document. */
-static int run(const struct cli_host *h, const struct args *args, enum command cmd)
+static int run(const struct cli_host *h, const struct args *args, enum cle_command cmd)
 {
 	uint32_t errors = 0;
 	struct cle_error e = {CLE_OK, ""};
@@ -276,9 +345,9 @@ static int run(const struct cli_host *h, const struct args *args, enum command c
 	in.lookup.fn = side_lookup;
 	in.lookup.ud = &r;
 	cle_buf_init(&b, h->a);
-	if (cmd == CMD_INFO) {
+	if (cmd == CLE_CMD_INFO) {
 		st = cle_info(&in, &args->o, h->a, &b, &e);
-	} else if (cmd == CMD_CHECK) {
+	} else if (cmd == CLE_CMD_CHECK) {
 		st = cle_check(&in, &args->o, h->a, &b, &errors, &e);
 	} else {
 		/* external data goes beside the output: OUT.data unless named */
@@ -323,17 +392,26 @@ int cli_main(int argc, char *argv[], const struct cli_host *h)
 		return usage_error(h, "no command given");
 	cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-		out(h, 1, usage_text);
-		return EXIT_OK;
+		struct cle_buf b;
+		int rc = EXIT_OK;
+
+		cle_buf_init(&b, h->a);
+		usage_text(&b);
+		if (b.status == CLE_OK)
+			h->print(h->ud, 1, b.p, b.n);
+		else
+			rc = usage_error(h, "out of memory");
+		cle_buf_free(&b);
+		return rc;
 	}
 	if (strcmp(cmd, "--version") == 0) {
 		out(h, 1, "onnx-cle " CLE_VERSION "\n");
 		return EXIT_OK;
 	}
-	if (strcmp(cmd, "info") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "equalize") == 0) {
-		enum command c = cmd[0] == 'i' ? CMD_INFO : cmd[0] == 'c' ? CMD_CHECK : CMD_EQUALIZE;
+	if (cle_command_of(cmd) != CLE_CMD_OTHER) {
+		enum cle_command c = cle_command_of(cmd);
 		struct args args;
-		int rc = parse_args(h, cmd, c == CMD_EQUALIZE, argc, argv, &args);
+		int rc = parse_args(h, cmd, c == CLE_CMD_EQUALIZE, argc, argv, &args);
 
 		return rc != EXIT_OK ? rc : run(h, &args, c);
 	}

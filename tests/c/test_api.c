@@ -2,6 +2,7 @@
  * refused for every N (and a byte limit swept up), a sink that breaks, a
  * progress callback that cancels, an external-data lookup that fails.  Each
  * must answer with its status and one sentence and leave nothing allocated. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,121 @@ static void t_lookup_fails(void)
 	free(p);
 }
 
+/* Each option's default, as the table (and so the usage text) states it,
+ * is what cle_options_init gives. */
+static void t_option_defaults(void)
+{
+	const struct cle_option_def *d;
+
+	for (d = cle_option_defs; d->flag != NULL; d++) {
+		struct cle_options want, got;
+		struct cle_error e;
+		char arg[128];
+		char *argv[] = {arg};
+		int i = 0;
+
+		if (d->def == NULL || d->kind == CLE_OPT_NAME)
+			continue;
+		snprintf(arg, sizeof arg, "%s=%s", d->flag, d->def);
+		cle_options_init(&want);
+		cle_options_init(&got);
+		CHECK_OK(cle_option(&got, "equalize", 1, argv, &i, &e), e);
+		CHECK_MSG(memcmp(&want.cle, &got.cle, sizeof want.cle) == 0,
+			  "%s is not the default cle_config_init gives", arg);
+	}
+	CHECK(strcmp(cle_data_name(&(struct cle_options){0}), "model.onnx.data") == 0);
+}
+
+/* Every option is taken by its commands, in both spellings when it has an
+ * argument, and refused by the others with the same sentence. */
+static void t_option_commands(void)
+{
+	static const char *const names[] = {"info", "check", "equalize"};
+	const struct cle_option_def *d;
+	int k;
+
+	for (d = cle_option_defs; d->flag != NULL; d++) {
+		const char *v = d->kind == CLE_OPT_CHOICE ? d->choices[0] : d->def ? d->def : "x.bin";
+		char joined[128], unknown[160];
+
+		snprintf(joined, sizeof joined, "%s=%s", d->flag, v);
+		for (k = 0; k < 3; k++) {
+			char *one[] = {joined}, *two[] = {(char *)(uintptr_t)d->flag, (char *)(uintptr_t)v};
+			struct cle_options o;
+			struct cle_error e;
+			int i = 0;
+
+			cle_options_init(&o);
+			if (d->kind == CLE_OPT_FLAG)
+				one[0] = (char *)(uintptr_t)d->flag;
+			if (!(d->commands & (1u << k))) {
+				snprintf(unknown, sizeof unknown, "unknown option '%s' for %s", one[0],
+					 names[k]);
+				CHECK_INT(cle_option(&o, names[k], 1, one, &i, &e), CLE_E_USAGE);
+				CHECK_MSG(strcmp(e.msg, unknown) == 0, "%s", e.msg);
+				continue;
+			}
+			CHECK_OK(cle_option(&o, names[k], 1, one, &i, &e), e);
+			CHECK_INT(i, 0);
+			if (d->kind == CLE_OPT_FLAG)
+				continue;
+			CHECK_OK(cle_option(&o, names[k], 2, two, &i, &e), e);
+			CHECK_INT(i, 1);
+		}
+	}
+}
+
+/* What the options refuse, and the sentence. */
+static void t_option_values(void)
+{
+	static const struct {
+		const char *arg, *msg;
+	} bad[] = {
+		{"--relu6=maybe", "--relu6 takes exact, relu or skip, not 'maybe'"},
+		{"--iterations=0", "--iterations takes a whole number from 1 to 10000"},
+		{"--iterations=2.5", "--iterations takes a whole number from 1 to 10000"},
+		{"--tolerance=-1", "--tolerance takes a number from 0 to 10"},
+		{"--max-scale=0.5", "--max-scale takes a number of at least 1"},
+		{"--max-scale=inf", "--max-scale takes a number of at least 1"},
+		{"--external-data-name=a/b", "--external-data-name takes a file name, without a folder"},
+		{"--external-data-name=..", "--external-data-name takes a file name, without a folder"},
+		{"--relu6", "unknown option '--relu6' for equalize"},
+		{"--no-hbf=1", "unknown option '--no-hbf=1' for equalize"},
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		char *argv[] = {(char *)(uintptr_t)bad[k].arg};
+		struct cle_options o;
+		struct cle_error e;
+		int i = 0;
+
+		cle_options_init(&o);
+		CHECK_INT(cle_option(&o, "equalize", 1, argv, &i, &e), CLE_E_USAGE);
+		CHECK_MSG(strcmp(e.msg, bad[k].msg) == 0, "%s: %s", bad[k].arg, e.msg);
+	}
+}
+
+/* The description JS reads names every option once. */
+static void t_options_json(void)
+{
+	static const char head[] = "{\"version\":\"" CLE_VERSION "\",\"options\":[";
+	const struct cle_option_def *d;
+	struct cle_buf b;
+
+	cle_buf_init(&b, &cle_system_alloc);
+	cle_options_json(&b);
+	CHECK_INT(b.status, CLE_OK);
+	CHECK(strncmp(b.p, head, strlen(head)) == 0);
+	for (d = cle_option_defs; d->flag != NULL; d++) {
+		char key[64];
+
+		snprintf(key, sizeof key, "{\"flag\":\"%s\"", d->flag);
+		CHECK_MSG(strstr(b.p, key) != NULL, "no %s in %s", key, b.p);
+	}
+	cle_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test tests[] = {
@@ -234,6 +350,10 @@ int main(int argc, char **argv)
 		{"sink_fails", t_sink_fails},
 		{"cancel", t_cancel},
 		{"lookup_fails", t_lookup_fails},
+		{"option_defaults", t_option_defaults},
+		{"option_commands", t_option_commands},
+		{"option_values", t_option_values},
+		{"options_json", t_options_json},
 		{NULL, NULL},
 	};
 

@@ -378,6 +378,31 @@ static void t_edits(void)
 
 /* Fail allocation 1, 2, 3, ... of load + index + info until it succeeds:
  * each failure is CLE_E_NOMEM with a sentence and leaves nothing allocated. */
+/* The field numbers onnx_io.h names are onnx.proto's. */
+static void t_field_numbers(void)
+{
+	static const struct {
+		const ProtobufCMessageDescriptor *msg;
+		const char *field;
+		unsigned number;
+	} fields[] = {
+		{&onnx__model_proto__descriptor, "graph", ONNX_MODEL_GRAPH},
+		{&onnx__graph_proto__descriptor, "node", ONNX_GRAPH_NODE},
+		{&onnx__graph_proto__descriptor, "initializer", ONNX_GRAPH_INITIALIZER},
+		{&onnx__tensor_proto__descriptor, "raw_data", ONNX_TENSOR_RAW_DATA},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const ProtobufCFieldDescriptor *fd =
+			protobuf_c_message_descriptor_get_field_by_name(fields[i].msg, fields[i].field);
+
+		CHECK_MSG(fd != NULL, "%s has no field %s", fields[i].msg->name, fields[i].field);
+		CHECK_MSG(fd->id == fields[i].number, "%s.%s is field %u, onnx_io.h says %u",
+			  fields[i].msg->name, fields[i].field, fd->id, fields[i].number);
+	}
+}
+
 static void t_alloc_failures(void)
 {
 	int i;
@@ -427,6 +452,7 @@ int main(int argc, char **argv)
 		{"depth", t_depth},
 		{"depth_synthetic", t_depth_synthetic},
 		{"edits", t_edits},
+		{"field_numbers", t_field_numbers},
 		{"alloc_failures", t_alloc_failures},
 		{NULL, NULL},
 	};

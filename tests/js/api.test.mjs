@@ -143,6 +143,10 @@ test('external data is read from options.externalData (an object or a Map)', asy
     assert.deepEqual(Object.keys(r.externalData), ['model.onnx.data']);
     assert.equal(r.externalData['model.onnx.data'].length, 16 * 8 * 4); // the one tensor, w
   }
+  // the data file comes back under the name the model now gives it
+  const named = await equalize(model, { externalData: { 'external.onnx.data': data }, externalDataName: 'w.bin' });
+  assert.deepEqual(Object.keys(named.externalData), ['w.bin']);
+  assert.ok(Buffer.from(named.model).includes('w.bin'));
   const cli = native('equalize', fixture('external.onnx'), '-o', path.join(tmp, 'ext.onnx'), '--json');
   assert.deepEqual((await equalize(model, { externalData: { 'external.onnx.data': data } })).report,
     JSON.parse(cli.stdout));
