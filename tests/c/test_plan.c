@@ -501,10 +501,52 @@ static void t_known_bugs(void)
 	}
 }
 
+/* Planning under a refusing allocator: every failure is the out-of-memory
+ * sentence and gives back every block. */
+static void t_out_of_memory(void)
+{
+	static const char *const models[] = {"residual_downsample", "concat_channels", "if_layers",
+					     "flatten", "conv_bad_weights", NULL};
+	struct cle_config cfg;
+	int i;
+
+	cle_config_init(&cfg);
+	for (i = 0; models[i] != NULL; i++) {
+		struct opened o;
+		struct cle_plan *p = NULL;
+		struct cle_error e;
+		char msg[512];
+		size_t k, blocks;
+		enum cle_status st = CLE_E_NOMEM;
+
+		CHECK_MSG(open_model(models[i], DEF, &o, msg, sizeof msg), "%s", msg);
+		cle_plan_free(o.plan);
+		o.plan = NULL;
+		blocks = o.ta.blocks;
+		for (k = 1; st != CLE_OK && k < 10000; k++) {
+			o.ta.fail_at = o.ta.count + k; /* the k-th allocation of this try */
+			st = cle_plan_groups(&p, o.gm, &cfg, &o.a, &e);
+			o.ta.fail_at = 0;
+			if (st == CLE_OK)
+				break;
+			CHECK_MSG(st == CLE_E_NOMEM && p == NULL &&
+				  strstr(e.msg, "out of memory planning equalization") != NULL,
+				  "%s, allocation %zu: %s: %s", models[i], k, cle_status_name(st), e.msg);
+			CHECK_MSG(o.ta.blocks == blocks, "%s, allocation %zu: %zu blocks left", models[i], k,
+				  o.ta.blocks - blocks);
+		}
+		CHECK_MSG(st == CLE_OK && k > 1, "%s: planning never succeeded", models[i]);
+		o.plan = p;
+		close_model(&o);
+		CHECK_INT(o.ta.blocks, 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test tests[] = {
 		{"rows", t_rows},
+		{"out_of_memory", t_out_of_memory},
 		{"known_bugs", t_known_bugs},
 		{NULL, NULL},
 	};
