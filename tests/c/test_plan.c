@@ -65,7 +65,7 @@ static const char *layer_name(const struct cle_plan *p, uint32_t i)
 
 /* What the plan says about layer `name` for outcome w, written to buf:
  * GROUP/ALONE: the other layers of its group, sorted, space-separated ("" if
- * alone); WHY: its reason ("" if none); OUT/IN: the blocked sentence of the
+ * in no group); WHY: its reason ("" if none); OUT/IN: the blocked sentence of the
  * region on that side ("" if not blocked, "(no region)" if none).  NULL if
  * no layer has that name, or two do. */
 static const char *layer_outcome(const struct cle_plan *p, const char *name, enum outcome w,
@@ -94,6 +94,8 @@ static const char *layer_outcome(const struct cle_plan *p, const char *name, enu
 				members[k++] = layer_name(p, i);
 		qsort(members, k, sizeof *members, by_name);
 		join_names(members, k, buf, n);
+		if (l->group != GRAPH_NONE && k == 0)
+			snprintf(buf, n, "(a group of its own)");
 		break;
 	case WHY:
 		snprintf(buf, n, "%s", l->why ? l->why : "");
