@@ -288,7 +288,6 @@ static const struct row rows[] = {
 	 "tensor 'a' is read by BatchNormalization node bn, which does not commute with per-channel scaling"},
 	{"bn_training", DEF, "c2", IN, "the channels of 'ab' come from BatchNormalization node bn"},
 	{"bn_stats_used", DEF, "c1", OUT, "tensor 'a' is read by BatchNormalization node bn, which does not commute"},
-	{"bn_stats_unused", DEF, "c1", GROUP, "c2"},
 	{"bn_runtime_scale", DEF, "c1", OUT, "tensor 'a' is read by BatchNormalization node bn"},
 	/* pass-through: activations */
 	{"prelu", DEF, "c1", GROUP, "c2"},
@@ -471,6 +470,12 @@ static const struct row known_bugs[] = {
 	/* BUG: Concat on axis 1 with a constant input is blamed on its axis
 	 * ("joins along an axis other than channels (1)"). */
 	{"concat_const", DEF, "c1", OUT, "constant"},
+	/* BUG: an opset 9 BatchNormalization that declares its mean, var and
+	 * saved outputs is in training mode (ONNX "Output case #1"; onnxruntime
+	 * then uses batch statistics) even when nothing reads them; it is
+	 * folded as an inference BN, and equalizing changes the function (rel.
+	 * error 2.1). */
+	{"bn_stats_unused", DEF, "c1", OUT, "BatchNormalization node bn"},
 	/* BUG: Sum of one tensor is that tensor, not "combines it with a constant". */
 	{"sum_one", DEF, "c1", GROUP, "c2"},
 	/* BUG: channels no layer writes (only reachable through a cycle) are
