@@ -41,8 +41,6 @@ struct row {
 
 static const char *const outcome_name[] = {"grouped with", "alone", "why", "output side", "input side"};
 
-/* ---- the one place that reads the plan's internals ------------------------ */
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -58,6 +56,8 @@ static void join_names(const char **names, size_t k, char *buf, size_t n)
 		at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? " " : "", names[i]);
 }
 
+/* ---- the one place that reads the plan's internals ------------------------ */
+
 static const char *layer_name(const struct cle_plan *p, uint32_t i)
 {
 	return p->layers[i].g->node[p->layers[i].node].name;
@@ -65,9 +65,10 @@ static const char *layer_name(const struct cle_plan *p, uint32_t i)
 
 /* What the plan says about layer `name` for outcome w, written to buf:
  * GROUP/ALONE: the other layers of its group, sorted, space-separated ("" if
- * in no group); WHY: its reason ("" if none); OUT/IN: the blocked sentence of the
- * region on that side ("" if not blocked, "(no region)" if none).  NULL if
- * no layer has that name, or two do. */
+ * in no group, "(a group of its own)" if in a group alone); WHY: its reason
+ * ("" if none); OUT/IN: the blocked sentence of the region on that side (""
+ * if not blocked, "(no region)" if none).  NULL if no layer has that name,
+ * or two do. */
 static const char *layer_outcome(const struct cle_plan *p, const char *name, enum outcome w,
 				 char *buf, size_t n)
 {
