@@ -184,7 +184,7 @@ def fam_ocr_det(rng):
     for i in range(4):
         pix, _ = text_page(rng, 640, 640)
         real.append((norm_imagenet(pix), "text page 640x640"))
-    noise = [(rng.standard_normal((1, 3, 640, 640)).astype(np.float32), "N(0,1) 640x640")]
+    noise = [(rng.standard_normal((1, 3, 320, 320)).astype(np.float32), "N(0,1) 320x320")]
     return real, noise
 
 
@@ -360,16 +360,18 @@ def write(outdir, family):
     real, noise = make(family)
     index = {"script": SCRIPT_HASH, "family": family, "realistic": [], "noise": []}
     offset = 0
-    with open(stem + ".bin.tmp", "wb") as f:
+    tmp = f".tmp-{os.getpid()}"  # two processes may make the same family: each writes its own, then renames
+    with open(stem + ".bin" + tmp, "wb") as f:
         for key, samples in (("realistic", real), ("noise", noise)):
             for a, what in samples:
                 a = np.ascontiguousarray(a, "<f4")
                 f.write(a.tobytes())
                 index[key].append({"offset": offset, "shape": list(a.shape), "what": what})
                 offset += a.size
-    os.replace(stem + ".bin.tmp", stem + ".bin")
-    with open(stem + ".json", "w") as f:
+    os.replace(stem + ".bin" + tmp, stem + ".bin")
+    with open(stem + ".json" + tmp, "w") as f:
         json.dump(index, f, indent=1)
+    os.replace(stem + ".json" + tmp, stem + ".json")
 
 
 def main():
