@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what a fresh Debian 12 machine lacks to build and test onnx-cle:
 # apt packages (only those missing, so a second run does nothing) and the
-# npm devDependencies (only when package-lock.json changed).
+# npm devDependencies (only when package-lock.json changed). python3-pil,
+# python3-skimage (its sample photos), the fonts and espeak-ng make the inputs
+# of `npm run bench:quant` and tests/js/quality.test.mjs (bench/quant_inputs.py).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,7 @@ packages="
   protobuf-c-compiler libprotobuf-c-dev
   python3-onnx python3-numpy python3-torch python3-torchvision
   chromium fonts-liberation
+  python3-pil python3-skimage fonts-dejavu-core fonts-wqy-microhei espeak-ng
   clang libclang-rt-14-dev
 "
 missing=""

@@ -1,0 +1,97 @@
+// The quality targets of issue 14, on the small models: the equalized model
+// (default options) must quantize at least as well as the model as shipped
+// and as a one-pass AIMET-style equalization with ReLU6 kept exact, and keep
+// the function. Output SQNR in dB against the shipped model's FP32 outputs,
+// measured by bench/quant_lib.mjs exactly as `npm run bench:quant` measures it
+// (same inputs, same fake quantization: bench/fake_quant.py), asserted as dB
+// differences; no wall time. Every model × target is its own test, so a
+// failure names the row and prints its numbers.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { evaluate, fmtDb, modelInfo, modelNames, root, sqnrDb } from '../../bench/quant_lib.mjs';
+
+// the fixtures (random weights) and the small trained models (a few seconds each)
+const MODELS = [...modelNames().filter((m) => !modelInfo(m).trained), 'ppocr-cls', 'silero-v5', 'silero-v6', 'silero-legacy'];
+const VARIANTS = [{ name: 'shipped' }, { name: 'aimet-exact', args: ['--reference', '--relu6=exact'] }, { name: 'default', args: [] }];
+const MODES = ['fp32', 'w8_tensor', 'w8_channel'];
+
+const work = mkdtempSync(path.join(tmpdir(), 'onnx-cle-quality-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+test('the fixtures are built', () => {
+  assert.ok(MODELS.length > 10, `only ${MODELS.length} models; run scripts/build.sh (build/native/models)`);
+});
+
+test('SQNR: identical outputs are ∞, NaN is −∞, and 10 log10 of the power ratio otherwise', () => {
+  assert.equal(sqnrDb(4, 0), Infinity);
+  assert.equal(sqnrDb(4, NaN), -Infinity);
+  assert.equal(sqnrDb(4, Infinity), -Infinity);
+  assert.ok(Math.abs(sqnrDb(100, 1) - 20) < 1e-12);
+});
+
+test('fake quantization puts every weight on its INT8 grid (Gemm, ConvTranspose, float16; per tensor and per channel)', () => {
+  const jobs = [];
+  for (const model of ['mlp_bn', 'decoder_bn', 'vgg_like_f16']) {
+    const src = modelInfo(model).path;
+    const t = path.join(work, `${model}.verify.w8t.onnx`);
+    const c = path.join(work, `${model}.verify.w8c.onnx`);
+    jobs.push({ job: 'weights', model: src, per_tensor: t, per_channel: c });
+    jobs.push({ job: 'verify', model: src, quantized: t, per_channel: false });
+    jobs.push({ job: 'verify', model: src, quantized: c, per_channel: true });
+    // a per-tensor file read as per channel is off its grid: the check can fail
+    jobs.push({ job: 'verify', model: src, quantized: t, per_channel: true });
+  }
+  const file = path.join(work, 'verify.jobs.json');
+  writeFileSync(file, JSON.stringify(jobs));
+  const r = spawnSync('/usr/bin/python3', [path.join(root, 'bench/fake_quant.py'), file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  for (let i = 0; i < out.length; i += 4) {
+    const [w, t, c, wrong] = out.slice(i, i + 4);
+    const what = jobs[i].model;
+    assert.ok(w.per_tensor.layers > 0 && w.per_tensor.notes.length === 0, `${what}: ${JSON.stringify(w)}`);
+    for (const v of [t, c]) {
+      assert.equal(v.layers, w.per_tensor.layers, what);
+      assert.ok(v.max_level <= 127 + 1e-6, `${what}: level ${v.max_level}`);
+      assert.ok(v.max_off_grid <= 1e-6, `${what}: ${v.max_off_grid} off the grid`);
+      assert.ok(v.max_error_steps <= 0.56, `${what}: error ${v.max_error_steps} steps`);
+      assert.equal(v.extreme_not_127, 0, what);
+    }
+    assert.ok(wrong.extreme_not_127 > 0, `${what}: the check does not see a per-tensor grid`);
+  }
+});
+
+for (const model of MODELS) {
+  describe(model, () => {
+    let r;
+    before(async () => {
+      r = await evaluate({ model, variants: VARIANTS, modes: MODES, workDir: path.join(work, model) });
+    });
+    const db = (variant, mode) => {
+      const v = r.variants[variant];
+      assert.ok(v && !v.error, `${model} ${variant}: ${v?.error}`);
+      return v[mode].db;
+    };
+    const row = (variant, mode) => `${variant} ${mode} ${fmtDb(db(variant, mode))} dB`;
+
+    test('W8 per tensor: default ≥ shipped − 0.2 dB', () => {
+      const d = db('default', 'w8_tensor') - db('shipped', 'w8_tensor');
+      assert.ok(d >= -0.2, `${row('default', 'w8_tensor')}, ${row('shipped', 'w8_tensor')}: ${d.toFixed(2)} dB`);
+    });
+    test('W8 per tensor: default ≥ aimet-exact − 0.5 dB', () => {
+      const d = db('default', 'w8_tensor') - db('aimet-exact', 'w8_tensor');
+      assert.ok(d >= -0.5, `${row('default', 'w8_tensor')}, ${row('aimet-exact', 'w8_tensor')}: ${d.toFixed(2)} dB`);
+    });
+    test('W8 per channel: default ≥ shipped − 1.5 dB', () => {
+      const d = db('default', 'w8_channel') - db('shipped', 'w8_channel');
+      assert.ok(d >= -1.5, `${row('default', 'w8_channel')}, ${row('shipped', 'w8_channel')}: ${d.toFixed(2)} dB`);
+    });
+    test('FP32: default ≥ 70 dB (the function is kept)', () => {
+      assert.ok(db('default', 'fp32') >= 70, row('default', 'fp32'));
+    });
+  });
+}
