@@ -44,21 +44,35 @@ static bool used_elsewhere(const struct graph *g, uint32_t v, uint32_t except)
 }
 
 /* Is the weight value used by anything but this layer (weight sharing)? */
-static bool weight_shared(const struct graph *g, uint32_t v, uint32_t node)
+static bool weight_shared(const struct graph_model *gm, const struct graph *g, uint32_t v,
+			  uint32_t node)
 {
-	const struct graph *owner;
-	const struct graph_value *val = graph_resolve(g, v, &owner);
-	uint32_t i;
+	const struct graph *owner, *o2;
+	const struct graph_value *val = graph_resolve(g, v, &owner), *v2;
+	uint32_t i, k, reads = 0;
 
 	if (used_elsewhere(g, v, node))
 		return true;
 	if (owner == g)
 		return false;
-	/* an outer weight: only reads by subgraphs (implicit uses) are allowed */
+	/* an outer weight: read only by subgraphs (implicit uses), and there by
+	 * this node alone, whichever branch or body it is in */
 	for (i = 0; i < val->n_uses; i++)
 		if (val->uses[i].slot != GRAPH_NONE)
 			return true;
-	return (val->flags & GRAPH_IS_OUTPUT) != 0;
+	for (k = 0; k < gm->n_graphs; k++) {
+		const struct graph *gk = gm->graphs[k];
+		uint32_t j;
+
+		for (i = 0; i < gk->n_value; i++) {
+			if (!(gk->value[i].flags & GRAPH_IS_OUTER) || (v2 = graph_resolve(gk, i, &o2)) != val)
+				continue;
+			reads += (gk->value[i].flags & GRAPH_IS_OUTPUT) != 0;
+			for (j = 0; j < gk->value[i].n_uses; j++)
+				reads += gk->value[i].uses[j].slot != GRAPH_NONE; /* deeper reads: their own entry */
+		}
+	}
+	return reads > 1 || (val->flags & GRAPH_IS_OUTPUT) != 0;
 }
 
 /* Folds a following BatchNormalization into layer l if it can. */
@@ -80,8 +94,8 @@ static void find_bn(struct cle_layer *l)
 	for (i = 1; i < g->node[bn].n_out; i++) {
 		uint32_t v = g->node[bn].out[i];
 
-		if (v != GRAPH_NONE && (g->value[v].n_uses || (g->value[v].flags & GRAPH_IS_OUTPUT)))
-			return; /* running statistics are read: a training graph */
+		if (v != GRAPH_NONE)
+			return; /* running statistics written: training mode (before opset 14, by the spec) */
 	}
 	for (i = 1; i < 5; i++) {
 		const struct graph_const *c = ops_input_const(g, bn, i);
@@ -95,7 +109,7 @@ static void find_bn(struct cle_layer *l)
 }
 
 /* A MatMul's bias: the single Add after it with a constant [N] operand. */
-static void find_bias_add(struct cle_layer *l)
+static void find_bias_add(const struct graph_model *gm, struct cle_layer *l)
 {
 	const struct graph *g = l->g;
 	const struct graph_value *out = &g->value[l->out_value];
@@ -116,7 +130,7 @@ static void find_bias_add(struct cle_layer *l)
 	for (i = 0; i + 1 < c->n_dims; i++)
 		if (c->dims[i] != 1)
 			return;
-	if (weight_shared(g, g->node[add].in[other], add))
+	if (weight_shared(gm, g, g->node[add].in[other], add))
 		return;
 	l->bias_add = add;
 	l->b_value = g->node[add].in[other];
@@ -145,7 +159,7 @@ static enum cle_status check_weight(struct cle_plan *p, struct cle_layer *l, str
 	} else if (w->dtype != GRAPH_FLOAT && w->dtype != GRAPH_FLOAT16) {
 		return cle_say(p, e, &l->why, "its weight is %s; only float32 and float16 weights are equalized",
 			      graph_dtype_name(w->dtype) ? graph_dtype_name(w->dtype) : "of an unknown type");
-	} else if (weight_shared(l->g, nd->in[1], l->node)) {
+	} else if (weight_shared(p->gm, l->g, nd->in[1], l->node)) {
 		l->why = "its weight is also read by other nodes (shared weights)";
 	}
 	return CLE_OK;
@@ -257,14 +271,14 @@ enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l, cons
 	}
 	if (l->why != NULL)
 		return CLE_OK;
-	if (l->b_value != GRAPH_NONE && weight_shared(g, l->b_value, n)) {
+	if (l->b_value != GRAPH_NONE && weight_shared(p->gm, g, l->b_value, n)) {
 		l->why = "its bias is also read by other nodes (shared)";
 		return CLE_OK;
 	}
 	if (g->value[l->out_value].flags & GRAPH_IS_OUTPUT)
 		return CLE_OK; /* nothing to fold into it */
 	if (kind == OPS_MATMUL)
-		find_bias_add(l);
+		find_bias_add(p->gm, l);
 	else if (p->cfg.bn == CLE_BN_FOLD)
 		find_bn(l);
 	return CLE_OK;

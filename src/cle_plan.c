@@ -77,10 +77,9 @@ static enum cle_status add_layer(struct planner *pl, struct cle_layer **out)
 {
 	struct cle_plan *p = pl->p;
 	struct cle_layer *l;
-	enum cle_status st;
 
-	if ((st = CLE_RESERVE(pl->a, p->layers, p->cap_layers, p->n_layers + 1, 32, pl->e)) != CLE_OK)
-		return st;
+	if (CLE_RESERVE(pl->a, p->layers, p->cap_layers, p->n_layers + 1, 32, pl->e) != CLE_OK)
+		return plan_nomem(pl);
 	l = &p->layers[p->n_layers++];
 	memset(l, 0, sizeof *l);
 	l->w_value = l->b_value = GRAPH_NONE;
@@ -95,7 +94,7 @@ static enum cle_status add_layer(struct planner *pl, struct cle_layer **out)
 /* Node n, a layer op, as a layer; the nodes it absorbs are part of it. */
 static enum cle_status plan_layer(struct planner *pl, uint32_t n, enum ops_layer kind)
 {
-	struct cle_layer *l;
+	struct cle_layer *l = NULL;
 	enum cle_status st;
 
 	if ((st = add_layer(pl, &l)) != CLE_OK ||
@@ -149,7 +148,7 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 	const struct graph *g = pl->g;
 	const struct graph_node *nd = &g->node[n];
 	const struct ops_def *d = ops_find(nd);
-	const char **why = &pl->why[n];
+	const char **why = &pl->why[n], *tail;
 	enum cle_status st;
 	char lb[256];
 
@@ -165,8 +164,8 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 	if (d == NULL || d->role == OPS_BLOCK)
 		return reason(pl, why, "%s node %s, which does not commute with per-channel scaling",
 			      nd->op, label(g, n, lb));
-	if (d->holds != NULL && !d->holds(g, n))
-		return reason(pl, why, "%s node %s, %s", nd->op, label(g, n, lb), d->unless);
+	if (d->why_not != NULL && (tail = d->why_not(g, n)) != NULL)
+		return reason(pl, why, "%s node %s, %s", nd->op, label(g, n, lb), tail);
 	if ((d->flags & OPS_BOUND) && ((st = bound_role(pl, n)) != CLE_OK || *why != NULL))
 		return st;
 	pl->role[n] = d->role;
@@ -344,6 +343,26 @@ static enum cle_status join_tensors(struct planner *pl)
 
 		if (nd->n_out < 1 || nd->out[0] == GRAPH_NONE)
 			continue;
+		if (pl->role[n] == OPS_JOIN) {
+			int64_t c = 0;
+
+			/* a broadcast (one channel against many) does not share channels */
+			for (i = 0; i < nd->n_in; i++) {
+				int64_t ci = pl->nch[nd->in[i]];
+
+				if (ci != 0 && c != 0 && ci != c)
+					break;
+				c = ci != 0 ? ci : c;
+			}
+			if (i < nd->n_in) {
+				pl->role[n] = OPS_BLOCK;
+				if ((st = reason(pl, &pl->why[n], "%s node %s, which broadcasts tensors of %lld "
+						 "and %lld channels against each other", nd->op, label(g, n, lb),
+						 (long long)c, (long long)pl->nch[nd->in[i]])) != CLE_OK)
+					return st;
+				continue;
+			}
+		}
 		if (pl->role[n] == OPS_CONCAT) {
 			for (i = 0; i < nd->n_in && pl->nch[nd->in[i]] != 0; i++)
 				;
@@ -387,14 +406,12 @@ static enum cle_status region_of(struct planner *pl, uint32_t v, uint32_t *out)
 {
 	struct cle_plan *p = pl->p;
 	uint32_t r = uf_find(pl, v);
-	enum cle_status st;
 
 	if (pl->region_of_root[r] == GRAPH_NONE) {
 		struct cle_region *rg;
 
-		if ((st = CLE_RESERVE(pl->a, p->regions, p->cap_regions, p->n_regions + 1, 32, pl->e)) !=
-		    CLE_OK)
-			return st;
+		if (CLE_RESERVE(pl->a, p->regions, p->cap_regions, p->n_regions + 1, 32, pl->e) != CLE_OK)
+			return plan_nomem(pl);
 		rg = &p->regions[p->n_regions];
 		memset(rg, 0, sizeof *rg);
 		rg->g = pl->g;
@@ -488,6 +505,8 @@ static enum cle_status scan_use(struct planner *pl, struct region_build *b, uint
 	if (u->slot == GRAPH_NONE)
 		return reason(pl, &b->blocked, "tensor '%s' is read inside a subgraph of node %s", name,
 			      label(g, u->node, lb));
+	if (pl->role[u->node] == OPS_SHAPE)
+		return CLE_OK; /* the shape stays as it is */
 	if (pl->role[u->node] != OPS_BLOCK && pl->role[u->node] != OPS_LAYER && !pl->listed[u->node]) {
 		pl->listed[u->node] = 1;
 		if ((st = list_add(pl, &b->through, &b->n_through, u->node)) != CLE_OK)
@@ -634,6 +653,39 @@ static enum cle_status settle_consumers(struct planner *pl, uint32_t r)
 	return CLE_OK;
 }
 
+/* A MatMul keeps channels on the last axis, a convolution on axis 1: a
+ * region may not hand one's to the other, unless a Flatten has made the
+ * tensor [N, features], where the two are one (and only when the features
+ * it merges are a convolution's, channel by channel). */
+static enum cle_status settle_layouts(struct planner *pl, uint32_t r)
+{
+	const struct cle_plan *p = pl->p;
+	struct cle_region *rg = &p->regions[r];
+	const struct cle_layer *conv = NULL, *mm = NULL, *l;
+	char lb[256], lb2[256];
+	uint32_t i;
+
+	for (i = 0; i < rg->n_producers; i++) {
+		l = &p->layers[rg->producers[i]];
+		if (l->kind == OPS_MATMUL)
+			mm = l;
+		else if (l->kind == OPS_CONV || l->kind == OPS_CONV_TRANSPOSE)
+			conv = l;
+	}
+	for (i = 0; i < rg->n_consumers; i++) {
+		l = &p->layers[rg->consumers[i]];
+		if (mm != NULL && (l->in_rep > 1 || l->kind == OPS_CONV || l->kind == OPS_CONV_TRANSPOSE))
+			return reason(pl, &rg->blocked, "MatMul node %s writes its channels on the last axis, "
+				      "which %s node %s does not read as channels", label(pl->g, mm->node, lb),
+				      pl->g->node[l->node].op, label(pl->g, l->node, lb2));
+		if (conv != NULL && l->kind == OPS_MATMUL && !pl->flat[pl->g->node[l->node].in[0]])
+			return reason(pl, &rg->blocked, "MatMul node %s reads the last axis of what %s node "
+				      "%s writes channels first (axis 1) into", label(pl->g, l->node, lb),
+				      pl->g->node[conv->node].op, label(pl->g, conv->node, lb2));
+	}
+	return CLE_OK;
+}
+
 /* Region r's lists, frame, consistency and reference scope. */
 static enum cle_status settle_region(struct planner *pl, uint32_t r)
 {
@@ -662,7 +714,7 @@ static enum cle_status settle_region(struct planner *pl, uint32_t r)
 
 		l->out_off = (size_t)(uf_offset(pl, l->out_value) - b->lo);
 	}
-	if ((st = settle_consumers(pl, r)) != CLE_OK)
+	if ((st = settle_consumers(pl, r)) != CLE_OK || (st = settle_layouts(pl, r)) != CLE_OK)
 		return st;
 	if (rg->n_producers == 0)
 		rg->blocked = rg->blocked ? rg->blocked : "no layer writes these channels";

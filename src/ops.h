@@ -16,6 +16,7 @@ enum ops_role {
 	OPS_JOIN,    /* elementwise over activations: all inputs and the output share channels */
 	OPS_CONCAT,  /* channels of the inputs laid end to end */
 	OPS_FLATTEN, /* [N, C, ...] → [N, C·r]: channel c becomes features c·r .. c·r+r-1 */
+	OPS_SHAPE,   /* reads only the shape (Shape, Size), which scaling leaves alone */
 };
 
 enum ops_flag {
@@ -43,10 +44,10 @@ struct ops_def {
 	enum ops_role role;
 	unsigned flags;          /* enum ops_flag */
 	enum ops_layer layer;    /* for OPS_LAYER */
-	/* The role holds only when this says so (NULL: always); else the
-	 * node blocks, with the sentence "<op> node <name>, <unless>". */
-	bool (*holds)(const struct graph *g, uint32_t n);
-	const char *unless;
+	/* When the role holds only under conditions: NULL when node n meets
+	 * them, else why not, as the end of the sentence "<op> node <name>,
+	 * <why>".  NULL: the role always holds. */
+	const char *(*why_not)(const struct graph *g, uint32_t n);
 };
 
 /* The row for node nd, or NULL (other domains, unknown ops). */

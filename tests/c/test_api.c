@@ -262,9 +262,11 @@ static void t_option_commands(void)
 	int k;
 
 	for (d = cle_option_defs; d->flag != NULL; d++) {
-		const char *v = d->kind == CLE_OPT_CHOICE ? d->choices[0] : d->def ? d->def : "x.bin";
-		char joined[128], unknown[160];
+		char lo[32], joined[128], unknown[160];
+		const char *v = d->kind == CLE_OPT_CHOICE ? d->choices[0] : d->def ? d->def
+				: d->kind == CLE_OPT_NAME ? "x.bin" : lo;
 
+		snprintf(lo, sizeof lo, "%g", d->lo); /* a number with no default: its least value */
 		snprintf(joined, sizeof joined, "%s=%s", d->flag, v);
 		for (k = 0; k < 3; k++) {
 			char *one[] = {joined}, *two[] = {(char *)(uintptr_t)d->flag, (char *)(uintptr_t)v};
