@@ -519,17 +519,19 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	struct cle_result res;
 	struct graph_save gs;
 	enum cle_status st;
-	bool half;
+	bool half, auto_bn;
 
 	gs.mode = o->inline_external || data_sink == NULL ? GRAPH_EXT_INLINE : GRAPH_EXT_FILE;
 	gs.data_name = cle_data_name(o);
 	gs.data_sink = data_sink;
 	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
 		return st;
-	st = plan_and_solve(gm, o, o->bn_auto ? CLE_BN_FOLD : o->cle.bn, a, &plan, &run, e);
 	/* automatic: batch norm folded or kept, whichever the estimate prefers;
-	 * kept in float16 models, where folding would round every weight */
-	if (st == CLE_OK && o->bn_auto && folds_bn(plan, &half) &&
+	 * kept in float16 models, where folding would round every weight;
+	 * balancing, which has no estimate, folds (as the reference does) */
+	auto_bn = o->bn_auto && o->cle.objective == CLE_OBJECTIVE_NOISE;
+	st = plan_and_solve(gm, o, o->bn_auto ? CLE_BN_FOLD : o->cle.bn, a, &plan, &run, e);
+	if (st == CLE_OK && auto_bn && folds_bn(plan, &half) &&
 	    (st = plan_and_solve(gm, o, CLE_BN_KEEP, a, &plan2, &run2, e)) == CLE_OK) {
 		double folded = cle_run_result(run)->est_after, kept = cle_run_result(run2)->est_after;
 

@@ -427,9 +427,10 @@ enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, cle_prog
 	cle_arena_init(&q->run, a);
 	run->res.n_layers = p->n_layers;
 	run->res.layers = cle_arena_calloc(&p->arena, p->n_layers + 1, sizeof *run->res.layers);
+	run->res.scaling = cle_arena_calloc(&p->arena, p->n_regions + 1, sizeof *run->res.scaling);
 	q->ls = eq_alloc(q, p->n_layers, sizeof *q->ls);
 	q->s = eq_alloc(q, p->n_regions, sizeof *q->s);
-	if (run->res.layers == NULL || q->ls == NULL || q->s == NULL)
+	if (run->res.layers == NULL || run->res.scaling == NULL || q->ls == NULL || q->s == NULL)
 		st = eq_nomem(q);
 	else if ((st = read_weights(q)) == CLE_OK && (st = solve(q)) == CLE_OK)
 		st = settle_layers(q);

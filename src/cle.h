@@ -142,9 +142,17 @@ struct cle_layer_result {
 	double noise_before, noise_after, noise_pc_before, noise_pc_after;
 };
 
+/* How far a region's scales moved (bits, over the rounds). */
+enum cle_scaling {
+	CLE_SCALED_FULL = 1, /* to the best the objective saw */
+	CLE_SCALED_PART = 2, /* part of the way: a consumer's per-channel budget held it */
+	CLE_SCALED_HELD = 4, /* not at all: the budget held it where the estimate would fall */
+};
+
 struct cle_result {
 	uint32_t n_layers;
 	struct cle_layer_result *layers; /* parallel to plan->layers */
+	uint8_t *scaling;                /* per region: enum cle_scaling bits; 0 for none (or not scalable) */
 	int rounds;
 	uint32_t bn_folded, bn_rescaled, clips_rewritten, clips_replaced, hbf_layers, clamped;
 	double max_imbalance; /* largest |log2(producer range / consumer range)| left,

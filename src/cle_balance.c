@@ -427,6 +427,8 @@ enum cle_status balance_run(struct eq *q)
 		if (worst <= p->cfg.tolerance)
 			break;
 	}
+	for (r = 0; r < p->n_regions; r++)
+		q->res->scaling[r] = q->s[r] != NULL ? CLE_SCALED_FULL : 0;
 	return CLE_OK;
 }
 

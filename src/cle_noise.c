@@ -377,7 +377,8 @@ static bool within_budget(struct eq *q, uint32_t r, double *I)
 /* Moves region r's scales to lower its estimate (per tensor), as far
  * towards the best as the consumers' per-channel budget allows; returns
  * how much the estimate fell. */
-static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O)
+static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O,
+			   uint8_t *scaling)
 {
 	double *s = q->s[r], before, now, alpha;
 	size_t c;
@@ -403,9 +404,12 @@ static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double 
 	for (alpha = 1; alpha >= 1.0 / 64; alpha /= 2) {
 		for (c = 0; c < pb->n_ch; c++)
 			s[c] = pb->t[c] * pow(pb->s[c] / pb->t[c], alpha);
-		if (within_budget(q, r, I))
+		if (within_budget(q, r, I)) {
+			*scaling |= alpha < 1 ? CLE_SCALED_PART : CLE_SCALED_FULL;
 			return before - region_noise(pb, s);
+		}
 	}
+	*scaling |= CLE_SCALED_HELD;
 	memcpy(s, pb->t, pb->n_ch * sizeof *s);
 	balance_mark_dirty(q, &q->p->regions[r]);
 	return 0;
@@ -472,7 +476,7 @@ enum cle_status noise_run(struct eq *q)
 
 		for (r = 0; r < p->n_regions; r++)
 			if (q->s[r] != NULL)
-				noise_region(q, r, &pb, I, O);
+				noise_region(q, r, &pb, I, O, &q->res->scaling[r]);
 		f = noise_sum(q, I, &pc, false);
 		q->res->rounds = round + 1;
 		if (!eq_progress(q, "balance", (double)(round + 1) / p->cfg.max_rounds))

@@ -352,6 +352,28 @@ void report_info(struct cle_buf *b, const struct graph_model *gm, const char *fi
 
 /* ---- equalize ------------------------------------------------------------ */
 
+/* How far region r's scales moved, as a word; NULL when it has none. */
+static const char *scaling_word(const struct cle_result *r, uint32_t region)
+{
+	uint8_t s = region != GRAPH_NONE ? r->scaling[region] : 0;
+
+	if (s == 0)
+		return NULL;
+	if (s & CLE_SCALED_PART)
+		return "partial";
+	if (s & CLE_SCALED_FULL)
+		return "full";
+	return "held";
+}
+
+static void json_word(struct cle_buf *b, const char *w)
+{
+	if (w != NULL)
+		cle_buf_printf(b, "\"%s\"", w);
+	else
+		cle_buf_puts(b, "null");
+}
+
 /* A layer's op as the file names it: Conv, ConvTranspose, Gemm, MatMul. */
 static const char *layer_op(const struct cle_layer *l)
 {
@@ -427,6 +449,10 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 				cle_buf_puts(b, ",\"noise_pc_db_after\":");
 				json_num(b, -10 * log10(lr->noise_pc_after));
 			}
+			cle_buf_puts(b, ",\"output_scaling\":");
+			json_word(b, scaling_word(r, l->out_region));
+			cle_buf_puts(b, ",\"input_scaling\":");
+			json_word(b, scaling_word(r, l->in_region));
 			cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
 			if (why)
 				report_json_str(b, why);
@@ -434,19 +460,26 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 				cle_buf_puts(b, "null");
 			cle_buf_puts(b, "}");
 		}
-		cle_buf_printf(b, "],\"totals\":{\"layers\":%u,\"equalized\":%u,\"bn_folded\":%u,"
-			       "\"clips_rewritten\":%u,\"clips_replaced\":%u,\"hbf_layers\":%u,"
-			       "\"rounds\":%d,\"clamped_channels\":%u,\"max_imbalance_log2\":",
-			       (unsigned)p->n_layers, (unsigned)r->equalized, (unsigned)r->bn_folded,
-			       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
-			       (unsigned)r->hbf_layers, r->rounds, (unsigned)r->clamped);
-		json_num(b, r->max_imbalance);
+		cle_buf_puts(b, "],\"totals\":{");
 		if (r->est_before != 0) {
-			cle_buf_puts(b, ",\"estimated_sqnr_db_before\":");
+			cle_buf_puts(b, "\"estimated_sqnr_db_before\":");
 			json_num(b, r->est_before);
 			cle_buf_puts(b, ",\"estimated_sqnr_db_after\":");
 			json_num(b, r->est_after);
+			if (p->bn_alternative != 0) {
+				cle_buf_puts(b, ",\"estimated_sqnr_db_other_batch_norm\":");
+				json_num(b, p->bn_alternative);
+			}
+			cle_buf_puts(b, ",");
 		}
+		cle_buf_printf(b, "\"layers\":%u,\"equalized\":%u,\"bn_folded\":%u,\"bn_rescaled\":%u,"
+			       "\"clips_rewritten\":%u,\"clips_replaced\":%u,\"hbf_layers\":%u,"
+			       "\"rounds\":%d,\"clamped_channels\":%u,\"max_imbalance_log2\":",
+			       (unsigned)p->n_layers, (unsigned)r->equalized, (unsigned)r->bn_folded,
+			       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
+			       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers, r->rounds,
+			       (unsigned)r->clamped);
+		json_num(b, r->max_imbalance);
 		cle_buf_puts(b, ",\"median_spread_before\":");
 		json_num(b, r->median_spread_before);
 		cle_buf_puts(b, ",\"median_spread_after\":");
@@ -458,11 +491,19 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 		cle_buf_puts(b, "}}\n");
 		return;
 	}
-	cle_buf_printf(b, "equalized %u of %u layers; %u BatchNormalization folded, %u Clip rewritten, "
-		       "%u replaced by Relu, %u high biases absorbed; %d rounds\n",
+	if (r->est_before != 0) {
+		cle_buf_printf(b, "estimated INT8 output SQNR (weights per tensor) %.1f -> %.1f dB",
+			       r->est_before, r->est_after);
+		if (p->bn_alternative != 0)
+			cle_buf_printf(b, " (%.1f dB with batch norm %s)", p->bn_alternative,
+				       r->bn_rescaled ? "folded" : "kept");
+		cle_buf_puts(b, "\n");
+	}
+	cle_buf_printf(b, "equalized %u of %u layers; %u BatchNormalization folded, %u rescaled, "
+		       "%u Clip rewritten, %u replaced by Relu, %u high biases absorbed; %d rounds\n",
 		       (unsigned)r->equalized, (unsigned)p->n_layers, (unsigned)r->bn_folded,
-		       (unsigned)r->clips_rewritten, (unsigned)r->clips_replaced,
-		       (unsigned)r->hbf_layers, r->rounds);
+		       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
+		       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers, r->rounds);
 	cle_buf_printf(b, "median range spread %.4g -> %.4g, mean INT8 weight SQNR %.1f -> %.1f dB\n\n",
 		       r->median_spread_before, r->median_spread_after, r->mean_sqnr_before,
 		       r->mean_sqnr_after);

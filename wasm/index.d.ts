@@ -204,6 +204,16 @@ export interface EqualizeLayer {
   ranges_after?: number[];
   sqnr_before_db: number | null;
   sqnr_after_db: number | null;
+  /** The estimated noise (relative to the signal at the group's end, in dB: higher is better)
+   * its INT8 weights add, per tensor and per channel, before and after (the default objective). */
+  noise_db_before?: number | null;
+  noise_db_after?: number | null;
+  noise_pc_db_before?: number | null;
+  noise_pc_db_after?: number | null;
+  /** How far the scales of its output (input) channels moved: all the way the estimate asked,
+   * part of it (a consumer's per-channel budget held them), held there, or null (not scaled). */
+  output_scaling: 'full' | 'partial' | 'held' | null;
+  input_scaling: 'full' | 'partial' | 'held' | null;
   /** Whether high-bias absorption changed this layer. */
   hbf: boolean;
   /** Why the layer was left alone or partly done, or null. */
@@ -214,9 +224,16 @@ export interface EqualizeLayer {
 export interface EqualizeReport {
   layers: EqualizeLayer[];
   totals: {
+    /** The estimated output SQNR of the weights quantized per tensor, before and after, in dB
+     * (the default objective; absent when balancing); with batch norm treated the other way. */
+    estimated_sqnr_db_before?: number | null;
+    estimated_sqnr_db_after?: number | null;
+    estimated_sqnr_db_other_batch_norm?: number | null;
     layers: number;
     equalized: number;
     bn_folded: number;
+    /** BatchNormalization nodes kept, their mean and bias rescaled. */
+    bn_rescaled: number;
     clips_rewritten: number;
     clips_replaced: number;
     hbf_layers: number;
@@ -230,7 +247,7 @@ export interface EqualizeReport {
     median_spread_after: number | null;
     mean_sqnr_before_db: number | null;
     mean_sqnr_after_db: number | null;
-    [key: string]: number | null;
+    [key: string]: number | null | undefined;
   };
 }
 

@@ -50,7 +50,8 @@ test('equalize options are the CLI options: same report, same bytes', async () =
   const table = [
     [{}, []],
     [{ hbf: false }, ['--no-hbf']],
-    [{ hbf: true, pow2Scales: true }, ['--pow2-scales']],
+    [{ hbf: true, pow2Scales: true }, ['--hbf', '--pow2-scales']],
+    [{ objective: 'balance', batchNorm: 'keep' }, ['--objective=balance', '--batch-norm=keep']],
     [{ reference: true }, ['--reference']],
     [{ relu6: 'skip' }, ['--relu6=skip']],
     [{ relu6: 'relu', iterations: 3 }, ['--relu6=relu', '--iterations=3']],

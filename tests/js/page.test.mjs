@@ -230,6 +230,8 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
     const got = await give(page, realModels['ppocr-rec']);
     assert.equal(got.state, 'ready', got.message);
     await page.click('.more summary');
+    // balancing runs the rounds it is given (the default stops when its estimate does)
+    await page.selectOption('#opt-objective', 'balance');
     await page.fill('#opt-iterations', '10000');
     await page.fill('#opt-tolerance', '0');
     const cancelled = await answer(page, async () => {

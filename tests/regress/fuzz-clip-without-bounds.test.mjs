@@ -16,7 +16,7 @@ const model = fixture('clip_forms.onnx');
 
 test('Clips with no bound, a max, a negative min, or both: equalized, the function kept', async () => {
   const out = path.join(dir, 'clips.onnx');
-  const r = native('equalize', model, '-o', out, '--json', '--no-hbf');
+  const r = native('equalize', model, '-o', out, '--json', '--objective=balance');
   assert.equal(r.status, 0, r.stderr);
   const t = JSON.parse(r.stdout).totals;
   assert.equal(t.equalized, 5);
@@ -26,7 +26,7 @@ test('Clips with no bound, a max, a negative min, or both: equalized, the functi
   const c = compare(await run(readFileSync(model), feeds), await run(readFileSync(out), feeds));
   assert.ok(c.relErr <= 1e-4, `relative error ${c.relErr}`);
   // the wasm build writes the same bytes
-  const w = wasm('equalize', model, '-o', path.join(dir, 'clips-wasm.onnx'), '--no-hbf');
+  const w = wasm('equalize', model, '-o', path.join(dir, 'clips-wasm.onnx'), '--objective=balance');
   assert.equal(w.status, 0, w.stderr);
   assert.deepEqual(readFileSync(path.join(dir, 'clips-wasm.onnx')), readFileSync(out));
 });
