@@ -146,16 +146,20 @@ def channel_view(op, node, w):
     raise ValueError(op)
 
 
-def quantize(w, axes):
-    """Symmetric INT8 fake quantization of w (float64) over the given reduce axes (None: whole tensor)."""
+def quantize(w, axes, jitter=None):
+    """Symmetric INT8 fake quantization of w (float64) over the given reduce axes (None: whole tensor).
+    jitter: a numpy Generator that widens each step by a random 0..1%, so that
+    the rounding falls differently while the noise stays the same size."""
     amax = np.max(np.abs(w), axis=axes, keepdims=axes is not None)
     scale = amax / 127.0
+    if jitter is not None:
+        scale = scale * (1 + 0.01 * jitter.random(np.shape(scale)))
     safe = np.where(scale > 0, scale, 1.0)
     q = np.clip(np.rint(w / safe), -127, 127) * safe
     return np.where(scale > 0, q, w)
 
 
-def fake_quant_weight(layer, per_channel):
+def fake_quant_weight(layer, per_channel, jitter=None):
     graph, path, node, c, _ = layer
     w = c.get()
     if not np.all(np.isfinite(w)):
@@ -165,9 +169,9 @@ def fake_quant_weight(layer, per_channel):
         if node.op_type == "ConvTranspose" and w.shape[0] % attr(node, "group", 1):
             return "group does not divide the weight; left as is"
         v, axes = channel_view(node.op_type, node, w64)
-        q = quantize(v, axes).reshape(w.shape)
+        q = quantize(v, axes, jitter).reshape(w.shape)
     else:
-        q = quantize(w64, None)
+        q = quantize(w64, None, jitter)
     c.set(q.astype(w.dtype))
     return None
 
@@ -180,11 +184,12 @@ def job_weights(job):
         m = onnx.load(job["model"])
         ls = layers(m)
         seen, notes = set(), []
+        jitter = np.random.default_rng(job["jitter"]) if job.get("jitter") else None
         for layer in ls:
             if layer[3].ident in seen:  # a weight shared by layers is quantized once
                 continue
             seen.add(layer[3].ident)
-            why = fake_quant_weight(layer, per_channel)
+            why = fake_quant_weight(layer, per_channel, jitter)
             if why:
                 notes.append(f"{layer[2].name or layer[2].op_type}: {why}")
         onnx.save(m, job[key])

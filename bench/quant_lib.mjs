@@ -54,6 +54,11 @@ export const DEFAULT_VARIANTS = [
   { name: 'no-hbf', args: ['--no-hbf'] },
 ];
 export const MODES = ['fp32', 'w8_tensor', 'w8_channel', 'w8a8'];
+// w8_tensor_dither, w8_channel_dither: W8 per tensor (channel) over `dither`
+// roundings (8 by default), each step widened by a random 0..1%
+// (bench/fake_quant.py's jitter): the output SQNR of the mean noise power,
+// which one rounding (w8_tensor) can miss by a few dB either way
+export const EXTRA_MODES = ['w8_tensor_dither', 'w8_channel_dither'];
 
 // how many samples --quick takes from the front of each input set
 const QUICK = { 'ocr-det': 1, 'ocr-rec': 3, 'ocr-cls': 4, vad: 1, photo: 4, vec: 2, noise: 1 };
@@ -337,7 +342,8 @@ function fakeQuant(jobs, dir, tag) {
  *             the file as shipped; cli: this variant's onnx-cle), or
  *             { name, equalize: async (inPath, outPath) }, or { name, file };
  *             default DEFAULT_VARIANTS
- *   modes     subset of MODES (default all)
+ *   modes     subset of MODES and EXTRA_MODES (default MODES)
+ *   dither    roundings averaged by the EXTRA_MODES (default 8)
  *   quick     fewer inputs (a prefix of each set)
  *   cli       'native' (build/native/onnx-cle, default), 'wasm' (bin/onnx-cle.js), or a path
  *   workDir   where variant and quantized models go (default bench/quant-data/work/MODEL)
@@ -349,6 +355,7 @@ function fakeQuant(jobs, dir, tag) {
  */
 export async function evaluate({
   model, variants = DEFAULT_VARIANTS, modes = MODES, quick = false, cli, workDir, log = () => {}, family, input,
+  dither = 8,
 }) {
   const t0 = performance.now();
   const info = modelInfo(model, { family, input });
@@ -387,6 +394,7 @@ export async function evaluate({
   }
   const ok = variants.filter((v) => files[v.name]);
   const w8 = modes.includes('w8_tensor') || modes.includes('w8_channel');
+  const dithered = EXTRA_MODES.filter((m) => modes.includes(m));
   const a8 = modes.includes('w8a8');
   const jobs = [];
   for (const v of ok) {
@@ -399,6 +407,12 @@ export async function evaluate({
       });
     }
     if (a8) jobs.push({ job: 'probe', model: files[v.name], out: `${stem}.probe.onnx` });
+    for (const m of dithered) {
+      for (let d = 1; d <= dither; d++) {
+        const key = m === 'w8_tensor_dither' ? 'per_tensor' : 'per_channel';
+        jobs.push({ job: 'weights', model: files[v.name], [key]: `${stem}.${m}${d}.onnx`, jitter: d });
+      }
+    }
   }
   const done = jobs.length ? fakeQuant(jobs, dir, 'weights') : [];
   let k = 0;
@@ -410,10 +424,10 @@ export async function evaluate({
       for (const x of Object.values(w)) result.variants[v.name].notes.push(...x.notes);
     }
     if (a8) probes[v.name] = done[k++].probes;
+    k += dithered.length * dither;
   }
 
-  const score = async (file, vname, mode, probeNames = []) => {
-    const acc = new Accumulator();
+  const score = async (file, vname, mode, probeNames = [], acc = new Accumulator()) => {
     const seen = { realistic: 0, noise: 0 };
     const ranges = await runModel(file, info, inputs, outputNames, (set, outs) => {
       const r = ref[set][seen[set]++];
@@ -438,6 +452,11 @@ export async function evaluate({
     if (modes.includes('fp32') && (!a8 || half)) await score(files[v.name], v.name, 'fp32');
     if (modes.includes('w8_tensor')) await score(`${stem}.w8t.onnx`, v.name, 'w8_tensor');
     if (modes.includes('w8_channel')) await score(`${stem}.w8c.onnx`, v.name, 'w8_channel');
+    // one accumulator over every rounding: the mean noise power against the mean signal
+    for (const m of dithered) {
+      const acc = new Accumulator();
+      for (let d = 1; d <= dither; d++) await score(`${stem}.${m}${d}.onnx`, v.name, m, [], acc);
+    }
   }
   if (a8) {
     const a8jobs = ok.map((v) => ({ job: 'w8a8', model: files[v.name], ranges: ranges[v.name], out: path.join(dir, `${v.name}.w8a8.onnx`) }));

@@ -63,6 +63,17 @@ bool eq_half(const struct eq *q)
 	return false;
 }
 
+bool eq_pow2(const struct eq *q)
+{
+	/* float16 weights: powers of two rescale them exactly */
+	return q->p->cfg.pow2 || (!q->p->cfg.reference && eq_half(q));
+}
+
+double eq_pow2_round(double s)
+{
+	return ldexp(1.0, (int)lround(log2(s)));
+}
+
 double eq_max_scale(const struct eq *q)
 {
 	const struct cle_config *cfg = &q->p->cfg;

@@ -384,10 +384,6 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 	return worst;
 }
 
-static double pow2_round(double s)
-{
-	return ldexp(1.0, (int)lround(log2(s)));
-}
 
 enum cle_status balance_run(struct eq *q)
 {
@@ -453,9 +449,8 @@ enum cle_status balance_finish(struct eq *q)
 		if (q->s[r] == NULL)
 			continue;
 		for (c = 0; c < p->regions[r].n_ch; c++) {
-			/* float16 weights: powers of two rescale them exactly */
-			if (p->cfg.pow2 || (!p->cfg.reference && eq_half(q)))
-				q->s[r][c] = pow2_round(q->s[r][c]);
+			if (eq_pow2(q))
+				q->s[r][c] = eq_pow2_round(q->s[r][c]);
 			q->res->clamped += at_clamp(eq_max_scale(q), q->s[r][c]);
 		}
 		balance_mark_dirty(q, &p->regions[r]);

@@ -105,6 +105,9 @@ bool eq_progress(struct eq *q, const char *stage, double fraction);
 const struct graph_const *eq_const(const struct graph *g, uint32_t v);
 /* Some layer to rewrite has float16 weights. */
 bool eq_half(const struct eq *q);
+/* Scales are rounded to powers of two (--pow2-scales, float16 weights). */
+bool eq_pow2(const struct eq *q);
+double eq_pow2_round(double s);
 /* Scales stay within [1 / this, this] (0: no limit): --max-scale, else
  * 1e4 when balancing (none for the reference), else what the weights'
  * float type allows. */

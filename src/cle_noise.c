@@ -415,6 +415,23 @@ static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double 
 	return 0;
 }
 
+/* Region r's scales rounded to powers of two (exact rescaling), unless
+ * that leaves its estimate above the model's own: then it is left alone. */
+static void round_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O)
+{
+	double *s = q->s[r];
+	size_t c;
+
+	gather(q, r, pb, I, O);
+	for (c = 0; c < pb->n_ch; c++) {
+		pb->t[c] = 1;
+		s[c] = eq_pow2_round(s[c]);
+	}
+	if (region_noise(pb, s) > region_noise(pb, pb->t))
+		memcpy(s, pb->t, pb->n_ch * sizeof *s);
+	balance_mark_dirty(q, &q->p->regions[r]);
+}
+
 /* Room for the largest region's problem. */
 static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **I, double **O)
 {
@@ -486,6 +503,12 @@ enum cle_status noise_run(struct eq *q)
 			break;
 		}
 		now = f;
+	}
+	if (eq_pow2(q)) {
+		for (r = 0; r < p->n_regions; r++)
+			if (q->s[r] != NULL)
+				round_region(q, r, &pb, I, O);
+		now = noise_sum(q, I, &pc, false);
 	}
 	q->res->est_before = before > 0 ? -10 * log10(before) : 0;
 	q->res->est_after = now > 0 ? -10 * log10(now) : 0;
