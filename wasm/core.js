@@ -154,7 +154,31 @@ export async function instantiate(module, host = {}) {
     emscripten_notify_memory_growth: () => {},
   };
   const instance = await WebAssembly.instantiate(module, { env });
-  const x = instance.exports;
+
+  // Every call into C goes through enter().  A trap, or an exception thrown
+  // by an import while C runs, unwinds C without freeing its blocks or
+  // restoring its stack pointer: the instance is poisoned (after ~900 of
+  // them every call fails).  It says so once, as an OnnxCleError, and then
+  // refuses to run C again; the API moves on to a fresh instance (renew()).
+  let trap = null; // what broke this instance
+  const enter = (fn, args) => {
+    if (trap !== null)
+      throw new OnnxCleError('CLE_E_INTERNAL', `this WebAssembly instance trapped earlier (${trap}) and is not used again`);
+    try {
+      return fn(...args);
+    } catch (e) {
+      trap = e instanceof WebAssembly.RuntimeError ? String(e.message)
+        : `${(e && e.name) || 'an exception'} thrown while C was running: ${e && e.message !== undefined ? e.message : e}`;
+      throw new OnnxCleError('CLE_E_INTERNAL', `the WebAssembly module trapped: ${trap}`, { cause: e });
+    }
+  };
+  // frees after a trap would run C on what the trap left: skipped (the instance goes as a whole)
+  const tidy = (fn) => {
+    if (trap === null) fn();
+  };
+  const x = {};
+  for (const [name, v] of Object.entries(instance.exports))
+    x[name] = typeof v === 'function' ? (...args) => enter(v, args) : v;
   memory = x.memory;
   x._initialize();
 
@@ -167,7 +191,7 @@ export async function instantiate(module, host = {}) {
       blocks.push(p);
       return p;
     };
-    const release = () => blocks.splice(0).forEach((p) => x.free(p));
+    const release = () => tidy(() => blocks.splice(0).forEach((p) => x.free(p)));
     try {
       const argv = alloc(4 * (args.length + 1));
       args.forEach((a, i) => {
@@ -200,27 +224,32 @@ export async function instantiate(module, host = {}) {
     const err = x.malloc(x.cle_error_size()) >>> 0;
     if (err === 0) throw new OnnxCleError('CLE_E_NOMEM', 'out of memory');
     const failure = () => new OnnxCleError(cstring(x.cle_error_code(err)), cstring(x.cle_error_message(err)));
-    // refused before anything is copied when it does not fit
-    const p = x.cle_input_alloc(bytes.length, err) >>> 0;
-    if (p === 0) {
-      const e = failure();
-      x.free(err);
-      throw e;
-    }
+    let p = 0;
     try {
+      p = x.cle_input_alloc(bytes.length, err) >>> 0;
+      if (p === 0) throw failure(); // refused before anything is copied when it does not fit
       u8().set(bytes, p);
       if (fn(p, bytes.length, err) !== 0) {
         if (call && call.error) throw call.error;
         throw failure();
       }
     } finally {
-      x.free(err);
-      x.cle_input_free(p, bytes.length);
+      tidy(() => {
+        x.free(err);
+        if (p !== 0) x.cle_input_free(p, bytes.length);
+      });
     }
   };
 
   return {
+    /** The module's exports, each function guarded by enter(). */
     exports: x,
+    /** Whether a trap poisoned this instance: it runs no more C. */
+    get trapped() {
+      return trap !== null;
+    },
+    /** A fresh instance of the same compiled module, with the same host. */
+    renew: () => instantiate(module, host),
     /**
      * One library call: cmd is 'info', 'check' or 'equalize', args the
      * CLI's options (e.g. ['--no-hbf']).  Returns { document: string (JSON),
