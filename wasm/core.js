@@ -17,6 +17,30 @@ export class OnnxCleError extends Error {
   }
 }
 
+/**
+ * An OnnxCleError saying that `what` (e.g. "the model") is in a detached
+ * ArrayBuffer, or null when buffer is not detached.  Detached: transferred
+ * away (to a worker, say) or resized to nothing by its owner; its views
+ * read as empty.
+ */
+export function detachedError(buffer, what) {
+  let detached = false;
+  if (buffer instanceof ArrayBuffer) {
+    detached = buffer.detached; // Node 22, current browsers
+    if (detached === undefined) {
+      try {
+        detached = buffer.byteLength === 0 && (new Uint8Array(buffer), false);
+      } catch {
+        detached = true; // a view onto a detached buffer cannot be made
+      }
+    }
+  }
+  return detached
+    ? new OnnxCleError('CLE_E_USAGE', `${what} is in a detached ArrayBuffer (an earlier call or postMessage ` +
+      'transferred it away): pass a copy, or give the worker { transfer: false }')
+    : null;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -214,6 +238,8 @@ export async function instantiate(module, host = {}) {
   // memory, runs fn(ptr, n, err) and turns a failed status into an
   // OnnxCleError with the C library's sentence.
   const withModel = (bytes, fn) => {
+    const detached = detachedError(bytes instanceof Uint8Array ? bytes.buffer : bytes, 'the model');
+    if (detached) throw detached;
     if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
     if (!(bytes instanceof Uint8Array))
       throw new TypeError(`onnx-cle: the model must be a Uint8Array, not ${describe(bytes)}`);
