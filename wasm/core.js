@@ -105,12 +105,27 @@ export async function instantiate(module, host = {}) {
     host_print: (fd, p, n) => need('print')(fd, u8().slice(p >>> 0, (p >>> 0) + (n >>> 0))),
     host_color: (fd) => (host.color && host.color(fd) ? 1 : 0),
     host_tty: (fd) => (host.tty && host.tty(fd) ? 1 : 0),
-    host_file_size: (path, err, cap) => guard(err, cap, -1, () => need('fileSize')(cstring(path))),
-    host_file_read: (path, dst, n, err, cap) =>
-      guard(err, cap, -1, () => {
-        need('fileRead')(cstring(path), () => u8().subarray(dst >>> 0, (dst >>> 0) + (n >>> 0)));
+    // within (0: none) is the folder the file must stay in once links are resolved; a file
+    // refused (outside it, or not a regular one) is an error with refused: true (-2), any
+    // other failure -1
+    host_file_size: (path, within, err, cap) => {
+      try {
+        return need('fileSize')(cstring(path), within ? cstring(within) : null);
+      } catch (e) {
+        putError(err, cap, e && e.message ? e.message : e);
+        return e && e.refused ? -2 : -1;
+      }
+    },
+    host_file_read: (path, within, dst, n, err, cap) => {
+      try {
+        need('fileRead')(cstring(path), within ? cstring(within) : null,
+          () => u8().subarray(dst >>> 0, (dst >>> 0) + (n >>> 0)));
         return 0;
-      }),
+      } catch (e) {
+        putError(err, cap, e && e.message ? e.message : e);
+        return e && e.refused ? -2 : -1;
+      }
+    },
     host_out_open: (path, err, cap) => guard(err, cap, -1, () => need('outOpen')(cstring(path))),
     host_out_write: (file, p, n, err, cap) =>
       guard(err, cap, -1, () => {
