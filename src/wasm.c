@@ -22,6 +22,7 @@ IMPORT(host_file_size) double host_file_size(const char *path, const char *withi
 					     size_t cap);
 IMPORT(host_file_read) int host_file_read(const char *path, const char *within, uint8_t *dst,
 					  size_t n, char *err, size_t cap);
+IMPORT(host_out_check) int host_out_check(const char *path, char *err, size_t cap);
 IMPORT(host_out_open) int host_out_open(const char *path, char *err, size_t cap);
 IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, char *err,
 					  size_t cap);
@@ -162,6 +163,16 @@ static enum cle_status w_read_file(void *ud, const char *path, const char *withi
 	return CLE_OK;
 }
 
+static enum cle_status w_out_check(void *ud, const char *path, struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+
+	(void)ud;
+	if (host_out_check(path, err, sizeof err) != 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	return CLE_OK;
+}
+
 static enum cle_status w_out_open(void *ud, const char *path, void **file, struct cle_error *e)
 {
 	char err[sizeof e->msg] = "";
@@ -216,8 +227,8 @@ static bool w_tty(void *ud, int fd)
 /* The CLI, with argv placed in wasm memory by bin/onnx-cle.js. */
 EXPORT(cle_cli) int cle_cli(int argc, char **argv)
 {
-	const struct cli_host h = {w_read_file, w_out_open, w_out_write, w_out_close, w_print,
-				   w_color,     w_tty,      NULL,        &wasm_alloc};
+	const struct cli_host h = {w_read_file, w_out_check, w_out_open, w_out_write, w_out_close,
+				   w_print,     w_color,     w_tty,      NULL,        &wasm_alloc};
 
 	return cli_main(argc, argv, &h);
 }

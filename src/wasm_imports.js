@@ -6,6 +6,7 @@ mergeInto(LibraryManager.library, {
   host_tty: function () {},
   host_file_size: function () {},
   host_file_read: function () {},
+  host_out_check: function () {},
   host_out_open: function () {},
   host_out_write: function () {},
   host_out_close: function () {},

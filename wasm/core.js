@@ -126,6 +126,11 @@ export async function instantiate(module, host = {}) {
         return e && e.refused ? -2 : -1;
       }
     },
+    host_out_check: (path, err, cap) =>
+      guard(err, cap, -1, () => {
+        need('outCheck')(cstring(path));
+        return 0;
+      }),
     host_out_open: (path, err, cap) => guard(err, cap, -1, () => need('outOpen')(cstring(path))),
     host_out_write: (file, p, n, err, cap) =>
       guard(err, cap, -1, () => {

@@ -18,8 +18,13 @@ struct cli_host {
 	enum cle_status (*read_file)(void *ud, const char *path, const char *within,
 				     const struct cle_alloc *a, uint8_t **p, size_t *n,
 				     struct cle_error *e);
-	/* Output files are written to a temporary name and renamed into place
-	 * by out_close(commit = true); commit = false removes the temporary. */
+	/* Whether path may be written: CLE_E_IO with a sentence when it exists
+	 * and is not a regular file (a device, pipe, folder or socket is never
+	 * replaced).  Asked before any work, and again by out_open. */
+	enum cle_status (*out_check)(void *ud, const char *path, struct cle_error *e);
+	/* Output files are written to a temporary file beside them and renamed
+	 * into place by out_close(commit = true), keeping the mode of a file
+	 * they replace; commit = false removes the temporary. */
 	enum cle_status (*out_open)(void *ud, const char *path, void **file, struct cle_error *e);
 	enum cle_status (*out_write)(void *ud, void *file, const uint8_t *p, size_t n,
 				     struct cle_error *e);
