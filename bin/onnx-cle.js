@@ -8,11 +8,12 @@
 // temporary file beside them, created exclusively under a name no one can
 // guess, renamed into place when complete, or removed.
 //
-// The CLI runs on a worker thread.  A whole equalize is one synchronous call
-// into WebAssembly, during which a thread cannot run a signal handler; this
-// (main) thread stays free to answer SIGINT, SIGTERM and SIGHUP: it stops
-// the worker, removes the temporary files the worker registered in shared
-// memory, and ends of the signal, as the native build does.
+// equalize, the one command that writes files, runs on a worker thread: it
+// is one synchronous call into WebAssembly, during which a thread cannot run
+// a signal handler, so this (main) thread stays free to answer SIGINT,
+// SIGTERM and SIGHUP: it stops the worker, removes the temporary files the
+// worker registered in shared memory, and ends of the signal, as the native
+// build does.  The other commands run here (a worker costs ~0.2 s to start).
 import fs from 'node:fs';
 import path from 'node:path';
 import { isatty } from 'node:tty';
@@ -46,7 +47,9 @@ function registry(shared) {
   };
 }
 
-if (isMainThread) {
+if (isMainThread && process.argv[2] !== 'equalize') {
+  process.exitCode = await runCli(process.argv.slice(2), registry(new SharedArrayBuffer(4 * SLOTS + SLOTS * PATH_BYTES)));
+} else if (isMainThread) {
   const shared = new SharedArrayBuffer(4 * SLOTS + SLOTS * PATH_BYTES);
   const temps = registry(shared);
   const worker = new Worker(new URL(import.meta.url), { workerData: { args: process.argv.slice(2), shared } });
@@ -64,9 +67,10 @@ if (isMainThread) {
     process.exitCode = 2;
   });
 } else {
-  await runCli(workerData.args, registry(workerData.shared));
+  parentPort.postMessage(await runCli(workerData.args, registry(workerData.shared)));
 }
 
+/** Runs the CLI on args; returns its exit status. */
 async function runCli(args, temps) {
   const { loadRuntime } = await import('../wasm/node.js');
 
@@ -314,5 +318,5 @@ async function runCli(args, temps) {
     writeAll(2, encoder.encode(`onnx-cle: ${e && e.message ? e.message : e}\n`));
     status = 2;
   }
-  parentPort.postMessage(status);
+  return status;
 }
