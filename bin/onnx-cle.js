@@ -266,15 +266,19 @@ async function runCli(args, temps) {
       for (let tries = 0; tries < 100; tries++) {
         const random = [...randomBytes(6)].map((b) => ALNUM[b % ALNUM.length]).join('');
         const tmp = `${dir}/${prefix}${process.pid}-${random}`;
+        // registered before it is made: the main thread stops this one at any point, and a
+        // file made but not yet registered would stay.  What else could be at this name is
+        // only what an earlier process of this same pid left, which is ours to remove.
+        const slot = temps.add(tmp);
         let fd;
         try {
           fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0o600);
         } catch (e) {
+          temps.remove(slot);
           if (e.code === 'EEXIST') continue;
           throw new Error(`cannot write ${name}: ${why(e)}`);
         }
-        // registered once it is ours (a signal in between leaves it to the next run's clean-up)
-        outputs.set(nextOutput, { fd, name, tmp, slot: temps.add(tmp) });
+        outputs.set(nextOutput, { fd, name, tmp, slot });
         return nextOutput++;
       }
       throw new Error(`cannot write ${name}: ${reasons.EEXIST}`);
