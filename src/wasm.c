@@ -21,9 +21,11 @@
 IMPORT(host_print) void host_print(int fd, const char *s, size_t n);
 IMPORT(host_color) int host_color(int fd);
 IMPORT(host_tty) int host_tty(int fd);
-IMPORT(host_file_size) double host_file_size(const char *path, char *err, size_t cap);
-IMPORT(host_file_read) int host_file_read(const char *path, uint8_t *dst, size_t n, char *err,
-					  size_t cap);
+IMPORT(host_file_size) double host_file_size(const char *path, const char *within, char *err,
+					     size_t cap);
+IMPORT(host_file_read) int host_file_read(const char *path, const char *within, uint8_t *dst,
+					  size_t n, char *err, size_t cap);
+IMPORT(host_out_check) int host_out_check(const char *path, char *err, size_t cap);
 IMPORT(host_out_open) int host_out_open(const char *path, char *err, size_t cap);
 IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, char *err,
 					  size_t cap);
@@ -128,18 +130,22 @@ EXPORT(cle_input_free) void cle_input_free(uint8_t *p, size_t n)
 	cle_free(&wasm_alloc, p, n ? n : 1);
 }
 
-static enum cle_status w_read_file(void *ud, const char *path, const struct cle_alloc *a,
-				   uint8_t **p, size_t *n, struct cle_error *e)
+/* The host says why in err, and whether the file was refused (outside the
+ * folder, or not a regular file: -2) or could not be read (-1). */
+static enum cle_status w_read_file(void *ud, const char *path, const char *within,
+				   const struct cle_alloc *a, uint8_t **p, size_t *n,
+				   struct cle_error *e)
 {
 	char err[sizeof e->msg] = "";
-	double size = host_file_size(path, err, sizeof err);
+	double size = host_file_size(path, within, err, sizeof err);
 	uint8_t *buf;
+	int r;
 
 	(void)ud;
 	*p = NULL;
 	*n = 0;
 	if (size < 0)
-		return cle_errorf(e, CLE_E_IO, "%s", err);
+		return cle_errorf(e, size < -1.5 ? CLE_E_UNSUPPORTED : CLE_E_IO, "%s", err);
 	if (size > (double)(SIZE_MAX - 65536))
 		return cle_errorf(e, CLE_E_LIMIT,
 				  "%s holds %.0f bytes, more than WebAssembly's 4 GB memory can hold",
@@ -151,12 +157,22 @@ static enum cle_status w_read_file(void *ud, const char *path, const struct cle_
 		return cle_errorf(e, CLE_E_NOMEM,
 				  "out of memory reading %s (%.0f bytes; WebAssembly memory is at most 4 GB)",
 				  path, size);
-	if (host_file_read(path, buf, (size_t)size, err, sizeof err) != 0) {
+	if ((r = host_file_read(path, within, buf, (size_t)size, err, sizeof err)) != 0) {
 		cle_free(a, buf, (size_t)size);
-		return cle_errorf(e, CLE_E_IO, "%s", err);
+		return cle_errorf(e, r < -1 ? CLE_E_UNSUPPORTED : CLE_E_IO, "%s", err);
 	}
 	*p = buf;
 	*n = (size_t)size;
+	return CLE_OK;
+}
+
+static enum cle_status w_out_check(void *ud, const char *path, struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+
+	(void)ud;
+	if (host_out_check(path, err, sizeof err) != 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
 	return CLE_OK;
 }
 
@@ -214,8 +230,8 @@ static bool w_tty(void *ud, int fd)
 /* The CLI, with argv placed in wasm memory by bin/onnx-cle.js. */
 EXPORT(cle_cli) int cle_cli(int argc, char **argv)
 {
-	const struct cli_host h = {w_read_file, w_out_open, w_out_write, w_out_close, w_print,
-				   w_color,     w_tty,      NULL,        &wasm_alloc};
+	const struct cli_host h = {w_read_file, w_out_check, w_out_open, w_out_write, w_out_close,
+				   w_print,     w_color,     w_tty,      NULL,        &wasm_alloc};
 
 	return cli_main(argc, argv, &h);
 }

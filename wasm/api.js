@@ -75,13 +75,20 @@ export function checkInitOptions(options) {
 
 /**
  * The API over load(options) → a runtime from core.js.  init() caches its
- * promise, and drops it on failure so that a retry can work.
+ * promise, and drops it on failure so that a retry can work.  A call that
+ * trapped leaves its instance poisoned (core.js): the next call runs on a
+ * fresh instance of the same module.
  */
 export function makeApi(load) {
   let ready;
+  let trapped = null; // the runtime a trap poisoned, whose module the next one is made from
   const runtime = (options) =>
     (ready ??= Promise.resolve()
-      .then(() => load(checkInitOptions(options)))
+      .then(() => (trapped ? trapped.renew() : load(checkInitOptions(options))))
+      .then((rt) => {
+        trapped = null;
+        return rt;
+      })
       .catch((e) => {
         ready = undefined;
         throw e;
@@ -89,8 +96,17 @@ export function makeApi(load) {
 
   const call = async (cmd, bytes, options) => {
     const { args, externalData, onProgress } = toRequest(cmd, options);
-    const rt = await runtime();
-    const r = rt.request(cmd, args, bytes, { externalData, onProgress });
+    const pending = runtime();
+    const rt = await pending;
+    let r;
+    try {
+      r = rt.request(cmd, args, bytes, { externalData, onProgress });
+    } finally {
+      if (rt.trapped && ready === pending) {
+        trapped = rt;
+        ready = undefined;
+      }
+    }
     const result = { report: JSON.parse(r.document), model: r.output };
     // a model that keeps weights in external data comes with its new data file
     if (r.data) result.externalData = { [r.dataName]: r.data };

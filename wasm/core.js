@@ -17,6 +17,30 @@ export class OnnxCleError extends Error {
   }
 }
 
+/**
+ * An OnnxCleError saying that `what` (e.g. "the model") is in a detached
+ * ArrayBuffer, or null when buffer is not detached.  Detached: transferred
+ * away (to a worker, say) or resized to nothing by its owner; its views
+ * read as empty.
+ */
+export function detachedError(buffer, what) {
+  let detached = false;
+  if (buffer instanceof ArrayBuffer) {
+    detached = buffer.detached; // Node 22, current browsers
+    if (detached === undefined) {
+      try {
+        detached = buffer.byteLength === 0 && (new Uint8Array(buffer), false);
+      } catch {
+        detached = true; // a view onto a detached buffer cannot be made
+      }
+    }
+  }
+  return detached
+    ? new OnnxCleError('CLE_E_USAGE', `${what} is in a detached ArrayBuffer (an earlier call or postMessage ` +
+      'transferred it away): pass a copy, or give the worker { transfer: false }')
+    : null;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -81,10 +105,30 @@ export async function instantiate(module, host = {}) {
     host_print: (fd, p, n) => need('print')(fd, u8().slice(p >>> 0, (p >>> 0) + (n >>> 0))),
     host_color: (fd) => (host.color && host.color(fd) ? 1 : 0),
     host_tty: (fd) => (host.tty && host.tty(fd) ? 1 : 0),
-    host_file_size: (path, err, cap) => guard(err, cap, -1, () => need('fileSize')(cstring(path))),
-    host_file_read: (path, dst, n, err, cap) =>
+    // within (0: none) is the folder the file must stay in once links are resolved; a file
+    // refused (outside it, or not a regular one) is an error with refused: true (-2), any
+    // other failure -1
+    host_file_size: (path, within, err, cap) => {
+      try {
+        return need('fileSize')(cstring(path), within ? cstring(within) : null);
+      } catch (e) {
+        putError(err, cap, e && e.message ? e.message : e);
+        return e && e.refused ? -2 : -1;
+      }
+    },
+    host_file_read: (path, within, dst, n, err, cap) => {
+      try {
+        need('fileRead')(cstring(path), within ? cstring(within) : null,
+          () => u8().subarray(dst >>> 0, (dst >>> 0) + (n >>> 0)));
+        return 0;
+      } catch (e) {
+        putError(err, cap, e && e.message ? e.message : e);
+        return e && e.refused ? -2 : -1;
+      }
+    },
+    host_out_check: (path, err, cap) =>
       guard(err, cap, -1, () => {
-        need('fileRead')(cstring(path), () => u8().subarray(dst >>> 0, (dst >>> 0) + (n >>> 0)));
+        need('outCheck')(cstring(path));
         return 0;
       }),
     host_out_open: (path, err, cap) => guard(err, cap, -1, () => need('outOpen')(cstring(path))),
@@ -155,7 +199,31 @@ export async function instantiate(module, host = {}) {
     emscripten_notify_memory_growth: () => {},
   };
   const instance = await WebAssembly.instantiate(module, { env });
-  const x = instance.exports;
+
+  // Every call into C goes through enter().  A trap, or an exception thrown
+  // by an import while C runs, unwinds C without freeing its blocks or
+  // restoring its stack pointer: the instance is poisoned (after ~900 of
+  // them every call fails).  It says so once, as an OnnxCleError, and then
+  // refuses to run C again; the API moves on to a fresh instance (renew()).
+  let trap = null; // what broke this instance
+  const enter = (fn, args) => {
+    if (trap !== null)
+      throw new OnnxCleError('CLE_E_INTERNAL', `this WebAssembly instance trapped earlier (${trap}) and is not used again`);
+    try {
+      return fn(...args);
+    } catch (e) {
+      trap = e instanceof WebAssembly.RuntimeError ? String(e.message)
+        : `${(e && e.name) || 'an exception'} thrown while C was running: ${e && e.message !== undefined ? e.message : e}`;
+      throw new OnnxCleError('CLE_E_INTERNAL', `the WebAssembly module trapped: ${trap}`, { cause: e });
+    }
+  };
+  // frees after a trap would run C on what the trap left: skipped (the instance goes as a whole)
+  const tidy = (fn) => {
+    if (trap === null) fn();
+  };
+  const x = {};
+  for (const [name, v] of Object.entries(instance.exports))
+    x[name] = typeof v === 'function' ? (...args) => enter(v, args) : v;
   memory = x.memory;
   x._initialize();
 
@@ -168,7 +236,7 @@ export async function instantiate(module, host = {}) {
       blocks.push(p);
       return p;
     };
-    const release = () => blocks.splice(0).forEach((p) => x.free(p));
+    const release = () => tidy(() => blocks.splice(0).forEach((p) => x.free(p)));
     try {
       const argv = alloc(4 * (args.length + 1));
       args.forEach((a, i) => {
@@ -191,6 +259,8 @@ export async function instantiate(module, host = {}) {
   // memory, runs fn(ptr, n, err) and turns a failed status into an
   // OnnxCleError with the C library's sentence.
   const withModel = (bytes, fn) => {
+    const detached = detachedError(bytes instanceof Uint8Array ? bytes.buffer : bytes, 'the model');
+    if (detached) throw detached;
     if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
     if (!(bytes instanceof Uint8Array))
       throw new TypeError(`onnx-cle: the model must be a Uint8Array, not ${describe(bytes)}`);
@@ -201,27 +271,32 @@ export async function instantiate(module, host = {}) {
     const err = x.malloc(x.cle_error_size()) >>> 0;
     if (err === 0) throw new OnnxCleError('CLE_E_NOMEM', 'out of memory');
     const failure = () => new OnnxCleError(cstring(x.cle_error_code(err)), cstring(x.cle_error_message(err)));
-    // refused before anything is copied when it does not fit
-    const p = x.cle_input_alloc(bytes.length, err) >>> 0;
-    if (p === 0) {
-      const e = failure();
-      x.free(err);
-      throw e;
-    }
+    let p = 0;
     try {
+      p = x.cle_input_alloc(bytes.length, err) >>> 0;
+      if (p === 0) throw failure(); // refused before anything is copied when it does not fit
       u8().set(bytes, p);
       if (fn(p, bytes.length, err) !== 0) {
         if (call && call.error) throw call.error;
         throw failure();
       }
     } finally {
-      x.free(err);
-      x.cle_input_free(p, bytes.length);
+      tidy(() => {
+        x.free(err);
+        if (p !== 0) x.cle_input_free(p, bytes.length);
+      });
     }
   };
 
   return {
+    /** The module's exports, each function guarded by enter(). */
     exports: x,
+    /** Whether a trap poisoned this instance: it runs no more C. */
+    get trapped() {
+      return trap !== null;
+    },
+    /** A fresh instance of the same compiled module, with the same host. */
+    renew: () => instantiate(module, host),
     /**
      * One library call: cmd is 'info', 'check' or 'equalize', args the
      * CLI's options (e.g. ['--no-hbf']).  Returns { document: string (JSON),

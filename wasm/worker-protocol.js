@@ -10,17 +10,22 @@
 //                    { id, ok: true, result, model, externalData }   (equalize only;
 //                      externalData when the model keeps weights in a data file)
 //                    { id, ok: false, error: { name, code, message } }
-import { OnnxCleError } from './core.js';
+//                    { fatal: message }   a message could not be read (its id with it):
+//                                         the client fails the worker and every pending call
+import { OnnxCleError, detachedError } from './core.js';
 import { toRequest, checkInitOptions } from './api.js';
 
 const COMMANDS = ['info', 'check', 'equalize'];
 
 /**
- * Runs the API for a client: post(message, transfer) answers, listen(fn)
- * delivers each message's data to fn.
+ * Runs the API for a client: post(message, transfer) answers, listen(fn,
+ * unreadable) delivers each message's data to fn, and calls unreadable(err)
+ * for a message that could not be deserialized (whose request is lost).
  */
 export function serve(api, post, listen) {
   let init = {};
+  const unreadable = (err) =>
+    post({ fatal: `a message to the worker could not be read (${err && err.message ? err.message : 'messageerror'})` });
   listen(async (msg) => {
     const { id, cmd } = msg;
     if (cmd === 'setup') {
@@ -51,7 +56,7 @@ export function serve(api, post, listen) {
       const error = e instanceof Error ? e : new Error(String(e));
       post({ id, ok: false, error: { name: error.name, code: error.code, message: error.message } });
     }
-  });
+  }, unreadable);
 }
 
 function errorFrom({ name, code, message }) {
@@ -66,14 +71,20 @@ const abortError = (message) => new DOMException(message, 'AbortError');
 
 // A Uint8Array that owns all of a plain ArrayBuffer can be transferred as it
 // is; a view onto part of a larger (or shared) buffer is copied first, so
-// the rest of that buffer is never detached or copied along.
-function movable(bytes, transfer, list) {
+// the rest of that buffer is never detached or copied along.  A detached
+// buffer is refused here: Node's postMessage does not throw on one in the
+// transfer list (the worker gets a message it cannot read), browsers do.
+// A buffer given twice (the same bytes under two names) moves once.
+function movable(bytes, transfer, list, what) {
+  const buffer = bytes instanceof ArrayBuffer ? bytes : bytes instanceof Uint8Array ? bytes.buffer : null;
+  if (buffer === null) return bytes; // the worker gives the TypeError
+  const error = detachedError(buffer, what);
+  if (error) throw error;
   if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
-  if (!(bytes instanceof Uint8Array)) return bytes; // the worker gives the TypeError
   const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 &&
     bytes.byteLength === bytes.buffer.byteLength;
   const out = transfer && whole ? bytes : bytes.slice();
-  list.push(out.buffer);
+  if (!list.includes(out.buffer)) list.push(out.buffer);
   return out;
 }
 
@@ -112,6 +123,10 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
   };
 
   const onMessage = (data) => {
+    if (data && data.fatal) {
+      onError(new Error(data.fatal));
+      return;
+    }
     const p = pending.get(data.id);
     if (!p) return;
     if (data.progress) {
@@ -148,7 +163,7 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
     const w = spawn(url, { message: onMessage, error: onError });
     const list = [];
     const opts = { ...setup };
-    if (opts.wasmBinary) opts.wasmBinary = movable(opts.wasmBinary, false, list);
+    if (opts.wasmBinary) opts.wasmBinary = movable(opts.wasmBinary, false, list, 'options.wasmBinary');
     w.post({ id: 0, cmd: 'setup', options: opts }, list);
     return w;
   };
@@ -168,11 +183,12 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
         ({ onProgress, externalData } = toRequest(cmd, rest)); // TypeErrors here, before anything moves
         msg.options = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'externalData' && k !== 'onProgress'));
         msg.progress = Boolean(onProgress);
-        msg.bytes = movable(bytes, transfer, list);
+        msg.bytes = movable(bytes, transfer, list, 'the model');
         if (externalData) {
           msg.externalData = {};
           const entries = externalData instanceof Map ? externalData : Object.entries(externalData);
-          for (const [name, data] of entries) msg.externalData[name] = movable(data, transfer, list);
+          for (const [name, data] of entries)
+            msg.externalData[name] = movable(data, transfer, list, `external data file '${name}'`);
         }
       }
       worker ??= start();

@@ -6,5 +6,8 @@ import { serve } from './worker-protocol.js';
 serve(
   api,
   (msg, transfer) => self.postMessage(msg, transfer ?? []),
-  (fn) => self.addEventListener('message', (e) => fn(e.data)),
+  (fn, unreadable) => {
+    self.addEventListener('message', (e) => fn(e.data));
+    self.addEventListener('messageerror', () => unreadable(new Error('messageerror')));
+  },
 );

@@ -7,5 +7,8 @@ import { serve } from './worker-protocol.js';
 serve(
   api,
   (msg, transfer) => parentPort.postMessage(msg, transfer ?? []),
-  (fn) => parentPort.on('message', fn),
+  (fn, unreadable) => {
+    parentPort.on('message', fn);
+    parentPort.on('messageerror', unreadable);
+  },
 );

@@ -42,7 +42,8 @@ export interface WorkerOptions extends InitOptions {
  * Per-call option of the worker: the model's buffer (and external data's)
  * is transferred to the worker, so it is detached (`byteLength` 0) after
  * the call; `transfer: false` sends a copy instead.  A view onto part of a
- * larger buffer is always copied.
+ * larger buffer is always copied.  A detached buffer is refused with an
+ * OnnxCleError (`CLE_E_USAGE`); one buffer given twice moves once.
  */
 export interface TransferOption {
   transfer?: boolean;

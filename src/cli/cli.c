@@ -167,7 +167,7 @@ static enum cle_status side_lookup(void *ud, const char *location, const uint8_t
 	const struct cli_host *h = r->h;
 	const char *slash = strrchr(r->model_path, '/');
 	size_t dir = slash ? (size_t)(slash - r->model_path) + 1 : 0;
-	char path[4096];
+	char path[4096], folder[4096];
 	struct side_file *f;
 	enum cle_status st;
 	int i;
@@ -189,8 +189,10 @@ static enum cle_status side_lookup(void *ud, const char *location, const uint8_t
 	if ((size_t)snprintf(path, sizeof path, "%.*s%s", (int)dir, r->model_path, location) >=
 	    sizeof path)
 		return cle_errorf(e, CLE_E_LIMIT, "external data path is too long");
+	/* the folder as given ("/" for a model at the root, "." for one without a folder) */
+	snprintf(folder, sizeof folder, "%.*s", dir > 1 ? (int)dir - 1 : 1, dir ? r->model_path : ".");
 	f = &r->files[r->n_files];
-	st = h->read_file(h->ud, path, h->a, &f->p, &f->n, e);
+	st = h->read_file(h->ud, path, folder, h->a, &f->p, &f->n, e);
 	if (st != CLE_OK)
 		return st;
 	f->location = cle_malloc(h->a, strlen(location) + 1);
@@ -335,7 +337,9 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 	memset(&r, 0, sizeof r);
 	r.h = h;
 	r.model_path = args->model;
-	if (h->read_file(h->ud, args->model, h->a, &bytes, &n, &e) != CLE_OK) {
+	/* an output that cannot be replaced is said before any work */
+	if ((cmd == CMD_EQUALIZE && h->out_check(h->ud, args->output, &e) != CLE_OK) ||
+	    h->read_file(h->ud, args->model, NULL, h->a, &bytes, &n, &e) != CLE_OK) {
 		outf(h, 2, "onnx-cle: %s\n", e.msg);
 		return EXIT_BAD;
 	}

@@ -8,11 +8,23 @@
 
 struct cli_host {
 	/* Reads the whole file into a block from a (freed by the CLI with
-	 * cle_free(a, *p, *n)).  CLE_E_IO with a sentence if it cannot. */
-	enum cle_status (*read_file)(void *ud, const char *path, const struct cle_alloc *a,
-				     uint8_t **p, size_t *n, struct cle_error *e);
-	/* Output files are written to a temporary name and renamed into place
-	 * by out_close(commit = true); commit = false removes the temporary. */
+	 * cle_free(a, *p, *n)).  CLE_E_IO with a sentence if it cannot (for
+	 * external data: not supplied).  within, when not NULL, is the folder
+	 * the file must lie in once symbolic links are resolved in both
+	 * (external data never comes from outside the model's folder).  A file
+	 * outside it, or one that is not a regular file (refused before it is
+	 * opened, and never waited on: a FIFO would block), is refused with
+	 * CLE_E_UNSUPPORTED and a sentence. */
+	enum cle_status (*read_file)(void *ud, const char *path, const char *within,
+				     const struct cle_alloc *a, uint8_t **p, size_t *n,
+				     struct cle_error *e);
+	/* Whether path may be written: CLE_E_IO with a sentence when it exists
+	 * and is not a regular file (a device, pipe, folder or socket is never
+	 * replaced).  Asked before any work, and again by out_open. */
+	enum cle_status (*out_check)(void *ud, const char *path, struct cle_error *e);
+	/* Output files are written to a temporary file beside them and renamed
+	 * into place by out_close(commit = true), keeping the mode of a file
+	 * they replace; commit = false removes the temporary. */
 	enum cle_status (*out_open)(void *ud, const char *path, void **file, struct cle_error *e);
 	enum cle_status (*out_write)(void *ud, void *file, const uint8_t *p, size_t n,
 				     struct cle_error *e);
