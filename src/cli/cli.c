@@ -338,7 +338,7 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 	r.h = h;
 	r.model_path = args->model;
 	/* an output that cannot be replaced is said before any work */
-	if ((cmd == CMD_EQUALIZE && h->out_check(h->ud, args->output, &e) != CLE_OK) ||
+	if ((cmd == CLE_CMD_EQUALIZE && h->out_check(h->ud, args->output, &e) != CLE_OK) ||
 	    h->read_file(h->ud, args->model, NULL, h->a, &bytes, &n, &e) != CLE_OK) {
 		outf(h, 2, "onnx-cle: %s\n", e.msg);
 		return EXIT_BAD;
