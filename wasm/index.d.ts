@@ -76,6 +76,8 @@ export interface EqualizeOptions extends CallOptions {
   tolerance?: number;
   /** Clamp scales to [1/maxScale, maxScale], at least 1 (default: 1e4 when balancing, else what the weights' float type allows; `--max-scale=`). */
   maxScale?: number;
+  /** Equalize a model that check finds invalid (onnx-invalid errors: a name defined twice, an undefined input, a cycle), which is refused otherwise (`--allow-invalid`). */
+  allowInvalid?: boolean;
   /** Put every layer's per-channel ranges, before and after, in the report (`--ranges`). */
   ranges?: boolean;
   /** Weights kept in external data go into the model itself (`--inline-external`; the model must stay under 2 GiB). */
