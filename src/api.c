@@ -170,9 +170,10 @@ const struct cle_option_def cle_option_defs[] = {
 	 "exact (default: Clip kept exact with per-channel bounds),\n"
 	 "relu (replace by Relu, changes the function), skip", set_relu6},
 	{"--iterations", "N", EQ, CLE_OPT_INT, 1, 10000, NULL, "50", "iterations", false,
-	 "balancing rounds at most", set_iterations},
+	 "rounds at most", set_iterations},
 	{"--tolerance", "X", EQ, CLE_OPT_NUMBER, 0, 10, NULL, "1e-4", "tolerance", false,
-	 "stop when ranges move less than this", set_tolerance},
+	 "stop when a round moves the estimate (balancing: a\n"
+	 "scale) by less than this", set_tolerance},
 	{"--max-scale", "X", EQ, CLE_OPT_NUMBER, 1, CLE_OPT_UNBOUNDED, NULL, NULL, "maxScale", false,
 	 "clamp scales to [1/X, X] (default: 1e4 when balancing, else\n"
 	 "what the weights' float type allows)", set_max_scale},

@@ -72,7 +72,7 @@ export interface EqualizeOptions extends CallOptions {
   relu6?: 'exact' | 'relu' | 'skip';
   /** Balancing rounds at most, 1 to 10000 (default 50; `--iterations=`). */
   iterations?: number;
-  /** Stop when ranges move less than this, 0 to 10 (default 1e-4; `--tolerance=`). */
+  /** Stop when a round moves the estimate (balancing: a scale) by less than this, 0 to 10 (default 1e-4; `--tolerance=`). */
   tolerance?: number;
   /** Clamp scales to [1/maxScale, maxScale], at least 1 (default: 1e4 when balancing, else what the weights' float type allows; `--max-scale=`). */
   maxScale?: number;

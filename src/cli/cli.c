@@ -58,8 +58,8 @@ static const struct {
 	 "(the model guidelines), and the CLE map: which layers\n"
 	 "are equalized together, and why the others are not"},
 	{"equalize", "IN -o OUT", CLE_CMD_EQUALIZE, true,
-	 "fold BatchNormalization, balance per-channel weight ranges\n"
-	 "across layers, absorb high biases; the function is kept"},
+	 "scale channels across layers so that INT8 weights add the\n"
+	 "least noise at the outputs; the function is kept"},
 };
 
 #define HELP_COLUMN 26 /* where descriptions start */
