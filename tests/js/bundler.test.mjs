@@ -9,11 +9,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, readdirSync, existsSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, readdirSync, existsSync, symlinkSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { build as viteBuild } from 'vite';
+import { build as viteBuild, createServer as createViteServer } from 'vite';
 import webpack from 'webpack';
 import { native, run, realModels, root } from './helpers.mjs';
 import { installPacked, readmeBlock, bin } from './pack.mjs';
@@ -82,17 +82,9 @@ function linkFromRepo(...names) {
   }
 }
 
-// Serves `dir` alone (and the model) on 127.0.0.1, opens its index.html, and
-// returns what the app put in window.result, what failed, and the paths fetched.
-async function runBundle(dir) {
-  const server = createServer((req, res) => {
-    const { pathname } = new URL(req.url, 'http://x');
-    const file = pathname === '/model.onnx' ? model : path.join(dir, pathname === '/' ? 'index.html' : pathname);
-    if (!existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+// Opens `url` in a new tab and returns what the app put in window.result,
+// what failed, the paths fetched and the workers' script paths.
+async function openApp(url) {
   const tab = await context.newPage();
   const problems = [];
   const fetched = [];
@@ -105,11 +97,27 @@ async function runBundle(dir) {
     if (r.status() !== 200) problems.push(`HTTP ${r.status()}: ${r.url()}`);
   });
   try {
-    await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+    await tab.goto(url);
     await tab.waitForFunction(() => window.result, null, { timeout: 60_000 });
     return { result: await tab.evaluate(() => window.result), problems, fetched, workers };
   } finally {
     await tab.close();
+  }
+}
+
+// Serves `dir` alone (and the model) on 127.0.0.1 and opens its index.html.
+async function runBundle(dir) {
+  const server = createServer((req, res) => {
+    const { pathname } = new URL(req.url, 'http://x');
+    const file = pathname === '/model.onnx' ? model : path.join(dir, pathname === '/' ? 'index.html' : pathname);
+    if (!existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await openApp(`http://127.0.0.1:${server.address().port}/`);
+  } finally {
     server.close();
   }
 }
@@ -122,21 +130,41 @@ async function assertRuns(dir) {
   const wasm = files.filter((f) => f.endsWith('.wasm'));
   assert.equal(wasm.length, 1, `one .wasm in the bundle: ${files.join(' ')}`);
   assert.ok(readFileSync(path.join(dir, wasm[0])).equals(readFileSync(path.join(pkg.installed, 'dist/onnx-cle.wasm'))));
-  const { result, problems, fetched, workers } = await runBundle(dir);
+  const ran = await runBundle(dir);
+  assertRan(ran, `/${wasm[0].split(path.sep).join('/')}`);
+  assert.ok(existsSync(path.join(dir, ran.workers[0])), `the worker script ${ran.workers[0]} is in the bundle`);
+}
+
+// checked on both threads as natively; the .wasm fetched from `wasmPath` by each (each instantiates its own)
+function assertRan({ result, problems, fetched, workers }, wasmPath) {
   assert.equal(result.failure, undefined, result.failure);
   assert.deepEqual(problems, []);
   assert.deepEqual(result.main, expected);
   assert.deepEqual(result.worker, expected);
-  // fetched by the main thread and by the worker (each instantiates its own)
-  assert.equal(fetched.filter((p) => p === `/${wasm[0].split(path.sep).join('/')}`).length, 2, fetched.join(' '));
+  assert.equal(fetched.filter((p) => p === wasmPath).length, 2, fetched.join(' '));
   assert.equal(workers.length, 1);
-  assert.ok(existsSync(path.join(dir, workers[0])), `the worker script ${workers[0]} is in the bundle`);
 }
 
 test('Vite: vite build, no config', async () => {
   const dir = project('vite', { 'index.html': page('./app.js'), 'app.js': plainApp });
   await viteBuild({ root: dir, configFile: false, logLevel: 'error', build: { outDir: 'dist' } });
   await assertRuns(path.join(dir, 'dist'));
+});
+
+test("Vite's dev server, no config", async () => {
+  // at the project's root, as users run it
+  const dir = project('.', { 'index.html': page('./app.js'), 'app.js': plainApp });
+  mkdirSync(path.join(dir, 'public'));
+  copyFileSync(model, path.join(dir, 'public/model.onnx'));
+  const server = await createViteServer({ root: dir, configFile: false, logLevel: 'error',
+    server: { host: '127.0.0.1', port: 0, strictPort: false } });
+  await server.listen();
+  try {
+    // its dependency optimizer pre-bundles onnx-cle and points the .wasm's URL back at the package
+    assertRan(await openApp(server.resolvedUrls.local[0]), '/node_modules/onnx-cle/dist/onnx-cle.wasm');
+  } finally {
+    await server.close();
+  }
 });
 
 test('webpack 5: entry and output only', async () => {
