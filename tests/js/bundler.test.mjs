@@ -145,14 +145,8 @@ function assertRan({ result, problems, fetched, workers }, wasmPath) {
   assert.equal(workers.length, 1);
 }
 
-test('Vite: vite build, no config', async () => {
-  const dir = project('vite', { 'index.html': page('./app.js'), 'app.js': plainApp });
-  await viteBuild({ root: dir, configFile: false, logLevel: 'error', build: { outDir: 'dist' } });
-  await assertRuns(path.join(dir, 'dist'));
-});
-
 test("Vite's dev server, no config", async () => {
-  // at the project's root, as users run it
+  // at the project's root, as users run it (first: the dev server scans the root's HTML files)
   const dir = project('.', { 'index.html': page('./app.js'), 'app.js': plainApp });
   mkdirSync(path.join(dir, 'public'));
   copyFileSync(model, path.join(dir, 'public/model.onnx'));
@@ -165,6 +159,12 @@ test("Vite's dev server, no config", async () => {
   } finally {
     await server.close();
   }
+});
+
+test('Vite: vite build, no config', async () => {
+  const dir = project('vite', { 'index.html': page('./app.js'), 'app.js': plainApp });
+  await viteBuild({ root: dir, configFile: false, logLevel: 'error', build: { outDir: 'dist' } });
+  await assertRuns(path.join(dir, 'dist'));
 });
 
 test('webpack 5: entry and output only', async () => {
