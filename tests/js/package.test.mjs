@@ -24,8 +24,8 @@ const checkMissing = (stderr) => /unknown request 'check'/.test(stderr);
 test('the tarball holds what users need and nothing else', () => {
   assert.deepEqual(pkg.files.sort(), [
     'LICENSE', 'README.md', 'bin/onnx-cle.js', 'dist/onnx-cle.wasm', 'package.json',
-    'wasm/api.js', 'wasm/core.js', 'wasm/index.d.ts', 'wasm/index.js', 'wasm/index.node.js', 'wasm/node.js',
-    'wasm/worker-protocol.js', 'wasm/worker-script.d.ts', 'wasm/worker-script.js', 'wasm/worker-script.node.js',
+    'wasm/api.js', 'wasm/core.js', 'wasm/graph.js', 'wasm/index.d.ts', 'wasm/index.js', 'wasm/index.node.js', 'wasm/node.js',
+    'wasm/onnx-proto.js', 'wasm/quant.js', 'wasm/verify.js', 'wasm/worker-protocol.js', 'wasm/worker-script.d.ts', 'wasm/worker-script.js', 'wasm/worker-script.node.js',
     'wasm/worker.d.ts', 'wasm/worker.js', 'wasm/worker.node.js',
   ]);
   const meta = JSON.parse(readFileSync(path.join(pkg.installed, 'package.json'), 'utf8'));
