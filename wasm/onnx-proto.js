@@ -383,10 +383,13 @@ export function storage(t, bytes, externalData) {
   return { why: half ? 'float16 values kept in int32_data cannot be rewritten in place' : 'its floats are not packed' };
 }
 
+/** A copy of b[start:end] in a new buffer (a Node Buffer's slice() would share its memory). */
+export const copyOf = (b, start = 0, end = b.length) => Uint8Array.prototype.slice.call(b, start, end);
+
 /** The values of a storage(): a Float32Array (float32) or Float64Array (float16), a copy. */
 export function readValues(st) {
   const n = st.count * (st.half ? 2 : 4);
-  const copy = st.bytes.slice(st.at, st.at + n); // aligned, whatever the offset in the file
+  const copy = copyOf(st.bytes, st.at, st.at + n); // aligned, whatever the offset in the file
   if (!st.half) return LITTLE ? new Float32Array(copy.buffer) : Float32Array.from({ length: st.count }, (_, i) => new DataView(copy.buffer).getFloat32(4 * i, true));
   const dv = new DataView(copy.buffer);
   const v = new Float64Array(st.count);

@@ -3,7 +3,7 @@
 // (bench/quant_lib.mjs): symmetric INT8 weight fake quantization as
 // bench/fake_quant.py defines it (tests/js/verify.test.mjs holds the two to
 // the same bytes), seeded inputs, the relative output difference and SQNR.
-import { readModel, layers, storage, readValues, writeValues, channelMap, channelOf } from './onnx-proto.js';
+import { readModel, layers, storage, readValues, writeValues, channelMap, channelOf, copyOf } from './onnx-proto.js';
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same stream everywhere. */
 export function mulberry32(seed) {
@@ -124,9 +124,9 @@ export function fakeQuantize(w, map) {
  */
 export function quantizeWeights(bytes, { perChannel = false, externalData } = {}) {
   const model = readModel(bytes);
-  const copy = bytes.slice();
+  const copy = copyOf(bytes);
   const files = {};
-  for (const [name, data] of Object.entries(externalData ?? {})) files[name] = data.slice();
+  for (const [name, data] of Object.entries(externalData ?? {})) files[name] = copyOf(data);
   const list = layers(model);
   const seen = new Set();
   const notes = [];

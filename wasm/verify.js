@@ -97,7 +97,9 @@ let loaded = null;
 /** onnxruntime-web: options.ort, else imported (Node, or a bundler that resolves it). */
 async function runtime(given) {
   if (given) return given;
-  loaded ??= import(/* webpackIgnore: true */ /* @vite-ignore */ 'onnxruntime-web').then((ort) => {
+  // a name in a variable: bundlers leave the import alone, so that apps that never verify need not have it
+  const name = 'onnxruntime-web';
+  loaded ??= import(/* webpackIgnore: true */ /* @vite-ignore */ name).then((ort) => {
     ort.env.wasm.numThreads = 1; // no cross-origin isolation needed, no worker threads left running
     ort.env.logLevel = 'error';
     return ort;
