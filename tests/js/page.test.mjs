@@ -165,14 +165,16 @@ test('a file that is not a model, a truncated one, one too big: each gets a sent
     assert.equal(got.state, 'error');
     assert.match(got.message, /^huge\.onnx is 5\.4 GB, too big for this page: onnx-cle's WebAssembly memory holds 4 GiB in all.*Use the command line/);
 
-    // the drop zone is a button: Tab reaches it, Enter asks the file input
+    // the drop zone is a button: the keyboard reaches it, Enter asks the file input
     // for the chooser (counted here: whether headless Chromium then reports
     // the chooser to playwright in time varies from run to run)
     await page.evaluate(() => {
       window.chooserAsked = 0;
       document.getElementById('file-input').addEventListener('click', () => window.chooserAsked++);
     });
-    await page.keyboard.press('Tab');
+    // (from the sample button, the next stop after it: Shift+Tab)
+    await page.focus('#sample');
+    await page.keyboard.press('Shift+Tab');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'drop');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => window.chooserAsked === 1);
