@@ -299,16 +299,14 @@ export function start(options = {}) {
     for (const [, input] of balancing) input.disabled = on;
   }
 
-  // nothing to equalize: the report says so (already quantized models), or no layer changed
+  // nothing to equalize: the report says why (its nothing_to_equalize, a sentence: e.g. the
+  // model is already quantized), or, from a library without that field, no layer was equalized
   const nothingToDo = (report) => {
+    if (typeof report.nothing_to_equalize === 'string') return sentence(report.nothing_to_equalize);
     const t = report.totals;
-    if (report.nothing_to_equalize || t.nothing_to_equalize) return report.nothing_to_equalize?.reason ?? t.nothing_to_equalize?.reason ?? 'there is nothing to equalize';
-    if (t.quantized || report.quantized) return 'the model is already quantized; equalization belongs before quantization';
-    if (t.equalized === 0) {
-      return t.layers === 0 ? 'it has no Conv, ConvTranspose, Gemm or MatMul layer to equalize'
-        : `none of its ${t.layers} layers can be equalized (the CLE map says why for each)`;
-    }
-    return null;
+    if (t.equalized > 0) return null;
+    return t.layers === 0 ? 'it has no Conv, ConvTranspose, Gemm or MatMul layer to equalize'
+      : `none of its ${t.layers} layers can be equalized (the CLE map says why for each)`;
   };
 
   async function equalize() {

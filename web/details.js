@@ -84,7 +84,7 @@ export function renderNodeDetails(box, node, { graph, overlay, eqLayers }) {
       rangePlot(before, after, { width, height: 150, label: `Per-channel weight ranges of ${node.name}${after ? ' before and after equalization' : ''}, log scale` }));
     if (w && !after) {
       parts.push(h('details', { class: 'minmax' }, h('summary', {}, 'min and max of each channel'),
-        h('ol', { class: 'mono', start: 0 }, Array.from(w.min, (lo, c) => h('li', {}, `${lo.toPrecision(4)} … ${w.max[c].toPrecision(4)}`)))));
+        h('ol', { class: 'mono', start: 0, tabindex: 0, 'aria-label': 'min and max of each channel' }, Array.from(w.min, (lo, c) => h('li', {}, `${lo.toPrecision(4)} … ${w.max[c].toPrecision(4)}`)))));
     }
   }
   box.replaceChildren(...parts);

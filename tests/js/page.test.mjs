@@ -190,6 +190,14 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
   await onPage(`${origin}/web/`, served, async (page) => {
     const got = await give(page, realModels['ppocr-rec']);
     assert.equal(got.state, 'ready', got.message);
+    // the graph marks the ops that stop chains, each with its reason (here the Mul of a hard-swish)
+    await page.fill('#graph-search', 'p2o.Mul.0');
+    await page.press('#graph-search', 'Enter');
+    assert.equal(await page.getAttribute('#graph g.selected', 'data-name'), 'p2o.Mul.0');
+    assert.match(await page.getAttribute('#graph g.selected', 'class'), /\bstops\b/);
+    assert.match(await page.textContent('#graph-details'),
+      /Stops a chain: tensor 'depthwise_conv2d_0\.tmp_0' is read by Mul node p2o\.Mul\.0, which does not commute/);
+    assert.ok(await page.$$eval('#graph g.stops', (g) => g.length) > 0);
     await page.click('.more summary');
     // balancing runs the rounds it is given (the default stops when its estimate does)
     await page.selectOption('#opt-objective', 'balance');
@@ -211,6 +219,8 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
     const again = await press(page, '#equalize');
     assert.match(again.message, /^Equalized \d+ of \d+ layers/);
     assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 20);
+    // all the rounds it was given: the page says the limit stopped it
+    assert.match(await page.textContent('#eq-totals'), /20 rounds in .*the limit of 20 rounds was reached before the scales settled/);
 
     // reference only: one pass whatever the rounds field says, ReLU6 as ReLU
     await page.check('#opt-reference');

@@ -74,6 +74,12 @@ test('external data is quantized in a copy of its file; the input bytes are neve
   assert.deepEqual(Buffer.from(q.model), keep[0], 'the model file holds no weights to change');
   assert.notDeepEqual(Buffer.from(q.externalData['vgg_like_external.weights']), keep[1]);
   assert.deepEqual([Buffer.from(model), Buffer.from(data)], keep);
+  // a Node Buffer (whose slice() shares memory) is copied too
+  const buffer = readFileSync(fixture('mobilenetv2_like_bn.onnx'));
+  const kept = Buffer.from(buffer);
+  const fq = quantizeWeights(buffer, { perChannel: true });
+  assert.deepEqual(buffer, kept);
+  assert.notDeepEqual(Buffer.from(fq.model), kept);
   const none = quantizeWeights(model);
   assert.match(none.notes[0], /external data file 'vgg_like_external\.weights' was not given; left as is/);
 });
@@ -124,4 +130,28 @@ test('verify: options are checked, cancelling is an OnnxCleError, a model onnxru
   await assert.rejects(verify(bytes, bytes, { onProgress: (stage) => stage !== 'before-tensor' }),
     (e) => e instanceof OnnxCleError && e.code === 'CLE_E_CANCELLED');
   await assert.rejects(verify(new Uint8Array([1, 2, 3]), bytes), { code: 'CLE_E_UNSUPPORTED', message: /onnxruntime-web cannot load the model/ });
+});
+
+test('in the worker: graph() and verify() answer as the API does; the models move unless transfer: false', async () => {
+  const { createWorker } = await import('../../wasm/worker.node.js');
+  const w = createWorker();
+  try {
+    const bytes = new Uint8Array(readFileSync(fixture('mobilenetv2_like_bn.onnx')));
+    const g = await w.graph(bytes.slice());
+    const layers = g.nodes.filter((n) => n.op === 'Conv' || n.op === 'Gemm');
+    assert.equal(layers.length, 18);
+    for (const l of layers) assert.ok(g.weights[l.inputs[1]].min.length > 0, l.name);
+    for (const e of g.edges) assert.ok(e.points.length >= 4 && e.points[1] < e.points.at(-1), `${e.tensor} goes down the page`);
+    const { model } = await w.equalize(bytes.slice());
+    const keep = bytes.slice();
+    const r = await w.verify(bytes, model, { samples: 1, transfer: false });
+    assert.ok(r.maxRelErr <= 1e-4 && r.sqnrDb.perTensor.after > r.sqnrDb.perTensor.before, JSON.stringify(r.sqnrDb));
+    assert.deepEqual(bytes, keep);
+    await w.verify(bytes, model, { samples: 1 });
+    assert.equal(bytes.byteLength, 0);
+    assert.equal(model.byteLength, 0);
+    await assert.rejects(w.verify(keep, keep, { ort: {} }), { name: 'TypeError', message: /unknown option 'ort' for verify/ });
+  } finally {
+    w.terminate();
+  }
 });
