@@ -11,6 +11,7 @@ const NS = 'http://www.w3.org/2000/svg';
 const MIN_SCALE = 0.01;
 const MAX_SCALE = 4;
 const FAR = 0.45; // below this scale, boxes lose their text
+const OVERVIEW = 0.12; // below this, boxes of a kind are one path each (a few DOM nodes however big the model)
 
 function el(name, attrs = {}, text) {
   const e = document.createElementNS(NS, name);
@@ -77,6 +78,7 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
   const edgeLayer = el('g', { class: 'edges' });
   const nodeLayer = el('g', { class: 'nodes' });
   svg.append(defs, edgeLayer, nodeLayer);
+  const overviewHolder = svg; // the overview layer goes in when needed
   viewport.replaceChildren(svg);
 
   let g = null; // the graph
@@ -85,6 +87,8 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
   let shown = new Map(); // node id → element
   let shownEdges = new Map();
   let drawn = null; // the graph rectangle the DOM holds
+  let overview = false; // drawn as an overview (one path per kind of box)
+  const overviewLayer = el('g', { class: 'overview' });
   let selected = -1;
   let byRank = []; // rank → ids by x
   let matches = [];
@@ -164,6 +168,39 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
     drawn = rect;
   }
 
+  /** The overview of what lies in rect: edges as one path, boxes as one path per kind. */
+  function fillOverview(rect) {
+    const inside = (x0, y0, x1, y1) => x1 >= rect.x0 && x0 <= rect.x1 && y1 >= rect.y0 && y0 <= rect.y1;
+    const kinds = new Map(); // class and hue → path data
+    let edges = '';
+    for (const e of g.edges) if (e.points && inside(...e.box)) edges += edgePath(e.points);
+    for (const n of g.nodes) {
+      if (!inside(n.x - n.w / 2, n.y - n.h / 2, n.x + n.w / 2, n.y + n.h / 2)) continue;
+      const key = `${classesOf(n)}|${hueOf(n) ?? ''}`;
+      kinds.set(key, `${kinds.get(key) ?? ''}M${n.x - n.w / 2},${n.y - n.h / 2}h${n.w}v${n.h}h${-n.w}z`);
+    }
+    const parts = [el('path', { class: 'edge', d: edges || 'M0,0' })];
+    for (const [key, d] of kinds) {
+      const [cls, hue] = key.split('|');
+      const g1 = el('g', { class: cls });
+      if (hue) g1.style.setProperty('--hue', hue);
+      g1.append(el('path', { d, class: 'box' }));
+      parts.push(g1);
+    }
+    overviewLayer.replaceChildren(...parts);
+    if (!overviewLayer.isConnected) overviewHolder.append(overviewLayer);
+    drawn = rect;
+  }
+
+  function clearDrawn() {
+    for (const e of [...shown.values(), ...shownEdges.values()]) e.remove();
+    shown = new Map();
+    shownEdges = new Map();
+    overviewLayer.replaceChildren();
+    overviewLayer.remove();
+    drawn = null;
+  }
+
   function render() {
     frame = 0;
     if (!g) return;
@@ -172,20 +209,31 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
     svg.setAttribute('width', w);
     svg.setAttribute('height', h);
     svg.classList.toggle('far', view.s < FAR);
+    if ((view.s < OVERVIEW) !== overview) {
+      overview = view.s < OVERVIEW;
+      clearDrawn();
+    }
     const vis = { x0: view.x, y0: view.y, x1: view.x + w / view.s, y1: view.y + h / view.s };
     if (!drawn || vis.x0 < drawn.x0 || vis.y0 < drawn.y0 || vis.x1 > drawn.x1 || vis.y1 > drawn.y1) {
       // a margin of half a screen each way, so that small pans touch no DOM
       const mx = (vis.x1 - vis.x0) / 2;
       const my = (vis.y1 - vis.y0) / 2;
-      fill({ x0: vis.x0 - mx, y0: vis.y0 - my, x1: vis.x1 + mx, y1: vis.y1 + my });
+      const rect = { x0: vis.x0 - mx, y0: vis.y0 - my, x1: vis.x1 + mx, y1: vis.y1 + my };
+      if (overview) fillOverview(rect);
+      else fill(rect);
     }
   }
   const later = () => {
     frame ||= requestAnimationFrame(render);
   };
 
+  // some of the graph stays in view, however far it is dragged
   function setView(v) {
-    view = { x: v.x, y: v.y, s: Math.min(MAX_SCALE, Math.max(MIN_SCALE, v.s)) };
+    const s = Math.min(MAX_SCALE, Math.max(MIN_SCALE, v.s));
+    const { w, h } = size();
+    const keep = 40 / s;
+    const clamp = (x, lo, hi) => Math.min(Math.max(x, lo), hi);
+    view = { x: clamp(v.x, keep - w / s, g.width - keep), y: clamp(v.y, keep - h / s, g.height - keep), s };
     later();
   }
 
@@ -217,6 +265,11 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
   }
 
   function restyle(id) {
+    if (overview) {
+      drawn = null; // the overview draws classes into its paths: draw it again
+      later();
+      return;
+    }
     const e = shown.get(id);
     if (e) e.setAttribute('class', classesOf(g.nodes[id]));
   }
@@ -262,10 +315,7 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
     selected = -1;
     matches = [];
     match = -1;
-    for (const e of [...shown.values(), ...shownEdges.values()]) e.remove();
-    shown = new Map();
-    shownEdges = new Map();
-    drawn = null;
+    clearDrawn();
     home();
   }
 
@@ -344,10 +394,20 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
     if (!drag) return;
     if (drag.moved <= 3 && e.type === 'pointerup') {
       const hit = drag.target?.closest?.('[data-id]');
-      select(hit ? Number(hit.dataset.id) : -1, { centreOn: false });
+      select(hit ? Number(hit.dataset.id) : boxAt(e), { centreOn: overview });
     }
     drag = pointers.size ? { ...drag, moved: Infinity } : null;
   };
+  // in the overview boxes are paths: the box under the pointer (a few pixels around it count)
+  function boxAt(e) {
+    if (!overview) return -1;
+    const r = viewport.getBoundingClientRect();
+    const x = view.x + (e.clientX - r.left) / view.s;
+    const y = view.y + (e.clientY - r.top) / view.s;
+    const slack = 4 / view.s;
+    const n = g.nodes.find((b) => Math.abs(b.x - x) <= b.w / 2 + slack && Math.abs(b.y - y) <= b.h / 2 + slack);
+    return n ? n.id : -1;
+  }
   viewport.addEventListener('pointerup', release);
   viewport.addEventListener('pointercancel', release);
   viewport.addEventListener('wheel', (e) => {
@@ -412,9 +472,7 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
     get selected() { return selected; },
     clear: () => {
       g = null;
-      for (const e of [...shown.values(), ...shownEdges.values()]) e.remove();
-      shown = new Map();
-      shownEdges = new Map();
+      clearDrawn();
     },
   };
 }
