@@ -244,7 +244,7 @@ export function start(options = {}) {
       const { bytes, externalData } = await inputs({ file, extra });
       if (id !== job) return;
       setBusy(`Checking ${file.name}…`);
-      const check = await worker.check(bytes, { externalData, transfer: false });
+      const check = await worker.check(bytes, { externalData });
       if (id !== job) return;
       model = { file, extra, stem: stemOf(file.name), check, sarifUrl: null };
       showReport(model, check.model);
@@ -254,7 +254,10 @@ export function start(options = {}) {
         `CLE pairs ${s.paired} of ${s.layers} layers${more}.`;
       setBusy('Drawing the graph…');
       try {
-        const graph = await worker.graph(bytes, { externalData });
+        // read again rather than kept: the bytes went to the worker, and a big model is not held twice
+        const again = await inputs(model);
+        if (id !== job) return;
+        const graph = await worker.graph(again.bytes, { externalData: again.externalData });
         if (id !== job) return;
         showGraph(model, graph);
       } catch (e) {
