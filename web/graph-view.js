@@ -229,6 +229,7 @@ export function createGraphView(viewport, { onSelect = () => {}, say = () => {} 
 
   // some of the graph stays in view, however far it is dragged
   function setView(v) {
+    if (!g) return;
     const s = Math.min(MAX_SCALE, Math.max(MIN_SCALE, v.s));
     const { w, h } = size();
     const keep = 40 / s;
