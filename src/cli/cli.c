@@ -386,11 +386,11 @@ static enum cle_status open_input(const struct cli_host *h, const char *path, st
 				  struct cle_input *in, uint8_t **bytes, size_t *n,
 				  struct cle_error *e)
 {
+	enum cle_status st;
+
 	memset(r, 0, sizeof *r);
 	r->h = h;
 	r->model_path = path;
-	enum cle_status st;
-
 	*bytes = NULL;
 	*n = 0;
 	if ((st = h->read_file(h->ud, path, NULL, h->a, bytes, n, e)) != CLE_OK)
@@ -628,7 +628,8 @@ static void check_folder(struct check_run *cr, const char *path, char *list, siz
 			continue;
 		if ((size_t)snprintf(child, sizeof child, "%s%s%s", here ? "" : path,
 				     here || (len > 0 && path[len - 1] == '/') ? "" : "/", name) >= sizeof child) {
-			check_failed(cr, path, "a path in this folder is too long");
+			snprintf(child, sizeof child, "%s: the path of %s in it is too long", path, name);
+			check_failed(cr, path, child);
 			continue;
 		}
 		if (kind == 'd')
