@@ -552,7 +552,8 @@ static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const str
 		json_word(b, scaling_word(r, l->out_region));
 		cle_buf_puts(b, ",\"input_scaling\":");
 		json_word(b, scaling_word(r, l->in_region));
-		cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
+		cle_buf_printf(b, ",\"clamped_channels\":%u,\"hbf\":%s,\"note\":", (unsigned)lr->clamped,
+			       lr->hbf ? "true" : "false");
 		if (why)
 			report_json_str(b, why);
 		else
@@ -624,6 +625,9 @@ static void equalize_rows(struct cle_buf *b, const struct cle_plan *p, const str
 			cle_buf_printf(b, "  spread %7s -> %-7s  SQNR %5.1f -> %5.1f dB%s",
 				       text_num(lr->spread_before, n1), text_num(lr->spread_after, n2),
 				       lr->sqnr_before, lr->sqnr_after, lr->changed ? "" : "  (unchanged)");
+		if (lr->clamped > 0)
+			cle_buf_printf(b, "  %u output channel%s at the scale limit", (unsigned)lr->clamped,
+				       lr->clamped == 1 ? "" : "s");
 		if (why)
 			cle_buf_printf(b, "  %s", report_safe(why, s2, sizeof s2));
 		cle_buf_puts(b, "\n");
