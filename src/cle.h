@@ -146,7 +146,8 @@ struct cle_layer_result {
 enum cle_scaling {
 	CLE_SCALED_FULL = 1, /* to the best the objective saw */
 	CLE_SCALED_PART = 2, /* part of the way: a consumer's per-channel budget held it */
-	CLE_SCALED_HELD = 4, /* not at all: the budget held it where the estimate would fall */
+	CLE_SCALED_HELD = 4, /* not at all: the budget held it where the estimate would fall,
+			      * or the estimate fell too little to trust (cle_noise.c MIN_GAIN) */
 };
 
 struct cle_result {

@@ -29,6 +29,10 @@
 /* A consumer's per-channel estimate may rise to this times what it was:
  * per-channel INT8 loses at most about 1.1 dB for the per-tensor gain. */
 #define PC_BUDGET 1.3
+/* A region is moved only if its estimate falls by more than this part:
+ * on trained models a layer's estimate misses its measured noise by
+ * several dB either way, so a smaller gain is as likely a loss. */
+#define MIN_GAIN 0.05
 
 /* One layer of a region: its channels [off, off + n) there. */
 struct member {
@@ -434,6 +438,29 @@ static void round_region(struct eq *q, uint32_t r, struct problem *pb, double *I
 	balance_mark_dirty(q, &q->p->regions[r]);
 }
 
+/* Regions whose estimate fell by no more than MIN_GAIN over leaving them
+ * are left alone after all: held. */
+static void keep_clear_gains(struct eq *q, struct problem *pb, double *I, double *O)
+{
+	uint32_t r;
+	size_t c;
+
+	for (r = 0; r < q->p->n_regions; r++) {
+		double *s = q->s[r];
+
+		if (s == NULL || q->res->scaling[r] == 0 || q->res->scaling[r] == CLE_SCALED_HELD)
+			continue;
+		gather(q, r, pb, I, O);
+		for (c = 0; c < pb->n_ch; c++)
+			pb->t[c] = 1;
+		if (region_noise(pb, s) < (1 - MIN_GAIN) * region_noise(pb, pb->t))
+			continue;
+		memcpy(s, pb->t, pb->n_ch * sizeof *s);
+		q->res->scaling[r] = CLE_SCALED_HELD;
+		balance_mark_dirty(q, &q->p->regions[r]);
+	}
+}
+
 /* Room for the largest region's problem. */
 static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **I, double **O)
 {
@@ -506,6 +533,8 @@ enum cle_status noise_run(struct eq *q)
 		}
 		now = f;
 	}
+	keep_clear_gains(q, &pb, I, O);
+	now = noise_sum(q, I, &pc, false);
 	if (eq_pow2(q)) {
 		for (r = 0; r < p->n_regions; r++)
 			if (q->s[r] != NULL)

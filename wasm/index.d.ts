@@ -217,7 +217,8 @@ export interface EqualizeLayer {
   noise_pc_db_before?: number | null;
   noise_pc_db_after?: number | null;
   /** How far the scales of its output (input) channels moved: all the way the estimate asked,
-   * part of it (a consumer's per-channel budget held them), held there, or null (not scaled). */
+   * part of it (a consumer's per-channel budget held them), held there (by that budget, or an
+   * estimated gain of 5% or less, too small to trust), or null (not scaled). */
   output_scaling: 'full' | 'partial' | 'held' | null;
   input_scaling: 'full' | 'partial' | 'held' | null;
   /** Its output channels whose scale hit the limit (`--max-scale`): near-dead channels, left at the bound. */
