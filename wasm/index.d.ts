@@ -38,7 +38,10 @@ export interface SarifLog {
   version: '2.1.0';
   runs: {
     tool: { driver: { name: string; version: string; rules: { id: string; name: string }[] } };
+    /** The models checked (one through the API), by path as given: relative, or a file:// URI. */
     artifacts: { location: { uri: string } }[];
+    /** executionSuccessful is false when a path given to the CLI could not be checked. */
+    invocations: { executionSuccessful: boolean; toolExecutionNotifications?: unknown[] }[];
     results: {
       ruleId: string;
       ruleIndex: number;
@@ -121,14 +124,15 @@ export interface InfoReport {
 
 /** One construct that stops or limits CLE, in `CheckReport.findings`. */
 export interface CheckFinding {
-  /** The rule's name, e.g. `'conv-transpose'`. */
+  /** The rule's name: `'onnx-invalid'`, `'quantized-model'`, `'reshape-fixed-batch'`, `'resize-align-corners'`, `'conv-transpose'`. */
   rule: string;
+  /** error: the export is invalid, or CLE cannot run on the model; warning: a hazard that does not stop onnx-cle; info: not checked. */
   severity: 'error' | 'warning' | 'info';
   /** The node it is about, or null for the whole model. */
   node: string | null;
   op: string | null;
   message: string;
-  /** How to fix it. */
+  /** How to fix it, in the terms of what wrote the model (PyTorch, tf2onnx, Paddle, or ONNX's). */
   fix: string;
 }
 
@@ -216,6 +220,8 @@ export interface EqualizeLayer {
    * part of it (a consumer's per-channel budget held them), held there, or null (not scaled). */
   output_scaling: 'full' | 'partial' | 'held' | null;
   input_scaling: 'full' | 'partial' | 'held' | null;
+  /** Its output channels whose scale hit the limit (`--max-scale`): near-dead channels, left at the bound. */
+  clamped_channels: number;
   /** Whether high-bias absorption changed this layer. */
   hbf: boolean;
   /** Why the layer was left alone or partly done, or null. */
@@ -225,6 +231,13 @@ export interface EqualizeLayer {
 /** What `onnx-cle equalize --json` prints. */
 export interface EqualizeReport {
   layers: EqualizeLayer[];
+  /**
+   * Why the run changed nothing (the model is already quantized, has no
+   * layer, no two layers can be scaled together, or no scaling helps), or
+   * null when it changed the model.  When set, `model` is the input as it
+   * came: there is nothing new to save.
+   */
+  nothing_to_equalize: string | null;
   totals: {
     /** The estimated output SQNR of the weights quantized per tensor, before and after, in dB
      * (the default objective; absent when balancing); with batch norm treated the other way. */
