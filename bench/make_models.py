@@ -185,15 +185,11 @@ def vgg_1g():
     return b, y
 
 
-def vgg16_torchvision(path):
-    """torchvision.models.vgg16_bn exported with torch.onnx (see the top)."""
+def trained_like(net, seed):
+    """Biases and batch-norm parameters drawn like a trained net's (see the top)."""
     import torch
-    import torchvision
 
-    t0 = time.time()
-    torch.manual_seed(16)
-    net = torchvision.models.vgg16_bn(weights=None).eval()
-    rng = np.random.default_rng(16)
+    rng = np.random.default_rng(seed)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
@@ -207,13 +203,47 @@ def vgg16_torchvision(path):
                 m.bias.copy_(torch.from_numpy(rng.normal(0.5, 0.5, n).astype(np.float32)))
                 m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.2, n).astype(np.float32)))
                 m.running_var.copy_(torch.from_numpy(np.exp(rng.normal(0, 1.5, n)).astype(np.float32)))
+
+
+def torchvision_export(path, what, make, seed, size=224):
+    """A torchvision model with random trained-like parameters, exported by
+    torch.onnx as a user would (eval mode: the exporter folds batch norms)."""
+    import torch
+
+    t0 = time.time()
+    torch.manual_seed(seed)
+    net = make().eval()
+    trained_like(net, seed)
     tmp = path + ".tmp"
-    torch.onnx.export(net, torch.zeros(1, 3, 224, 224), tmp, opset_version=OPSET,
+    torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, opset_version=OPSET,
                       input_names=["input"], output_names=["output"])
     onnx.checker.check_model(tmp)
     os.replace(tmp, path)
-    print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB, torchvision vgg16_bn ({time.time() - t0:.1f} s)",
+    print(f"{path}: {os.path.getsize(path) / 1e6:.1f} MB, torchvision {what} ({time.time() - t0:.1f} s)",
           flush=True)
+
+
+def vgg16_torchvision(path):
+    """torchvision.models.vgg16_bn exported with torch.onnx (see the top)."""
+    import torchvision
+
+    torchvision_export(path, "vgg16_bn", lambda: torchvision.models.vgg16_bn(weights=None), 16)
+
+
+def fcn_resnet50_torchvision(path):
+    """torchvision's FCN-ResNet50 (segmentation, no auxiliary head): a
+    ResNet-50 backbone (bottleneck blocks, dilated in its last two stages)."""
+    import torchvision
+
+    torchvision_export(path, "fcn_resnet50", lambda: torchvision.models.segmentation.fcn_resnet50(
+        weights=None, weights_backbone=None, aux_loss=False), 50)
+
+
+def mobilenet_v2_torchvision(path):
+    """torchvision's MobileNetV2: inverted residuals, depthwise triplets, ReLU6."""
+    import torchvision
+
+    torchvision_export(path, "mobilenet_v2", lambda: torchvision.models.mobilenet_v2(weights=None), 2)
 
 
 def write(make, path):
@@ -235,7 +265,9 @@ def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     out = args[0] if args else os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
     os.makedirs(out, exist_ok=True)
-    wanted = [("resnet_100m.onnx", lambda path: write(resnet_100m, path))]
+    wanted = [("resnet_100m.onnx", lambda path: write(resnet_100m, path)),
+              ("fcn_resnet50_torchvision.onnx", fcn_resnet50_torchvision),
+              ("mobilenet_v2_torchvision.onnx", mobilenet_v2_torchvision)]
     if "--quick" not in argv:
         wanted.append(("vgg_1g.onnx", lambda path: write(vgg_1g, path)))
         wanted.append(("vgg16_bn_torchvision.onnx", vgg16_torchvision))

@@ -6,7 +6,8 @@ weights.
 usage: /usr/bin/python3 bench/ref_cle.py IN.onnx OUT.onnx [--reference] [--json]
        /usr/bin/python3 bench/ref_cle.py --compare A.onnx B.onnx
 
-What it does is what `onnx-cle equalize` does by default (cle.h, README):
+What it does is what `onnx-cle equalize --objective=balance --batch-norm=fold
+--hbf` does (range balancing; the default objective, noise, is not here):
 BatchNormalization folded into the Conv/ConvTranspose/Gemm before it;
 regions (a layer's output, the channel-preserving ops after it, the tensors
 Add/Concat join to it) found with a union-find over tensors; every open

@@ -378,7 +378,7 @@ static enum cle_status read_weights(struct eq *q)
 	return CLE_OK;
 }
 
-/* Factors, biases and measures of every layer, then high-bias absorption. */
+/* Factors and biases of every layer, then high-bias absorption. */
 static enum cle_status settle_layers(struct eq *q)
 {
 	const struct cle_plan *p = q->p;
@@ -389,11 +389,24 @@ static enum cle_status settle_layers(struct eq *q)
 		if (!q->ls[li].active)
 			continue;
 		final_factors(q, li);
-		if ((st = bias_layer(q, li)) != CLE_OK || (st = measure_layer(q, li)) != CLE_OK)
+		if ((st = bias_layer(q, li)) != CLE_OK)
 			return st;
 	}
 	for (r = 0; r < p->n_regions; r++)
 		if ((st = bias_absorb_high(q, r)) != CLE_OK)
+			return st;
+	return CLE_OK;
+}
+
+/* Every layer's measures (one more read of its weights): only for the run
+ * that is written, not for a plan compared and dropped (--batch-norm=auto). */
+static enum cle_status measure_layers(struct eq *q)
+{
+	enum cle_status st;
+	uint32_t li;
+
+	for (li = 0; li < q->p->n_layers; li++)
+		if (q->ls[li].active && (st = measure_layer(q, li)) != CLE_OK)
 			return st;
 	return CLE_OK;
 }
@@ -465,7 +478,8 @@ enum cle_status cle_run_write(struct cle_run *run, const struct onnx_sink *sink,
 	enum cle_status st;
 
 	q->e = e;
-	if ((st = write_model(q, sink, gs)) != CLE_OK || (st = totals(q)) != CLE_OK)
+	if ((st = measure_layers(q)) != CLE_OK || (st = write_model(q, sink, gs)) != CLE_OK ||
+	    (st = totals(q)) != CLE_OK)
 		return st;
 	eq_progress(q, "done", 1);
 	*res = run->res;
