@@ -333,6 +333,35 @@ static double move_scale(double max, double *s, double x)
 	return fabs(log(*s / old));
 }
 
+/* Does region r have a layer with float16 weights? */
+static bool half_weights(const struct eq *q, uint32_t r)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t i;
+
+	for (i = 0; i < rg->n_producers + rg->n_consumers; i++)
+		if (q->ls[i < rg->n_producers ? rg->producers[i] : rg->consumers[i - rg->n_producers]].t.dt == KERNEL_F16)
+			return true;
+	return false;
+}
+
+/* x for channel c of region r, kept inside the float16 window
+ * (eq_half_window) given its ranges rp, rq under the current scale s;
+ * the window's hold is noted in cap_hit. */
+static double half_clamp(struct eq *q, uint32_t r, size_t c, double rp, double rq, double s, double x)
+{
+	double lo = 0, hi = HUGE_VAL, y;
+	bool w;
+
+	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
+		return x;
+	w = half_weights(q, r);
+	eq_half_window(q, r, c, w ? rp * s : 0, w ? rq / s : 0, s, &lo, &hi);
+	y = fmin(fmax(x, lo), hi);
+	q->cap_hit[r][c] = y != x;
+	return y;
+}
+
 /* One balancing step of region r (and, for a triplet, of the region after
  * its depthwise layer); returns the largest move of a scale, the measure
  * of convergence. */
@@ -352,7 +381,8 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 
 			if (!usable(rp[c]) || !usable(rq[c]))
 				continue;
-			worst = fmax(worst, move_scale(max, &s[c], s[c] * sqrt(ratio)));
+			worst = fmax(worst, move_scale(max, &s[c], half_clamp(q, r, c, rp[c], rq[c], s[c],
+									     s[c] * sqrt(ratio))));
 		}
 		balance_mark_dirty(q, rg);
 		return worst;
@@ -374,8 +404,11 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[b]))
 				continue;
 			gm = cbrt(x1 * x2 * x3);
-			worst = fmax(worst, move_scale(max, &s[a], x1 / gm));
-			worst = fmax(worst, move_scale(max, &s2[b], gm / x3));
+			/* the float16 window of the outer layers (the depthwise one's
+			 * moves with both scales: the writer's overflow check guards it) */
+			worst = fmax(worst, move_scale(max, &s[a], half_clamp(q, r, a, rp[a], 0, s[a], x1 / gm)));
+			worst = fmax(worst, move_scale(max, &s2[b], half_clamp(q, r2, b, 0, rq2[b], s2[b],
+									       gm / x3)));
 		}
 		done[r2] = 1;
 		balance_mark_dirty(q, rg);
@@ -448,10 +481,19 @@ enum cle_status balance_finish(struct eq *q)
 
 		if (q->s[r] == NULL)
 			continue;
+		if (eq_pow2(q))
+			region_ranges(q, r, rp, rq);
 		for (c = 0; c < p->regions[r].n_ch; c++) {
-			if (eq_pow2(q))
-				q->s[r][c] = eq_pow2_round(q->s[r][c]);
+			if (eq_pow2(q)) {
+				double lo = eq_max_scale(q) > 0 ? 1 / eq_max_scale(q) : 0;
+				double hi = eq_max_scale(q) > 0 ? eq_max_scale(q) : HUGE_VAL, s = q->s[r][c];
+				bool w = half_weights(q, r);
+
+				eq_half_window(q, r, c, w ? rp[c] * s : 0, w ? rq[c] / s : 0, s, &lo, &hi);
+				q->s[r][c] = eq_pow2_within(s, lo, hi);
+			}
 			q->res->clamped += at_clamp(eq_max_scale(q), q->s[r][c]);
+			q->res->half_limited += q->cap_hit != NULL && q->cap_hit[r] != NULL && q->cap_hit[r][c];
 		}
 		balance_mark_dirty(q, &p->regions[r]);
 	}

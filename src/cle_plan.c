@@ -38,6 +38,9 @@ struct planner {
 	const char **why;         /* per node: why it blocks (OPS_BLOCK), else NULL */
 	uint32_t *layer_of_node;  /* layer index per node, GRAPH_NONE */
 	uint8_t *listed;          /* per node: already in a region's through list */
+	uint8_t *dslot;           /* per node: the input carrying the activation (ops_data_slot) */
+	uint8_t *rescale;         /* per node: 1 + enum cle_rescale when its constants scale, else 0 */
+	uint8_t *hswish;          /* per node: part of a HardSwish written out (its sentence says so) */
 	struct region_build *rb;  /* per region of this graph */
 };
 
@@ -96,6 +99,7 @@ static enum cle_status plan_layer(struct planner *pl, uint32_t n, enum ops_layer
 {
 	struct cle_layer *l = NULL;
 	enum cle_status st;
+	uint32_t i;
 
 	if ((st = add_layer(pl, &l)) != CLE_OK ||
 	    (st = cle_layer_describe(pl->p, l, pl->g, n, kind, pl->e)) != CLE_OK)
@@ -106,6 +110,8 @@ static enum cle_status plan_layer(struct planner *pl, uint32_t n, enum ops_layer
 		pl->role[l->bn] = OPS_LAYER;
 	if (l->bias_add != GRAPH_NONE)
 		pl->role[l->bias_add] = OPS_LAYER;
+	for (i = 0; i < l->n_affine; i++)
+		pl->role[l->affine[i]] = OPS_LAYER;
 	return CLE_OK;
 }
 
@@ -142,6 +148,78 @@ static enum cle_status bound_role(struct planner *pl, uint32_t n)
 	return CLE_OK;
 }
 
+/* Node n when it is part of a HardSwish written out (ops_hardswish): it
+ * blocks, and its sentence says what it is part of.  *is tells. */
+static enum cle_status hardswish_role(struct planner *pl, uint32_t n, bool *is)
+{
+	const struct graph *g = pl->g;
+	const struct graph_node *nd = &g->node[n];
+	char lb[256], list[1024];
+	uint32_t parts[4], i, k;
+	size_t at = 0;
+
+	*is = false;
+	for (i = 0; i < nd->n_in && !*is; i++)
+		*is = nd->in[i] != GRAPH_NONE && ops_hardswish(g, n, nd->in[i], parts);
+	/* the Div by 6 at its end reads the product, not x */
+	if (!*is && nd->n_in == 2 && nd->in[0] != GRAPH_NONE && (k = g->value[nd->in[0]].producer) != GRAPH_NONE &&
+	    ops_is(&g->node[k], "Mul"))
+		for (i = 0; i < 2 && !*is; i++)
+			*is = g->node[k].in[i] != GRAPH_NONE && ops_hardswish(g, k, g->node[k].in[i], parts) &&
+			      (parts[2] == n || parts[3] == n);
+	if (!*is)
+		return CLE_OK;
+	pl->hswish[n] = 1;
+	list[0] = '\0';
+	for (k = 0; k < 4 && parts[k] != GRAPH_NONE; k++)
+		at += (size_t)snprintf(list + at, sizeof list - at, "%s%s %s", k == 0 ? "" :
+				       k + 1 < 4 && parts[k + 1] != GRAPH_NONE ? ", " : " and ",
+				       g->node[parts[k]].op, label(g, parts[k], lb));
+	return reason(pl, &pl->why[n], "%s node %s, part of a HardSwish, x * clip(x + 3, 0, 6) / 6 "
+		      "(written as %s), which does not commute with per-channel scaling: "
+		      "hardswish(x / s) is not hardswish(x) / s", nd->op, label(g, n, lb), list);
+}
+
+/* Node n (Add, Sub, Max, Min, Mul, Div; OPS_CONST or OPS_GAIN) with its
+ * constant operand in slot cs: a pass-through whose constant follows the
+ * scales (c / s per channel; Mul and Div as they are), or the sentence
+ * why not. */
+static enum cle_status const_role(struct planner *pl, uint32_t n, const struct ops_def *d, uint32_t cs)
+{
+	const struct graph *g = pl->g;
+	const struct graph_node *nd = &g->node[n];
+	const struct graph_const *c = ops_input_const(g, n, cs);
+	int64_t opset = graph_opset(pl->p->gm, ""), need;
+	const char **why = &pl->why[n];
+	bool bound = ops_is(nd, "Max") || ops_is(nd, "Min");
+	char lb[256];
+	size_t i;
+	double x;
+
+	need = bound ? 8 : 7;
+	if (opset < need && !(d->flags & OPS_GAIN))
+		return reason(pl, why, "%s node %s, whose constant would become a per-channel tensor, which %s "
+			      "broadcasts only from opset %lld (the model imports opset %lld)", nd->op,
+			      label(g, n, lb), nd->op, (long long)need, (long long)opset);
+	if (opset < need)
+		return reason(pl, why, "%s node %s, which broadcasts its constant as numpy does only from "
+			      "opset 7 (the model imports opset %lld)", nd->op, label(g, n, lb), (long long)opset);
+	if (ops_is(nd, "Div") && cs == 0)
+		return reason(pl, why, "Div node %s, which divides a constant by the channels (c / x does not "
+			      "scale with x)", label(g, n, lb));
+	if (!c->ok || (c->dtype != GRAPH_FLOAT && c->dtype != GRAPH_FLOAT16 && c->dtype != GRAPH_DOUBLE))
+		return reason(pl, why, "%s node %s, whose constant is not a float32, float16 or double tensor",
+			      nd->op, label(g, n, lb));
+	for (i = 0; i < c->count; i++)
+		if (!graph_const_f64(c, i, &x) || !isfinite(x))
+			return reason(pl, why, "%s node %s, whose constant is not finite", nd->op, label(g, n, lb));
+	pl->role[n] = OPS_PASS;
+	pl->dslot[n] = (uint8_t)(1 - cs);
+	pl->rescale[n] = (uint8_t)(1 + ((d->flags & OPS_GAIN) ? CLE_RESCALE_GAIN
+					: bound ? CLE_RESCALE_BOUND : CLE_RESCALE_SHIFT));
+	return CLE_OK;
+}
+
 /* The role of node n from the op table, and the sentence when it blocks. */
 static enum cle_status set_role(struct planner *pl, uint32_t n)
 {
@@ -151,6 +229,8 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 	const char **why = &pl->why[n], *tail;
 	enum cle_status st;
 	char lb[256];
+	uint32_t cs;
+	bool hs;
 
 	if (pl->role[n] == OPS_LAYER)
 		return CLE_OK;
@@ -161,6 +241,13 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 	if (pl->cfg->reference && !(d != NULL && (d->flags & OPS_REFERENCE)))
 		return reason(pl, why, "%s node %s, where the reference ends the chain (it passes "
 			      "through Relu and PRelu only)", nd->op, label(g, n, lb));
+	if ((st = hardswish_role(pl, n, &hs)) != CLE_OK || hs)
+		return st;
+	if (d != NULL && (d->flags & (OPS_CONST | OPS_GAIN)) && (cs = ops_const_slot(g, n)) != GRAPH_NONE)
+		return const_role(pl, n, d, cs);
+	if (d != NULL && (d->flags & OPS_GAIN))
+		return reason(pl, why, "%s node %s, which %s two computed tensors (the result scales with "
+			      "both)", nd->op, label(g, n, lb), ops_is(nd, "Mul") ? "multiplies" : "divides");
 	if (d == NULL || d->role == OPS_BLOCK)
 		return reason(pl, why, "%s node %s, which does not commute with per-channel scaling",
 			      nd->op, label(g, n, lb));
@@ -169,6 +256,8 @@ static enum cle_status set_role(struct planner *pl, uint32_t n)
 	if ((d->flags & OPS_BOUND) && ((st = bound_role(pl, n)) != CLE_OK || *why != NULL))
 		return st;
 	pl->role[n] = d->role;
+	if (d->flags & (OPS_BOUND | OPS_AFFINE))
+		pl->rescale[n] = (uint8_t)(1 + ((d->flags & OPS_BOUND) ? CLE_RESCALE_CLIP : CLE_RESCALE_BN));
 	return CLE_OK;
 }
 
@@ -237,8 +326,12 @@ static enum cle_status scratch_init(struct planner *pl, const struct graph *g)
 	pl->why = cle_arena_calloc(s, nn, sizeof *pl->why);
 	pl->layer_of_node = cle_arena_calloc(s, nn, sizeof *pl->layer_of_node);
 	pl->listed = cle_arena_calloc(s, nn, sizeof *pl->listed);
+	pl->dslot = cle_arena_calloc(s, nn, sizeof *pl->dslot);
+	pl->rescale = cle_arena_calloc(s, nn, sizeof *pl->rescale);
+	pl->hswish = cle_arena_calloc(s, nn, sizeof *pl->hswish);
 	if (!pl->parent || !pl->delta || !pl->nch || !pl->flat || !pl->out_layer ||
-	    !pl->region_of_root || !pl->role || !pl->why || !pl->layer_of_node || !pl->listed)
+	    !pl->region_of_root || !pl->role || !pl->why || !pl->layer_of_node || !pl->listed ||
+	    !pl->dslot || !pl->rescale || !pl->hswish)
 		return plan_nomem(pl);
 	for (i = 0; i < g->n_value; i++) {
 		pl->parent[i] = i;
@@ -273,14 +366,21 @@ static enum cle_status find_roles(struct planner *pl)
 	return CLE_OK;
 }
 
-/* The channel count node n's first output gets from its inputs, 0 if unknown. */
-static int64_t channels_through(struct planner *pl, const struct graph_node *nd, enum ops_role role)
+/* The channel count node n's first output gets from its inputs, 0 if
+ * unknown: a pass-through's (a Resize by constant sizes: its sizes' C),
+ * an elementwise join's, a Concat's sum. */
+static int64_t channels_through(struct planner *pl, uint32_t n, enum ops_role role)
 {
+	const struct graph_node *nd = &pl->g->node[n];
 	int64_t c = 0;
-	uint32_t i;
+	uint32_t i, x;
 
-	if ((role == OPS_PASS || role == OPS_FLATTEN) && nd->n_in >= 1 && nd->in[0] != GRAPH_NONE)
-		return pl->nch[nd->in[0]];
+	if ((role == OPS_PASS || role == OPS_FLATTEN) && nd->n_in > pl->dslot[n] &&
+	    (x = nd->in[pl->dslot[n]]) != GRAPH_NONE) {
+		if (role == OPS_PASS && ops_resize_sizes(pl->g, n, &c) && c > 0 && c <= INT32_MAX)
+			return c;
+		return pl->nch[x];
+	}
 	if (role == OPS_JOIN)
 		for (i = 0; i < nd->n_in && c == 0; i++)
 			c = pl->nch[nd->in[i]];
@@ -295,37 +395,67 @@ static int64_t channels_through(struct planner *pl, const struct graph_node *nd,
 	return c;
 }
 
-/* Channel counts: layers' outputs, carried through the other roles until
- * nothing changes (files need not be sorted). */
-static void count_channels(struct planner *pl)
+/* Carries channel counts through the roles until nothing changes (files
+ * need not be sorted); a Flatten's mark too. */
+static void carry_channels(struct planner *pl)
 {
 	const struct graph *g = pl->g;
-	uint32_t i, n, pass;
+	uint32_t n, pass;
 	bool changed = true;
 
-	for (i = pl->first_layer; i < pl->p->n_layers; i++)
-		if (pl->p->layers[i].why == NULL)
-			pl->nch[pl->p->layers[i].out_value] = (int64_t)pl->p->layers[i].c_out;
 	for (pass = 0; changed && pass < g->n_node + 1; pass++) {
 		changed = false;
 		for (n = 0; n < g->n_node; n++) {
 			const struct graph_node *nd = &g->node[n];
+			uint32_t x = nd->n_in > pl->dslot[n] ? nd->in[pl->dslot[n]] : GRAPH_NONE;
 			int64_t c;
 
 			if (nd->n_out < 1 || nd->out[0] == GRAPH_NONE)
 				continue;
 			if (pl->role[n] == OPS_FLATTEN ||
-			    (pl->role[n] == OPS_PASS && nd->n_in >= 1 && nd->in[0] != GRAPH_NONE &&
-			     pl->flat[nd->in[0]])) {
+			    (pl->role[n] == OPS_PASS && x != GRAPH_NONE && pl->flat[x])) {
 				changed |= !pl->flat[nd->out[0]];
 				pl->flat[nd->out[0]] = 1;
 			}
-			if (pl->nch[nd->out[0]] != 0 || (c = channels_through(pl, nd, pl->role[n])) == 0)
+			if (pl->nch[nd->out[0]] != 0 || (c = channels_through(pl, n, pl->role[n])) == 0)
 				continue;
 			pl->nch[nd->out[0]] = c;
 			changed = true;
 		}
 	}
+}
+
+/* Channel counts: layers' outputs, carried through the other roles; then,
+ * where a Concat on channels still meets an unknown count, the shape the
+ * file records for that tensor (value_info), carried again. */
+static void count_channels(struct planner *pl)
+{
+	const struct graph *g = pl->g;
+	uint32_t i, n;
+	bool seeded = false;
+
+	for (i = pl->first_layer; i < pl->p->n_layers; i++)
+		if (pl->p->layers[i].why == NULL)
+			pl->nch[pl->p->layers[i].out_value] = (int64_t)pl->p->layers[i].c_out;
+	carry_channels(pl);
+	for (n = 0; n < g->n_node; n++) {
+		if (pl->role[n] != OPS_CONCAT)
+			continue;
+		for (i = 0; i < g->node[n].n_in; i++) {
+			uint32_t v = g->node[n].in[i];
+			int64_t dims[8];
+			int32_t rank;
+
+			if (v == GRAPH_NONE || pl->nch[v] != 0 || pl->flat[v] ||
+			    !graph_value_shape(&g->value[v], &rank, dims, NULL, 8) || rank < 2 || dims[1] <= 0 ||
+			    dims[1] > INT32_MAX)
+				continue;
+			pl->nch[v] = dims[1];
+			seeded = true;
+		}
+	}
+	if (seeded)
+		carry_channels(pl);
 }
 
 /* Joins the tensors that share channels; a node that cannot join blocks. */
@@ -338,7 +468,7 @@ static enum cle_status join_tensors(struct planner *pl)
 
 	for (n = 0; n < g->n_node; n++) {
 		const struct graph_node *nd = &g->node[n];
-		int64_t off = 0;
+		int64_t off = 0, sz;
 		bool ok = true;
 
 		if (nd->n_out < 1 || nd->out[0] == GRAPH_NONE)
@@ -363,6 +493,18 @@ static enum cle_status join_tensors(struct planner *pl)
 				continue;
 			}
 		}
+		if (pl->role[n] == OPS_PASS && ops_resize_sizes(g, n, &sz) && sz > 0 &&
+		    pl->nch[nd->in[0]] != sz) {
+			pl->role[n] = OPS_BLOCK;
+			if ((st = pl->nch[nd->in[0]] == 0
+				  ? reason(pl, &pl->why[n], "Resize node %s, whose constant sizes set %lld channels "
+					   "where the channel count before it is not known", label(g, n, lb),
+					   (long long)sz)
+				  : reason(pl, &pl->why[n], "Resize node %s, whose sizes make %lld channels of %lld",
+					   label(g, n, lb), (long long)sz, (long long)pl->nch[nd->in[0]])) != CLE_OK)
+				return st;
+			continue;
+		}
 		if (pl->role[n] == OPS_CONCAT) {
 			for (i = 0; i < nd->n_in && pl->nch[nd->in[i]] != 0; i++)
 				;
@@ -377,8 +519,8 @@ static enum cle_status join_tensors(struct planner *pl)
 		switch (pl->role[n]) {
 		case OPS_PASS:
 		case OPS_FLATTEN:
-			if (nd->n_in >= 1 && nd->in[0] != GRAPH_NONE)
-				ok = uf_join(pl, nd->in[0], nd->out[0], 0);
+			if (nd->n_in > pl->dslot[n] && nd->in[pl->dslot[n]] != GRAPH_NONE)
+				ok = uf_join(pl, nd->in[pl->dslot[n]], nd->out[0], 0);
 			break;
 		case OPS_JOIN:
 		case OPS_CONCAT:
@@ -484,6 +626,9 @@ static enum cle_status scan_source(struct planner *pl, struct region_build *b, u
 			      (val->flags & GRAPH_IS_INPUT) ? "a graph input"
 			      : (val->flags & GRAPH_IS_OUTER) ? "defined outside this subgraph"
 			      : val->konst ? "a constant" : "never produced");
+	if (pl->role[val->producer] == OPS_BLOCK && pl->hswish[val->producer])
+		return reason(pl, &b->blocked, "the channels of '%s' come from %s", val->name,
+			      pl->why[val->producer]);
 	if (pl->role[val->producer] == OPS_BLOCK || pl->role[val->producer] == OPS_LAYER)
 		return reason(pl, &b->blocked, "the channels of '%s' come from %s node %s, which cannot be "
 			      "rescaled", val->name, g->node[val->producer].op, label(g, val->producer, lb));
@@ -526,13 +671,12 @@ static enum cle_status scan_use(struct planner *pl, struct region_build *b, uint
 		return CLE_OK;
 	case OPS_PASS:
 		b->only_relu &= (d->flags & OPS_REFERENCE) != 0;
-		b->hbf_path &= (d->flags & OPS_SHIFT) != 0;
-		if ((d->flags & (OPS_BOUND | OPS_AFFINE)) && u->slot == 0 &&
-		    (st = list_add(pl, &b->rescaled, &b->n_rescaled, u->node)) != CLE_OK)
-			return st;
-		if (u->slot != 0)
+		b->hbf_path &= (d->flags & OPS_SHIFT) != 0 && !pl->rescale[u->node];
+		if (u->slot != pl->dslot[u->node])
 			return reason(pl, &b->blocked, "tensor '%s' is a parameter of %s node %s", name, op,
 				      label(g, u->node, lb));
+		if (pl->rescale[u->node] && (st = list_add(pl, &b->rescaled, &b->n_rescaled, u->node)) != CLE_OK)
+			return st;
 		return CLE_OK;
 	case OPS_FLATTEN:
 		b->only_relu = false;
@@ -579,8 +723,9 @@ static enum cle_status scan_members(struct planner *pl)
 	return CLE_OK;
 }
 
-/* The Clips and BatchNormalizations of region r, with their channels in
- * the region's frame. */
+/* The nodes of region r whose constants scale (Clip, BatchNormalization,
+ * a constant operand), with their channels in the region's frame; a
+ * constant that cannot follow the channels blocks the region. */
 static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 {
 	const struct graph *g = pl->g;
@@ -596,11 +741,14 @@ static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 		return plan_nomem(pl);
 	for (i = 0; i < b->n_rescaled; i++) {
 		struct cle_rescaled *c = &rg->rescaled[rg->n_rescaled++];
-		uint32_t x = g->node[b->rescaled[i]].in[0];
-		const struct graph_const *mean = ops_input_const(g, b->rescaled[i], 3);
+		uint32_t n = b->rescaled[i], x = g->node[n].in[pl->dslot[n]];
+		const struct graph_const *mean = ops_input_const(g, n, 3), *k;
 		const struct cle_layer *pr;
+		enum ops_fit fit;
 
-		c->node = b->rescaled[i];
+		c->node = n;
+		c->kind = (enum cle_rescale)(pl->rescale[n] - 1);
+		c->slot = pl->dslot[n];
 		c->off = (size_t)(uf_offset(pl, x) - b->lo);
 		c->n_ch = (size_t)pl->nch[x];
 		c->rank = 0;
@@ -610,14 +758,85 @@ static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 				c->rank = graph_resolve(g, pr->w_value, NULL)->konst->n_dims;
 		}
 		if (c->n_ch == 0 && (st = reason(pl, &rg->blocked, "%s node %s has an unknown channel "
-						 "count", g->node[c->node].op, label(g, c->node, lb))) != CLE_OK)
+						 "count", g->node[n].op, label(g, n, lb))) != CLE_OK)
 			return st;
-		if (ops_is(&g->node[c->node], "BatchNormalization") && mean->count != c->n_ch &&
+		if (c->kind == CLE_RESCALE_BN && mean->count != c->n_ch &&
 		    (st = reason(pl, &rg->blocked, "BatchNormalization node %s has %zu parameters for %zu "
-				 "channels", label(g, c->node, lb), mean->count, c->n_ch)) != CLE_OK)
+				 "channels", label(g, n, lb), mean->count, c->n_ch)) != CLE_OK)
+			return st;
+		if (c->kind < CLE_RESCALE_BOUND || c->n_ch == 0)
+			continue;
+		k = ops_input_const(g, n, 1 - c->slot);
+		fit = pl->flat[x] && k->count != 1 ? OPS_FIT_NONE : ops_channel_fit(k, c->n_ch, c->rank);
+		if (fit == OPS_FIT_NONE &&
+		    (st = reason(pl, &rg->blocked, "%s node %s broadcasts its constant across the channels "
+				 "or adds axes to them", g->node[n].op, label(g, n, lb))) != CLE_OK)
+			return st;
+		if (fit == OPS_FIT_OTHER && c->kind != CLE_RESCALE_GAIN &&
+		    (st = reason(pl, &rg->blocked, "%s node %s has a constant that varies along other axes "
+				 "than the channels, which cannot be rewritten channel by channel",
+				 g->node[n].op, label(g, n, lb))) != CLE_OK)
 			return st;
 	}
 	return CLE_OK;
+}
+
+/* After a Flatten that spreads each channel over several features, a
+ * per-channel constant would have to repeat per feature: the region's
+ * rewritten nodes there block it (a scalar Mul or Div is fine). */
+static enum cle_status settle_flat_rescaled(struct planner *pl, uint32_t r)
+{
+	const struct graph *g = pl->g;
+	struct cle_region *rg = &pl->p->regions[r];
+	size_t rep = 1;
+	char lb[256];
+	uint32_t i;
+
+	for (i = 0; i < rg->n_consumers; i++)
+		if (pl->p->layers[rg->consumers[i]].in_rep > rep)
+			rep = pl->p->layers[rg->consumers[i]].in_rep;
+	for (i = 0; i < rg->n_rescaled && rep > 1; i++) {
+		const struct cle_rescaled *c = &rg->rescaled[i];
+
+		if (!pl->flat[g->node[c->node].in[c->slot]] ||
+		    (c->kind == CLE_RESCALE_GAIN && ops_input_const(g, c->node, 1 - c->slot)->count == 1))
+			continue;
+		return reason(pl, &rg->blocked, "%s node %s comes after a Flatten that spreads each channel "
+			      "over %zu features, where its constant cannot follow the channels",
+			      g->node[c->node].op, label(g, c->node, lb), rep);
+	}
+	return CLE_OK;
+}
+
+/* Does region r hold a float16 tensor: a layer's float16 weights (its
+ * input or output is float16), a Cast to float16, a float16 constant? */
+static bool region_half(struct planner *pl, const struct cle_region *rg)
+{
+	const struct graph *g = pl->g;
+	uint32_t i;
+	int64_t to;
+
+	for (i = 0; i < rg->n_producers + rg->n_consumers; i++) {
+		const struct cle_layer *l = &pl->p->layers[i < rg->n_producers ? rg->producers[i]
+							   : rg->consumers[i - rg->n_producers]];
+
+		if (graph_resolve(g, l->w_value, NULL)->konst->dtype == GRAPH_FLOAT16)
+			return true;
+	}
+	for (i = 0; i < rg->n_through; i++)
+		if (ops_is(&g->node[rg->through[i]], "Cast") &&
+		    graph_attr_int(&g->node[rg->through[i]], "to", &to) && to == GRAPH_FLOAT16)
+			return true;
+	for (i = 0; i < rg->n_rescaled; i++) {
+		const struct cle_rescaled *c = &rg->rescaled[i];
+		const struct graph_const *k = ops_input_const(g, c->node, c->kind == CLE_RESCALE_CLIP ? 2 : c->kind == CLE_RESCALE_BN ? 3 : 1 - c->slot);
+
+		if (k == NULL && c->kind == CLE_RESCALE_CLIP)
+			k = ops_input_const(g, c->node, 1);
+		if (k != NULL && k->dtype == GRAPH_FLOAT16)
+			return true;
+	}
+	return false;
 }
 
 /* Where each consumer of region r reads its channels, and how many input
@@ -714,8 +933,10 @@ static enum cle_status settle_region(struct planner *pl, uint32_t r)
 
 		l->out_off = (size_t)(uf_offset(pl, l->out_value) - b->lo);
 	}
-	if ((st = settle_consumers(pl, r)) != CLE_OK || (st = settle_layouts(pl, r)) != CLE_OK)
+	if ((st = settle_consumers(pl, r)) != CLE_OK || (st = settle_layouts(pl, r)) != CLE_OK ||
+	    (st = settle_flat_rescaled(pl, r)) != CLE_OK)
 		return st;
+	rg->half = region_half(pl, rg);
 	if (rg->n_producers == 0)
 		rg->blocked = rg->blocked ? rg->blocked : "no layer writes these channels";
 	if (rg->n_consumers == 0)
