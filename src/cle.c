@@ -94,14 +94,14 @@ void eq_half_window(const struct eq *q, uint32_t r, size_t c, double xp, double 
 
 	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
 		return;
-	a = q->cap_lo[r][c];
-	b = q->cap_hi[r][c];
+	a = fmax(*lo, q->cap_lo[r][c]);
+	b = fmin(*hi, q->cap_hi[r][c]);
 	if (xp > 0) /* a producer's row divides by s */
-		a = fmax(a, xp / F16_MAX), b = fmin(b, xp / F16_MIN_NORMAL);
+		a = fmax(a, xp / F16_MAX);
 	if (xq > 0) /* a consumer's column multiplies by s */
-		a = fmax(a, F16_MIN_NORMAL / xq), b = fmin(b, F16_MAX / xq);
-	*lo = fmax(*lo, fmin(a, s_now));
-	*hi = fmin(*hi, fmax(b, s_now));
+		b = fmin(b, F16_MAX / xq);
+	*lo = fmin(a, s_now);
+	*hi = fmax(b, s_now);
 }
 
 double eq_pow2_within(double s, double lo, double hi)

@@ -60,8 +60,12 @@ struct lstate {
 	double *kg;             /* a folded BN's gain per output channel, as the estimate sees it */
 	double kwin;            /* products summed per output and input channel (the window) */
 	double pc_base[2];      /* its per-channel noise estimates as the model was */
+	int8_t *qe;             /* float16 weights: log2 of the lowest set bit's value, least over
+				   each [d0][d1] window (QE_ZERO: all zero); NULL otherwise */
 	struct eq *q;
 };
+
+#define QE_ZERO INT8_MIN
 
 /* A node rewritten or replaced, whose constants in some slots may go. */
 struct done_ref {
@@ -122,12 +126,18 @@ double eq_pow2_round(double s);
  * float type allows. */
 double eq_max_scale(const struct eq *q);
 /* Narrows [*lo, *hi], the scales channel c of region r may take, to keep
- * float16 values in range: its static limits (cap_lo, cap_hi) and the
- * largest float16 weights it scales, xp at the producers and xq at the
- * consumers (both at the region's scale 1; 0: none).  The scale it has
- * now, s_now, always stays allowed.  Nothing changes outside half regions. */
+ * float16 values in range: its static limits (cap_lo, cap_hi), the largest
+ * float16 weights it scales, xp at the producers and xq at the consumers
+ * (both at the region's scale 1; 0: none), finite, and what *lo and *hi
+ * hold already (stats_half_quanta).  The scale it has now, s_now, always
+ * stays allowed.  Nothing changes outside half regions. */
 void eq_half_window(const struct eq *q, uint32_t r, size_t c, double xp, double xq, double s_now,
 		    double *lo, double *hi);
+/* Where no float16 weight of region r's layers would lose a bit (be scaled
+ * below 2^-24 times its lowest set bit: into the subnormals), under the
+ * other regions' current scales: lo[c] raised, hi[c] lowered per channel.
+ * Nothing changes outside half regions. */
+void stats_half_quanta(struct eq *q, uint32_t r, double *lo, double *hi);
 /* A power of two near s inside [lo, hi], else s itself. */
 double eq_pow2_within(double s, double lo, double hi);
 /* Says why layer li was left alone or approximated (the report's note). */

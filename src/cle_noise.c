@@ -148,8 +148,9 @@ double noise_total(struct eq *q)
 }
 
 /* The scales each channel of region r may take: [smin, smax], narrowed
- * where float16 values would leave their range (eq_half_window): the
- * float16 members' largest weights at the region's scale 1 are their x. */
+ * where float16 values would leave their range or lose bits
+ * (stats_half_quanta, eq_half_window): the float16 members' largest
+ * weights at the region's scale 1 are their x. */
 static void half_window(struct eq *q, uint32_t r, struct problem *pb)
 {
 	uint32_t k;
@@ -162,6 +163,7 @@ static void half_window(struct eq *q, uint32_t r, struct problem *pb)
 	}
 	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
 		return;
+	stats_half_quanta(q, r, pb->clo, pb->chi);
 	for (k = 0; k < pb->n_p; k++)
 		for (c = 0; c < pb->p[k].n && q->ls[pb->p[k].li].t.dt == KERNEL_F16; c++)
 			pb->A[pb->p[k].off + c] = fmax(pb->A[pb->p[k].off + c], pb->p[k].x[c]);

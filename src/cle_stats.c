@@ -516,15 +516,97 @@ enum cle_status stats_run(struct eq *q)
 
 /* ---- float16 limits ------------------------------------------------------------ */
 
-/* Channel c of a half region scales value v to v / s: keep it inside
- * float16's normal range, [F16_MIN_NORMAL, F16_MAX] (zero stays zero). */
+/* log2 of the value of float16 h's lowest set bit; QE_ZERO for zero (and
+ * Inf, NaN).  h / 2^k is exact while that bit stays at or above 2^-24, the
+ * smallest subnormal. */
+static int f16_quantum(uint16_t h)
+{
+	unsigned e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+	int z = 0;
+
+	if (e == 31 || (e == 0 && m == 0))
+		return QE_ZERO;
+	if (e != 0)
+		m |= 0x400u;
+	while (!(m & 1u))
+		m >>= 1, z++;
+	return z + (e == 0 ? -24 : (int)e - 25);
+}
+
+/* Channel c of a half region scales float16 value v to v / s: keep it
+ * finite and every bit of it (above 2^-24: it may not lose bits in the
+ * subnormals). */
 static void cap_value(struct eq *q, uint32_t r, size_t c, double v)
 {
-	v = fabs(v);
-	if (!(v > 0) || !isfinite(v))
+	int qe;
+
+	if (!(fabs(v) > 0) || !isfinite(v))
 		return;
-	q->cap_lo[r][c] = fmax(q->cap_lo[r][c], v / F16_MAX);
-	q->cap_hi[r][c] = fmin(q->cap_hi[r][c], v / F16_MIN_NORMAL);
+	q->cap_lo[r][c] = fmax(q->cap_lo[r][c], fabs(v) / F16_MAX);
+	if ((qe = f16_quantum(kernel_f64_to_f16(v))) != QE_ZERO)
+		q->cap_hi[r][c] = fmin(q->cap_hi[r][c], ldexp(1.0, qe + 24));
+}
+
+/* Layer li's float16 weights: the least lowest-set-bit exponent over each
+ * [d0][d1] window into S->qe. */
+static enum cle_status weight_quanta(struct eq *q, uint32_t li)
+{
+	struct lstate *S = &q->ls[li];
+	const struct kernel_tensor *t = &S->t;
+	size_t n = t->d0 * t->d1, i, kk;
+
+	if ((S->qe = eq_alloc(q, n ? n : 1, 1)) == NULL)
+		return eq_nomem(q);
+	for (i = 0; i < n; i++) {
+		int least = QE_ZERO;
+
+		for (kk = 0; kk < t->k; kk++) {
+			uint16_t h;
+			int e;
+
+			memcpy(&h, t->p + 2 * (i * t->k + kk), 2);
+			if ((e = f16_quantum(h)) != QE_ZERO && (least == QE_ZERO || e < least))
+				least = e;
+		}
+		S->qe[i] = (int8_t)least;
+	}
+	return CLE_OK;
+}
+
+void stats_half_quanta(struct eq *q, uint32_t r, double *lo, double *hi)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t k;
+
+	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
+		return;
+	for (k = 0; k < rg->n_producers + rg->n_consumers; k++) {
+		bool prod = k < rg->n_producers;
+		uint32_t li = prod ? rg->producers[k] : rg->consumers[k - rg->n_producers];
+		const struct cle_layer *l = &q->p->layers[li];
+		const struct lstate *S = &q->ls[li];
+		size_t per = l->d0 / l->groups, i, j;
+
+		if (S->qe == NULL)
+			continue;
+		for (i = 0; i < l->d0; i++)
+			for (j = 0; j < l->d1; j++) {
+				int e = S->qe[i * l->d1 + j];
+				size_t col = (i / per) * l->d1 + j;
+				size_t o = l->lead_out ? i : col, c = l->lead_out ? col : i;
+				double kf = S->kf ? fabs(S->kf[o]) : 1.0, x;
+
+				if (e == QE_ZERO || !(kf > 0))
+					continue;
+				if (prod) { /* w kf s_in / s: s <= 2^24 2^e kf s_in */
+					x = ldexp(kf * eq_in_scale(q, l, c), e + 24);
+					hi[l->out_off + o] = fmin(hi[l->out_off + o], x);
+				} else { /* w kf s / s_out: s >= 2^-24 2^-e s_out / kf */
+					x = ldexp(eq_out_scale(q, l, o) / kf, -24 - e);
+					lo[l->in_off + c / l->in_rep] = fmax(lo[l->in_off + c / l->in_rep], x);
+				}
+			}
+	}
 }
 
 /* The float16 constants of rescaled node k of region r (Clip bounds, a
@@ -581,6 +663,7 @@ static void cap_rescaled(struct eq *q, uint32_t r, const struct cle_rescaled *k,
 enum cle_status stats_half_caps(struct eq *q)
 {
 	const struct cle_plan *p = q->p;
+	enum cle_status st;
 	uint32_t r, k;
 	size_t c;
 
@@ -614,6 +697,8 @@ enum cle_status stats_half_caps(struct eq *q)
 
 			if (S->t.dt == KERNEL_F16)
 				wtype = GRAPH_FLOAT16;
+			if (S->t.dt == KERNEL_F16 && S->qe == NULL && (st = weight_quanta(q, rg->producers[k])) != CLE_OK)
+				return st;
 			for (o = 0; o < l->c_out; o++) {
 				if (half_bias)
 					cap_value(q, r, l->out_off + o, bias_folded(l, o));
@@ -628,6 +713,10 @@ enum cle_status stats_half_caps(struct eq *q)
 				}
 			}
 		}
+		for (k = 0; k < rg->n_consumers; k++)
+			if (q->ls[rg->consumers[k]].t.dt == KERNEL_F16 && q->ls[rg->consumers[k]].qe == NULL &&
+			    (st = weight_quanta(q, rg->consumers[k])) != CLE_OK)
+				return st;
 		for (k = 0; k < rg->n_rescaled; k++)
 			cap_rescaled(q, r, &rg->rescaled[k], wtype);
 		for (c = 0; c < rg->n_ch; c++) { /* the model as it is stays allowed */
