@@ -524,6 +524,11 @@ static const struct row rows[] = {
 	{"concat_inferred", DEF, "c3", GROUP, "ca cb"},
 	{"size_reader", DEF, "c1", GROUP, "c2"},
 	{"f16_resize_block", DEF, "c1", GROUP, "c0 c2"},
+	{"tf_audio_embedding", DEF, "conv0", GROUP, "conv1 conv2 conv3 conv4 conv5 conv6 conv7 conv8 conv9 conv10 conv11 "
+	 "conv12 conv13 conv14 conv15 conv16 conv17 conv18 conv19"},
+	{"tf_audio_embedding", DEF, "conv19", OUT, "tensor 'max19_y' is read by ReduceMean node mean"},
+	/* its sides all feed a Sigmoid (an output), and so does it */
+	{"u2netp_f16", DEF, "/outconv/Conv", IN, "Sigmoid node"},
 	/* once in known_bugs[], now fixed */
 	/* fixed: the x.view(x.size(0), -1) form is recognised as a flatten, but the
 	 * Shape node reading the same tensor blocks the region ("Shape node shape,
@@ -592,6 +597,42 @@ static void t_known_bugs(void)
 	}
 }
 
+/* Models as exporters leave them (issue 15's targets): how many layers
+ * pair at least, and no region blocked by a sentence that names a reader
+ * of the shape alone or channel counts the weights give. */
+static void t_reach(void)
+{
+	static const struct {
+		const char *model;
+		uint32_t layers, paired;
+	} models[] = {
+		{"tf_audio_embedding", 20, 18},  /* tf2onnx: LeakyRelu then Max(x, c) after every Conv */
+		{"u2netp_f16", 119, 90},         /* PyTorch, float16 with Casts around Resize by sizes */
+	};
+	static const char *const never[] = {"Shape node", "Size node", "channel counts are not known",
+					    "Cast node", "Resize node"};
+	size_t i, k;
+
+	for (i = 0; i < sizeof models / sizeof models[0]; i++) {
+		struct opened o;
+		char msg[512];
+		uint32_t li, r, paired = 0;
+
+		CHECK_MSG(open_model(models[i].model, DEF, &o, msg, sizeof msg), "%s", msg);
+		for (li = 0; li < o.plan->n_layers; li++)
+			paired += cle_layer_paired(o.plan, li);
+		CHECK_MSG(o.plan->n_layers == models[i].layers && paired >= models[i].paired,
+			  "%s: %u of %u layers paired, want %u of %u", models[i].model, paired,
+			  o.plan->n_layers, models[i].paired, models[i].layers);
+		for (r = 0; r < o.plan->n_regions; r++)
+			for (k = 0; k < sizeof never / sizeof never[0]; k++)
+				CHECK_MSG(o.plan->regions[r].blocked == NULL ||
+					  strstr(o.plan->regions[r].blocked, never[k]) == NULL,
+					  "%s: a region is blocked by \"%s\"", models[i].model, o.plan->regions[r].blocked);
+		close_model(&o);
+	}
+}
+
 /* Planning under a refusing allocator: every failure is the out-of-memory
  * sentence and gives back every block. */
 static void t_out_of_memory(void)
@@ -637,6 +678,7 @@ int main(int argc, char **argv)
 {
 	static const struct test tests[] = {
 		{"rows", t_rows},
+		{"reach", t_reach},
 		{"out_of_memory", t_out_of_memory},
 		{"known_bugs", t_known_bugs},
 		{NULL, NULL},
