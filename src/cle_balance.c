@@ -339,9 +339,12 @@ static bool half_weights(const struct eq *q, uint32_t r)
 	const struct cle_region *rg = &q->p->regions[r];
 	uint32_t i;
 
-	for (i = 0; i < rg->n_producers + rg->n_consumers; i++)
-		if (q->ls[i < rg->n_producers ? rg->producers[i] : rg->consumers[i - rg->n_producers]].t.dt == KERNEL_F16)
+	for (i = 0; i < rg->n_producers + rg->n_consumers; i++) {
+		uint32_t li = i < rg->n_producers ? rg->producers[i] : rg->consumers[i - rg->n_producers];
+
+		if (q->ls[li].t.dt == KERNEL_F16)
 			return true;
+	}
 	return false;
 }
 
@@ -395,12 +398,13 @@ static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 	half_limits(q, r, b->lo, b->hi);
 	if (mid == GRAPH_NONE) {
 		for (c = 0; c < rg->n_ch; c++) {
-			double ratio = rp[c] / rq[c];
+			double ratio = rp[c] / rq[c], x;
 
 			if (!usable(rp[c]) || !usable(rq[c]))
 				continue;
-			worst = fmax(worst, move_scale(max, &s[c], half_clamp(q, r, c, rp[c], rq[c], b->lo[c],
-									     b->hi[c], s[c], s[c] * sqrt(ratio))));
+			x = half_clamp(q, r, c, rp[c], rq[c], b->lo[c], b->hi[c], s[c], s[c] * sqrt(ratio));
+
+			worst = fmax(worst, move_scale(max, &s[c], x));
 		}
 		balance_mark_dirty(q, rg);
 		return worst;
@@ -425,10 +429,10 @@ static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 			gm = cbrt(x1 * x2 * x3);
 			/* the float16 window of the outer layers (the depthwise one's
 			 * moves with both scales: the writer's overflow check guards it) */
-			worst = fmax(worst, move_scale(max, &s[a], half_clamp(q, r, a, rp[a], 0, b->lo[a], b->hi[a],
-									      s[a], x1 / gm)));
-			worst = fmax(worst, move_scale(max, &s2[bb], half_clamp(q, r2, bb, 0, rq2[bb], b->lo2[bb],
-										b->hi2[bb], s2[bb], gm / x3)));
+			x1 = half_clamp(q, r, a, rp[a], 0, b->lo[a], b->hi[a], s[a], x1 / gm);
+			x3 = half_clamp(q, r2, bb, 0, rq2[bb], b->lo2[bb], b->hi2[bb], s2[bb], gm / x3);
+			worst = fmax(worst, move_scale(max, &s[a], x1));
+			worst = fmax(worst, move_scale(max, &s2[bb], x3));
 		}
 		b->done[r2] = 1;
 		balance_mark_dirty(q, rg);
@@ -598,10 +602,11 @@ enum cle_status balance_finish(struct eq *q)
 			for (r = 0; r < p->n_regions; r++) {
 				size_t c;
 
-				for (c = 0; q->s[r] != NULL && q->cap_lo[r] != NULL && c < p->regions[r].n_ch; c++)
+				if (q->s[r] == NULL || q->cap_lo[r] == NULL)
+					continue;
+				for (c = 0; c < p->regions[r].n_ch; c++)
 					q->s[r][c] = 1.0;
-				if (q->s[r] != NULL)
-					balance_mark_dirty(q, &p->regions[r]);
+				balance_mark_dirty(q, &p->regions[r]);
 			}
 			n = noise_total(q);
 			q->res->est_after = n > 0 ? -10 * log10(n) : 0;
@@ -615,7 +620,8 @@ enum cle_status balance_finish(struct eq *q)
 			continue;
 		for (c = 0; c < p->regions[r].n_ch; c++) {
 			q->res->clamped += at_clamp(eq_max_scale(q), q->s[r][c]);
-			q->res->half_limited += q->cap_hit != NULL && q->cap_hit[r] != NULL && q->cap_hit[r][c];
+			if (q->cap_hit != NULL && q->cap_hit[r] != NULL)
+				q->res->half_limited += q->cap_hit[r][c];
 		}
 	}
 	/* the largest imbalance left where a scale could still move: a channel

@@ -437,7 +437,7 @@ static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double 
 			*scaling |= alpha < 1 ? CLE_SCALED_PART : CLE_SCALED_FULL;
 			for (c = 0; q->cap_hit != NULL && q->cap_hit[r] != NULL && c < pb->n_ch; c++)
 				q->cap_hit[r][c] = (pb->clo[c] > pb->smin && s[c] <= pb->clo[c] * (1 + 1e-9)) ||
-						   (pb->chi[c] < pb->smax && s[c] >= pb->chi[c] * (1 - 1e-9));
+					(pb->chi[c] < pb->smax && s[c] >= pb->chi[c] * (1 - 1e-9));
 			return before - region_noise(pb, s);
 		}
 	}

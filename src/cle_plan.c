@@ -162,11 +162,10 @@ static enum cle_status hardswish_role(struct planner *pl, uint32_t n, bool *is)
 	for (i = 0; i < nd->n_in && !*is; i++)
 		*is = nd->in[i] != GRAPH_NONE && ops_hardswish(g, n, nd->in[i], parts);
 	/* the Div by 6 at its end reads the product, not x */
-	if (!*is && nd->n_in == 2 && nd->in[0] != GRAPH_NONE && (k = g->value[nd->in[0]].producer) != GRAPH_NONE &&
-	    ops_is(&g->node[k], "Mul"))
-		for (i = 0; i < 2 && !*is; i++)
-			*is = g->node[k].in[i] != GRAPH_NONE && ops_hardswish(g, k, g->node[k].in[i], parts) &&
-			      (parts[2] == n || parts[3] == n);
+	k = !*is && nd->n_in == 2 && nd->in[0] != GRAPH_NONE ? g->value[nd->in[0]].producer : GRAPH_NONE;
+	for (i = 0; k != GRAPH_NONE && ops_is(&g->node[k], "Mul") && i < 2 && !*is; i++)
+		*is = g->node[k].in[i] != GRAPH_NONE && ops_hardswish(g, k, g->node[k].in[i], parts) &&
+		      (parts[2] == n || parts[3] == n);
 	if (!*is)
 		return CLE_OK;
 	pl->hswish[n] = 1;
@@ -198,21 +197,23 @@ static enum cle_status const_role(struct planner *pl, uint32_t n, const struct o
 
 	need = bound ? 8 : 7;
 	if (opset < need && !(d->flags & OPS_GAIN))
-		return reason(pl, why, "%s node %s, whose constant would become a per-channel tensor, which %s "
-			      "broadcasts only from opset %lld (the model imports opset %lld)", nd->op,
-			      label(g, n, lb), nd->op, (long long)need, (long long)opset);
+		return reason(pl, why, "%s node %s, whose constant would become a per-channel tensor, "
+			      "which %s broadcasts only from opset %lld (the model imports opset %lld)",
+			      nd->op, label(g, n, lb), nd->op, (long long)need, (long long)opset);
 	if (opset < need)
-		return reason(pl, why, "%s node %s, which broadcasts its constant as numpy does only from "
-			      "opset 7 (the model imports opset %lld)", nd->op, label(g, n, lb), (long long)opset);
+		return reason(pl, why, "%s node %s, which broadcasts its constant as numpy does only "
+			      "from opset 7 (the model imports opset %lld)", nd->op, label(g, n, lb),
+			      (long long)opset);
 	if (ops_is(nd, "Div") && cs == 0)
-		return reason(pl, why, "Div node %s, which divides a constant by the channels (c / x does not "
-			      "scale with x)", label(g, n, lb));
+		return reason(pl, why, "Div node %s, which divides a constant by the channels (c / x "
+			      "does not scale with x)", label(g, n, lb));
 	if (!c->ok || (c->dtype != GRAPH_FLOAT && c->dtype != GRAPH_FLOAT16 && c->dtype != GRAPH_DOUBLE))
-		return reason(pl, why, "%s node %s, whose constant is not a float32, float16 or double tensor",
-			      nd->op, label(g, n, lb));
+		return reason(pl, why, "%s node %s, whose constant is not a float32, float16 or double "
+			      "tensor", nd->op, label(g, n, lb));
 	for (i = 0; i < c->count; i++)
 		if (!graph_const_f64(c, i, &x) || !isfinite(x))
-			return reason(pl, why, "%s node %s, whose constant is not finite", nd->op, label(g, n, lb));
+			return reason(pl, why, "%s node %s, whose constant is not finite", nd->op,
+				      label(g, n, lb));
 	pl->role[n] = OPS_PASS;
 	pl->dslot[n] = (uint8_t)(1 - cs);
 	pl->rescale[n] = (uint8_t)(1 + ((d->flags & OPS_GAIN) ? CLE_RESCALE_GAIN
@@ -447,8 +448,8 @@ static void count_channels(struct planner *pl)
 			int32_t rank;
 
 			if (v == GRAPH_NONE || pl->nch[v] != 0 || pl->flat[v] ||
-			    !graph_value_shape(&g->value[v], &rank, dims, NULL, 8) || rank < 2 || dims[1] <= 0 ||
-			    dims[1] > INT32_MAX)
+			    !graph_value_shape(&g->value[v], &rank, dims, NULL, 8) || rank < 2 ||
+			    dims[1] <= 0 || dims[1] > INT32_MAX)
 				continue;
 			pl->nch[v] = dims[1];
 			seeded = true;
@@ -496,12 +497,13 @@ static enum cle_status join_tensors(struct planner *pl)
 		if (pl->role[n] == OPS_PASS && ops_resize_sizes(g, n, &sz) && sz > 0 &&
 		    pl->nch[nd->in[0]] != sz) {
 			pl->role[n] = OPS_BLOCK;
-			if ((st = pl->nch[nd->in[0]] == 0
-				  ? reason(pl, &pl->why[n], "Resize node %s, whose constant sizes set %lld channels "
-					   "where the channel count before it is not known", label(g, n, lb),
-					   (long long)sz)
-				  : reason(pl, &pl->why[n], "Resize node %s, whose sizes make %lld channels of %lld",
-					   label(g, n, lb), (long long)sz, (long long)pl->nch[nd->in[0]])) != CLE_OK)
+			st = pl->nch[nd->in[0]] == 0
+				? reason(pl, &pl->why[n], "Resize node %s, whose constant sizes set %lld "
+					 "channels where the channel count before it is not known",
+					 label(g, n, lb), (long long)sz)
+				: reason(pl, &pl->why[n], "Resize node %s, whose sizes make %lld channels of "
+					 "%lld", label(g, n, lb), (long long)sz, (long long)pl->nch[nd->in[0]]);
+			if (st != CLE_OK)
 				return st;
 			continue;
 		}
@@ -675,8 +677,8 @@ static enum cle_status scan_use(struct planner *pl, struct region_build *b, uint
 		if (u->slot != pl->dslot[u->node])
 			return reason(pl, &b->blocked, "tensor '%s' is a parameter of %s node %s", name, op,
 				      label(g, u->node, lb));
-		if (pl->rescale[u->node] && (st = list_add(pl, &b->rescaled, &b->n_rescaled, u->node)) != CLE_OK)
-			return st;
+		if (pl->rescale[u->node])
+			return list_add(pl, &b->rescaled, &b->n_rescaled, u->node);
 		return CLE_OK;
 	case OPS_FLATTEN:
 		b->only_relu = false;
@@ -829,7 +831,8 @@ static bool region_half(struct planner *pl, const struct cle_region *rg)
 			return true;
 	for (i = 0; i < rg->n_rescaled; i++) {
 		const struct cle_rescaled *c = &rg->rescaled[i];
-		const struct graph_const *k = ops_input_const(g, c->node, c->kind == CLE_RESCALE_CLIP ? 2 : c->kind == CLE_RESCALE_BN ? 3 : 1 - c->slot);
+		uint32_t slot = c->kind == CLE_RESCALE_CLIP ? 2 : c->kind == CLE_RESCALE_BN ? 3 : 1 - c->slot;
+		const struct graph_const *k = ops_input_const(g, c->node, slot);
 
 		if (k == NULL && c->kind == CLE_RESCALE_CLIP)
 			k = ops_input_const(g, c->node, 1);
