@@ -14,7 +14,8 @@
 //  - Cast between float types; Resize by constant sizes and by sizes from the
 //    input's own shape; Concat of counts that follow from the layers; Size and
 //    Shape readers; a float16 U2-Net block and a whole float16 U2-NetP, whose
-//    scales must keep every float16 weight exact.
+//    scales must keep every float16 weight exact, also one already in the
+//    subnormals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ const float32 = [
   'add_const_spatial', 'add_const_wide', 'mul_activations', 'flat_add', 'cast_int',
   'resize_sizes_channels', 'resize_sizes_other',
 ];
-const float16 = ['f16_resize_block', 'u2netp_f16'];
+const float16 = ['f16_resize_block', 'u2netp_f16', 'f16_subnormal'];
 
 async function inputsOf(bytes) {
   const s = await ort.InferenceSession.create(bytes);
@@ -130,6 +131,46 @@ test('float16 U2-NetP: at least 90 of 119 layers paired, none held by a Shape re
   }
   // every float16 weight rescaled exactly (powers of two, none into the subnormals): bit-equal outputs
   const { worst } = await keeps(fixture('plan/u2netp_f16.onnx'));
+  assert.equal(worst, 0);
+});
+
+// per output channel of c1 (weights and bias) and per input channel of c2: the one factor the
+// equalized model's float16 values are the model's times, or null where they are not all one power
+// of two times the model's (a bit lost)
+const FACTORS = `
+import json, sys, onnx, numpy as np
+from onnx import numpy_helper
+def load(f): return {i.name: numpy_helper.to_array(i).astype(np.float64) for i in onnx.load(f).graph.initializer}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+out = {}
+for name, axis in (('c1_w', 0), ('c1_b', 0), ('c2_w', 1)):
+    x, y = np.moveaxis(a[name], axis, 0), np.moveaxis(b[name], axis, 0)
+    out[name] = []
+    for r0, r1 in zip(x.reshape(len(x), -1), y.reshape(len(y), -1)):
+        nz = r0 != 0
+        f = np.unique(r1[nz] / r0[nz])
+        ok = len(f) == 1 and np.log2(f[0]) % 1 == 0 and not np.any(r1[~nz])
+        out[name].append(float(f[0]) if ok else None)
+print(json.dumps(out))
+`;
+
+test('float16 weight already in the subnormals: no scale takes a bit of it, the other channels move', async () => {
+  const model = fixture('plan/f16_subnormal.onnx');
+  const out = path.join(dir, 'f16_subnormal_factors.onnx');
+  for (const opts of OPTIONS) {
+    const r = native('equalize', model, '-o', out, '--json', ...opts);
+    assert.equal(r.status, 0, r.stderr);
+    const f = runCmd('/usr/bin/python3', ['-c', FACTORS, model, out]);
+    assert.equal(f.status, 0, f.stderr);
+    const { c1_w: w1, c1_b: b1, c2_w: w2 } = JSON.parse(f.stdout);
+    const why = `${opts}: ${f.stdout}`;
+    assert.ok(w1.every((x) => x !== null) && w2.every((x) => x !== null), why);
+    assert.deepEqual(b1, w1, why);
+    assert.deepEqual(w2, w1.map((x) => 1 / x), why);
+    assert.ok(w1[2] >= 1, why); // the channel holding 3 * 2^-24 is not divided
+    assert.ok(w1.some((x) => x !== 1), `${why}: nothing moved`);
+  }
+  const { worst } = await keeps(model);
   assert.equal(worst, 0);
 });
 
