@@ -623,7 +623,6 @@ static void cap_rescaled(struct eq *q, uint32_t r, const struct cle_rescaled *k,
 {
 	const struct cle_region *rg = &q->p->regions[r];
 	const struct graph *g = rg->g;
-	const struct graph_node *nd = &g->node[k->node];
 	const struct graph_const *c[2] = {NULL, NULL};
 	double lo, hi, x;
 	size_t ch;
@@ -656,7 +655,6 @@ static void cap_rescaled(struct eq *q, uint32_t r, const struct cle_rescaled *k,
 	default:
 		return;
 	}
-	(void)nd;
 	for (i = 0; i < 2; i++)
 		for (ch = 0; c[i] != NULL && c[i]->dtype == GRAPH_FLOAT16 && ch < k->n_ch; ch++)
 			if (graph_const_f64(c[i], c[i]->count == 1 ? 0 : ch, &x))
