@@ -32,7 +32,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ort, numberToHalf } from '../tests/js/ort.mjs';
-import { sqnrDb } from '../wasm/quant.js';
+import { addSquares, sqnrDb } from '../wasm/quant.js';
 
 export const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const PY = '/usr/bin/python3';
@@ -267,16 +267,7 @@ class Accumulator {
   add(set, name, ref, out) {
     const s = ((this.sums[set] ??= {})[name] ??= [0, 0]);
     if (ref.length !== out.length) throw new Error(`output '${name}': ${out.length} values, want ${ref.length}`);
-    let r2 = 0;
-    let e2 = 0;
-    for (let i = 0; i < ref.length; i++) {
-      const r = Number(ref[i]);
-      const d = Number(out[i]) - r;
-      r2 += r * r;
-      e2 += Number.isFinite(d) ? d * d : Infinity;
-    }
-    s[0] += r2;
-    s[1] += e2;
+    addSquares(s, ref, out);
   }
 
   result() {

@@ -149,7 +149,7 @@ struct cle_layer_result {
 	bool changed;
 	double spread_before, spread_after; /* max/min of per-output-channel abs-max */
 	double sqnr_before, sqnr_after;     /* per-tensor symmetric INT8, dB */
-	uint32_t clamped;                   /* channels whose scale hit the limit */
+	uint32_t clamped;                   /* output channels whose scale hit the limit */
 	bool hbf;                           /* bias absorbed into its consumers */
 	const float *ranges_before;         /* per output channel (cfg.ranges), or NULL */
 	const float *ranges_after;

@@ -628,6 +628,16 @@ enum cle_status balance_finish(struct eq *q)
 				q->res->half_limited += q->cap_hit[r][c];
 		}
 	}
+	/* per layer: its output channels held at the limit */
+	for (r = 0; r < p->n_layers; r++) {
+		const struct cle_layer *l = &p->layers[r];
+		size_t c;
+
+		if (l->out_region != GRAPH_NONE && q->s[l->out_region] != NULL)
+			for (c = 0; c < l->c_out; c++)
+				q->res->layers[r].clamped +=
+					at_clamp(eq_max_scale(q), q->s[l->out_region][l->out_off + c]);
+	}
 	/* the largest imbalance left where a scale could still move: a channel
 	 * held at the clamp (a near-dead one) is counted in clamped instead */
 	for (r = 0; r < p->n_regions; r++) {

@@ -401,6 +401,39 @@ size_t report_column_width(size_t longest)
 	return longest < NAME_COLUMN_MAX ? longest : NAME_COLUMN_MAX;
 }
 
+void report_layer_head_json(struct cle_buf *b, const struct cle_layer *l, bool first)
+{
+	char lb[256];
+
+	cle_buf_puts(b, first ? "{\"node\":" : ",{\"node\":");
+	report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
+	cle_buf_puts(b, ",\"op\":");
+	report_json_str(b, report_layer_op(l));
+	cle_buf_puts(b, ",\"group\":");
+	if (l->group != GRAPH_NONE)
+		cle_buf_printf(b, "%u", (unsigned)l->group);
+	else
+		cle_buf_puts(b, "null");
+}
+
+void report_layer_widths(const struct cle_plan *p, size_t *name_width, size_t *op_width)
+{
+	char lb[256], s1[512];
+	size_t longest = 0;
+	uint32_t i;
+
+	*op_width = 0;
+	for (i = 0; i < p->n_layers; i++) {
+		const struct cle_layer *l = &p->layers[i];
+		size_t w = report_text_width(report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1));
+		size_t ow = report_text_width(report_safe(report_layer_op(l), s1, sizeof s1));
+
+		longest = w > longest ? w : longest;
+		*op_width = ow > *op_width ? ow : *op_width;
+	}
+	*name_width = report_column_width(longest);
+}
+
 /* indent, then name in bold, padded to width; a longer name ends its line
  * and the row goes on below it, at the column's end. */
 void report_name_cell(struct cle_buf *b, const char *indent, const char *name, size_t width,
@@ -491,7 +524,6 @@ static void json_num(struct cle_buf *b, double x)
 static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
 			  const char *nothing)
 {
-	char lb[256];
 	uint32_t i;
 
 	cle_buf_puts(b, "{\"layers\":[");
@@ -500,15 +532,7 @@ static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const str
 		const struct cle_layer_result *lr = &r->layers[i];
 		const char *why = l->why ? l->why : lr->note;
 
-		cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
-		report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
-		cle_buf_puts(b, ",\"op\":");
-		report_json_str(b, report_layer_op(l));
-		cle_buf_puts(b, ",\"group\":");
-		if (l->group != GRAPH_NONE)
-			cle_buf_printf(b, "%u", (unsigned)l->group);
-		else
-			cle_buf_puts(b, "null");
+		report_layer_head_json(b, l, i == 0);
 		cle_buf_printf(b, ",\"changed\":%s", lr->changed ? "true" : "false");
 		if (lr->measured) {
 			cle_buf_puts(b, ",\"range_spread_before\":");
@@ -552,7 +576,8 @@ static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const str
 		json_word(b, scaling_word(r, l->out_region));
 		cle_buf_puts(b, ",\"input_scaling\":");
 		json_word(b, scaling_word(r, l->in_region));
-		cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
+		cle_buf_printf(b, ",\"clamped_channels\":%u,\"hbf\":%s,\"note\":", (unsigned)lr->clamped,
+			       lr->hbf ? "true" : "false");
 		if (why)
 			report_json_str(b, why);
 		else
@@ -600,18 +625,10 @@ static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const str
 static void equalize_rows(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r)
 {
 	char lb[256], s1[512], s2[1400], n1[24], n2[24];
-	size_t longest = 0, op_width = 0, width;
+	size_t op_width, width;
 	uint32_t i;
 
-	for (i = 0; i < p->n_layers; i++) {
-		const struct cle_layer *l = &p->layers[i];
-		size_t w = report_text_width(report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1));
-		size_t ow = report_text_width(report_safe(report_layer_op(l), s2, sizeof s2));
-
-		longest = w > longest ? w : longest;
-		op_width = ow > op_width ? ow : op_width;
-	}
-	width = report_column_width(longest);
+	report_layer_widths(p, &width, &op_width);
 	for (i = 0; i < p->n_layers; i++) {
 		const struct cle_layer *l = &p->layers[i];
 		const struct cle_layer_result *lr = &r->layers[i];
@@ -624,6 +641,9 @@ static void equalize_rows(struct cle_buf *b, const struct cle_plan *p, const str
 			cle_buf_printf(b, "  spread %7s -> %-7s  SQNR %5.1f -> %5.1f dB%s",
 				       text_num(lr->spread_before, n1), text_num(lr->spread_after, n2),
 				       lr->sqnr_before, lr->sqnr_after, lr->changed ? "" : "  (unchanged)");
+		if (lr->clamped > 0)
+			cle_buf_printf(b, "  %u output channel%s at the scale limit", (unsigned)lr->clamped,
+				       lr->clamped == 1 ? "" : "s");
 		if (why)
 			cle_buf_printf(b, "  %s", report_safe(why, s2, sizeof s2));
 		cle_buf_puts(b, "\n");

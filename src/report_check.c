@@ -82,15 +82,7 @@ static void check_json(struct cle_buf *b, const struct graph_model *gm,
 		const struct cle_layer *l = &p->layers[i];
 		bool first = true;
 
-		cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
-		report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
-		cle_buf_puts(b, ",\"op\":");
-		report_json_str(b, report_layer_op(l));
-		cle_buf_puts(b, ",\"group\":");
-		if (l->group != GRAPH_NONE)
-			cle_buf_printf(b, "%u", (unsigned)l->group);
-		else
-			cle_buf_puts(b, "null");
+		report_layer_head_json(b, l, i == 0);
 		cle_buf_puts(b, ",\"partners\":[");
 		if (l->why == NULL) {
 			partners_json(b, p, i, l->in_region, &first);
@@ -351,7 +343,7 @@ static void text_map(struct cle_buf *b, const struct cle_plan *p, bool color)
 	const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
 	struct cle_map_totals t;
 	char lb[256], why[1200], s1[512], s2[1400];
-	size_t longest = 0, op_width = 0, width;
+	size_t op_width, width;
 	uint32_t i;
 
 	cle_map_totals(p, &t);
@@ -365,15 +357,7 @@ static void text_map(struct cle_buf *b, const struct cle_plan *p, bool color)
 	report_count(b, t.groups, "group", "groups");
 	cle_buf_printf(b, " (%u beyond the reference), %u not paired\n", (unsigned)t.beyond,
 		       (unsigned)(p->n_layers - t.paired));
-	for (i = 0; i < p->n_layers; i++) {
-		const struct cle_layer *l = &p->layers[i];
-		size_t w = report_text_width(report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1));
-		size_t ow = report_text_width(report_safe(report_layer_op(l), s2, sizeof s2));
-
-		longest = w > longest ? w : longest;
-		op_width = ow > op_width ? ow : op_width;
-	}
-	width = report_column_width(longest);
+	report_layer_widths(p, &width, &op_width);
 	for (i = 0; i < p->n_layers; i++) {
 		const struct cle_layer *l = &p->layers[i];
 

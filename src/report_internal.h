@@ -7,6 +7,7 @@
 #include "base.h"
 
 struct cle_layer;
+struct cle_plan;
 struct graph_model;
 
 /* The info document as one JSON object, no newline after it. */
@@ -20,6 +21,13 @@ size_t report_text_width(const char *s);
 
 /* The width of a column holding names of up to `longest` characters. */
 size_t report_column_width(size_t longest);
+
+/* A layer's object in a JSON list, opened: {"node", "op", "group" (a
+ * comma before it unless first); the caller adds its fields and the '}'. */
+void report_layer_head_json(struct cle_buf *b, const struct cle_layer *l, bool first);
+
+/* The columns of a table of p's layers: the names' (up to the limit) and the ops'. */
+void report_layer_widths(const struct cle_plan *p, size_t *name_width, size_t *op_width);
 
 /* indent, then name in bold (bold/off: the terminal's codes, or ""),
  * padded to width; a longer name ends its line and the row goes on below

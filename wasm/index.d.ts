@@ -220,6 +220,8 @@ export interface EqualizeLayer {
    * part of it (a consumer's per-channel budget held them), held there, or null (not scaled). */
   output_scaling: 'full' | 'partial' | 'held' | null;
   input_scaling: 'full' | 'partial' | 'held' | null;
+  /** Its output channels whose scale hit the limit (`--max-scale`): near-dead channels, left at the bound. */
+  clamped_channels: number;
   /** Whether high-bias absorption changed this layer. */
   hbf: boolean;
   /** Why the layer was left alone or partly done, or null. */

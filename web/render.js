@@ -257,7 +257,9 @@ export function renderEqLayers(ol, layers, order = 'graph', open = 0) {
     const details = h('details', {},
       h('summary', {},
         h('span', { class: 'name' }, h('span', { class: 'mono' }, l.node), ' ', h('span', { class: 'op muted' }, l.op),
-          l.hbf ? [' ', h('span', { class: 'badge info', title: 'high-bias absorption changed this layer' }, 'HBF')] : null),
+          l.hbf ? [' ', h('span', { class: 'badge info', title: 'high-bias absorption changed this layer' }, 'HBF')] : null,
+          l.clamped_channels ? [' ', h('span', { class: 'badge info', title: 'output channels whose scale hit the limit (--max-scale): near-dead channels' },
+            `${l.clamped_channels} at limit`)] : null),
         h('span', { class: `num ${l.changed ? '' : 'unchanged'}` }, l.changed ? spreadText(l) : 'unchanged'),
         h('span', { class: 'num', title: 'this layer\'s INT8 weights alone: estimated SQNR at the outputs' },
           l.noise_db_before == null ? 'est. n/a'

@@ -22,7 +22,8 @@ function equalize(name, ...flags) {
   const out = path.join(dir, `${n++}-${name}`);
   const r = native('equalize', fixture(name), '-o', out, '--json', '--objective=balance', ...flags);
   assert.equal(r.status, 0, `${name}: ${r.stderr}`);
-  return { out, totals: JSON.parse(r.stdout).totals };
+  const { totals, layers } = JSON.parse(r.stdout);
+  return { out, totals, layers };
 }
 
 async function maxError(name, out, feeds) {
@@ -104,12 +105,21 @@ test('iterating beats one pass: ranges end balanced', () => {
   assert.ok(many.median_spread_after < once.median_spread_after);
 });
 
-test('scales are clamped, and the report counts the clamped channels', () => {
-  const free = equalize('vgg_like_folded.onnx').totals;
-  const tight = equalize('vgg_like_folded.onnx', '--max-scale=4').totals;
-  assert.equal(free.clamped_channels, 0);
-  assert.ok(tight.clamped_channels > 0);
-  assert.ok(tight.median_spread_after > free.median_spread_after);
+test('scales are clamped, and the report counts the clamped channels, in all and per layer', () => {
+  const free = equalize('vgg_like_folded.onnx');
+  const tight = equalize('vgg_like_folded.onnx', '--max-scale=4');
+  assert.equal(free.totals.clamped_channels, 0);
+  assert.ok(free.layers.every((l) => l.clamped_channels === 0));
+  assert.ok(tight.totals.clamped_channels > 0);
+  assert.ok(tight.totals.median_spread_after > free.totals.median_spread_after);
+  // a chain: each channel is one layer's output, so the layers' counts add up to the total
+  const per = tight.layers.map((l) => l.clamped_channels);
+  assert.equal(per.reduce((a, b) => a + b, 0), tight.totals.clamped_channels);
+  assert.ok(per.filter((c) => c > 0).length >= 1);
+  const text = native('equalize', fixture('vgg_like_folded.onnx'), '-o', path.join(dir, 'clamped.onnx'),
+    '--objective=balance', '--max-scale=4');
+  const said = [...String(text.stdout).matchAll(/ (\d+) output channels? at the scale limit/g)].map((m) => Number(m[1]));
+  assert.deepEqual(said, per.filter((c) => c > 0));
 });
 
 test('weights inside If subgraphs, their own or the main graph\'s', async () => {
