@@ -87,6 +87,37 @@ double eq_max_scale(const struct eq *q)
 	return eq_half(q) ? 256 : 1e12;
 }
 
+void eq_half_window(const struct eq *q, uint32_t r, size_t c, double xp, double xq, double s_now,
+		    double *lo, double *hi)
+{
+	double a, b;
+
+	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
+		return;
+	a = fmax(*lo, q->cap_lo[r][c]);
+	b = fmin(*hi, q->cap_hi[r][c]);
+	if (xp > 0) /* a producer's row divides by s */
+		a = fmax(a, xp / F16_MAX);
+	if (xq > 0) /* a consumer's column multiplies by s */
+		b = fmin(b, F16_MAX / xq);
+	*lo = fmin(a, s_now);
+	*hi = fmax(b, s_now);
+}
+
+double eq_pow2_within(double s, double lo, double hi)
+{
+	double c[3];
+	int i;
+
+	c[0] = eq_pow2_round(s);
+	c[1] = ldexp(1.0, (int)floor(log2(hi)));
+	c[2] = ldexp(1.0, (int)ceil(log2(lo)));
+	for (i = 0; i < 3; i++)
+		if (c[i] >= lo && c[i] <= hi)
+			return c[i];
+	return s;
+}
+
 enum cle_status eq_note(struct eq *q, uint32_t li, const char *why)
 {
 	if ((q->res->layers[li].note = cle_arena_strdup(&q->p->arena, why)) == NULL)
@@ -139,14 +170,24 @@ static enum cle_status read_layer(struct eq *q, uint32_t li)
 	}
 	if (bad != 0)
 		return eq_note(q, li, "its weights contain NaN or Inf values; left as is");
-	if (l->bn != GRAPH_NONE) {
+	if (l->bn != GRAPH_NONE || l->n_affine > 0) {
+		size_t o;
+
 		S->kf = eq_alloc(q, l->c_out, sizeof(double));
 		if (S->kf == NULL)
 			return eq_nomem(q);
-		if (!bias_bn_factors(l->g, l->bn, l->c_out, S->kf)) {
+		for (o = 0; o < l->c_out; o++)
+			S->kf[o] = 1.0;
+		if (l->bn != GRAPH_NONE && !bias_bn_factors(l->g, l->bn, l->c_out, S->kf)) {
 			S->kf = NULL;
 			return eq_note(q, li, "its BatchNormalization has a variance at or below "
 					   "-epsilon; left as is");
+		}
+		for (o = 0; o < l->c_out; o++) { /* the Mul and Div nodes folded after it */
+			double k, t;
+
+			bias_affine(l, o, &k, &t);
+			S->kf[o] *= k;
 		}
 	}
 	if ((st = balance_prepare(q, li)) != CLE_OK)
@@ -411,15 +452,18 @@ static enum cle_status measure_layers(struct eq *q)
 	return CLE_OK;
 }
 
-/* The scales: balanced ranges, or the least estimated noise. */
+/* The scales: balanced ranges, or the least estimated noise, within
+ * float16's range where a region holds float16 tensors. */
 static enum cle_status solve(struct eq *q)
 {
 	enum cle_status st;
 
-	if (q->p->cfg.objective == CLE_OBJECTIVE_BALANCE)
-		st = balance_run(q);
-	else if ((st = stats_run(q)) == CLE_OK)
+	if (q->p->cfg.objective == CLE_OBJECTIVE_BALANCE) {
+		if ((st = stats_half_caps(q)) == CLE_OK)
+			st = balance_run(q);
+	} else if ((st = stats_run(q)) == CLE_OK && (st = stats_half_caps(q)) == CLE_OK) {
 		st = noise_run(q);
+	}
 	return st != CLE_OK ? st : balance_finish(q);
 }
 

@@ -61,6 +61,10 @@ void cle_config_init(struct cle_config *c);
 /* Progress: stage name and fraction done; returning false cancels. */
 typedef bool (*cle_progress_fn)(void *ud, const char *stage, double fraction);
 
+/* Constant Mul/Add/Sub/Div nodes a layer absorbs at most (PaddlePaddle's
+ * learnable affine is two). */
+#define CLE_MAX_AFFINE 4
+
 struct cle_layer {
 	const struct graph *g;
 	uint32_t node;            /* the Conv/ConvTranspose/Gemm/MatMul */
@@ -71,6 +75,8 @@ struct cle_layer {
 	uint32_t w_value, b_value; /* weight and bias values (b_value GRAPH_NONE if no bias) */
 	uint32_t bn;              /* BatchNormalization folded into it, or GRAPH_NONE */
 	uint32_t bias_add;        /* Add holding a MatMul's bias, or GRAPH_NONE */
+	uint32_t n_affine;        /* Mul, Add, Sub, Div by constants right after it, folded */
+	uint32_t affine[CLE_MAX_AFFINE]; /* ... in the order they run */
 	uint32_t out_value;       /* the value carrying its result (after BN / bias Add) */
 	size_t c_out, c_in;       /* output and input channels */
 	size_t d0, d1, k, groups; /* the weight as [d0][d1][k] (see kernels.h) */
@@ -81,11 +87,21 @@ struct cle_layer {
 	uint32_t group;           /* layers joined by regions share a group; GRAPH_NONE if alone */
 };
 
+/* What scaling does to a node inside a region with constants. */
+enum cle_rescale {
+	CLE_RESCALE_CLIP,  /* Clip: bounds become bound / s per channel (Max and Min) */
+	CLE_RESCALE_BN,    /* kept BatchNormalization: mean and bias / s */
+	CLE_RESCALE_BOUND, /* Max or Min with a constant: c / s per channel */
+	CLE_RESCALE_SHIFT, /* Add or Sub with a constant: c / s per channel */
+	CLE_RESCALE_GAIN,  /* Mul or Div by a constant: commutes as it is; its shape is checked */
+};
+
 /* A node inside a region whose per-channel constants scale with the
- * channels: a Clip (its bounds) or a kept BatchNormalization (its mean and
- * bias), rewritten when the region is scaled. */
+ * channels (or are checked to), rewritten when the region is scaled. */
 struct cle_rescaled {
 	uint32_t node;
+	enum cle_rescale kind;
+	uint32_t slot;    /* the input holding the activation (the other one holds the constant) */
 	size_t off, n_ch; /* its channels within the region */
 	uint32_t rank;    /* rank of an NCHW-like tensor, 0 when channels are the last axis */
 };
@@ -98,13 +114,15 @@ struct cle_region {
 	bool reference;           /* inside the reference's scope */
 	bool joint;               /* more than one producer or consumer */
 	uint32_t n_rescaled;
-	struct cle_rescaled *rescaled; /* Clip and BatchNormalization nodes inside */
+	struct cle_rescaled *rescaled; /* Clip, BatchNormalization and constant operands inside */
 	uint32_t n_through;
 	uint32_t *through;        /* the nodes the channels pass through (Relu, pooling, Add, ...) */
 	const struct graph *g;
 	uint32_t relu;            /* the Relu right after a single producer (for HBF), or GRAPH_NONE */
 	bool hbf_path;            /* only ops that commute with subtracting a per-channel constant
 				     after that Relu (pooling, Flatten), so HBF is exact for x >= c */
+	bool half;                /* some tensor of it is float16 (a layer's weights, a Cast):
+				     scales stay within float16's range (cle_stats.c) */
 };
 
 struct cle_plan {
@@ -156,6 +174,9 @@ struct cle_result {
 	uint8_t *scaling;                /* per region: enum cle_scaling bits; 0 for none (or not scalable) */
 	int rounds;
 	uint32_t bn_folded, bn_rescaled, clips_rewritten, clips_replaced, hbf_layers, clamped;
+	uint32_t affine_folded;  /* layers that absorbed constant Mul/Add nodes after them */
+	uint32_t consts_rewritten; /* Max, Min, Add, Sub constants rewritten per channel */
+	uint32_t half_limited;   /* channels whose scale float16's range limited */
 	double max_imbalance; /* largest |log2(producer range / consumer range)| left,
 			       * over the channels not held at the clamp */
 	uint32_t equalized, measured;       /* layers changed; layers measured */

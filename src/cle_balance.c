@@ -337,26 +337,78 @@ static double move_scale(double max, double *s, double x)
 	return fabs(log(*s / old));
 }
 
+/* Does region r have a layer with float16 weights? */
+static bool half_weights(const struct eq *q, uint32_t r)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t i;
+
+	for (i = 0; i < rg->n_producers + rg->n_consumers; i++) {
+		uint32_t li = i < rg->n_producers ? rg->producers[i] : rg->consumers[i - rg->n_producers];
+
+		if (q->ls[li].t.dt == KERNEL_F16)
+			return true;
+	}
+	return false;
+}
+
+/* Scratch for one balancing step, per region channel. */
+struct bscratch {
+	double *rp, *rq, *rp2, *rq2; /* ranges of the region and of the one after a triplet's middle */
+	double *lo, *hi, *lo2, *hi2; /* their float16 bit-keeping limits (stats_half_quanta) */
+	uint8_t *done;               /* per region: balanced this round */
+};
+
+/* The float16 limits of region r under the current scales into lo, hi. */
+static void half_limits(struct eq *q, uint32_t r, double *lo, double *hi)
+{
+	size_t c;
+
+	for (c = 0; c < q->p->regions[r].n_ch; c++)
+		lo[c] = 0, hi[c] = HUGE_VAL;
+	stats_half_quanta(q, r, lo, hi);
+}
+
+/* x for channel c of region r, kept inside the float16 window
+ * (eq_half_window) given its ranges rp, rq and bit-keeping limits lo, hi
+ * under the current scale s; the window's hold is noted in cap_hit. */
+static double half_clamp(struct eq *q, uint32_t r, size_t c, double rp, double rq, double lo,
+			 double hi, double s, double x)
+{
+	double y;
+	bool w;
+
+	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
+		return x;
+	w = half_weights(q, r);
+	eq_half_window(q, r, c, w ? rp * s : 0, w ? rq / s : 0, s, &lo, &hi);
+	y = fmin(fmax(x, lo), hi);
+	q->cap_hit[r][c] = y != x;
+	return y;
+}
+
 /* One balancing step of region r (and, for a triplet, of the region after
  * its depthwise layer); returns the largest move of a scale, the measure
  * of convergence. */
-static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *rp2, double *rq2,
-		      uint8_t *done)
+static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 {
 	const double max = eq_max_scale(q);
 	const struct cle_region *rg = &q->p->regions[r];
 	uint32_t mid = triplet_middle(q, r), r2;
-	double worst = 0, *s = q->s[r], *s2;
+	double worst = 0, *s = q->s[r], *s2, *rp = b->rp, *rq = b->rq, *rp2 = b->rp2, *rq2 = b->rq2;
 	size_t c;
 
 	region_ranges(q, r, rp, rq);
+	half_limits(q, r, b->lo, b->hi);
 	if (mid == GRAPH_NONE) {
 		for (c = 0; c < rg->n_ch; c++) {
-			double ratio = rp[c] / rq[c];
+			double ratio = rp[c] / rq[c], x;
 
 			if (!usable(rp[c]) || !usable(rq[c]))
 				continue;
-			worst = fmax(worst, move_scale(max, &s[c], s[c] * sqrt(ratio)));
+			x = half_clamp(q, r, c, rp[c], rq[c], b->lo[c], b->hi[c], s[c], s[c] * sqrt(ratio));
+
+			worst = fmax(worst, move_scale(max, &s[c], x));
 		}
 		balance_mark_dirty(q, rg);
 		return worst;
@@ -370,18 +422,23 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 		r2 = d->out_region;
 		s2 = q->s[r2];
 		region_ranges(q, r2, rp2, rq2);
+		half_limits(q, r2, b->lo2, b->hi2);
 		for (c = 0; c < d->c_in; c++) {
-			size_t a = d->in_off + c, b = d->out_off + c;
-			double x1 = rp[a] * s[a], x2 = (double)D->rout[c] * s2[b] / s[a];
-			double x3 = rq2[b] / s2[b], gm;
+			size_t a = d->in_off + c, bb = d->out_off + c;
+			double x1 = rp[a] * s[a], x2 = (double)D->rout[c] * s2[bb] / s[a];
+			double x3 = rq2[bb] / s2[bb], gm;
 
-			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[b]))
+			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[bb]))
 				continue;
 			gm = cbrt(x1 * x2 * x3);
-			worst = fmax(worst, move_scale(max, &s[a], x1 / gm));
-			worst = fmax(worst, move_scale(max, &s2[b], gm / x3));
+			/* the float16 window of the outer layers (the depthwise one's
+			 * moves with both scales: the writer's overflow check guards it) */
+			x1 = half_clamp(q, r, a, rp[a], 0, b->lo[a], b->hi[a], s[a], x1 / gm);
+			x3 = half_clamp(q, r2, bb, 0, rq2[bb], b->lo2[bb], b->hi2[bb], s2[bb], gm / x3);
+			worst = fmax(worst, move_scale(max, &s[a], x1));
+			worst = fmax(worst, move_scale(max, &s2[bb], x3));
 		}
-		done[r2] = 1;
+		b->done[r2] = 1;
 		balance_mark_dirty(q, rg);
 		balance_mark_dirty(q, &q->p->regions[r2]);
 	}
@@ -392,32 +449,35 @@ static double balance(struct eq *q, uint32_t r, double *rp, double *rq, double *
 enum cle_status balance_run(struct eq *q)
 {
 	struct cle_plan *p = q->p;
+	struct bscratch b;
 	size_t most = 1;
-	double *rp, *rq, *rp2, *rq2;
-	uint8_t *done;
 	uint32_t r;
 	int round;
 
 	for (r = 0; r < p->n_regions; r++)
 		if (p->regions[r].n_ch > most)
 			most = p->regions[r].n_ch;
-	rp = eq_alloc(q, most, sizeof(double));
-	rq = eq_alloc(q, most, sizeof(double));
-	rp2 = eq_alloc(q, most, sizeof(double));
-	rq2 = eq_alloc(q, most, sizeof(double));
-	done = eq_alloc(q, p->n_regions, 1);
-	if (!rp || !rq || !rp2 || !rq2 || !done)
+	b.rp = eq_alloc(q, most, sizeof(double));
+	b.rq = eq_alloc(q, most, sizeof(double));
+	b.rp2 = eq_alloc(q, most, sizeof(double));
+	b.rq2 = eq_alloc(q, most, sizeof(double));
+	b.lo = eq_alloc(q, most, sizeof(double));
+	b.hi = eq_alloc(q, most, sizeof(double));
+	b.lo2 = eq_alloc(q, most, sizeof(double));
+	b.hi2 = eq_alloc(q, most, sizeof(double));
+	b.done = eq_alloc(q, p->n_regions, 1);
+	if (!b.rp || !b.rq || !b.rp2 || !b.rq2 || !b.lo || !b.hi || !b.lo2 || !b.hi2 || !b.done)
 		return eq_nomem(q);
 	for (round = 0; round < p->cfg.max_rounds; round++) {
 		double worst = 0;
 
-		memset(done, 0, p->n_regions);
+		memset(b.done, 0, p->n_regions);
 		for (r = 0; r < p->n_regions; r++) {
 			double w;
 
-			if (q->s[r] == NULL || done[r])
+			if (q->s[r] == NULL || b.done[r])
 				continue;
-			w = balance(q, r, rp, rq, rp2, rq2, done);
+			w = balance(q, r, &b);
 			if (w > worst)
 				worst = w;
 		}
@@ -432,11 +492,90 @@ enum cle_status balance_run(struct eq *q)
 	return CLE_OK;
 }
 
+/* The scales channel c of region r may take, given the other regions'
+ * scales as they are: within --max-scale, its static float16 limits, no
+ * float16 weight losing bits or overflowing (no allowance for the scale it
+ * has now, unlike eq_half_window). */
+static void exact_window(struct eq *q, uint32_t r, double *rp, double *rq, double *lo, double *hi)
+{
+	const double mx = eq_max_scale(q);
+	const struct cle_region *rg = &q->p->regions[r];
+	bool w = half_weights(q, r);
+	size_t c;
+
+	for (c = 0; c < rg->n_ch; c++) {
+		lo[c] = fmax(mx > 0 ? 1 / mx : 0, q->cap_lo[r][c]);
+		hi[c] = fmin(mx > 0 ? mx : HUGE_VAL, q->cap_hi[r][c]);
+	}
+	stats_half_quanta(q, r, lo, hi);
+	region_ranges(q, r, rp, rq);
+	for (c = 0; c < rg->n_ch && w; c++) {
+		double s = q->s[r][c];
+
+		if (rp[c] > 0)
+			lo[c] = fmax(lo[c], rp[c] * s / F16_MAX);
+		if (rq[c] > 0)
+			hi[c] = fmin(hi[c], F16_MAX * s / rq[c]);
+	}
+}
+
+/* After rounding, every float16 region's scales inside their exact
+ * windows given the others' final ones: a channel outside moves to the
+ * nearest allowed (power of two) scale, or back to 1; passes repeat while
+ * anything moves.  When that does not settle, the float16 regions are left
+ * as the model has them (scale 1 everywhere is exact).  True if anything
+ * moved. */
+static bool half_repair(struct eq *q, double *rp, double *rq, double *lo, double *hi)
+{
+	const struct cle_plan *p = q->p;
+	bool changed = true, any = false;
+	uint32_t r;
+	int pass;
+	size_t c;
+
+	if (q->cap_lo == NULL)
+		return false;
+	for (pass = 0; changed && pass < 16; pass++) {
+		changed = false;
+		for (r = 0; r < p->n_regions; r++) {
+			if (q->s[r] == NULL || q->cap_lo[r] == NULL)
+				continue;
+			exact_window(q, r, rp, rq, lo, hi);
+			for (c = 0; c < p->regions[r].n_ch; c++) {
+				double s = q->s[r][c], ns;
+
+				if (s >= lo[c] * (1 - 1e-12) && s <= hi[c] * (1 + 1e-12))
+					continue;
+				ns = !(lo[c] <= hi[c]) ? 1.0 : eq_pow2(q) ? eq_pow2_within(s, lo[c], hi[c])
+									     : fmin(fmax(s, lo[c]), hi[c]);
+				if (ns == s)
+					ns = 1.0;
+				if (ns == s)
+					continue;
+				q->s[r][c] = ns;
+				q->cap_hit[r][c] = 1;
+				changed = any = true;
+			}
+			balance_mark_dirty(q, &p->regions[r]);
+		}
+	}
+	if (!changed)
+		return any;
+	for (r = 0; r < p->n_regions; r++) {
+		if (q->s[r] == NULL || q->cap_lo[r] == NULL)
+			continue;
+		for (c = 0; c < p->regions[r].n_ch; c++)
+			q->s[r][c] = 1.0;
+		balance_mark_dirty(q, &p->regions[r]);
+	}
+	return true;
+}
+
 enum cle_status balance_finish(struct eq *q)
 {
 	struct cle_plan *p = q->p;
 	size_t most = 1;
-	double *rp, *rq;
+	double *rp, *rq, *lo, *hi;
 	uint32_t r;
 
 	for (r = 0; r < p->n_regions; r++)
@@ -444,8 +583,39 @@ enum cle_status balance_finish(struct eq *q)
 			most = p->regions[r].n_ch;
 	rp = eq_alloc(q, most, sizeof(double));
 	rq = eq_alloc(q, most, sizeof(double));
-	if (!rp || !rq)
+	lo = eq_alloc(q, most, sizeof(double));
+	hi = eq_alloc(q, most, sizeof(double));
+	if (!rp || !rq || !lo || !hi)
 		return eq_nomem(q);
+	for (r = 0; r < p->n_regions; r++) {
+		size_t c;
+
+		if (q->s[r] == NULL || !eq_pow2(q))
+			continue;
+		for (c = 0; c < p->regions[r].n_ch; c++)
+			q->s[r][c] = eq_pow2_round(q->s[r][c]);
+		balance_mark_dirty(q, &p->regions[r]);
+	}
+	/* float16 values in range and exact under the final scales; the
+	 * estimate may not end above the model's own for it */
+	if (half_repair(q, rp, rq, lo, hi) && p->cfg.objective == CLE_OBJECTIVE_NOISE) {
+		double n = noise_total(q);
+
+		q->res->est_after = n > 0 ? -10 * log10(n) : 0;
+		if (q->res->est_after < q->res->est_before) {
+			for (r = 0; r < p->n_regions; r++) {
+				size_t c;
+
+				if (q->s[r] == NULL || q->cap_lo[r] == NULL)
+					continue;
+				for (c = 0; c < p->regions[r].n_ch; c++)
+					q->s[r][c] = 1.0;
+				balance_mark_dirty(q, &p->regions[r]);
+			}
+			n = noise_total(q);
+			q->res->est_after = n > 0 ? -10 * log10(n) : 0;
+		}
+	}
 	/* what is left, per region, under the final (rounded, clamped) scales */
 	for (r = 0; r < p->n_regions; r++) {
 		size_t c;
@@ -453,11 +623,10 @@ enum cle_status balance_finish(struct eq *q)
 		if (q->s[r] == NULL)
 			continue;
 		for (c = 0; c < p->regions[r].n_ch; c++) {
-			if (eq_pow2(q))
-				q->s[r][c] = eq_pow2_round(q->s[r][c]);
 			q->res->clamped += at_clamp(eq_max_scale(q), q->s[r][c]);
+			if (q->cap_hit != NULL && q->cap_hit[r] != NULL)
+				q->res->half_limited += q->cap_hit[r][c];
 		}
-		balance_mark_dirty(q, &p->regions[r]);
 	}
 	/* per layer: its output channels held at the limit */
 	for (r = 0; r < p->n_layers; r++) {

@@ -1,6 +1,7 @@
 /* cle_bias.c — the biases a run writes: BatchNormalization folded into
  * the layer before it (k = gamma / sqrt(var + eps), b' = beta + k (b - mu)),
- * output scales applied, and high-bias absorption (c = max(0, beta' -
+ * the constant Mul/Add nodes after it folded (b'' = a b' + c), output
+ * scales applied, and high-bias absorption (c = max(0, beta' -
  * 3|gamma'|) moved from a producer into its consumers' biases).  See
  * cle_internal.h. */
 #include "cle_internal.h"
@@ -27,6 +28,33 @@ bool bias_bn_factors(const struct graph *g, uint32_t bn, size_t n, double *k)
 	return true;
 }
 
+void bias_affine(const struct cle_layer *l, size_t o, double *k, double *t)
+{
+	const struct graph *g = l->g;
+	uint32_t i;
+
+	*k = 1;
+	*t = 0;
+	for (i = 0; i < l->n_affine; i++) {
+		uint32_t n = l->affine[i], cs = ops_const_slot(g, n);
+		const struct graph_const *c = eq_const(g, g->node[n].in[cs]);
+		const char *op = g->node[n].op;
+		double v = 0;
+
+		graph_const_f64(c, c->count == 1 ? 0 : o, &v);
+		if (strcmp(op, "Mul") == 0)
+			*k *= v, *t *= v;
+		else if (strcmp(op, "Div") == 0)
+			*k /= v, *t /= v;
+		else if (strcmp(op, "Add") == 0)
+			*t += v;
+		else if (cs == 1) /* Sub(y, c) */
+			*t -= v;
+		else /* Sub(c, y) */
+			*k = -*k, *t = v - *t;
+	}
+}
+
 /* Layer li's bias as it will be, before high-bias absorption, into
  * S->bias: BN folded in, output scales applied.  In "effective" units
  * (Gemm: beta * C). */
@@ -43,37 +71,52 @@ double bias_of(const struct cle_layer *l, size_t o)
 	return b * (double)beta;
 }
 
+double bias_folded(const struct cle_layer *l, size_t o)
+{
+	const struct graph *g = l->g;
+	double b = bias_of(l, o), bn_b = 0, mu = 0, gamma = 0, var = 0, k, t;
+	float eps = 1e-5f;
+
+	if (l->bn != GRAPH_NONE) {
+		graph_attr_float(&g->node[l->bn], "epsilon", &eps);
+		graph_const_f64(eq_const(g, g->node[l->bn].in[1]), o, &gamma);
+		graph_const_f64(eq_const(g, g->node[l->bn].in[2]), o, &bn_b);
+		graph_const_f64(eq_const(g, g->node[l->bn].in[3]), o, &mu);
+		graph_const_f64(eq_const(g, g->node[l->bn].in[4]), o, &var);
+		b = bn_b + gamma / sqrt(var + (double)eps) * (b - mu);
+	}
+	bias_affine(l, o, &k, &t);
+	return k * b + t;
+}
+
 static enum cle_status start_bias(struct eq *q, uint32_t li)
 {
 	const struct cle_layer *l = &q->p->layers[li];
 	struct lstate *S = &q->ls[li];
-	const struct graph *g = l->g;
 	size_t o;
 
 	if ((S->bias = eq_alloc(q, l->c_out, sizeof(double))) == NULL)
 		return eq_nomem(q);
-	for (o = 0; o < l->c_out; o++) {
-		double b = bias_of(l, o), bn_b, mu;
-
-		if (l->bn != GRAPH_NONE) {
-			graph_const_f64(eq_const(g, g->node[l->bn].in[2]), o, &bn_b);
-			graph_const_f64(eq_const(g, g->node[l->bn].in[3]), o, &mu);
-			b = bn_b + S->kf[o] * (b - mu);
-		}
-		S->bias[o] = b / eq_out_scale(q, l, o);
-	}
+	for (o = 0; o < l->c_out; o++)
+		S->bias[o] = bias_folded(l, o) / eq_out_scale(q, l, o);
 	return CLE_OK;
 }
 
 enum cle_status bias_layer(struct eq *q, uint32_t li)
 {
 	const struct cle_layer *l = &q->p->layers[li];
-	bool scaled = false;
+	bool scaled = false, adds = false;
+	uint32_t i;
 	size_t o;
 
 	for (o = 0; o < l->c_out; o++)
 		scaled |= eq_out_scale(q, l, o) != 1.0;
-	if (l->bn == GRAPH_NONE && !(l->b_value != GRAPH_NONE && scaled))
+	for (i = 0; i < l->n_affine; i++)
+		adds |= ops_is(&l->g->node[l->affine[i]], "Add") || ops_is(&l->g->node[l->affine[i]], "Sub");
+	/* no bias, and nothing that adds one (a MatMul with Mul after it has none to take) */
+	if (l->b_value == GRAPH_NONE && l->bn == GRAPH_NONE && !adds)
+		return CLE_OK;
+	if (l->bn == GRAPH_NONE && l->n_affine == 0 && !scaled)
 		return CLE_OK;
 	return start_bias(q, li);
 }
@@ -133,7 +176,7 @@ enum cle_status bias_absorb_high(struct eq *q, uint32_t r)
 		return CLE_OK;
 	P = &p->layers[rg->producers[0]];
 	SP = &q->ls[rg->producers[0]];
-	if (P->bn == GRAPH_NONE || SP->bias == NULL)
+	if (P->bn == GRAPH_NONE || SP->bias == NULL || P->n_affine > 0) /* beta, gamma: before the affine */
 		return CLE_OK;
 	for (k = 0; k < rg->n_consumers; k++) {
 		const struct cle_layer *Q = &p->layers[rg->consumers[k]];

@@ -60,8 +60,12 @@ struct lstate {
 	double *kg;             /* a folded BN's gain per output channel, as the estimate sees it */
 	double kwin;            /* products summed per output and input channel (the window) */
 	double pc_base[2];      /* its per-channel noise estimates as the model was */
+	int8_t *qe;             /* float16 weights: log2 of the lowest set bit's value, least over
+				   each [d0][d1] window (QE_ZERO: all zero); NULL otherwise */
 	struct eq *q;
 };
+
+#define QE_ZERO INT8_MIN
 
 /* A node rewritten or replaced, whose constants in some slots may go. */
 struct done_ref {
@@ -69,6 +73,10 @@ struct done_ref {
 	uint32_t node;
 	unsigned slots;         /* bit k: the constant in input k was replaced */
 };
+
+/* float16's largest finite value and its smallest normal one */
+#define F16_MAX 65504.0
+#define F16_MIN_NORMAL 6.103515625e-05
 
 /* One cle_equalize run. */
 struct eq {
@@ -83,6 +91,11 @@ struct eq {
 	cle_progress_fn progress;
 	void *progress_ud;
 	uint64_t bytes_total, bytes_done; /* weight bytes to rewrite, and rewritten */
+	/* per region holding float16 tensors (else NULL): the scales each channel
+	 * may take so that its biases, bounds and activation estimate stay in
+	 * float16's normal range (stats_half_caps), and the channels a limit held */
+	double **cap_lo, **cap_hi;
+	uint8_t **cap_hit;
 };
 
 /* ---- cle_layer.c ---- */
@@ -112,6 +125,21 @@ double eq_pow2_round(double s);
  * 1e4 when balancing (none for the reference), else what the weights'
  * float type allows. */
 double eq_max_scale(const struct eq *q);
+/* Narrows [*lo, *hi], the scales channel c of region r may take, to keep
+ * float16 values in range: its static limits (cap_lo, cap_hi), the largest
+ * float16 weights it scales, xp at the producers and xq at the consumers
+ * (both at the region's scale 1; 0: none), finite, and what *lo and *hi
+ * hold already (stats_half_quanta).  The scale it has now, s_now, always
+ * stays allowed.  Nothing changes outside half regions. */
+void eq_half_window(const struct eq *q, uint32_t r, size_t c, double xp, double xq, double s_now,
+		    double *lo, double *hi);
+/* Where no float16 weight of region r's layers would lose a bit (be scaled
+ * below 2^-24 times its lowest set bit: into the subnormals), under the
+ * other regions' current scales: lo[c] raised, hi[c] lowered per channel.
+ * Nothing changes outside half regions. */
+void stats_half_quanta(struct eq *q, uint32_t r, double *lo, double *hi);
+/* A power of two near s inside [lo, hi], else s itself. */
+double eq_pow2_within(double s, double lo, double hi);
 /* Says why layer li was left alone or approximated (the report's note). */
 CLE_NODISCARD enum cle_status eq_note(struct eq *q, uint32_t li, const char *why);
 /* the scale of channel ch of region r (1 where r is not balanced) */
@@ -136,6 +164,9 @@ CLE_NODISCARD enum cle_status balance_finish(struct eq *q);
 /* ---- cle_stats.c ---- */
 /* Data-free statistics of every active layer (e_in, e_out, g_out, t_in, kwin). */
 CLE_NODISCARD enum cle_status stats_run(struct eq *q);
+/* The static float16 limits of every half region's scales (cap_lo, cap_hi):
+ * biases, bounds and constants, and, after stats_run, the activations. */
+CLE_NODISCARD enum cle_status stats_half_caps(struct eq *q);
 
 /* ---- cle_noise.c ---- */
 /* The estimated INT8 (per tensor) noise at the outputs, relative to their
@@ -148,8 +179,12 @@ CLE_NODISCARD enum cle_status noise_run(struct eq *q);
 /* ---- cle_bias.c ---- */
 /* BN fold factors k = gamma / sqrt(var + eps); false if a variance is unusable. */
 bool bias_bn_factors(const struct graph *g, uint32_t bn, size_t n, double *k);
+/* What layer l's folded Mul/Add/Sub/Div nodes do to output o: y -> k y + t. */
+void bias_affine(const struct cle_layer *l, size_t o, double *k, double *t);
 /* Layer l's bias for output o as the file gives it (Gemm: beta * C), 0 if none. */
 double bias_of(const struct cle_layer *l, size_t o);
+/* Layer l's bias for output o with its BN and affine folded, before any scale. */
+double bias_folded(const struct cle_layer *l, size_t o);
 /* Layer li's final bias (BN folded, output scales applied) into S->bias, when it changes. */
 CLE_NODISCARD enum cle_status bias_layer(struct eq *q, uint32_t li);
 /* High-bias absorption from region r's producer into its consumers. */

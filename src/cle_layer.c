@@ -1,9 +1,10 @@
 /* cle_layer.c — what a Conv, ConvTranspose, Gemm or MatMul node is as a
  * layer: its weight viewed as [d0][d1][k] with groups, its bias, the
- * BatchNormalization or bias Add it absorbs, or the reason it cannot be
- * equalized at all. */
+ * BatchNormalization or bias Add it absorbs, the constant Mul and Add
+ * after them it folds, or the reason it cannot be equalized at all. */
 #include "cle_internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -135,6 +136,65 @@ static void find_bias_add(const struct graph_model *gm, struct cle_layer *l)
 	l->bias_add = add;
 	l->b_value = g->node[add].in[other];
 	l->out_value = g->node[add].out[0];
+}
+
+/* All of constant c's values finite, and none zero when nonzero is set. */
+static bool finite_const(const struct graph_const *c, bool nonzero)
+{
+	size_t i;
+	double x;
+
+	for (i = 0; i < c->count; i++)
+		if (!graph_const_f64(c, i, &x) || !isfinite(x) || (nonzero && x == 0))
+			return false;
+	return true;
+}
+
+/* Folds the Mul, Add, Sub and Div nodes by constants right after layer l
+ * (after its BatchNormalization or bias Add): the learnable affine
+ * PaddlePaddle writes after its convolutions, a batch norm an exporter
+ * left as Mul and Add.  Scalars, or one value per output channel; a
+ * per-channel Mul only when batch norm is folded (it moves the weights'
+ * ranges as a batch norm does); an Add only where the bias can take it. */
+static void find_affine(struct cle_plan *p, struct cle_layer *l, const struct graph_const *w)
+{
+	const struct graph *g = l->g;
+	uint32_t rank = l->kind == OPS_CONV || l->kind == OPS_CONV_TRANSPOSE ? w->n_dims
+			: l->kind == OPS_GEMM ? 2 : 0;
+	float beta = 1.0f;
+
+	if (l->kind == OPS_GEMM)
+		graph_attr_float(&g->node[l->node], "beta", &beta);
+	if (graph_opset(p->gm, "") < 7) /* broadcasting as numpy does */
+		return;
+	while (l->n_affine < CLE_MAX_AFFINE) {
+		const struct graph_value *out = &g->value[l->out_value];
+		const struct graph_node *nd;
+		const struct graph_const *c;
+		enum ops_fit fit;
+		uint32_t n, cs;
+		bool add;
+
+		if (out->n_uses != 1 || (out->flags & GRAPH_IS_OUTPUT))
+			return;
+		n = out->uses[0].node;
+		nd = &g->node[n];
+		add = ops_is(nd, "Add") || ops_is(nd, "Sub");
+		if ((!add && !ops_is(nd, "Mul") && !ops_is(nd, "Div")) || nd->n_out != 1 ||
+		    nd->out[0] == GRAPH_NONE || (cs = ops_const_slot(g, n)) == GRAPH_NONE ||
+		    cs == out->uses[0].slot || (ops_is(nd, "Div") && cs != 1))
+			return;
+		c = ops_input_const(g, n, cs);
+		if (!float_const(c) || !finite_const(c, ops_is(nd, "Div")))
+			return;
+		fit = ops_channel_fit(c, l->c_out, rank);
+		if ((fit != OPS_FIT_SCALAR && fit != OPS_FIT_CHANNEL) ||
+		    (!add && fit == OPS_FIT_CHANNEL && p->cfg.bn != CLE_BN_FOLD) ||
+		    (add && ((l->kind == OPS_MATMUL && l->bias_add == GRAPH_NONE) || beta == 0.0f)))
+			return;
+		l->affine[l->n_affine++] = n;
+		l->out_value = nd->out[0];
+	}
 }
 
 /* Sets l->why when the weight w of layer l cannot be equalized. */
@@ -281,5 +341,7 @@ enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l, cons
 		find_bias_add(p->gm, l);
 	else if (p->cfg.bn == CLE_BN_FOLD)
 		find_bn(l);
+	if (!p->cfg.reference) /* the reference folds batch norm alone */
+		find_affine(p, l, w);
 	return CLE_OK;
 }

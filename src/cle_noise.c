@@ -46,6 +46,7 @@ struct problem {
 	uint32_t n_p, n_q;
 	struct member *p, *q;
 	double *A, *lo, *B, *hi, *s, *t; /* per region channel */
+	double *clo, *chi;               /* per region channel: [smin, smax], narrowed for float16 */
 	double smin, smax;
 };
 
@@ -152,6 +153,33 @@ double noise_total(struct eq *q)
 	return noise_sum(q, I, &pc, false);
 }
 
+/* The scales each channel of region r may take: [smin, smax], narrowed
+ * where float16 values would leave their range or lose bits
+ * (stats_half_quanta, eq_half_window): the float16 members' largest
+ * weights at the region's scale 1 are their x. */
+static void half_window(struct eq *q, uint32_t r, struct problem *pb)
+{
+	uint32_t k;
+	size_t c;
+
+	for (c = 0; c < pb->n_ch; c++) {
+		pb->clo[c] = pb->smin;
+		pb->chi[c] = pb->smax;
+		pb->A[c] = pb->B[c] = 0; /* scratch: xp, xq */
+	}
+	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
+		return;
+	stats_half_quanta(q, r, pb->clo, pb->chi);
+	for (k = 0; k < pb->n_p; k++)
+		for (c = 0; c < pb->p[k].n && q->ls[pb->p[k].li].t.dt == KERNEL_F16; c++)
+			pb->A[pb->p[k].off + c] = fmax(pb->A[pb->p[k].off + c], pb->p[k].x[c]);
+	for (k = 0; k < pb->n_q; k++)
+		for (c = 0; c < pb->q[k].n && q->ls[pb->q[k].li].t.dt == KERNEL_F16; c++)
+			pb->B[pb->q[k].off + c] = fmax(pb->B[pb->q[k].off + c], pb->q[k].x[c]);
+	for (c = 0; c < pb->n_ch; c++)
+		eq_half_window(q, r, c, pb->A[c], pb->B[c], q->s[r][c], &pb->clo[c], &pb->chi[c]);
+}
+
 /* Region r's members, with R, a (producers) and C, b (consumers) under the
  * other regions' current scales. */
 static void gather(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O)
@@ -198,6 +226,7 @@ static void gather(struct eq *q, uint32_t r, struct problem *pb, double *I, doub
 	pb->n_p = rg->n_producers;
 	pb->n_q = rg->n_consumers;
 	pb->n_ch = rg->n_ch;
+	half_window(q, r, pb);
 }
 
 /* The region's estimate at scales s: each member's largest weight squared
@@ -256,8 +285,8 @@ static double solve_at(struct problem *pb, double pi)
 	for (c = 0; c < pb->n_ch; c++) {
 		double A = pb->A[c], B = pb->B[c] * pi * pi, lo = pb->lo[c], hi = pb->hi[c] * pi, x;
 
-		lo = fmax(lo, pb->smin);
-		hi = fmin(hi, pb->smax);
+		lo = fmax(lo, pb->clo[c]);
+		hi = fmin(hi, pb->chi[c]);
 		if (A > 0 && B > 0)
 			x = sqrt(sqrt(B / A));
 		else if (A > 0)
@@ -355,7 +384,7 @@ static void step(struct problem *pb)
 	/* pi may not go below where some channel's bounds cross */
 	for (c = 0; c < pb->n_ch; c++)
 		if (pb->hi[c] < HUGE_VAL)
-			t_lo = fmax(t_lo, log(fmax(pb->lo[c], pb->smin) / fmin(pb->hi[c], pb->smax)));
+			t_lo = fmax(t_lo, log(fmax(pb->lo[c], pb->clo[c]) / fmin(pb->hi[c], pb->chi[c])));
 	if (t_lo == -HUGE_VAL)
 		t_lo = 2 * log(pb->smin);
 	solve_at(pb, exp(search(pb, t_lo)));
@@ -412,6 +441,9 @@ static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double 
 			s[c] = pb->t[c] * pow(pb->s[c] / pb->t[c], alpha);
 		if (within_budget(q, r, I)) {
 			*scaling |= alpha < 1 ? CLE_SCALED_PART : CLE_SCALED_FULL;
+			for (c = 0; q->cap_hit != NULL && q->cap_hit[r] != NULL && c < pb->n_ch; c++)
+				q->cap_hit[r][c] = (pb->clo[c] > pb->smin && s[c] <= pb->clo[c] * (1 + 1e-9)) ||
+					(pb->chi[c] < pb->smax && s[c] >= pb->chi[c] * (1 - 1e-9));
 			return before - region_noise(pb, s);
 		}
 	}
@@ -431,7 +463,7 @@ static void round_region(struct eq *q, uint32_t r, struct problem *pb, double *I
 	gather(q, r, pb, I, O);
 	for (c = 0; c < pb->n_ch; c++) {
 		pb->t[c] = 1;
-		s[c] = eq_pow2_round(s[c]);
+		s[c] = eq_pow2_within(s[c], pb->clo[c], pb->chi[c]);
 	}
 	if (region_noise(pb, s) > region_noise(pb, pb->t))
 		memcpy(s, pb->t, pb->n_ch * sizeof *s);
@@ -489,9 +521,12 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 	pb->hi = eq_alloc(q, most_ch, sizeof(double));
 	pb->s = eq_alloc(q, most_ch, sizeof(double));
 	pb->t = eq_alloc(q, most_ch, sizeof(double));
+	pb->clo = eq_alloc(q, most_ch, sizeof(double));
+	pb->chi = eq_alloc(q, most_ch, sizeof(double));
 	*I = eq_alloc(q, most_out, sizeof **I);
 	*O = eq_alloc(q, most_in, sizeof **O);
-	if (!pb->p || !pb->q || !pb->A || !pb->lo || !pb->B || !pb->hi || !pb->s || !pb->t || !*I || !*O)
+	if (!pb->p || !pb->q || !pb->A || !pb->lo || !pb->B || !pb->hi || !pb->s || !pb->t || !pb->clo ||
+	    !pb->chi || !*I || !*O)
 		return eq_nomem(q);
 	for (k = 0; k < (size_t)mp + mq; k++) {
 		all = k < mp ? &pb->p[k] : &pb->q[k - mp];

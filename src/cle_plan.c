@@ -3,55 +3,15 @@
  * every subgraph) is planned in phases over a scratch arena freed at its
  * end: layers, roles, channel counts, joins, producers and consumers,
  * members, settling. */
-#include "cle_internal.h"
+#include "cle_plan_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Region lists and facts gathered before a region is settled. */
-struct region_build {
-	uint32_t *producers, *consumers, *rescaled, *through;
-	uint32_t n_producers, n_consumers, n_rescaled, n_through;
-	const char *blocked;
-	bool only_relu; /* no pass-through besides the reference's (Relu, PRelu, Clip), no fan-out */
-	bool hbf_path;  /* every pass-through commutes with subtracting a constant (OPS_SHIFT) */
-	int64_t lo, hi; /* channel extent in the root's frame */
-};
-
-struct planner {
-	struct cle_plan *p;
-	const struct cle_config *cfg;
-	const struct cle_alloc *a;
-	struct cle_error *e;
-	/* per graph, in scratch */
-	struct cle_arena scratch;
-	const struct graph *g;
-	uint32_t first_layer, first_region; /* this graph's, in p->layers and p->regions */
-	uint32_t *parent;         /* union-find over values */
-	int64_t *delta;           /* channel of v = channel of parent + delta (see uf_find) */
-	int64_t *nch;             /* channels of a value, 0 if unknown */
-	uint8_t *flat;            /* the value went through a Flatten (features, not channels) */
-	uint32_t *out_layer;      /* layer whose result the value is, GRAPH_NONE */
-	uint32_t *region_of_root; /* region index per union-find root, GRAPH_NONE */
-	enum ops_role *role;      /* per node */
-	const char **why;         /* per node: why it blocks (OPS_BLOCK), else NULL */
-	uint32_t *layer_of_node;  /* layer index per node, GRAPH_NONE */
-	uint8_t *listed;          /* per node: already in a region's through list */
-	struct region_build *rb;  /* per region of this graph */
-};
-
 static enum cle_status plan_nomem(struct planner *pl)
 {
 	return cle_errorf(pl->e, CLE_E_NOMEM, "out of memory planning equalization");
-}
-
-/* A sentence for *out in the plan's arena, unless one is there (see cle_say). */
-#define reason(pl, out, ...) cle_say((pl)->p, (pl)->e, (out), __VA_ARGS__)
-
-static const char *label(const struct graph *g, uint32_t n, char buf[256])
-{
-	return graph_node_label(g, n, buf, 256);
 }
 
 /* Appends x to a list kept in the plan's arena (regions hold few members). */
@@ -96,6 +56,7 @@ static enum cle_status plan_layer(struct planner *pl, uint32_t n, enum ops_layer
 {
 	struct cle_layer *l = NULL;
 	enum cle_status st;
+	uint32_t i;
 
 	if ((st = add_layer(pl, &l)) != CLE_OK ||
 	    (st = cle_layer_describe(pl->p, l, pl->g, n, kind, pl->e)) != CLE_OK)
@@ -106,69 +67,8 @@ static enum cle_status plan_layer(struct planner *pl, uint32_t n, enum ops_layer
 		pl->role[l->bn] = OPS_LAYER;
 	if (l->bias_add != GRAPH_NONE)
 		pl->role[l->bias_add] = OPS_LAYER;
-	return CLE_OK;
-}
-
-/* ---- roles of the other nodes --------------------------------------------- */
-
-/* What the configuration makes of a Clip (constant bounds): --relu6=skip
- * leaves it, --relu6=relu replaces a ReLU6 by Relu, and kept exact it gets
- * per-channel bounds, bound / s.  Only an interval (-inf and +inf meaning
- * no bound) scales so, and only from opset 8 do Max and Min broadcast a
- * [C, 1, 1] bound.  Sets the node's reason when it blocks. */
-static enum cle_status bound_role(struct planner *pl, uint32_t n)
-{
-	const struct graph *g = pl->g;
-	const char *op = g->node[n].op, **why = &pl->why[n];
-	int64_t opset = graph_opset(pl->p->gm, "");
-	char lb[256];
-	double lo, hi;
-
-	if (!ops_clip_bounds(g, n, &lo, &hi))
-		return CLE_OK; /* computed at run time: the table's condition says so */
-	if (pl->cfg->relu6 == CLE_RELU6_SKIP)
-		return reason(pl, why, "%s node %s, which --relu6=skip leaves as it is", op, label(g, n, lb));
-	if (pl->cfg->relu6 == CLE_RELU6_RELU)
-		return lo == 0 && hi == 6 ? CLE_OK
-		       : reason(pl, why, "%s node %s, which is not a ReLU6 (min %g, max %g); --relu6=relu "
-				"only replaces ReLU6", op, label(g, n, lb), lo, hi);
-	if (isnan(lo) || isnan(hi) || lo == HUGE_VAL || hi == -HUGE_VAL || lo > hi)
-		return reason(pl, why, "%s node %s, whose bounds (min %g, max %g) are not an interval "
-			      "that scaling keeps", op, label(g, n, lb), lo, hi);
-	if (opset < 8 && (isfinite(hi) || (isfinite(lo) && lo != 0)))
-		return reason(pl, why, "%s node %s, whose bounds would become per-channel tensors, which "
-			      "Max and Min broadcast only from opset 8 (the model imports opset %lld)", op,
-			      label(g, n, lb), (long long)opset);
-	return CLE_OK;
-}
-
-/* The role of node n from the op table, and the sentence when it blocks. */
-static enum cle_status set_role(struct planner *pl, uint32_t n)
-{
-	const struct graph *g = pl->g;
-	const struct graph_node *nd = &g->node[n];
-	const struct ops_def *d = ops_find(nd);
-	const char **why = &pl->why[n], *tail;
-	enum cle_status st;
-	char lb[256];
-
-	if (pl->role[n] == OPS_LAYER)
-		return CLE_OK;
-	pl->role[n] = OPS_BLOCK;
-	if (nd->domain[0] != '\0')
-		return reason(pl, why, "%s node %s (domain %s), which is not known to commute with "
-			      "per-channel scaling", nd->op, label(g, n, lb), nd->domain);
-	if (pl->cfg->reference && !(d != NULL && (d->flags & OPS_REFERENCE)))
-		return reason(pl, why, "%s node %s, where the reference ends the chain (it passes "
-			      "through Relu and PRelu only)", nd->op, label(g, n, lb));
-	if (d == NULL || d->role == OPS_BLOCK)
-		return reason(pl, why, "%s node %s, which does not commute with per-channel scaling",
-			      nd->op, label(g, n, lb));
-	if (d->why_not != NULL && (tail = d->why_not(g, n)) != NULL)
-		return reason(pl, why, "%s node %s, %s", nd->op, label(g, n, lb), tail);
-	if ((d->flags & OPS_BOUND) && ((st = bound_role(pl, n)) != CLE_OK || *why != NULL))
-		return st;
-	pl->role[n] = d->role;
+	for (i = 0; i < l->n_affine; i++)
+		pl->role[l->affine[i]] = OPS_LAYER;
 	return CLE_OK;
 }
 
@@ -237,8 +137,12 @@ static enum cle_status scratch_init(struct planner *pl, const struct graph *g)
 	pl->why = cle_arena_calloc(s, nn, sizeof *pl->why);
 	pl->layer_of_node = cle_arena_calloc(s, nn, sizeof *pl->layer_of_node);
 	pl->listed = cle_arena_calloc(s, nn, sizeof *pl->listed);
+	pl->dslot = cle_arena_calloc(s, nn, sizeof *pl->dslot);
+	pl->rescale = cle_arena_calloc(s, nn, sizeof *pl->rescale);
+	pl->hswish = cle_arena_calloc(s, nn, sizeof *pl->hswish);
 	if (!pl->parent || !pl->delta || !pl->nch || !pl->flat || !pl->out_layer ||
-	    !pl->region_of_root || !pl->role || !pl->why || !pl->layer_of_node || !pl->listed)
+	    !pl->region_of_root || !pl->role || !pl->why || !pl->layer_of_node || !pl->listed ||
+	    !pl->dslot || !pl->rescale || !pl->hswish)
 		return plan_nomem(pl);
 	for (i = 0; i < g->n_value; i++) {
 		pl->parent[i] = i;
@@ -265,7 +169,7 @@ static enum cle_status find_roles(struct planner *pl)
 			return st;
 	}
 	for (n = 0; n < g->n_node; n++)
-		if ((st = set_role(pl, n)) != CLE_OK)
+		if ((st = plan_set_role(pl, n)) != CLE_OK)
 			return st;
 	for (i = pl->first_layer; i < pl->p->n_layers; i++)
 		if (pl->p->layers[i].why == NULL)
@@ -273,14 +177,21 @@ static enum cle_status find_roles(struct planner *pl)
 	return CLE_OK;
 }
 
-/* The channel count node n's first output gets from its inputs, 0 if unknown. */
-static int64_t channels_through(struct planner *pl, const struct graph_node *nd, enum ops_role role)
+/* The channel count node n's first output gets from its inputs, 0 if
+ * unknown: a pass-through's (a Resize by constant sizes: its sizes' C),
+ * an elementwise join's, a Concat's sum. */
+static int64_t channels_through(struct planner *pl, uint32_t n, enum ops_role role)
 {
+	const struct graph_node *nd = &pl->g->node[n];
 	int64_t c = 0;
-	uint32_t i;
+	uint32_t i, x;
 
-	if ((role == OPS_PASS || role == OPS_FLATTEN) && nd->n_in >= 1 && nd->in[0] != GRAPH_NONE)
-		return pl->nch[nd->in[0]];
+	if ((role == OPS_PASS || role == OPS_FLATTEN) && nd->n_in > pl->dslot[n] &&
+	    (x = nd->in[pl->dslot[n]]) != GRAPH_NONE) {
+		if (role == OPS_PASS && ops_resize_sizes(pl->g, n, &c) && c > 0 && c <= INT32_MAX)
+			return c;
+		return pl->nch[x];
+	}
 	if (role == OPS_JOIN)
 		for (i = 0; i < nd->n_in && c == 0; i++)
 			c = pl->nch[nd->in[i]];
@@ -295,37 +206,67 @@ static int64_t channels_through(struct planner *pl, const struct graph_node *nd,
 	return c;
 }
 
-/* Channel counts: layers' outputs, carried through the other roles until
- * nothing changes (files need not be sorted). */
-static void count_channels(struct planner *pl)
+/* Carries channel counts through the roles until nothing changes (files
+ * need not be sorted); a Flatten's mark too. */
+static void carry_channels(struct planner *pl)
 {
 	const struct graph *g = pl->g;
-	uint32_t i, n, pass;
+	uint32_t n, pass;
 	bool changed = true;
 
-	for (i = pl->first_layer; i < pl->p->n_layers; i++)
-		if (pl->p->layers[i].why == NULL)
-			pl->nch[pl->p->layers[i].out_value] = (int64_t)pl->p->layers[i].c_out;
 	for (pass = 0; changed && pass < g->n_node + 1; pass++) {
 		changed = false;
 		for (n = 0; n < g->n_node; n++) {
 			const struct graph_node *nd = &g->node[n];
+			uint32_t x = nd->n_in > pl->dslot[n] ? nd->in[pl->dslot[n]] : GRAPH_NONE;
 			int64_t c;
 
 			if (nd->n_out < 1 || nd->out[0] == GRAPH_NONE)
 				continue;
 			if (pl->role[n] == OPS_FLATTEN ||
-			    (pl->role[n] == OPS_PASS && nd->n_in >= 1 && nd->in[0] != GRAPH_NONE &&
-			     pl->flat[nd->in[0]])) {
+			    (pl->role[n] == OPS_PASS && x != GRAPH_NONE && pl->flat[x])) {
 				changed |= !pl->flat[nd->out[0]];
 				pl->flat[nd->out[0]] = 1;
 			}
-			if (pl->nch[nd->out[0]] != 0 || (c = channels_through(pl, nd, pl->role[n])) == 0)
+			if (pl->nch[nd->out[0]] != 0 || (c = channels_through(pl, n, pl->role[n])) == 0)
 				continue;
 			pl->nch[nd->out[0]] = c;
 			changed = true;
 		}
 	}
+}
+
+/* Channel counts: layers' outputs, carried through the other roles; then,
+ * where a Concat on channels still meets an unknown count, the shape the
+ * file records for that tensor (value_info), carried again. */
+static void count_channels(struct planner *pl)
+{
+	const struct graph *g = pl->g;
+	uint32_t i, n;
+	bool seeded = false;
+
+	for (i = pl->first_layer; i < pl->p->n_layers; i++)
+		if (pl->p->layers[i].why == NULL)
+			pl->nch[pl->p->layers[i].out_value] = (int64_t)pl->p->layers[i].c_out;
+	carry_channels(pl);
+	for (n = 0; n < g->n_node; n++) {
+		if (pl->role[n] != OPS_CONCAT)
+			continue;
+		for (i = 0; i < g->node[n].n_in; i++) {
+			uint32_t v = g->node[n].in[i];
+			int64_t dims[8];
+			int32_t rank;
+
+			if (v == GRAPH_NONE || pl->nch[v] != 0 || pl->flat[v] ||
+			    !graph_value_shape(&g->value[v], &rank, dims, NULL, 8) || rank < 2 ||
+			    dims[1] <= 0 || dims[1] > INT32_MAX)
+				continue;
+			pl->nch[v] = dims[1];
+			seeded = true;
+		}
+	}
+	if (seeded)
+		carry_channels(pl);
 }
 
 /* Joins the tensors that share channels; a node that cannot join blocks. */
@@ -338,7 +279,7 @@ static enum cle_status join_tensors(struct planner *pl)
 
 	for (n = 0; n < g->n_node; n++) {
 		const struct graph_node *nd = &g->node[n];
-		int64_t off = 0;
+		int64_t off = 0, sz;
 		bool ok = true;
 
 		if (nd->n_out < 1 || nd->out[0] == GRAPH_NONE)
@@ -363,6 +304,19 @@ static enum cle_status join_tensors(struct planner *pl)
 				continue;
 			}
 		}
+		if (pl->role[n] == OPS_PASS && ops_resize_sizes(g, n, &sz) && sz > 0 &&
+		    pl->nch[nd->in[0]] != sz) {
+			pl->role[n] = OPS_BLOCK;
+			st = pl->nch[nd->in[0]] == 0
+				? reason(pl, &pl->why[n], "Resize node %s, whose constant sizes set %lld "
+					 "channels where the channel count before it is not known",
+					 label(g, n, lb), (long long)sz)
+				: reason(pl, &pl->why[n], "Resize node %s, whose sizes make %lld channels of "
+					 "%lld", label(g, n, lb), (long long)sz, (long long)pl->nch[nd->in[0]]);
+			if (st != CLE_OK)
+				return st;
+			continue;
+		}
 		if (pl->role[n] == OPS_CONCAT) {
 			for (i = 0; i < nd->n_in && pl->nch[nd->in[i]] != 0; i++)
 				;
@@ -377,8 +331,8 @@ static enum cle_status join_tensors(struct planner *pl)
 		switch (pl->role[n]) {
 		case OPS_PASS:
 		case OPS_FLATTEN:
-			if (nd->n_in >= 1 && nd->in[0] != GRAPH_NONE)
-				ok = uf_join(pl, nd->in[0], nd->out[0], 0);
+			if (nd->n_in > pl->dslot[n] && nd->in[pl->dslot[n]] != GRAPH_NONE)
+				ok = uf_join(pl, nd->in[pl->dslot[n]], nd->out[0], 0);
 			break;
 		case OPS_JOIN:
 		case OPS_CONCAT:
@@ -484,6 +438,9 @@ static enum cle_status scan_source(struct planner *pl, struct region_build *b, u
 			      (val->flags & GRAPH_IS_INPUT) ? "a graph input"
 			      : (val->flags & GRAPH_IS_OUTER) ? "defined outside this subgraph"
 			      : val->konst ? "a constant" : "never produced");
+	if (pl->role[val->producer] == OPS_BLOCK && pl->hswish[val->producer])
+		return reason(pl, &b->blocked, "the channels of '%s' come from %s", val->name,
+			      pl->why[val->producer]);
 	if (pl->role[val->producer] == OPS_BLOCK || pl->role[val->producer] == OPS_LAYER)
 		return reason(pl, &b->blocked, "the channels of '%s' come from %s node %s, which cannot be "
 			      "rescaled", val->name, g->node[val->producer].op, label(g, val->producer, lb));
@@ -526,13 +483,12 @@ static enum cle_status scan_use(struct planner *pl, struct region_build *b, uint
 		return CLE_OK;
 	case OPS_PASS:
 		b->only_relu &= (d->flags & OPS_REFERENCE) != 0;
-		b->hbf_path &= (d->flags & OPS_SHIFT) != 0;
-		if ((d->flags & (OPS_BOUND | OPS_AFFINE)) && u->slot == 0 &&
-		    (st = list_add(pl, &b->rescaled, &b->n_rescaled, u->node)) != CLE_OK)
-			return st;
-		if (u->slot != 0)
+		b->hbf_path &= (d->flags & OPS_SHIFT) != 0 && !pl->rescale[u->node];
+		if (u->slot != pl->dslot[u->node])
 			return reason(pl, &b->blocked, "tensor '%s' is a parameter of %s node %s", name, op,
 				      label(g, u->node, lb));
+		if (pl->rescale[u->node])
+			return list_add(pl, &b->rescaled, &b->n_rescaled, u->node);
 		return CLE_OK;
 	case OPS_FLATTEN:
 		b->only_relu = false;
@@ -579,8 +535,9 @@ static enum cle_status scan_members(struct planner *pl)
 	return CLE_OK;
 }
 
-/* The Clips and BatchNormalizations of region r, with their channels in
- * the region's frame. */
+/* The nodes of region r whose constants scale (Clip, BatchNormalization,
+ * a constant operand), with their channels in the region's frame; a
+ * constant that cannot follow the channels blocks the region. */
 static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 {
 	const struct graph *g = pl->g;
@@ -596,11 +553,14 @@ static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 		return plan_nomem(pl);
 	for (i = 0; i < b->n_rescaled; i++) {
 		struct cle_rescaled *c = &rg->rescaled[rg->n_rescaled++];
-		uint32_t x = g->node[b->rescaled[i]].in[0];
-		const struct graph_const *mean = ops_input_const(g, b->rescaled[i], 3);
+		uint32_t n = b->rescaled[i], x = g->node[n].in[pl->dslot[n]];
+		const struct graph_const *mean = ops_input_const(g, n, 3), *k;
 		const struct cle_layer *pr;
+		enum ops_fit fit;
 
-		c->node = b->rescaled[i];
+		c->node = n;
+		c->kind = (enum cle_rescale)(pl->rescale[n] - 1);
+		c->slot = pl->dslot[n];
 		c->off = (size_t)(uf_offset(pl, x) - b->lo);
 		c->n_ch = (size_t)pl->nch[x];
 		c->rank = 0;
@@ -610,14 +570,86 @@ static enum cle_status settle_rescaled(struct planner *pl, uint32_t r)
 				c->rank = graph_resolve(g, pr->w_value, NULL)->konst->n_dims;
 		}
 		if (c->n_ch == 0 && (st = reason(pl, &rg->blocked, "%s node %s has an unknown channel "
-						 "count", g->node[c->node].op, label(g, c->node, lb))) != CLE_OK)
+						 "count", g->node[n].op, label(g, n, lb))) != CLE_OK)
 			return st;
-		if (ops_is(&g->node[c->node], "BatchNormalization") && mean->count != c->n_ch &&
+		if (c->kind == CLE_RESCALE_BN && mean->count != c->n_ch &&
 		    (st = reason(pl, &rg->blocked, "BatchNormalization node %s has %zu parameters for %zu "
-				 "channels", label(g, c->node, lb), mean->count, c->n_ch)) != CLE_OK)
+				 "channels", label(g, n, lb), mean->count, c->n_ch)) != CLE_OK)
+			return st;
+		if (c->kind < CLE_RESCALE_BOUND || c->n_ch == 0)
+			continue;
+		k = ops_input_const(g, n, 1 - c->slot);
+		fit = pl->flat[x] && k->count != 1 ? OPS_FIT_NONE : ops_channel_fit(k, c->n_ch, c->rank);
+		if (fit == OPS_FIT_NONE &&
+		    (st = reason(pl, &rg->blocked, "%s node %s broadcasts its constant across the channels "
+				 "or adds axes to them", g->node[n].op, label(g, n, lb))) != CLE_OK)
+			return st;
+		if (fit == OPS_FIT_OTHER && c->kind != CLE_RESCALE_GAIN &&
+		    (st = reason(pl, &rg->blocked, "%s node %s has a constant that varies along other axes "
+				 "than the channels, which cannot be rewritten channel by channel",
+				 g->node[n].op, label(g, n, lb))) != CLE_OK)
 			return st;
 	}
 	return CLE_OK;
+}
+
+/* After a Flatten that spreads each channel over several features, a
+ * per-channel constant would have to repeat per feature: the region's
+ * rewritten nodes there block it (a scalar Mul or Div is fine). */
+static enum cle_status settle_flat_rescaled(struct planner *pl, uint32_t r)
+{
+	const struct graph *g = pl->g;
+	struct cle_region *rg = &pl->p->regions[r];
+	size_t rep = 1;
+	char lb[256];
+	uint32_t i;
+
+	for (i = 0; i < rg->n_consumers; i++)
+		if (pl->p->layers[rg->consumers[i]].in_rep > rep)
+			rep = pl->p->layers[rg->consumers[i]].in_rep;
+	for (i = 0; i < rg->n_rescaled && rep > 1; i++) {
+		const struct cle_rescaled *c = &rg->rescaled[i];
+
+		if (!pl->flat[g->node[c->node].in[c->slot]] ||
+		    (c->kind == CLE_RESCALE_GAIN && ops_input_const(g, c->node, 1 - c->slot)->count == 1))
+			continue;
+		return reason(pl, &rg->blocked, "%s node %s comes after a Flatten that spreads each channel "
+			      "over %zu features, where its constant cannot follow the channels",
+			      g->node[c->node].op, label(g, c->node, lb), rep);
+	}
+	return CLE_OK;
+}
+
+/* Does region r hold a float16 tensor: a layer's float16 weights (its
+ * input or output is float16), a Cast to float16, a float16 constant? */
+static bool region_half(struct planner *pl, const struct cle_region *rg)
+{
+	const struct graph *g = pl->g;
+	uint32_t i;
+	int64_t to;
+
+	for (i = 0; i < rg->n_producers + rg->n_consumers; i++) {
+		const struct cle_layer *l = &pl->p->layers[i < rg->n_producers ? rg->producers[i]
+							   : rg->consumers[i - rg->n_producers]];
+
+		if (graph_resolve(g, l->w_value, NULL)->konst->dtype == GRAPH_FLOAT16)
+			return true;
+	}
+	for (i = 0; i < rg->n_through; i++)
+		if (ops_is(&g->node[rg->through[i]], "Cast") &&
+		    graph_attr_int(&g->node[rg->through[i]], "to", &to) && to == GRAPH_FLOAT16)
+			return true;
+	for (i = 0; i < rg->n_rescaled; i++) {
+		const struct cle_rescaled *c = &rg->rescaled[i];
+		uint32_t slot = c->kind == CLE_RESCALE_CLIP ? 2 : c->kind == CLE_RESCALE_BN ? 3 : 1 - c->slot;
+		const struct graph_const *k = ops_input_const(g, c->node, slot);
+
+		if (k == NULL && c->kind == CLE_RESCALE_CLIP)
+			k = ops_input_const(g, c->node, 1);
+		if (k != NULL && k->dtype == GRAPH_FLOAT16)
+			return true;
+	}
+	return false;
 }
 
 /* Where each consumer of region r reads its channels, and how many input
@@ -714,8 +746,10 @@ static enum cle_status settle_region(struct planner *pl, uint32_t r)
 
 		l->out_off = (size_t)(uf_offset(pl, l->out_value) - b->lo);
 	}
-	if ((st = settle_consumers(pl, r)) != CLE_OK || (st = settle_layouts(pl, r)) != CLE_OK)
+	if ((st = settle_consumers(pl, r)) != CLE_OK || (st = settle_layouts(pl, r)) != CLE_OK ||
+	    (st = settle_flat_rescaled(pl, r)) != CLE_OK)
 		return st;
+	rg->half = region_half(pl, rg);
 	if (rg->n_producers == 0)
 		rg->blocked = rg->blocked ? rg->blocked : "no layer writes these channels";
 	if (rg->n_consumers == 0)

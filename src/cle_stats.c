@@ -167,21 +167,66 @@ static enum cle_status layer_mom(struct fwd *f, uint32_t li, const struct mom *i
 	else
 		kernel_sums(&S->t, NULL, NULL, NULL, NULL, mu_in, var_in, out->mu, out->var);
 	for (i = 0; i < l->c_out; i++) {
-		double gamma = 0, beta = 0;
+		double gamma = 0, beta = 0, ka = 1, ta;
 
+		if (S->kg != NULL) /* the folded Mul nodes' gain (cle_bias.c), met by the forward pass later */
+			bias_affine(l, i, &ka, &ta);
 		if (l->bn != GRAPH_NONE) { /* the BN's statistics describe its output */
 			graph_const_f64(eq_const(l->g, l->g->node[l->bn].in[1]), i, &gamma);
 			graph_const_f64(eq_const(l->g, l->g->node[l->bn].in[2]), i, &beta);
 			/* noise passes with the gain these moments imply, gamma^2 over
 			 * the variance estimated before the BN, not with the running
 			 * variance's, which the estimate does not know */
-			S->kg[i] = out->var[i] > 0 ? gamma * gamma / out->var[i] : S->kf[i] * S->kf[i];
+			S->kg[i] = out->var[i] > 0 ? gamma * gamma / out->var[i] * ka * ka : S->kf[i] * S->kf[i];
 			out->mu[i] = beta;
 			out->var[i] = gamma * gamma;
 		} else {
+			if (S->kg != NULL)
+				S->kg[i] = ka * ka;
 			out->mu[i] = in->known ? out->mu[i] + bias_of(l, i) : 0;
 			out->var[i] /= div;
 		}
+	}
+	return CLE_OK;
+}
+
+/* Node n, an elementwise op with constant c (Add, Sub, Mul, Div, Max,
+ * Min), on x: shifted, scaled or clamped moments, channel by channel
+ * where c has one value per channel of x, else with c's mean. */
+static enum cle_status const_op_mom(struct fwd *f, uint32_t n, const struct mom *x,
+				    const struct graph_const *c, struct mom *out)
+{
+	const struct graph_node *nd = &f->g->node[n];
+	bool first = ops_const_slot(f->g, n) == 0;
+	enum cle_status st;
+	struct mom cm;
+	uint32_t i;
+
+	if (!c->ok)
+		return CLE_OK;
+	if ((st = const_mom(f->q, c, &cm)) != CLE_OK || (st = mom_alloc(f->q, out, x->n, x->known)) != CLE_OK)
+		return st;
+	for (i = 0; i < x->n; i++) {
+		double v = cm.mu[0], mu = x->mu[i], var = x->var[i];
+
+		if (x->n > 1 && c->count == x->n)
+			graph_const_f64(c, i, &v);
+		if (ops_is(nd, "Mul") || ops_is(nd, "Div")) {
+			double a = ops_is(nd, "Mul") ? v : v != 0 ? 1 / v : 0;
+
+			out->mu[i] = a * mu, out->var[i] = a * a * var;
+		} else if (ops_is(nd, "Add") || ops_is(nd, "Sub")) {
+			out->mu[i] = ops_is(nd, "Add") ? mu + v : first ? v - mu : mu - v;
+			out->var[i] = var;
+		} else if (!x->known) { /* a clamp of a level not known: halve as a rectifier does */
+			out->mu[i] = 0, out->var[i] = 0.5 * var;
+		} else if (ops_is(nd, "Max")) {
+			clamp_moments(mu, var, v, HUGE_VAL, 0, &out->mu[i], &out->var[i]);
+		} else {
+			clamp_moments(mu, var, -HUGE_VAL, v, 0, &out->mu[i], &out->var[i]);
+		}
+		if (!x->known)
+			out->mu[i] = 0;
 	}
 	return CLE_OK;
 }
@@ -193,7 +238,8 @@ static enum cle_status node_mom(struct fwd *f, uint32_t n)
 	const struct graph_node *nd = &g->node[n];
 	const struct ops_def *d = ops_find(nd);
 	struct mom *out = nd->n_out ? &f->vm[nd->out[0]] : NULL;
-	const struct mom *x = mom_of(f, nd->n_in ? nd->in[0] : GRAPH_NONE);
+	uint32_t ds = ops_data_slot(g, n), cs;
+	const struct mom *x = mom_of(f, nd->n_in > ds ? nd->in[ds] : GRAPH_NONE);
 	enum cle_status st;
 	double lo = 0, hi = HUGE_VAL, leak = 0;
 	float fl;
@@ -203,6 +249,8 @@ static enum cle_status node_mom(struct fwd *f, uint32_t n)
 		return CLE_OK;
 	if (f->layer_of[n] != GRAPH_NONE)
 		return layer_mom(f, f->layer_of[n], x, out);
+	if (d != NULL && (d->flags & (OPS_CONST | OPS_GAIN)) && (cs = ops_const_slot(g, n)) != GRAPH_NONE)
+		return const_op_mom(f, n, x, ops_input_const(g, n, cs), out);
 	if (ops_is(nd, "BatchNormalization") && nd->n_in >= 5) {
 		const struct graph_const *gam = ops_input_const(g, n, 1), *bet = ops_input_const(g, n, 2);
 
@@ -448,8 +496,7 @@ enum cle_status stats_run(struct eq *q)
 
 		if (!S->active)
 			continue;
-		if (p->layers[li].bn != GRAPH_NONE &&
-		    (S->kg = eq_alloc(q, p->layers[li].c_out, sizeof *S->kg)) == NULL)
+		if (S->kf != NULL && (S->kg = eq_alloc(q, p->layers[li].c_out, sizeof *S->kg)) == NULL)
 			return eq_nomem(q);
 		S->e_in = eq_alloc(q, p->layers[li].c_in, sizeof *S->e_in);
 		S->e_out = eq_alloc(q, p->layers[li].c_out, sizeof *S->e_out);
@@ -470,6 +517,217 @@ enum cle_status stats_run(struct eq *q)
 			return eq_nomem(q);
 		if ((st = back_weights(q, order[i], S->t_in)) != CLE_OK)
 			return st;
+	}
+	return CLE_OK;
+}
+
+/* ---- float16 limits ------------------------------------------------------------ */
+
+/* log2 of the value of float16 h's lowest set bit; QE_ZERO for zero (and
+ * Inf, NaN).  h / 2^k is exact while that bit stays at or above 2^-24, the
+ * smallest subnormal. */
+static int f16_quantum(uint16_t h)
+{
+	unsigned e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+	int z = 0;
+
+	if (e == 31 || (e == 0 && m == 0))
+		return QE_ZERO;
+	if (e != 0)
+		m |= 0x400u;
+	while (!(m & 1u))
+		m >>= 1, z++;
+	return z + (e == 0 ? -24 : (int)e - 25);
+}
+
+/* Channel c of a half region scales float16 value v to v / s: keep it
+ * finite and every bit of it (above 2^-24: it may not lose bits in the
+ * subnormals). */
+static void cap_value(struct eq *q, uint32_t r, size_t c, double v)
+{
+	int qe;
+
+	if (!(fabs(v) > 0) || !isfinite(v))
+		return;
+	q->cap_lo[r][c] = fmax(q->cap_lo[r][c], fabs(v) / F16_MAX);
+	if ((qe = f16_quantum(kernel_f64_to_f16(v))) != QE_ZERO)
+		q->cap_hi[r][c] = fmin(q->cap_hi[r][c], ldexp(1.0, qe + 24));
+}
+
+/* Layer li's float16 weights: the least lowest-set-bit exponent over each
+ * [d0][d1] window into S->qe. */
+static enum cle_status weight_quanta(struct eq *q, uint32_t li)
+{
+	struct lstate *S = &q->ls[li];
+	const struct kernel_tensor *t = &S->t;
+	size_t n = t->d0 * t->d1, i, kk;
+
+	if ((S->qe = eq_alloc(q, n ? n : 1, 1)) == NULL)
+		return eq_nomem(q);
+	for (i = 0; i < n; i++) {
+		int least = QE_ZERO;
+
+		for (kk = 0; kk < t->k; kk++) {
+			uint16_t h;
+			int e;
+
+			memcpy(&h, t->p + 2 * (i * t->k + kk), 2);
+			if ((e = f16_quantum(h)) != QE_ZERO && (least == QE_ZERO || e < least))
+				least = e;
+		}
+		S->qe[i] = (int8_t)least;
+	}
+	return CLE_OK;
+}
+
+void stats_half_quanta(struct eq *q, uint32_t r, double *lo, double *hi)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t k;
+
+	if (q->cap_lo == NULL || q->cap_lo[r] == NULL)
+		return;
+	for (k = 0; k < rg->n_producers + rg->n_consumers; k++) {
+		bool prod = k < rg->n_producers;
+		uint32_t li = prod ? rg->producers[k] : rg->consumers[k - rg->n_producers];
+		const struct cle_layer *l = &q->p->layers[li];
+		const struct lstate *S = &q->ls[li];
+		size_t per = l->d0 / l->groups, i, j;
+
+		if (S->qe == NULL)
+			continue;
+		for (i = 0; i < l->d0; i++)
+			for (j = 0; j < l->d1; j++) {
+				int e = S->qe[i * l->d1 + j];
+				size_t col = (i / per) * l->d1 + j;
+				size_t o = l->lead_out ? i : col, c = l->lead_out ? col : i;
+				double kf = S->kf ? fabs(S->kf[o]) : 1.0, x;
+
+				if (e == QE_ZERO || !(kf > 0))
+					continue;
+				if (prod) { /* w kf s_in / s: s <= 2^24 2^e kf s_in */
+					x = ldexp(kf * eq_in_scale(q, l, c), e + 24);
+					hi[l->out_off + o] = fmin(hi[l->out_off + o], x);
+				} else { /* w kf s / s_out: s >= 2^-24 2^-e s_out / kf */
+					x = ldexp(eq_out_scale(q, l, o) / kf, -24 - e);
+					lo[l->in_off + c / l->in_rep] = fmax(lo[l->in_off + c / l->in_rep], x);
+				}
+			}
+	}
+}
+
+/* The float16 constants of rescaled node k of region r (Clip bounds, a
+ * kept BatchNormalization's mean and bias, a Max/Min/Add/Sub constant),
+ * each divided by its channel's scale when the region is scaled. */
+static void cap_rescaled(struct eq *q, uint32_t r, const struct cle_rescaled *k, int32_t wtype)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	const struct graph *g = rg->g;
+	const struct graph_const *c[2] = {NULL, NULL};
+	double lo, hi, x;
+	size_t ch;
+	int i;
+
+	switch (k->kind) {
+	case CLE_RESCALE_CLIP:
+		if (!ops_clip_bounds(g, k->node, &lo, &hi))
+			return;
+		c[0] = ops_input_const(g, k->node, 1);
+		c[1] = ops_input_const(g, k->node, 2);
+		/* opset 6's attribute bounds take the tensor's type, as the producer's weights have it */
+		if ((c[0] ? c[0]->dtype : c[1] ? c[1]->dtype : wtype) != GRAPH_FLOAT16)
+			return;
+		for (ch = 0; ch < k->n_ch; ch++) {
+			if (isfinite(lo) && lo != 0)
+				cap_value(q, r, k->off + ch, lo);
+			if (isfinite(hi))
+				cap_value(q, r, k->off + ch, hi);
+		}
+		return;
+	case CLE_RESCALE_BN:
+		c[0] = ops_input_const(g, k->node, 2);
+		c[1] = ops_input_const(g, k->node, 3);
+		break;
+	case CLE_RESCALE_BOUND:
+	case CLE_RESCALE_SHIFT:
+		c[0] = ops_input_const(g, k->node, 1 - k->slot);
+		break;
+	default:
+		return;
+	}
+	for (i = 0; i < 2; i++)
+		for (ch = 0; c[i] != NULL && c[i]->dtype == GRAPH_FLOAT16 && ch < k->n_ch; ch++)
+			if (graph_const_f64(c[i], c[i]->count == 1 ? 0 : ch, &x))
+				cap_value(q, r, k->off + ch, x);
+}
+
+/* Peak over rms of an activation, for the largest value a channel's
+ * estimate allows (the estimate knows energies, not maxima). */
+#define ACT_PEAK 16.0
+
+enum cle_status stats_half_caps(struct eq *q)
+{
+	const struct cle_plan *p = q->p;
+	enum cle_status st;
+	uint32_t r, k;
+	size_t c;
+
+	if (p->cfg.reference) /* the reference clamps nothing, as AIMET does not */
+		return CLE_OK;
+	q->cap_lo = eq_alloc(q, p->n_regions + 1, sizeof *q->cap_lo);
+	q->cap_hi = eq_alloc(q, p->n_regions + 1, sizeof *q->cap_hi);
+	q->cap_hit = eq_alloc(q, p->n_regions + 1, sizeof *q->cap_hit);
+	if (q->cap_lo == NULL || q->cap_hi == NULL || q->cap_hit == NULL)
+		return eq_nomem(q);
+	for (r = 0; r < p->n_regions; r++) {
+		const struct cle_region *rg = &p->regions[r];
+		int32_t wtype = GRAPH_FLOAT;
+
+		if (q->s[r] == NULL || !rg->half)
+			continue;
+		q->cap_lo[r] = eq_alloc(q, rg->n_ch, sizeof(double));
+		q->cap_hi[r] = eq_alloc(q, rg->n_ch, sizeof(double));
+		q->cap_hit[r] = eq_alloc(q, rg->n_ch, 1);
+		if (q->cap_lo[r] == NULL || q->cap_hi[r] == NULL || q->cap_hit[r] == NULL)
+			return eq_nomem(q);
+		for (c = 0; c < rg->n_ch; c++)
+			q->cap_hi[r][c] = HUGE_VAL;
+		for (k = 0; k < rg->n_producers; k++) {
+			const struct cle_layer *l = &p->layers[rg->producers[k]];
+			const struct lstate *S = &q->ls[rg->producers[k]];
+			const struct graph_const *bc = l->b_value != GRAPH_NONE ? eq_const(l->g, l->b_value) : NULL;
+			/* a new bias takes the weights' type */
+			bool half_bias = (bc ? bc->dtype : eq_const(l->g, l->w_value)->dtype) == GRAPH_FLOAT16;
+			size_t o;
+
+			if (S->t.dt == KERNEL_F16)
+				wtype = GRAPH_FLOAT16;
+			if (S->t.dt == KERNEL_F16 && S->qe == NULL && (st = weight_quanta(q, rg->producers[k])) != CLE_OK)
+				return st;
+			for (o = 0; o < l->c_out; o++) {
+				if (half_bias)
+					cap_value(q, r, l->out_off + o, bias_folded(l, o));
+				/* the activation: its estimated peak stays finite, its rms normal */
+				if (S->e_out != NULL && S->e_out[o] > 0) {
+					double rms = sqrt(S->e_out[o]);
+
+					q->cap_lo[r][l->out_off + o] = fmax(q->cap_lo[r][l->out_off + o],
+									    ACT_PEAK * rms / F16_MAX);
+					q->cap_hi[r][l->out_off + o] = fmin(q->cap_hi[r][l->out_off + o],
+									    rms / F16_MIN_NORMAL);
+				}
+			}
+		}
+		for (k = 0; k < rg->n_consumers; k++)
+			if (q->ls[rg->consumers[k]].t.dt == KERNEL_F16 && q->ls[rg->consumers[k]].qe == NULL &&
+			    (st = weight_quanta(q, rg->consumers[k])) != CLE_OK)
+				return st;
+		for (k = 0; k < rg->n_rescaled; k++)
+			cap_rescaled(q, r, &rg->rescaled[k], wtype);
+		for (c = 0; c < rg->n_ch; c++) { /* the model as it is stays allowed */
+			q->cap_lo[r][c] = fmin(q->cap_lo[r][c], 1.0);
+			q->cap_hi[r][c] = fmax(q->cap_hi[r][c], 1.0);
+		}
 	}
 	return CLE_OK;
 }

@@ -1,7 +1,8 @@
 /* cle_write.c — a run's result as edits of the model: weights rescaled
  * from the original bytes (one pass, factors in double), new biases, BN
- * nodes removed, Clips given per-channel bounds; then one pass writing the
- * model.  See cle_internal.h. */
+ * and constant Mul/Add nodes folded away, Clips given per-channel bounds,
+ * constant operands (Max, Min, Add, Sub) rewritten per channel; then one
+ * pass writing the model.  See cle_internal.h. */
 #include "cle_internal.h"
 
 #include <math.h>
@@ -98,7 +99,7 @@ static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_
 	struct cle_error *e = q->e;
 	enum cle_status st;
 	float beta = 1.0f;
-	uint32_t i, n_in;
+	uint32_t i, n_in, tail;
 
 	if (S->changed && (st = graph_edit_const(ed, w, fill_weights, S, e)) != CLE_OK)
 		return st;
@@ -130,9 +131,14 @@ static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_
 				return st;
 		}
 	}
-	if (l->bn == GRAPH_NONE && bias_name == NULL)
+	if (l->bn == GRAPH_NONE && l->n_affine == 0 && bias_name == NULL)
 		return CLE_OK;
-	/* the node itself: BN's output name, and the new bias input */
+	/* the node that ends the layer (a MatMul's bias Add, else the layer
+	 * itself): the folded nodes' output name, and the new bias input */
+	if (l->bias_add != GRAPH_NONE && l->n_affine > 0)
+		nd = &g->node[tail = l->bias_add];
+	else
+		tail = l->node;
 	if (nd->n_in > 7 || nd->n_out > 7)
 		return cle_errorf(e, CLE_E_INTERNAL, "too many inputs to rewrite");
 	n_in = nd->n_in;
@@ -145,34 +151,51 @@ static enum cle_status write_layer(struct eq *q, struct graph_edits *ed, uint32_
 			n_in = 3;
 		in[2] = bias_name;
 	}
-	if (l->bn != GRAPH_NONE)
-		out[0] = vname(g, g->node[l->bn].out[0]);
+	if (l->bn != GRAPH_NONE || l->n_affine > 0)
+		out[0] = vname(g, l->out_value);
 	memset(&spec, 0, sizeof spec);
 	spec.n_in = n_in;
 	spec.n_out = nd->n_out;
 	spec.in = in;
 	spec.out = out;
-	if ((st = graph_edit_replace_node(ed, g, l->node, &spec, e)) != CLE_OK)
+	if ((st = graph_edit_replace_node(ed, g, tail, &spec, e)) != CLE_OK)
 		return st;
-	if (l->bn == GRAPH_NONE)
+	if (l->bn == GRAPH_NONE && l->n_affine == 0)
 		return CLE_OK;
-	if ((st = graph_edit_delete_node(ed, g, l->bn, e)) != CLE_OK ||
-	    (st = graph_edit_delete_value(ed, g, nd->out[0], e)) != CLE_OK)
+	/* the folded nodes go, with the values between them */
+	if ((st = graph_edit_delete_value(ed, g, nd->out[0], e)) != CLE_OK)
 		return st;
-	for (i = 1; i < 5; i++)
-		if ((st = drop_param(ed, g, g->node[l->bn].in[i], e)) != CLE_OK)
+	if (l->bn != GRAPH_NONE) {
+		if ((st = graph_edit_delete_node(ed, g, l->bn, e)) != CLE_OK)
 			return st;
-	q->res->bn_folded++;
+		for (i = 1; i < 5; i++)
+			if ((st = drop_param(ed, g, g->node[l->bn].in[i], e)) != CLE_OK)
+				return st;
+		if (l->n_affine > 0 &&
+		    (st = graph_edit_delete_value(ed, g, g->node[l->bn].out[0], e)) != CLE_OK)
+			return st;
+		q->res->bn_folded++;
+	}
+	for (i = 0; i < l->n_affine; i++) {
+		const struct graph_node *a = &g->node[l->affine[i]];
+
+		if ((st = graph_edit_delete_node(ed, g, l->affine[i], e)) != CLE_OK ||
+		    (st = drop_param(ed, g, a->in[ops_const_slot(g, l->affine[i])], e)) != CLE_OK ||
+		    (i + 1 < l->n_affine && (st = graph_edit_delete_value(ed, g, a->out[0], e)) != CLE_OK))
+			return st;
+	}
+	q->res->affine_folded += l->n_affine > 0;
 	return CLE_OK;
 }
 
 /* A new per-channel constant for rescaled node c of region r, named
- * *name: from[ch] / s (or bound / s when from is NULL), with n_dims axes
- * ([C], or [C, 1, 1] to broadcast over an NCHW tensor). */
+ * *name: from[ch] / s (or bound / s when from is NULL, or holds one
+ * value), with n_dims axes: shape's, else [C], or [C, 1, 1] to broadcast
+ * over an NCHW tensor. */
 static enum cle_status channel_tensor(struct eq *q, struct graph_edits *ed, uint32_t r,
 				      const struct cle_rescaled *c, const struct graph_const *from,
-				      double bound, uint32_t n_dims, int32_t dtype, const char *base,
-				      const char **name)
+				      double bound, uint32_t n_dims, const int64_t *shape, int32_t dtype,
+				      const char *base, const char **name)
 {
 	const struct graph *g = q->p->regions[r].g;
 	int64_t dims[8];
@@ -187,13 +210,12 @@ static enum cle_status channel_tensor(struct eq *q, struct graph_edits *ed, uint
 	if (v == NULL)
 		return eq_nomem(q);
 	for (ch = 0; ch < c->n_ch; ch++) {
-		if (from != NULL && !graph_const_f64(from, ch, &bound))
+		if (from != NULL && !graph_const_f64(from, from->count == 1 ? 0 : ch, &bound))
 			bound = 0;
 		v[ch] = bound / q->s[r][c->off + ch];
 	}
-	dims[0] = (int64_t)c->n_ch;
-	for (i = 1; i < n_dims; i++)
-		dims[i] = 1;
+	for (i = 0; i < n_dims; i++)
+		dims[i] = shape != NULL ? shape[i] : i == 0 ? (int64_t)c->n_ch : 1;
 	data = encode(q, v, c->n_ch, dtype, 1.0);
 	if (data == NULL)
 		return eq_nomem(q);
@@ -233,8 +255,8 @@ static enum cle_status write_bn(struct eq *q, struct graph_edits *ed, uint32_t r
 	for (i = 0; i < nd->n_out; i++)
 		out[i] = vname(g, nd->out[i]);
 	name = nd->name[0] ? nd->name : "bn";
-	if ((st = channel_tensor(q, ed, r, c, bias, 0, 1, bias->dtype, name, &in[2])) != CLE_OK ||
-	    (st = channel_tensor(q, ed, r, c, mean, 0, 1, mean->dtype, name, &in[3])) != CLE_OK)
+	if ((st = channel_tensor(q, ed, r, c, bias, 0, 1, NULL, bias->dtype, name, &in[2])) != CLE_OK ||
+	    (st = channel_tensor(q, ed, r, c, mean, 0, 1, NULL, mean->dtype, name, &in[3])) != CLE_OK)
 		return st;
 	memset(&spec, 0, sizeof spec);
 	spec.n_in = 5;
@@ -257,7 +279,9 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 	const struct cle_region *rg = &q->p->regions[r];
 	const struct graph *g = rg->g;
 	const struct cle_layer *P = rg->n_producers ? &q->p->layers[rg->producers[0]] : NULL;
-	int32_t dtype = P ? eq_const(g, P->w_value)->dtype : GRAPH_FLOAT;
+	const struct graph_const *b1 = ops_input_const(g, c->node, 1), *b2 = ops_input_const(g, c->node, 2);
+	/* the bounds' own type (the tensor's: a Cast may stand between), else the weights' */
+	int32_t dtype = b1 ? b1->dtype : b2 ? b2->dtype : P ? eq_const(g, P->w_value)->dtype : GRAPH_FLOAT;
 	const struct graph_node *nd = &g->node[c->node];
 	const char *x = vname(g, nd->in[0]), *y = vname(g, nd->out[0]);
 	const char *lo_t = NULL, *hi_t = NULL, *mid, *in[2], *out[1];
@@ -290,10 +314,10 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 	if (!isfinite(lo) && !isfinite(hi))
 		return CLE_OK; /* no bound: the identity, which any scale passes as it is */
 	if (isfinite(hi) &&
-	    (st = channel_tensor(q, ed, r, c, NULL, hi, n_dims, dtype, "clip_max", &hi_t)) != CLE_OK)
+	    (st = channel_tensor(q, ed, r, c, NULL, hi, n_dims, NULL, dtype, "clip_max", &hi_t)) != CLE_OK)
 		return st;
 	if (isfinite(lo) && lo != 0 &&
-	    (st = channel_tensor(q, ed, r, c, NULL, lo, n_dims, dtype, "clip_min", &lo_t)) != CLE_OK)
+	    (st = channel_tensor(q, ed, r, c, NULL, lo, n_dims, NULL, dtype, "clip_min", &lo_t)) != CLE_OK)
 		return st;
 	mid = y;
 	if (hi_t != NULL && isfinite(lo) && (st = graph_edit_name(ed, g, y, &mid, q->e)) != CLE_OK)
@@ -329,6 +353,48 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 	return CLE_OK;
 }
 
+/* Max, Min, Add or Sub with a constant in a scaled region: the constant
+ * becomes c / s per channel (a scalar grows to [C, 1, ...]); the node
+ * keeps its op, its other input and its output. */
+static enum cle_status write_operand(struct eq *q, struct graph_edits *ed, uint32_t r,
+				     const struct cle_rescaled *c)
+{
+	const struct graph *g = q->p->regions[r].g;
+	const struct graph_node *nd = &g->node[c->node];
+	uint32_t ks = 1 - c->slot;
+	const struct graph_const *k = eq_const(g, nd->in[ks]);
+	const char *in[2], *out[1];
+	struct graph_node_spec spec;
+	enum cle_status st;
+	bool scaled = false;
+	size_t ch;
+
+	for (ch = 0; ch < c->n_ch; ch++)
+		scaled |= q->s[r][c->off + ch] != 1.0;
+	if (!scaled)
+		return CLE_OK;
+	in[c->slot] = vname(g, nd->in[c->slot]);
+	out[0] = vname(g, nd->out[0]);
+	if (k->count == 1)
+		st = channel_tensor(q, ed, r, c, k, 0, c->rank > 1 ? c->rank - 1 : 1, NULL, k->dtype,
+				    nd->name[0] ? nd->name : nd->op, &in[ks]);
+	else
+		st = channel_tensor(q, ed, r, c, k, 0, k->n_dims, k->dims, k->dtype,
+				    nd->name[0] ? nd->name : nd->op, &in[ks]);
+	if (st != CLE_OK)
+		return st;
+	memset(&spec, 0, sizeof spec);
+	spec.n_in = 2;
+	spec.in = in;
+	spec.n_out = 1;
+	spec.out = out;
+	if ((st = graph_edit_replace_node(ed, g, c->node, &spec, q->e)) != CLE_OK)
+		return st;
+	q->res->consts_rewritten++;
+	node_done(q, g, c->node, 1u << ks);
+	return CLE_OK;
+}
+
 /* Is slot of node in g one whose constant a rewrite replaced? */
 static bool replaced(const struct eq *q, const struct graph *g, uint32_t node, uint32_t slot)
 {
@@ -353,7 +419,7 @@ static enum cle_status drop_replaced(struct eq *q, struct graph_edits *ed)
 		const struct graph *g = q->done[i].g;
 		const struct graph_node *nd = &g->node[q->done[i].node];
 
-		for (slot = 1; slot < nd->n_in && slot < 32; slot++) {
+		for (slot = 0; slot < nd->n_in && slot < 32; slot++) {
 			uint32_t v = nd->in[slot];
 			const struct graph_value *val;
 			bool only_replaced = true, seen = false;
@@ -370,7 +436,7 @@ static enum cle_status drop_replaced(struct eq *q, struct graph_edits *ed)
 			for (j = 0; j <= i && !seen; j++) {
 				const struct graph_node *o = &q->done[j].g->node[q->done[j].node];
 
-				for (k = 1; k < o->n_in && k < 32 && !seen; k++)
+				for (k = 0; k < o->n_in && k < 32 && !seen; k++)
 					seen = q->done[j].g == g && o->in[k] == v && (q->done[j].slots & (1u << k)) &&
 					       (j < i || k < slot);
 			}
@@ -410,8 +476,20 @@ enum cle_status write_model(struct eq *q, const struct onnx_sink *sink, const st
 		for (k = 0; q->s[r] != NULL && k < rg->n_rescaled; k++) {
 			const struct cle_rescaled *c = &rg->rescaled[k];
 
-			st = ops_is(&rg->g->node[c->node], "Clip") ? write_clip(q, &ed, r, c)
-								   : write_bn(q, &ed, r, c);
+			switch (c->kind) {
+			case CLE_RESCALE_CLIP:
+				st = write_clip(q, &ed, r, c);
+				break;
+			case CLE_RESCALE_BN:
+				st = write_bn(q, &ed, r, c);
+				break;
+			case CLE_RESCALE_BOUND:
+			case CLE_RESCALE_SHIFT:
+				st = write_operand(q, &ed, r, c);
+				break;
+			default: /* Mul, Div: commute as they are */
+				break;
+			}
 			if (st != CLE_OK)
 				goto fail;
 		}

@@ -1,6 +1,9 @@
 /* ops.c — the op table (see ops.h) and the conditions under which an op
  * keeps channels: constant Clip bounds, zero Pad on H and W, Resize
- * scales of 1 on N and C, a Reshape that flattens, unused second outputs. */
+ * scales of 1 on N and C (or sizes that keep C), a Reshape that flattens,
+ * unused second outputs, Casts between float types; and the forms
+ * exporters write that the planner recognises (a constant operand, a
+ * HardSwish written out, sizes computed from an input's own shape). */
 #include "ops.h"
 
 #include <math.h>
@@ -103,6 +106,243 @@ bool ops_clip_bounds(const struct graph *g, uint32_t n, double *lo, double *hi)
 	return true;
 }
 
+uint32_t ops_const_slot(const struct graph *g, uint32_t n)
+{
+	const struct graph_node *nd = &g->node[n];
+	bool c0, c1;
+
+	if (nd->n_in != 2 || nd->in[0] == GRAPH_NONE || nd->in[1] == GRAPH_NONE)
+		return GRAPH_NONE;
+	c0 = ops_input_const(g, n, 0) != NULL;
+	c1 = ops_input_const(g, n, 1) != NULL;
+	return c0 == c1 ? GRAPH_NONE : c0 ? 0 : 1;
+}
+
+uint32_t ops_data_slot(const struct graph *g, uint32_t n)
+{
+	const struct ops_def *d = ops_find(&g->node[n]);
+	uint32_t cs;
+
+	if (d == NULL || !(d->flags & (OPS_CONST | OPS_GAIN)) || (cs = ops_const_slot(g, n)) == GRAPH_NONE)
+		return 0;
+	return 1 - cs;
+}
+
+/* Is the constant operand of node n a single value equal to x (within float16's precision)? */
+static bool const_is(const struct graph *g, uint32_t n, double x)
+{
+	uint32_t cs = ops_const_slot(g, n);
+	const struct graph_const *c = cs != GRAPH_NONE ? ops_input_const(g, n, cs) : NULL;
+	double v;
+
+	return c != NULL && c->count == 1 && graph_const_f64(c, 0, &v) && fabs(v - x) <= 1e-3 * fabs(x);
+}
+
+/* The node producing value v, GRAPH_NONE for none. */
+static uint32_t producer_of(const struct graph *g, uint32_t v)
+{
+	return v == GRAPH_NONE ? GRAPH_NONE : g->value[v].producer;
+}
+
+/* Does value u compute HardSwish's gate of v: Clip(v + 3, 0, 6), or
+ * HardSigmoid(v), either perhaps divided by 6?  Its nodes go to parts
+ * (from the end: the Div first). */
+static bool hardswish_gate(const struct graph *g, uint32_t u, uint32_t v, uint32_t parts[4], int *k)
+{
+	uint32_t p = producer_of(g, u), a;
+	double lo, hi;
+
+	if (p != GRAPH_NONE && ((ops_is(&g->node[p], "Div") && ops_const_slot(g, p) == 1 && const_is(g, p, 6)) ||
+				(ops_is(&g->node[p], "Mul") && const_is(g, p, 1.0 / 6)))) {
+		parts[(*k)++] = p;
+		p = producer_of(g, g->node[p].in[ops_data_slot(g, p)]);
+	}
+	if (p == GRAPH_NONE || g->node[p].n_in < 1)
+		return false;
+	if (ops_is(&g->node[p], "HardSigmoid")) {
+		parts[(*k)++] = p;
+		return g->node[p].in[0] == v;
+	}
+	if (!ops_is(&g->node[p], "Clip") || !ops_clip_bounds(g, p, &lo, &hi) || lo != 0 || hi != 6)
+		return false;
+	parts[(*k)++] = p;
+	a = producer_of(g, g->node[p].in[0]);
+	if (a == GRAPH_NONE || !ops_is(&g->node[a], "Add") || !const_is(g, a, 3) ||
+	    g->node[a].in[ops_data_slot(g, a)] != v)
+		return false;
+	parts[(*k)++] = a;
+	return true;
+}
+
+bool ops_hardswish(const struct graph *g, uint32_t n, uint32_t v, uint32_t parts[4])
+{
+	const struct graph_value *val;
+	uint32_t i, j;
+
+	if (v == GRAPH_NONE)
+		return false;
+	val = &g->value[v];
+	for (i = 0; i < val->n_uses; i++) {
+		uint32_t m = val->uses[i].node, s = val->uses[i].slot, found[4], tmp, out;
+		int k = 0;
+		bool mine = m == n;
+
+		if (!ops_is(&g->node[m], "Mul") || g->node[m].n_in != 2 || s > 1)
+			continue;
+		if (!hardswish_gate(g, g->node[m].in[1 - s], v, found, &k))
+			continue;
+		for (j = 0; j < (uint32_t)k; j++)
+			mine |= found[j] == n;
+		if (!mine)
+			continue;
+		for (j = 0; j < (uint32_t)k / 2; j++) { /* in the order they run */
+			tmp = found[j];
+			found[j] = found[k - 1 - (int)j];
+			found[k - 1 - (int)j] = tmp;
+		}
+		found[k++] = m;
+		/* a Div by 6 after the product */
+		out = g->node[m].n_out ? g->node[m].out[0] : GRAPH_NONE;
+		if (k < 4 && out != GRAPH_NONE && g->value[out].n_uses == 1) {
+			uint32_t d = g->value[out].uses[0].node;
+
+			if ((ops_is(&g->node[d], "Div") && ops_const_slot(g, d) == 1 && const_is(g, d, 6)) ||
+			    (ops_is(&g->node[d], "Mul") && const_is(g, d, 1.0 / 6)))
+				found[k++] = d;
+		}
+		for (j = 0; j < 4; j++)
+			parts[j] = j < (uint32_t)k ? found[j] : GRAPH_NONE;
+		return true;
+	}
+	return false;
+}
+
+/* The root of value v: the first value behind it not made by an
+ * OPS_VALUE node (Identity, Cast). */
+static uint32_t value_root(const struct graph *g, uint32_t v)
+{
+	int hops;
+
+	for (hops = 0; hops < 16 && v != GRAPH_NONE; hops++) {
+		uint32_t p = g->value[v].producer;
+		const struct ops_def *d;
+
+		if (p == GRAPH_NONE || (d = ops_find(&g->node[p])) == NULL || !(d->flags & OPS_VALUE) ||
+		    g->node[p].n_in < 1)
+			break;
+		v = g->node[p].in[0];
+	}
+	return v;
+}
+
+/* Does value v hold data's own N and C first: Shape(data)[0:k] with k >= 2
+ * (a Slice, or Shape's start and end), ahead of other entries in a Concat,
+ * as PyTorch exports F.interpolate(x, size=...)? */
+static bool sizes_from_shape(const struct graph *g, uint32_t v, uint32_t data)
+{
+	const struct graph_const *c;
+	uint32_t p, from, sh;
+	double a, b;
+	int64_t x;
+
+	if (v == GRAPH_NONE || (p = producer_of(g, value_root(g, v))) == GRAPH_NONE)
+		return false;
+	if (ops_is(&g->node[p], "Concat")) {
+		if (g->node[p].n_in < 1 || (p = producer_of(g, value_root(g, g->node[p].in[0]))) == GRAPH_NONE)
+			return false;
+	}
+	sh = p;
+	if (ops_is(&g->node[p], "Slice")) {
+		const int64_t *st, *en;
+		size_t ns, ne;
+
+		if (g->node[p].n_in >= 3) { /* opset 10: starts, ends, axes, steps as inputs */
+			c = ops_trace_const(g, g->node[p].in[1], &from);
+			if (c == NULL || c->count != 1 || !graph_const_f64(c, 0, &a) || a != 0)
+				return false;
+			c = ops_trace_const(g, g->node[p].in[2], &from);
+			if (c == NULL || c->count != 1 || !graph_const_f64(c, 0, &b) || b < 2)
+				return false;
+			if (g->node[p].n_in >= 5 && g->node[p].in[4] != GRAPH_NONE &&
+			    ((c = ops_trace_const(g, g->node[p].in[4], &from)) == NULL || c->count != 1 ||
+			     !graph_const_f64(c, 0, &a) || a != 1))
+				return false;
+		} else if (!graph_attr_ints(&g->node[p], "starts", &st, &ns) ||
+			   !graph_attr_ints(&g->node[p], "ends", &en, &ne) || ns != 1 || ne != 1 || st[0] != 0 ||
+			   en[0] < 2) {
+			return false;
+		}
+		if ((sh = producer_of(g, g->node[p].in[0])) == GRAPH_NONE)
+			return false;
+	}
+	if (!ops_is(&g->node[sh], "Shape") || g->node[sh].n_in < 1 ||
+	    (graph_attr_int(&g->node[sh], "start", &x) && x != 0) ||
+	    (sh == p && !(graph_attr_int(&g->node[sh], "end", &x) && x >= 2)))
+		return false;
+	return value_root(g, g->node[sh].in[0]) == value_root(g, data);
+}
+
+/* The index that axis 1 (channels) has in a Resize's scales or sizes: 1,
+ * or its place in opset 18's axes; -1 when axes leave it out; -2 when
+ * it cannot be told (a negative axis). */
+static int resize_channel_entry(const struct graph_node *nd)
+{
+	const int64_t *ax;
+	size_t n, i;
+	int at = -1;
+
+	if (!graph_attr_ints(nd, "axes", &ax, &n))
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (ax[i] < 0)
+			return -2;
+		if (ax[i] == 1)
+			at = (int)i;
+	}
+	return at;
+}
+
+bool ops_resize_sizes(const struct graph *g, uint32_t n, int64_t *c)
+{
+	const struct graph_node *nd = &g->node[n];
+	const struct graph_const *k;
+	int at;
+	double x;
+
+	if (!ops_is(nd, "Resize") || nd->n_in < 4 || nd->in[3] == GRAPH_NONE ||
+	    (k = ops_input_const(g, n, 3)) == NULL || (at = resize_channel_entry(nd)) == -2)
+		return false;
+	if (at == -1) {
+		*c = -1;
+		return true;
+	}
+	if ((size_t)at >= k->count || !graph_const_f64(k, (size_t)at, &x))
+		return false;
+	*c = (int64_t)x;
+	return true;
+}
+
+enum ops_fit ops_channel_fit(const struct graph_const *c, size_t n_ch, uint32_t rank)
+{
+	int64_t at, i, cdim = 1;
+	bool rest_one = true;
+
+	if (c == NULL || (rank > 0 && c->n_dims > rank))
+		return OPS_FIT_NONE;
+	if (c->count == 1)
+		return OPS_FIT_SCALAR;
+	at = rank > 0 ? (int64_t)c->n_dims - (int64_t)(rank - 1) : (int64_t)c->n_dims - 1;
+	for (i = 0; i < (int64_t)c->n_dims; i++) {
+		if (i == at)
+			cdim = c->dims[i];
+		else
+			rest_one &= c->dims[i] == 1;
+	}
+	if (cdim != 1 && cdim != (int64_t)n_ch)
+		return OPS_FIT_NONE;
+	return cdim == (int64_t)n_ch && rest_one ? OPS_FIT_CHANNEL : OPS_FIT_OTHER;
+}
+
 /* ---- the conditions ---------------------------------------------------------
  * Each returns NULL when the op's role holds for node n, else the end of
  * the sentence "<op> node <name>, <this>". */
@@ -128,9 +368,11 @@ static const char *only_first_output(const struct graph *g, uint32_t n)
 	return g->node[n].n_out >= 1 && g->node[n].out[0] != GRAPH_NONE ? NULL : "which has no output";
 }
 
-/* Resize/Upsample leave N and C alone: scales constant with 1 on the first
- * two axes.  Sizes would need the channel count to be known: refused.  A
- * crop that fills with a constant does not scale with the channels. */
+/* Resize/Upsample leave C alone: scales constant with 1 for the channel
+ * axis (and N), or sizes whose channel entry the planner compares with
+ * the channel count before it (ops_resize_sizes), or sizes computed from
+ * the input's own shape (PyTorch's F.interpolate(x, size=...)).  A crop
+ * that fills with a constant does not scale with the channels. */
 static const char *resize_keeps_channels(const struct graph *g, uint32_t n)
 {
 	static const char changes[] =
@@ -140,6 +382,7 @@ static const char *resize_keeps_channels(const struct graph *g, uint32_t n)
 	double a, b;
 	float fill = 0;
 	uint32_t slot;
+	int at;
 
 	if (ops_is(nd, "Upsample") && nd->n_in < 2) {
 		const float *sc;
@@ -152,14 +395,42 @@ static const char *resize_keeps_channels(const struct graph *g, uint32_t n)
 	if (graph_attr_is(nd, "coordinate_transformation_mode", "tf_crop_and_resize") &&
 	    graph_attr_float(nd, "extrapolation_value", &fill) && fill != 0.0f)
 		return "which fills what it crops outside the input with a constant";
+	if ((at = resize_channel_entry(nd)) == -2)
+		return "whose axes are given as negative numbers, so which one is the channel axis is not known";
 	if (ops_is(nd, "Upsample") || (ops_is(nd, "Resize") && nd->n_in == 2))
 		slot = 1; /* Upsample-9, Resize-10: X, scales */
 	else
 		slot = nd->n_in >= 4 && nd->in[3] != GRAPH_NONE ? 3 : 2; /* sizes, else scales */
+	if (slot == 3) {
+		if (at >= 0 && graph_attr_present(nd, "keep_aspect_ratio_policy") &&
+		    !graph_attr_is(nd, "keep_aspect_ratio_policy", "stretch"))
+			return "which keeps an aspect ratio that includes the channel axis";
+		if (ops_input_const(g, n, 3) != NULL)
+			return NULL; /* the planner compares sizes[C] with the channel count */
+		return at == 1 && sizes_from_shape(g, nd->in[3], nd->in[0])
+			? NULL
+			: "whose sizes are computed at run time, not from its input's own N and C";
+	}
 	c = ops_input_const(g, n, slot);
-	if (c == NULL || c->count < 2 || !graph_const_f64(c, 0, &a) || !graph_const_f64(c, 1, &b))
+	if (at == -1)
+		return c != NULL ? NULL : changes;
+	if (c == NULL || c->count <= (size_t)at || !graph_const_f64(c, (size_t)at, &b))
 		return changes;
-	return slot != 3 && a == 1.0 && b == 1.0 ? NULL : changes;
+	if (at != 1)
+		return b == 1.0 ? NULL : changes;
+	return graph_const_f64(c, 0, &a) && a == 1.0 && b == 1.0 ? NULL : changes;
+}
+
+/* A Cast from one float type to another keeps the values (to the new
+ * type's precision); to an integer type it rounds them. */
+static const char *float_cast(const struct graph *g, uint32_t n)
+{
+	int64_t to = 0;
+
+	if (!graph_attr_int(&g->node[n], "to", &to))
+		return "which has no target type";
+	return to == GRAPH_FLOAT || to == GRAPH_FLOAT16 || to == GRAPH_DOUBLE || to == GRAPH_BFLOAT16
+		? NULL : "which casts to a type that is not floating point (it rounds the values)";
 }
 
 /* Pad that leaves N and C alone and pads with zeros (or copies edges). */
@@ -281,17 +552,20 @@ static const char *flatten_from_channels(const struct graph *g, uint32_t n)
 
 #define PASS_IF(op, flags, why_not) {op, OPS_PASS, flags, 0, why_not}
 #define JOIN(op) {op, OPS_JOIN, 0, 0, all_activations}
+/* elementwise over activations, or with one constant operand a pass-through (OPS_CONST) */
+#define JOIN_C(op) {op, OPS_JOIN, OPS_CONST, 0, all_activations}
 
 /* Sorted by op for bsearch. */
 static const struct ops_def table[] = {
-	JOIN("Add"),
+	JOIN_C("Add"),
 	PASS_IF("AveragePool", 0, only_first_output),
 	PASS_IF("BatchNormalization", OPS_AFFINE, bn_inference),
-	{"Cast", OPS_BLOCK, OPS_VALUE, 0, NULL},
+	PASS_IF("Cast", OPS_VALUE, float_cast),
 	PASS_IF("Clip", OPS_REFERENCE | OPS_BOUND, constant_bounds),
 	{"Concat", OPS_CONCAT, 0, 0, concat_on_channels},
 	{"Conv", OPS_LAYER, 0, OPS_CONV, NULL},
 	{"ConvTranspose", OPS_LAYER, 0, OPS_CONV_TRANSPOSE, NULL},
+	{"Div", OPS_BLOCK, OPS_GAIN, 0, NULL},
 	PASS_IF("Dropout", OPS_SHIFT, only_first_output),
 	{"Flatten", OPS_FLATTEN, 0, 0, flatten_from_channels},
 	{"Gemm", OPS_LAYER, 0, OPS_GEMM, NULL},
@@ -300,9 +574,10 @@ static const struct ops_def table[] = {
 	PASS_IF("Identity", OPS_SHIFT | OPS_VALUE, NULL),
 	PASS_IF("LeakyRelu", 0, NULL),
 	{"MatMul", OPS_LAYER, 0, OPS_MATMUL, NULL},
-	JOIN("Max"),
+	JOIN_C("Max"),
 	PASS_IF("MaxPool", OPS_SHIFT, only_first_output),
-	JOIN("Min"),
+	JOIN_C("Min"),
+	{"Mul", OPS_BLOCK, OPS_GAIN, 0, NULL},
 	PASS_IF("PRelu", OPS_REFERENCE, NULL),
 	PASS_IF("Pad", 0, pad_keeps_channels),
 	PASS_IF("Relu", OPS_REFERENCE | OPS_SHIFT, NULL),
@@ -310,6 +585,7 @@ static const struct ops_def table[] = {
 	PASS_IF("Resize", 0, resize_keeps_channels),
 	{"Shape", OPS_SHAPE, 0, 0, NULL},
 	{"Size", OPS_SHAPE, 0, 0, NULL},
+	JOIN_C("Sub"),
 	JOIN("Sum"),
 	PASS_IF("Upsample", 0, resize_keeps_channels),
 };

@@ -29,6 +29,11 @@ enum ops_flag {
 			       * shape or index can be read through it */
 	OPS_AFFINE = 32,      /* per-channel scale and shift, whose shift (and mean) must scale
 			       * with the channel (an inference BatchNormalization) */
+	OPS_CONST = 64,       /* with one constant operand (ops_const_slot), a pass-through
+			       * whose constant must scale with the channel: Add, Sub, Max,
+			       * Min (c becomes c / s per channel) */
+	OPS_GAIN = 128,       /* with one constant operand, a pass-through that needs no
+			       * rewrite: Mul, and Div by a constant (a·(x/s) = (a·x)/s) */
 };
 
 /* The layer ops, in the order of their table rows. */
@@ -67,6 +72,36 @@ const struct graph_const *ops_trace_const(const struct graph *g, uint32_t v, uin
 /* Is node `concat` x.view(x.size(0), ...)'s shape, Concat(Unsqueeze(Gather(
  * Shape(data), 0)), constants...)?  Its constants are left to the caller. */
 bool ops_batch_from_shape(const struct graph *g, uint32_t concat, uint32_t data);
+
+/* The slot of node n's constant operand when n has two inputs, one a
+ * constant (initializer or Constant node) and the other computed; else
+ * GRAPH_NONE. */
+uint32_t ops_const_slot(const struct graph *g, uint32_t n);
+
+/* The input carrying node n's activation: the other slot when n has a
+ * constant operand (Mul(c, x) as Paddle writes it), else 0. */
+uint32_t ops_data_slot(const struct graph *g, uint32_t n);
+
+/* Is node n, reading value v, the start of a HardSwish written out as
+ * x · Clip(x + 3, 0, 6) / 6 (Add, Clip, Mul, Div; or x · HardSigmoid(x),
+ * or a final Mul by 1/6)?  Its nodes go to parts[0..3] (GRAPH_NONE where
+ * the form has fewer), in the order they run. */
+bool ops_hardswish(const struct graph *g, uint32_t n, uint32_t v, uint32_t parts[4]);
+
+/* A Resize or Upsample whose output size is the constant `sizes` input:
+ * true with the entry for the channel axis in *c (-1 when the sizes leave
+ * that axis to the input: opset 18's axes without 1). */
+bool ops_resize_sizes(const struct graph *g, uint32_t n, int64_t *c);
+
+/* How a constant lines up with an activation of n_ch channels of the
+ * given rank (0: channels on the last axis, the rank not known). */
+enum ops_fit {
+	OPS_FIT_NONE,    /* it would broadcast across channels, or add axes */
+	OPS_FIT_SCALAR,  /* one value */
+	OPS_FIT_CHANNEL, /* one value per channel, 1 on every other axis */
+	OPS_FIT_OTHER,   /* 1 or n_ch on the channel axis, varying along others */
+};
+enum ops_fit ops_channel_fit(const struct graph_const *c, size_t n_ch, uint32_t rank);
 
 /* A Clip's bounds, from constant inputs (opset >= 11) or attributes;
  * -HUGE_VAL / HUGE_VAL where a bound is absent.  False when a bound is

@@ -107,8 +107,8 @@ test('PP-OCRv4 detection: exactly the two ConvTranspose findings, and a CLE map 
   }
   assert.equal(doc.summary.layers, doc.cle.layers.length);
   assert.equal(doc.summary.paired, doc.cle.layers.filter((l) => l.reason === null).length);
-  // the detector's hard-swish blocks: the map names the op that stops the chain
-  assert.ok(doc.cle.layers.some((l) => /read by Mul node p2o\.Mul\.\d+, which does not commute/.test(l.reason)));
+  // the detector's hard-swish blocks: the map names it and the nodes it is written as
+  assert.ok(doc.cle.layers.some((l) => /read by Add node p2o\.Add\.\d+, part of a HardSwish, x \* clip\(x \+ 3, 0, 6\) \/ 6 \(written as Add p2o\.Add\.\d+, Clip p2o\.Clip\.\d+, Mul p2o\.Mul\.\d+ and Div p2o\.Div\.\d+\), which does not commute/.test(l.output?.blocked)));
 });
 
 test('the CLE map shows joint regions and what the reference would not reach', () => {

@@ -34,7 +34,6 @@ const KNOWN_MISSES = {
   'silero-v6': { channel: 'as silero-v5' },
   vgg_flatten_bn: { channel: 'the per-channel budget holds the estimate, which misses the Gemm head\'s rows by about 2 dB on these random weights' },
   vgg_flatten_folded: { channel: 'as vgg_flatten_bn' },
-  vgg_like_f16: { shipped: 'powers of two (float16) leave 0.25 dB, inside what the estimate can tell apart on random weights' },
 };
 
 const work = mkdtempSync(path.join(tmpdir(), 'onnx-cle-quality-'));
