@@ -201,15 +201,27 @@ static bool dynamic_batch(const struct graph_model *gm)
 	return false;
 }
 
+/* A shape entry as the model gives it: an integer, else (a float shape,
+ * which Reshape does not take) the number; never a cast out of range. */
+static const char *dim_text(double v, char buf[32])
+{
+	if (v >= -0x1p63 && v < 0x1p63 && v == (double)(long long)v)
+		snprintf(buf, 32, "%lld", (long long)v);
+	else
+		snprintf(buf, 32, "%g", v);
+	return buf;
+}
+
 static void shape_text(const struct graph_const *c, char *buf, size_t n)
 {
 	size_t i, at = 0;
 	double v;
+	char d[32];
 
 	at += (size_t)snprintf(buf, n, "[");
 	for (i = 0; i < c->count && i < 8 && at < n; i++) {
 		graph_const_f64(c, i, &v);
-		at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)v);
+		at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", dim_text(v, d));
 	}
 	if (at < n)
 		snprintf(buf + at, n - at, "%s]", c->count > 8 ? ", ..." : "");
@@ -218,7 +230,7 @@ static void shape_text(const struct graph_const *c, char *buf, size_t n)
 static void rule_reshape_fixed_batch(struct rule_findings *out, const struct graph_model *gm)
 {
 	bool dyn = dynamic_batch(gm);
-	char lb[256], lb2[256], sh[128];
+	char lb[256], lb2[256], sh[128], d[32];
 	uint32_t i, n;
 
 	for (i = 0; i < gm->n_graphs; i++) {
@@ -266,9 +278,9 @@ static void rule_reshape_fixed_batch(struct rule_findings *out, const struct gra
 				    label(g, n, lb), g->value[data].name, sh);
 			else if (first > 0 && dyn)
 				add(out, "reshape-fixed-batch", RULE_ERROR, g, n, fix_view,
-				    "Reshape %s reshapes '%s' to the constant shape %s, fixing the batch size at %lld "
+				    "Reshape %s reshapes '%s' to the constant shape %s, fixing the batch size at %s "
 				    "although the model's input batch is dynamic",
-				    label(g, n, lb), g->value[data].name, sh, (long long)first);
+				    label(g, n, lb), g->value[data].name, sh, dim_text(first, d));
 		}
 	}
 }
