@@ -2,11 +2,11 @@
  * of input bytes, scalar and (in a SIMD wasm build) SIMD, with the ratio.
  * A benchmark, not a test: it prints numbers and never fails on time.
  *
- *   native:            gcc -std=c11 -O3 -Isrc bench/kernels_bench.c src/kernels.c -o /tmp/kernels_bench
+ *   native:            gcc -std=c11 -O3 -Isrc bench/kernels_bench.c src/kernels.c src/kernels_simd.c -o /tmp/kernels_bench
  *                      /tmp/kernels_bench
  *   wasm, SIMD:        export NODE_PATH=/usr/share/nodejs
  *                      emcc -std=c11 -O3 -msimd128 -mbulk-memory -Isrc bench/kernels_bench.c \
- *                        src/kernels.c -sENVIRONMENT=node -sWASM_ASYNC_COMPILATION=0 \
+ *                        src/kernels.c src/kernels_simd.c -sENVIRONMENT=node -sWASM_ASYNC_COMPILATION=0 \
  *                        -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -o /tmp/kernels_bench.cjs
  *                      node /tmp/kernels_bench.cjs
  *   wasm, no SIMD at all (the scalar code without -msimd128, so nothing is

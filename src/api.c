@@ -133,6 +133,12 @@ static void set_data_name(struct cle_options *o, const char *v, double x)
 	o->data_name = v;
 }
 
+static void set_allow_invalid(struct cle_options *o, const char *v, double x)
+{
+	(void)v, (void)x;
+	o->allow_invalid = true;
+}
+
 #define EQ CLE_CMD_EQUALIZE
 
 const struct cle_option_def cle_option_defs[] = {
@@ -164,9 +170,10 @@ const struct cle_option_def cle_option_defs[] = {
 	 "exact (default: Clip kept exact with per-channel bounds),\n"
 	 "relu (replace by Relu, changes the function), skip", set_relu6},
 	{"--iterations", "N", EQ, CLE_OPT_INT, 1, 10000, NULL, "50", "iterations", false,
-	 "balancing rounds at most", set_iterations},
+	 "rounds at most", set_iterations},
 	{"--tolerance", "X", EQ, CLE_OPT_NUMBER, 0, 10, NULL, "1e-4", "tolerance", false,
-	 "stop when ranges move less than this", set_tolerance},
+	 "stop when a round moves the estimate (balancing: a\n"
+	 "scale) by less than this", set_tolerance},
 	{"--max-scale", "X", EQ, CLE_OPT_NUMBER, 1, CLE_OPT_UNBOUNDED, NULL, NULL, "maxScale", false,
 	 "clamp scales to [1/X, X] (default: 1e4 when balancing, else\n"
 	 "what the weights' float type allows)", set_max_scale},
@@ -175,6 +182,9 @@ const struct cle_option_def cle_option_defs[] = {
 	 "(else they go to one new file beside it, OUT.data)", set_inline_external},
 	{"--external-data-name", "NAME", EQ, CLE_OPT_NAME, 0, 0, NULL, "model.onnx.data",
 	 "externalDataName", false, "that file's name", set_data_name},
+	{"--allow-invalid", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "allowInvalid", true,
+	 "equalize a model that check finds invalid (onnx-invalid\n"
+	 "errors); runtimes may read such a model otherwise", set_allow_invalid},
 	{NULL, NULL, 0, CLE_OPT_FLAG, 0, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 
@@ -473,6 +483,27 @@ enum cle_status cle_info(const struct cle_input *in, const struct cle_options *o
 	return st;
 }
 
+/* A model check finds invalid (an onnx-invalid error: a name defined
+ * twice, an input nothing defines, a cycle, ...) is not equalized: a
+ * runtime may read it otherwise than onnx-cle does (a duplicate weight:
+ * onnxruntime takes the first copy), and the result would be a guess. */
+static enum cle_status refuse_invalid(const struct graph_model *gm, const struct cle_alloc *a,
+				      struct cle_error *e)
+{
+	struct rule_findings rf;
+	enum cle_status st;
+	uint32_t i;
+
+	if ((st = rules_run(&rf, gm, a, e)) != CLE_OK)
+		return st;
+	for (i = 0; i < rf.n && st == CLE_OK; i++)
+		if (rf.f[i].severity == RULE_ERROR && strcmp(rf.f[i].rule, "onnx-invalid") == 0)
+			st = cle_errorf(e, CLE_E_INVALID, "the model is not valid ONNX: %s (check says so; "
+					"--allow-invalid equalizes it anyway)", rf.f[i].message);
+	rules_free(&rf);
+	return st;
+}
+
 /* Plans and solves with BatchNormalization treated as bn. */
 static enum cle_status plan_and_solve(struct graph_model *gm, const struct cle_options *o,
 				      enum cle_bn bn, const struct cle_alloc *a, struct cle_plan **plan,
@@ -526,6 +557,8 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	gs.data_sink = data_sink;
 	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
 		return st;
+	if (!o->allow_invalid && (st = refuse_invalid(gm, a, e)) != CLE_OK)
+		goto fail;
 	/* automatic: batch norm folded or kept, whichever the estimate prefers;
 	 * kept in float16 models, where folding would round every weight;
 	 * balancing, which has no estimate, folds (as the reference does) */
@@ -552,6 +585,7 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 		report_equalize(out, plan, &res, o->format);
 		st = finish(out, e);
 	}
+fail:
 	cle_run_free(run);
 	cle_run_free(run2);
 	cle_plan_free(plan);

@@ -18,6 +18,7 @@ struct cle_options {
 	bool bn_auto;              /* --batch-norm=auto: fold or keep, as the estimate prefers */
 	bool bn_set;               /* --batch-norm given (else --reference implies fold) */
 	bool inline_external;      /* --inline-external: external data into the model */
+	bool allow_invalid;        /* --allow-invalid: equalize what check finds invalid */
 	const char *data_name;     /* --external-data-name: the new data file's name */
 	cle_progress_fn progress;  /* long work reports here; may be NULL */
 	void *progress_ud;

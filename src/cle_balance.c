@@ -23,24 +23,26 @@
 #define CAND_SPREAD 1.5
 #define CAND_TRIES 4
 
-/* Room for one side's candidate list: a 32nd of the layer's [d0][d1] entries. */
+/* One side's maxima, and room for its candidate list: a 32nd of the
+ * layer's [d0][d1] entries. */
 static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *cd, bool rows)
 {
 	size_t n = S->t.d0 * S->t.d1, n_mx = rows ? S->t.d0 : S->n_col;
 
+	if ((cd->mx = eq_alloc(q, n_mx, sizeof(float))) == NULL)
+		return eq_nomem(q);
 	if (n > UINT32_MAX || n < 64)
 		return CLE_OK; /* small layers: a full pass costs next to nothing */
 	cd->cap = n / 32 + 64;
 	cd->spread = CAND_SPREAD;
 	cd->w0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
-	cd->mx = eq_alloc(q, n_mx, sizeof(float));
 	cd->ix = eq_alloc(q, cd->cap, sizeof(uint32_t));
 	cd->v = eq_alloc(q, cd->cap, sizeof(float));
 	if (rows)
 		cd->at = eq_alloc(q, S->t.d0 + 1, sizeof(uint32_t));
 	else
 		cd->t = eq_alloc(q, S->n_col, sizeof(float)), cd->iy = eq_alloc(q, cd->cap, sizeof(uint32_t));
-	if (!cd->w0 || !cd->mx || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
+	if (!cd->w0 || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
 		return eq_nomem(q);
 	return CLE_OK;
 }
@@ -184,8 +186,8 @@ static const float *side_max(struct lstate *S, bool rows)
 	bool near;
 
 	if (cd->cap == 0) {
-		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? S->r0 : NULL, rows ? NULL : S->r1);
-		return rows ? S->r0 : S->r1;
+		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+		return cd->mx;
 	}
 	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
 	if (cd->ok && near) {
@@ -207,8 +209,9 @@ static const float *side_max(struct lstate *S, bool rows)
 
 /* A layer's output (SIDE_OUT) or input ranges under the current scales.
  * The output ranges' maxima run over the input side (weights b for a
- * Conv's rows), the input ranges' over the output side, so each side is
- * recomputed only when asked for. */
+ * Conv's rows) and are then multiplied by the output side's factors, the
+ * input ranges' the other way round; S->dirty says which side's maxima
+ * are stale (their own side's factors are applied at every call). */
 void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
 {
 	const struct cle_layer *l = &q->p->layers[li];
@@ -219,8 +222,6 @@ void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
 	const float *mx;
 	size_t i, c, r;
 
-	if (!(S->dirty & sd))
-		return;
 	/* as out_scale and in_scale, with the region's scales looked up once */
 	so = l->out_region != GRAPH_NONE && q->s[l->out_region] != NULL ? q->s[l->out_region] + l->out_off : NULL;
 	si = l->in_region != GRAPH_NONE && q->s[l->in_region] != NULL ? q->s[l->in_region] + l->in_off : NULL;
@@ -231,7 +232,7 @@ void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
 		if (++r == l->in_rep)
 			r = 0, c++;
 	}
-	mx = side_max(S, rows);
+	mx = (S->dirty & sd) ? side_max(S, rows) : rows ? S->rows.mx : S->cols.mx;
 	if (rows)
 		for (i = 0; i < l->d0; i++)
 			S->r0[i] = mx[i] * S->a[i];
@@ -241,14 +242,17 @@ void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
 	S->dirty &= ~(unsigned)sd;
 }
 
+/* Region rg's scales moved: its producers' input-side maxima (over their
+ * outputs, which rg scales) and its consumers' output-side maxima (over
+ * their inputs) are stale. */
 void balance_mark_dirty(struct eq *q, const struct cle_region *rg)
 {
 	uint32_t i;
 
 	for (i = 0; i < rg->n_producers; i++)
-		q->ls[rg->producers[i]].dirty = SIDE_OUT | SIDE_IN;
+		q->ls[rg->producers[i]].dirty |= SIDE_IN;
 	for (i = 0; i < rg->n_consumers; i++)
-		q->ls[rg->consumers[i]].dirty = SIDE_OUT | SIDE_IN;
+		q->ls[rg->consumers[i]].dirty |= SIDE_OUT;
 }
 
 /* Producer and consumer ranges per channel of region r (under current scales). */

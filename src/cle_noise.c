@@ -82,22 +82,24 @@ static double layer_noise(struct eq *q, uint32_t li, double *I, double *pc)
 	const struct cle_layer *l = &q->p->layers[li];
 	struct lstate *S = &q->ls[li];
 	size_t G = l->groups, out_per = l->c_out / G, in_per = l->c_in / G, o, c;
-	double top = 0, sum = 0, per = 0, flat = 0;
+	double top = 0, sum = 0, per = 0, flat = 0, u = 0;
 
 	balance_layer_ranges(q, li, SIDE_OUT);
 	layer_sums(q, li, I, NULL);
 	for (o = 0; o < l->c_out; o++) {
-		double s = eq_out_scale(q, l, o), w = S->g_out[o] * s * s * I[o], u = 0, r = (double)S->rout[o] * s;
+		double s = eq_out_scale(q, l, o), w = S->g_out[o] * s * s * I[o], r = (double)S->rout[o] * s;
 
 		top = fmax(top, (double)S->rout[o]);
 		sum += w;
 		per += (double)S->rout[o] * (double)S->rout[o] * w;
-		/* the same with every input and output alike: the weights' part alone */
-		for (c = o / out_per * in_per; c < (o / out_per + 1) * in_per; c++) {
-			double si = eq_in_scale(q, l, c);
+		/* the same with every input and output alike: the weights' part alone
+		 * (the inputs' sum is one per group, taken at its first output) */
+		if (o % out_per == 0)
+			for (u = 0, c = o / out_per * in_per; c < (o / out_per + 1) * in_per; c++) {
+				double si = eq_in_scale(q, l, c);
 
-			u += 1 / (si * si);
-		}
+				u += 1 / (si * si);
+			}
 		flat += r * r * u;
 	}
 	pc[0] = STEP_NOISE * S->kwin * per;

@@ -301,6 +301,7 @@ static enum cle_status forward(struct eq *q, const struct graph *g, uint32_t *or
 {
 	struct fwd f;
 	uint32_t *order, *wait, n, k, i;
+	uint8_t *weight;
 	enum cle_status st;
 
 	f.q = q;
@@ -309,17 +310,23 @@ static enum cle_status forward(struct eq *q, const struct graph *g, uint32_t *or
 	f.layer_of = eq_alloc(q, g->n_node, sizeof *f.layer_of);
 	order = eq_alloc(q, g->n_node, sizeof *order);
 	wait = eq_alloc(q, g->n_node, sizeof *wait);
-	if (f.vm == NULL || f.layer_of == NULL || order == NULL || wait == NULL)
+	weight = eq_alloc(q, g->n_value, 1);
+	if (f.vm == NULL || f.layer_of == NULL || order == NULL || wait == NULL || weight == NULL)
 		return eq_nomem(q);
 	for (n = 0; n < g->n_node; n++)
 		f.layer_of[n] = GRAPH_NONE;
-	for (i = 0; i < q->p->n_layers; i++)
-		if (q->p->layers[i].g == g && q->ls[i].active)
+	for (i = 0; i < q->p->n_layers; i++) {
+		if (q->p->layers[i].g == g && q->ls[i].active) {
 			f.layer_of[q->p->layers[i].node] = i;
+			weight[q->p->layers[i].w_value] = 1;
+		}
+	}
 	for (i = 0; i < g->n_value; i++) {
 		const struct graph_const *c = graph_resolve(g, i, NULL)->konst;
 
-		if (c != NULL && c->ok && (st = const_mom(q, c, &f.vm[i])) != CLE_OK)
+		/* a layer's weight is read through its layer, never as a tensor's
+		 * moments: skipped, they would be one more slow read of every weight */
+		if (c != NULL && c->ok && !weight[i] && (st = const_mom(q, c, &f.vm[i])) != CLE_OK)
 			return st;
 	}
 	k = graph_topo_order(g, order, wait);

@@ -48,7 +48,8 @@ struct graph_const {
 	int32_t dtype;
 	uint32_t n_dims;
 	const int64_t *dims;
-	size_t count;               /* elements (product of dims) */
+	size_t count;               /* elements (product of dims; SIZE_MAX if that does not fit) */
+	uint64_t elements;          /* the product of dims as the file has it, on every build */
 	enum graph_storage storage;
 	const void *data;           /* bytes or typed array; views into the model */
 	size_t n_data;              /* bytes at data for GRAPH_RAW */

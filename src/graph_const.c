@@ -40,6 +40,20 @@ unsigned graph_dtype_bits(int32_t dtype)
 	return dtype > 0 && dtype < GRAPH_DTYPE_COUNT ? dtypes[dtype].bits : 0;
 }
 
+/* The same in 64 bits, for counts read from a file (false: unknown type or overflow). */
+static bool graph_raw_bytes64(int32_t dtype, uint64_t count, uint64_t *out)
+{
+	unsigned bits = graph_dtype_bits(dtype);
+
+	if (bits == 0)
+		return false;
+	if (bits < 8) {
+		*out = count / 2 + count % 2;
+		return true;
+	}
+	return !__builtin_mul_overflow(count, (uint64_t)(bits / 8), out);
+}
+
 bool graph_raw_bytes(int32_t dtype, size_t count, size_t *out)
 {
 	unsigned bits = graph_dtype_bits(dtype);
@@ -223,7 +237,7 @@ static bool external_keys(struct graph_builder *b, const struct graph *g, uint32
 /* Finds the external file and checks the tensor's slice of it. */
 static enum cle_status resolve_external(struct graph_builder *b, const struct graph *g,
 					uint32_t node, const Onnx__TensorProto *t,
-					struct graph_const *c, size_t want)
+					struct graph_const *c, uint64_t want)
 {
 	const char *loc = NULL;
 	uint64_t off = 0, len = want;
@@ -244,8 +258,8 @@ static enum cle_status resolve_external(struct graph_builder *b, const struct gr
 				    graph_tensor_label(t));
 	if (has_len && len != want)
 		return graph_defect(b, g, node, t->name,
-				    "tensor '%s' has external length %llu bytes; its dims and type need %zu",
-				    graph_tensor_label(t), (unsigned long long)len, want);
+				    "tensor '%s' has external length %llu bytes; its dims and type need %llu",
+				    graph_tensor_label(t), (unsigned long long)len, (unsigned long long)want);
 	if (b->lookup == NULL || b->lookup->fn == NULL)
 		return CLE_OK;
 	st = b->lookup->fn(b->lookup->ud, loc, &p, &n, &le);
@@ -264,7 +278,7 @@ static enum cle_status resolve_external(struct graph_builder *b, const struct gr
 				    (unsigned long long)(off + want), loc, n);
 	c->storage = GRAPH_RAW;
 	c->data = p + off;
-	c->n_data = want;
+	c->n_data = (size_t)want; /* at most n, so it fits */
 	c->ok = true;
 	return CLE_OK;
 }
@@ -272,7 +286,7 @@ static enum cle_status resolve_external(struct graph_builder *b, const struct gr
 /* A tensor in its typed fields (float_data, int32_data, ...): which one
  * its dtype uses, and whether it holds as many elements as count needs. */
 static enum cle_status typed_fields(struct graph_builder *b, const struct graph *g, uint32_t node,
-				    const Onnx__TensorProto *t, struct graph_const *c, size_t count)
+				    const Onnx__TensorProto *t, struct graph_const *c, uint64_t count)
 {
 	size_t have;
 
@@ -313,8 +327,9 @@ static enum cle_status typed_fields(struct graph_builder *b, const struct graph 
 	c->ok = have == count;
 	if (!c->ok)
 		return graph_defect(b, g, node, t->name,
-				    "tensor '%s' has %zu stored elements; dims and type %s need %zu",
-				    graph_tensor_label(t), have, graph_dtype_name(c->dtype), count);
+				    "tensor '%s' has %zu stored elements; dims and type %s need %llu",
+				    graph_tensor_label(t), have, graph_dtype_name(c->dtype),
+				    (unsigned long long)count);
 	return CLE_OK;
 }
 
@@ -322,7 +337,8 @@ enum cle_status graph_const_make(struct graph_builder *b, const struct graph *g,
 				 const Onnx__TensorProto *t, struct graph_const **out)
 {
 	struct graph_const *c = cle_arena_alloc(&b->gm->arena, sizeof *c);
-	size_t count = 1, want, i;
+	uint64_t count = 1, want;
+	size_t i;
 	const char *name = graph_tensor_label(t);
 
 	*out = c;
@@ -335,26 +351,33 @@ enum cle_status graph_const_make(struct graph_builder *b, const struct graph *g,
 	c->span = onnx_span_of(b->m, t);
 	c->proto = t;
 	c->storage = GRAPH_RAW;
+	/* in 64 bits on every build, so that wasm32 (32-bit size_t) and native
+	 * answer alike: a count that does not fit size_t cannot match the data
+	 * the input holds, and is refused by that comparison */
 	for (i = 0; i < t->n_dims; i++) {
-		if (t->dims[i] < 0 || !cle_mul_size(count, (size_t)t->dims[i], &count))
+		if (t->dims[i] < 0 || __builtin_mul_overflow(count, (uint64_t)t->dims[i], &count))
 			return graph_defect(b, g, node, t->name,
 					    "tensor '%s' has dimension %zu of %lld, which is not a valid size",
 					    name, i, (long long)t->dims[i]);
 	}
-	c->count = count;
+	c->elements = count;
+	c->count = count > SIZE_MAX ? SIZE_MAX : (size_t)count;
 	if (c->dtype == GRAPH_STRING) {
 		c->storage = GRAPH_STRINGS;
 		c->data = t->string_data;
 		c->ok = t->n_string_data == count;
 		if (!c->ok)
 			return graph_defect(b, g, node, t->name,
-					    "tensor '%s' has %zu strings; its dims need %zu", name,
-					    t->n_string_data, count);
+					    "tensor '%s' has %zu strings; its dims need %llu", name,
+					    t->n_string_data, (unsigned long long)count);
 		return CLE_OK;
 	}
-	if (!graph_raw_bytes(c->dtype, count, &want))
+	if (graph_dtype_bits(c->dtype) == 0)
 		return graph_defect(b, g, node, t->name, "tensor '%s' has unknown data type %d", name,
 				    (int)c->dtype);
+	if (!graph_raw_bytes64(c->dtype, count, &want))
+		return graph_defect(b, g, node, t->name, "tensor '%s' has %llu elements, more bytes than "
+				    "any file holds", name, (unsigned long long)count);
 	if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
 		return resolve_external(b, g, node, t, c, want);
 	if (t->has_raw_data) {
@@ -363,8 +386,9 @@ enum cle_status graph_const_make(struct graph_builder *b, const struct graph *g,
 		c->ok = t->raw_data.len == want;
 		if (!c->ok)
 			return graph_defect(b, g, node, t->name,
-					    "tensor '%s' has %zu bytes of raw_data; dims and type %s need %zu",
-					    name, t->raw_data.len, graph_dtype_name(c->dtype), want);
+					    "tensor '%s' has %zu bytes of raw_data; dims and type %s need %llu",
+					    name, t->raw_data.len, graph_dtype_name(c->dtype),
+					    (unsigned long long)want);
 		return CLE_OK;
 	}
 	return typed_fields(b, g, node, t, c, count);
@@ -410,6 +434,7 @@ enum cle_status graph_const_of_node(struct graph_builder *b, const struct graph 
 		} else {
 			continue; /* sparse_value: not indexed as a constant */
 		}
+		c->elements = c->count;
 		*out = c;
 		return CLE_OK;
 	}

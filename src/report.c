@@ -110,6 +110,28 @@ struct op_count {
 	uint32_t n;
 };
 
+/* s for a terminal: control characters (C0, DEL, and C1 as UTF-8 writes
+ * them) as \xHH, so that a name read from a model can neither move the
+ * cursor nor retitle the window.  Into buf (n bytes, cut to fit). */
+const char *report_safe(const char *s, char *buf, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t at = 0;
+
+	for (; *p && at + 5 < n; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			at += (size_t)snprintf(buf + at, n - at, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			at += (size_t)snprintf(buf + at, n - at, "\\u%04x", p[1]);
+			p++;
+		} else {
+			buf[at++] = (char)*p;
+		}
+	}
+	buf[at] = '\0';
+	return buf;
+}
+
 static int op_cmp(const void *x, const void *y)
 {
 	return strcmp(((const struct op_count *)x)->op, ((const struct op_count *)y)->op);
@@ -152,7 +174,7 @@ static uint64_t const_bytes(const struct graph_const *c)
 {
 	unsigned bits = graph_dtype_bits(c->dtype);
 
-	return bits < 8 ? (c->count + 1) / 2 : (uint64_t)c->count * (bits / 8);
+	return bits < 8 ? (c->elements + 1) / 2 : c->elements * (bits / 8);
 }
 
 static void count_weights(const struct graph *g, struct weights *w)
@@ -218,9 +240,10 @@ static void text_value_info(struct cle_buf *b, const struct graph_value *v)
 	int64_t dims[MAX_DIMS];
 	const char *params[MAX_DIMS];
 	const char *tn = graph_dtype_name(v->elem_type);
+	char sb[512];
 	int32_t rank, i;
 
-	cle_buf_printf(b, "%s: %s", v->name, tn ? tn : "?");
+	cle_buf_printf(b, "%s: %s", report_safe(v->name, sb, sizeof sb), tn ? tn : "?");
 	if (!graph_value_shape(v, &rank, dims, params, MAX_DIMS) || rank > MAX_DIMS)
 		return;
 	cle_buf_puts(b, " [");
@@ -230,7 +253,7 @@ static void text_value_info(struct cle_buf *b, const struct graph_value *v)
 		if (dims[i] >= 0)
 			cle_buf_printf(b, "%lld", (long long)dims[i]);
 		else
-			cle_buf_puts(b, params[i] ? params[i] : "?");
+			cle_buf_puts(b, params[i] ? report_safe(params[i], sb, sizeof sb) : "?");
 	}
 	cle_buf_puts(b, "]");
 }
@@ -285,18 +308,19 @@ static void info_text(struct cle_buf *b, const struct graph_model *gm, const cha
 		      const struct weights *w)
 {
 	const struct graph *g = gm->main;
-	char sz[16], sz2[16];
+	char sz[16], sz2[16], s1[512], s2[512];
 	uint32_t i;
 
 	cle_format_bytes(sz, n_file);
-	cle_buf_printf(b, "model         %s (%s)\n", file, sz);
+	cle_buf_printf(b, "model         %s (%s)\n", report_safe(file, s1, sizeof s1), sz);
 	cle_buf_printf(b, "ir_version    %lld\n", (long long)gm->ir_version);
 	if (gm->producer_name[0] || gm->producer_version[0])
-		cle_buf_printf(b, "producer      %s %s\n", gm->producer_name, gm->producer_version);
+		cle_buf_printf(b, "producer      %s %s\n", report_safe(gm->producer_name, s1, sizeof s1),
+			       report_safe(gm->producer_version, s2, sizeof s2));
 	cle_buf_puts(b, "opset        ");
 	for (i = 0; i < gm->n_opset; i++)
 		cle_buf_printf(b, "%s %s %lld", i ? "," : "",
-			       gm->opset[i].domain[0] ? gm->opset[i].domain : "ai.onnx",
+			       gm->opset[i].domain[0] ? report_safe(gm->opset[i].domain, s1, sizeof s1) : "ai.onnx",
 			       (long long)gm->opset[i].version);
 	cle_buf_printf(b, "\ngraph         %u nodes, %u subgraphs\n", (unsigned)g->n_node,
 		       (unsigned)graph_subgraph_count(gm));
@@ -319,7 +343,7 @@ static void info_text(struct cle_buf *b, const struct graph_model *gm, const cha
 	}
 	cle_buf_puts(b, "ops          ");
 	for (i = 0; i < n_ops; i++)
-		cle_buf_printf(b, "%s %s %u", i ? "," : "", ops[i].op, (unsigned)ops[i].n);
+		cle_buf_printf(b, "%s %s %u", i ? "," : "", report_safe(ops[i].op, s1, sizeof s1), (unsigned)ops[i].n);
 	cle_buf_puts(b, "\n");
 }
 
@@ -391,7 +415,7 @@ static void json_num(struct cle_buf *b, double x)
 void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
 		     enum report_format f)
 {
-	char lb[256];
+	char lb[256], s1[512], s2[1400];
 	uint32_t i;
 
 	if (f != REPORT_TEXT) {
@@ -512,14 +536,14 @@ void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct c
 		const struct cle_layer_result *lr = &r->layers[i];
 		const char *why = l->why ? l->why : lr->note;
 
-		cle_buf_printf(b, "%-32s %-13s ", graph_node_label(l->g, l->node, lb, sizeof lb),
-			       layer_op(l));
+		cle_buf_printf(b, "%-32s %-13s ", report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1),
+			       report_safe(layer_op(l), s2, sizeof s2));
 		if (lr->measured)
 			cle_buf_printf(b, "spread %9.4g -> %-9.4g SQNR %5.1f -> %5.1f dB%s", lr->spread_before,
 				       lr->spread_after, lr->sqnr_before, lr->sqnr_after,
 				       lr->changed ? "" : "  (unchanged)");
 		if (why)
-			cle_buf_printf(b, "%s%s", lr->measured ? "  " : "", why);
+			cle_buf_printf(b, "%s%s", lr->measured ? "  " : "", report_safe(why, s2, sizeof s2));
 		cle_buf_puts(b, "\n");
 	}
 }
@@ -739,11 +763,11 @@ static void check_text(struct cle_buf *b, const struct rule_findings *rf, const 
 	static const char *const sev_color[] = {"\033[31m", "\033[33m", "\033[36m"};
 	const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
 	struct cle_map_totals t;
-	char lb[256], why[1200];
+	char lb[256], why[1200], s1[512], s2[1400];
 	size_t r;
 	uint32_t i;
 
-	cle_buf_printf(b, "%s%s%s: %u error%s, %u warning%s, %u info\n", bold, file, off,
+	cle_buf_printf(b, "%s%s%s: %u error%s, %u warning%s, %u info\n", bold, report_safe(file, s1, sizeof s1), off,
 		       (unsigned)rf->errors, rf->errors == 1 ? "" : "s", (unsigned)rf->warnings,
 		       rf->warnings == 1 ? "" : "s", (unsigned)rf->infos);
 	for (r = 0; r < rule_count; r++) {
@@ -760,10 +784,11 @@ static void check_text(struct cle_buf *b, const struct rule_findings *rf, const 
 				header = true;
 			}
 			cle_buf_printf(b, "  %s%s%s  %s%s%s  %s\n      fix: %s\n", bold,
-				       f->node != GRAPH_NONE ? graph_node_label(f->g, f->node, lb, sizeof lb)
-							     : "(model)",
+				       f->node != GRAPH_NONE
+				       ? report_safe(graph_node_label(f->g, f->node, lb, sizeof lb), s1, sizeof s1)
+				       : "(model)",
 				       off, color ? sev_color[f->severity] : "",
-				       rule_severity_name(f->severity), off, f->message, f->fix);
+				       rule_severity_name(f->severity), off, report_safe(f->message, s2, sizeof s2), f->fix);
 		}
 	}
 	cle_map_totals(p, &t);
@@ -774,10 +799,11 @@ static void check_text(struct cle_buf *b, const struct rule_findings *rf, const 
 		const struct cle_layer *l = &p->layers[i];
 
 		cle_layer_reason(p, i, why, sizeof why);
-		cle_buf_printf(b, "  %s%-28s%s %-13s ", bold, graph_node_label(l->g, l->node, lb, sizeof lb),
-			       off, layer_op(l));
+		cle_buf_printf(b, "  %s%-28s%s %-13s ", bold,
+			       report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1), off,
+			       report_safe(layer_op(l), s2, sizeof s2));
 		if (why[0]) {
-			cle_buf_printf(b, "not paired: %s\n", why);
+			cle_buf_printf(b, "not paired: %s\n", report_safe(why, s2, sizeof s2));
 		} else {
 			cle_buf_printf(b, "group %u%s\n", (unsigned)l->group,
 				       cle_layer_beyond_reference(p, i) ? "  (beyond the reference)" : "");

@@ -39,4 +39,9 @@ void report_check(struct cle_buf *b, const struct graph_model *gm, const struct 
 void report_equalize(struct cle_buf *b, const struct cle_plan *plan, const struct cle_result *res,
 		     enum report_format f);
 
+/* s for a terminal: control characters (C0, DEL, C1) written as \xHH (or
+ * \u00HH), so a name read from a model cannot drive the terminal; into buf
+ * (n bytes, cut to fit).  Returns buf. */
+const char *report_safe(const char *s, char *buf, size_t n);
+
 #endif

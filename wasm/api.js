@@ -18,6 +18,7 @@ const EQUALIZE_OPTIONS = {
   ranges: ['boolean', (v) => (v ? ['--ranges'] : [])],
   inlineExternal: ['boolean', (v) => (v ? ['--inline-external'] : [])],
   externalDataName: ['string', (v) => [`--external-data-name=${v}`]],
+  allowInvalid: ['boolean', (v) => (v ? ['--allow-invalid'] : [])],
 };
 
 // each command's fields (tests/js/options.test.mjs holds them to the C library's table)

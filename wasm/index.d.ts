@@ -72,10 +72,12 @@ export interface EqualizeOptions extends CallOptions {
   relu6?: 'exact' | 'relu' | 'skip';
   /** Balancing rounds at most, 1 to 10000 (default 50; `--iterations=`). */
   iterations?: number;
-  /** Stop when ranges move less than this, 0 to 10 (default 1e-4; `--tolerance=`). */
+  /** Stop when a round moves the estimate (balancing: a scale) by less than this, 0 to 10 (default 1e-4; `--tolerance=`). */
   tolerance?: number;
   /** Clamp scales to [1/maxScale, maxScale], at least 1 (default: 1e4 when balancing, else what the weights' float type allows; `--max-scale=`). */
   maxScale?: number;
+  /** Equalize a model that check finds invalid (onnx-invalid errors: a name defined twice, an undefined input, a cycle), which is refused otherwise (`--allow-invalid`). */
+  allowInvalid?: boolean;
   /** Put every layer's per-channel ranges, before and after, in the report (`--ranges`). */
   ranges?: boolean;
   /** Weights kept in external data go into the model itself (`--inline-external`; the model must stay under 2 GiB). */

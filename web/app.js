@@ -262,7 +262,8 @@ export function start(options = {}) {
       renderTotals(ui.eqTotals, report.totals, ms);
       renderEqLayers(ui.eqLayers, report.layers, ui.eqOrder.value, 1);
       const t = report.totals;
-      const gain = t.mean_sqnr_before_db == null ? '' : `; mean INT8 weight SQNR ${(t.mean_sqnr_after_db - t.mean_sqnr_before_db).toFixed(1)} dB better`;
+      const gain = t.estimated_sqnr_db_before == null ? ''
+        : `; estimated INT8 output SQNR ${t.estimated_sqnr_db_before.toFixed(1)} → ${t.estimated_sqnr_db_after.toFixed(1)} dB`;
       setIdle(`Equalized ${t.equalized} of ${t.layers} layers in ${took(ms)}${gain}.`);
     } catch (e) {
       if (id !== job) return;

@@ -28,4 +28,5 @@ export const PAGE_SETS = {
 /** Options the page does not offer, and why. */
 export const PAGE_OMITS = {
   inlineExternal: 'the page hands back the data file for the user to save beside the model',
+  allowInvalid: 'the page shows the findings that make a model invalid and equalizes only valid ones',
 };

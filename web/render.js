@@ -42,6 +42,11 @@ function fact(term, ...value) {
   return h('div', {}, h('dt', {}, term), h('dd', {}, ...value));
 }
 
+function titled(el, title) {
+  el.title = title;
+  return el;
+}
+
 const shape = (s) => (s ? `[${s.map((d) => (d === null ? '?' : d)).join(', ')}]` : 'no shape');
 
 /** The model summary (info) and the check's counts, into a <dl>. */
@@ -204,23 +209,28 @@ export function renderMap({ summary, layers, regions }, check) {
 
 /** The equalize report's totals into a <dl>. */
 export function renderTotals(dl, t, ms) {
-  const sqnr = t.mean_sqnr_before_db == null ? h('span', {}, 'n/a')
-    : h('span', {}, `${db(t.mean_sqnr_before_db)} → ${db(t.mean_sqnr_after_db)} `,
-      signed(t.mean_sqnr_after_db - t.mean_sqnr_before_db, ' dB'));
+  const change = (a, b) => (a == null || b == null ? h('span', {}, 'n/a')
+    : h('span', {}, `${db(a)} → ${db(b)} `, signed(b - a, ' dB')));
   const spread = t.median_spread_before == null ? 'n/a'
     : `${t.median_spread_before.toFixed(1)} → ${t.median_spread_after.toFixed(1)}`;
+  const bn = [t.bn_folded ? `${plural(t.bn_folded, 'BatchNormalization')} folded` : '',
+    t.bn_rescaled ? `${plural(t.bn_rescaled, 'BatchNormalization')} kept and rescaled` : ''].filter(Boolean).join(', ');
   dl.replaceChildren(
     fact('Equalized', h('span', { class: 'big' }, `${t.equalized}`), ` of ${plural(t.layers, 'layer')}`),
-    fact('Mean INT8 weight SQNR', sqnr),
+    titled(fact('Estimated INT8 output SQNR', change(t.estimated_sqnr_db_before, t.estimated_sqnr_db_after)),
+      'What INT8 weights (one step per tensor) would leave of the outputs, estimated without data from the model itself'),
+    fact('Batch norm', bn || 'none'),
+    titled(fact('Mean INT8 weight SQNR', change(t.mean_sqnr_before_db, t.mean_sqnr_after_db)),
+      'The weights alone, per tensor, averaged over channels: a proxy, which can rise while the quantized model gets worse'),
     fact('Median range spread', spread),
-    fact('Folded', `${plural(t.bn_folded, 'BatchNormalization')}`),
-    fact('High-bias absorption', `${plural(t.hbf_layers, 'layer')}`),
-    fact('Balancing', `${plural(t.rounds, 'round')} in ${took(ms)}` +
+    t.hbf_layers ? fact('High-bias absorption', `${plural(t.hbf_layers, 'layer')}`) : '',
+    fact('Solved', `${plural(t.rounds, 'round')} in ${took(ms)}` +
       (t.clamped_channels ? `, ${plural(t.clamped_channels, 'channel')} clamped` : '')),
   );
 }
 
-const gainOf = (l) => (l.sqnr_before_db == null || l.sqnr_after_db == null ? -Infinity : l.sqnr_after_db - l.sqnr_before_db);
+// a layer's own share of the output noise, as SQNR at the outputs
+const gainOf = (l) => (l.noise_db_before == null || l.noise_db_after == null ? -Infinity : l.noise_db_after - l.noise_db_before);
 const ORDERS = {
   graph: () => 0,
   gain: (a, b) => gainOf(b) - gainOf(a),
@@ -241,8 +251,9 @@ export function renderEqLayers(ol, layers, order = 'graph', open = 0) {
         h('span', { class: 'name' }, h('span', { class: 'mono' }, l.node), ' ', h('span', { class: 'op muted' }, l.op),
           l.hbf ? [' ', h('span', { class: 'badge info', title: 'high-bias absorption changed this layer' }, 'HBF')] : null),
         h('span', { class: `num ${l.changed ? '' : 'unchanged'}` }, l.changed ? spreadText(l) : 'unchanged'),
-        h('span', { class: 'num' }, l.sqnr_before_db == null ? 'SQNR n/a'
-          : [`SQNR ${db(l.sqnr_before_db)} → ${db(l.sqnr_after_db)} `, signed(gain, ' dB')])),
+        h('span', { class: 'num', title: 'this layer\'s INT8 weights alone: estimated SQNR at the outputs' },
+          l.noise_db_before == null ? 'est. n/a'
+            : [`est. ${db(l.noise_db_before)} → ${db(l.noise_db_after)} `, signed(gain, ' dB')])),
       box);
     // drawn on first opening, and again when the width it gets has changed
     const draw = () => {

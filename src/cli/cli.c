@@ -58,8 +58,8 @@ static const struct {
 	 "(the model guidelines), and the CLE map: which layers\n"
 	 "are equalized together, and why the others are not"},
 	{"equalize", "IN -o OUT", CLE_CMD_EQUALIZE, true,
-	 "fold BatchNormalization, balance per-channel weight ranges\n"
-	 "across layers, absorb high biases; the function is kept"},
+	 "scale channels across layers so that INT8 weights add the\n"
+	 "least noise at the outputs; the function is kept"},
 };
 
 #define HELP_COLUMN 26 /* where descriptions start */
@@ -148,7 +148,9 @@ static void usage_text(struct cle_buf *b)
 
 static int usage_error(const struct cli_host *h, const char *msg)
 {
-	outf(h, 2, "onnx-cle: %s\n(run onnx-cle --help for usage)\n", msg);
+	char sb[1024];
+
+	outf(h, 2, "onnx-cle: %s\n(run onnx-cle --help for usage)\n", report_safe(msg, sb, sizeof sb));
 	return EXIT_BAD;
 }
 
@@ -333,6 +335,7 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 	uint8_t *bytes = NULL;
 	size_t n = 0;
 	enum cle_status st;
+	char sb[1024], nb[512];
 
 	memset(&r, 0, sizeof r);
 	r.h = h;
@@ -340,7 +343,7 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 	/* an output that cannot be replaced is said before any work */
 	if ((cmd == CLE_CMD_EQUALIZE && h->out_check(h->ud, args->output, &e) != CLE_OK) ||
 	    h->read_file(h->ud, args->model, NULL, h->a, &bytes, &n, &e) != CLE_OK) {
-		outf(h, 2, "onnx-cle: %s\n", e.msg);
+		outf(h, 2, "onnx-cle: %s\n", report_safe(e.msg, sb, sizeof sb));
 		return EXIT_BAD;
 	}
 	in.bytes = bytes;
@@ -381,7 +384,8 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 	if (st == CLE_OK)
 		h->print(h->ud, 1, b.p ? b.p : "", b.n);
 	else
-		outf(h, 2, "onnx-cle: %s: %s\n", in.name, e.msg);
+		outf(h, 2, "onnx-cle: %s: %s\n", report_safe(in.name, nb, sizeof nb),
+		     report_safe(e.msg, sb, sizeof sb));
 	cle_buf_free(&b);
 	run_free(&r);
 	cle_free(h->a, bytes, n);

@@ -154,7 +154,10 @@ test('external data is read from options.externalData (an object or a Map)', asy
   // a file too short for the tensor is not read past its end
   const short = { 'external.onnx.data': data.subarray(0, 100) };
   assert.match((await check(model, { externalData: short })).cle.layers[0].reason, /does not fit in 'external\.onnx\.data'/);
-  await assert.rejects(equalize(model, { externalData: short }), { code: 'CLE_E_IO', message: /was too short/ });
+  // equalize refuses it as check finds it: invalid (--allow-invalid: then it cannot be written)
+  await assert.rejects(equalize(model, { externalData: short }),
+    { code: 'CLE_E_INVALID', message: /reads bytes 0\.\.512 of 'external\.onnx\.data', which holds only 100 bytes/ });
+  await assert.rejects(equalize(model, { externalData: short, allowInvalid: true }), { code: 'CLE_E_IO', message: /was too short/ });
 });
 
 test('progress: stages in order, fractions 0..1; false cancels, a throw is rethrown', async () => {

@@ -5,10 +5,14 @@ import { init, info, check, equalize, OnnxCleError } from 'onnx-cle';
 import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode } from 'onnx-cle';
 import { createWorker } from 'onnx-cle/worker';
 import type { OnnxCleWorker } from 'onnx-cle/worker';
+import wasmUrl from 'onnx-cle/onnx-cle.wasm';
 
 export async function run(bytes: Uint8Array): Promise<number> {
   await init({ locateFile: (name: string) => new URL(name, 'https://example.com/') });
   await init({ wasmBinary: new Uint8Array(8) });
+  await init({ locateFile: () => wasmUrl });
+  // @ts-expect-error: the .wasm's URL, not its bytes
+  await init({ wasmBinary: wasmUrl });
   const i: InfoReport = await info(bytes);
   const c: CheckReport = await check(bytes, { onProgress: (stage, fraction) => stage.length > fraction });
   const rules: string[] = c.findings.filter((f) => f.severity !== 'info').map((f) => `${f.rule}: ${f.fix}`);

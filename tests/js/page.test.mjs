@@ -139,7 +139,7 @@ async function detFlow(page) {
   assert.equal(log.runs[0].results.length, 2);
   assert.equal(log.runs[0].artifacts[0].location.uri, 'ch_PP-OCRv4_det_infer.onnx');
 
-  await page.uncheck('#opt-hbf');
+  assert.equal(await page.isChecked('#opt-hbf'), false, 'high-bias absorption is off by default');
   const done = await press(page, '#equalize');
   assert.match(done.message, /^Equalized \d+ of 64 layers in /);
   // per layer: ranges plotted (the first changed layer opens itself) and the SQNR gain
@@ -148,7 +148,10 @@ async function detFlow(page) {
   }));
   assert.equal(plot.lines, 2);
   assert.match(plot.label, /^Per-channel weight ranges of p2o\.Conv\.\d+ before and after/);
-  assert.match(await page.textContent('#eq-totals'), /Mean INT8 weight SQNR\d+\.\d dB → \d+\.\d dB/);
+  const totals = await page.textContent('#eq-totals');
+  assert.match(totals, /Estimated INT8 output SQNR-?\d+\.\d dB → -?\d+\.\d dB [+−]\d+\.\d dB/);
+  assert.match(totals, /Mean INT8 weight SQNR\d+\.\d dB → \d+\.\d dB/);
+  assert.match(done.message, /; estimated INT8 output SQNR -?\d+\.\d → -?\d+\.\d dB\.$/);
 
   const model = await download(page, '#dl-model');
   assert.equal(model.name, 'ch_PP-OCRv4_det_infer.equalized.onnx');
