@@ -32,6 +32,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ort, numberToHalf } from '../tests/js/ort.mjs';
+import { sqnrDb } from '../wasm/quant.js';
 
 export const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const PY = '/usr/bin/python3';
@@ -255,12 +256,8 @@ async function runModel(file, info, inputs, outputNames, visit, probes = []) {
 
 // ---------------------------------------------------------------- SQNR
 
-/** 10 log10(Σ ref² / Σ err²): Infinity when equal, -Infinity when anything is NaN or infinite. */
-export function sqnrDb(sumRef2, sumErr2) {
-  if (!Number.isFinite(sumErr2) || Number.isNaN(sumRef2)) return -Infinity;
-  if (sumErr2 === 0) return Infinity;
-  return 10 * Math.log10(sumRef2 / sumErr2);
-}
+// SQNR as verify() and the page compute it (wasm/quant.js)
+export { sqnrDb };
 
 class Accumulator {
   constructor() {

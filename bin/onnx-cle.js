@@ -255,6 +255,35 @@ async function runCli(args, temps) {
         fs.closeSync(fd);
       }
     },
+    // check's folders: [kind, name] for each entry ('d' a folder, 'f' a regular file or a
+    // link to one, '-' anything else, links to folders too), or null when name is no folder
+    listDir(name) {
+      let st;
+      try {
+        st = fs.statSync(name);
+      } catch {
+        return null; // reading it as a file says why
+      }
+      if (!st.isDirectory()) return null;
+      let entries;
+      try {
+        entries = fs.readdirSync(name, { withFileTypes: true });
+      } catch (e) {
+        throw new Error(`cannot open ${name}: ${why(e)}`);
+      }
+      return entries.map((d) => {
+        if (d.isDirectory()) return ['d', d.name];
+        if (d.isFile()) return ['f', d.name];
+        if (d.isSymbolicLink()) {
+          try {
+            if (fs.statSync(`${name}/${d.name}`).isFile()) return ['f', d.name];
+          } catch {
+            // a dangling link
+          }
+        }
+        return ['-', d.name];
+      });
+    },
     outCheck,
     outOpen(name) {
       outCheck(name);

@@ -140,8 +140,10 @@ async function answer(root, req, res) {
     'X-Content-Type-Options': 'nosniff',
   };
   // the page's policy; the one-file demo carries its own (inline scripts, a blob: worker, no
-  // connections at all), and the example stands for a docs site, which has its own
-  if (pathname.startsWith('/web/')) headers['Content-Security-Policy'] = CSP;
+  // connections at all), and the example stands for a docs site, which has its own.  A worker
+  // runs under the policy its script is served with, so the package's scripts get the page's
+  // too: the worker (onnx-cle, and onnxruntime-web for the proof) is held to it as well
+  if (pathname.startsWith('/web/') || pathname.startsWith('/wasm/')) headers['Content-Security-Policy'] = CSP;
   res.writeHead(200, headers);
   res.end(req.method === 'HEAD' ? undefined : body);
 }

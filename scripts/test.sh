@@ -5,6 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
+# npm start installs only what serving needs; the tests need the rest
+sh scripts/bootstrap.sh all
 sh scripts/build.sh
 
 ctest --test-dir build/native --output-on-failure -j "$jobs"

@@ -139,6 +139,16 @@ static void set_allow_invalid(struct cle_options *o, const char *v, double x)
 	o->allow_invalid = true;
 }
 
+static const char *const fail_on_words[] = {"error", "warning", "info", NULL};
+_Static_assert(RULE_ERROR == 0 && RULE_WARNING == 1 && RULE_INFO == 2,
+	       "--fail-on's words in enum rule_severity order");
+
+static void set_fail_on(struct cle_options *o, const char *v, double x)
+{
+	(void)v;
+	o->fail_on = (int)x;
+}
+
 #define EQ CLE_CMD_EQUALIZE
 
 const struct cle_option_def cle_option_defs[] = {
@@ -146,6 +156,9 @@ const struct cle_option_def cle_option_defs[] = {
 	 "the report as JSON", set_json},
 	{"--sarif", NULL, CLE_CMD_CHECK, CLE_OPT_FLAG, 0, 0, NULL, NULL, "sarif", true,
 	 "the findings as SARIF 2.1.0", set_sarif},
+	{"--fail-on", "LEVEL", CLE_CMD_CHECK, CLE_OPT_CHOICE, 0, 0, fail_on_words, "error", NULL, false,
+	 "exit 1 on findings of this severity or worse: error\n"
+	 "(default), warning or info", set_fail_on},
 	{"--ranges", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "ranges", true,
 	 "with --json: every layer's per-channel ranges, before and after", set_ranges},
 	{"--objective", "AIM", EQ, CLE_OPT_CHOICE, 0, 0, objective_words, "noise", "objective", false,
@@ -494,7 +507,7 @@ static enum cle_status refuse_invalid(const struct graph_model *gm, const struct
 	enum cle_status st;
 	uint32_t i;
 
-	if ((st = rules_run(&rf, gm, a, e)) != CLE_OK)
+	if ((st = rules_run(&rf, gm, NULL, a, e)) != CLE_OK)
 		return st;
 	for (i = 0; i < rf.n && st == CLE_OK; i++)
 		if (rf.f[i].severity == RULE_ERROR && strcmp(rf.f[i].rule, "onnx-invalid") == 0)
@@ -538,6 +551,21 @@ static bool folds_bn(const struct cle_plan *p, bool *half)
 	return any;
 }
 
+/* Why the run changed nothing (res: its result), into buf; NULL when it
+ * changed something.  The model is then written back as it came. */
+static const char *nothing_to_equalize(const struct graph_model *gm, const struct cle_plan *p,
+				       const struct cle_result *res, char *buf, size_t n)
+{
+	if (res->equalized || res->bn_folded || res->bn_rescaled || res->clips_rewritten ||
+	    res->clips_replaced || res->hbf_layers)
+		return NULL;
+	if (rules_nothing_to_equalize(gm, p, buf, n) == NULL)
+		snprintf(buf, n, p->cfg.objective == CLE_OBJECTIVE_NOISE
+			 ? "no scaling of its layers lowers the estimated INT8 noise"
+			 : "its layers' ranges are already balanced");
+	return buf;
+}
+
 enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_options *o,
 				   const struct cle_alloc *a, const struct onnx_sink *sink,
 				   const struct onnx_sink *data_sink, struct cle_buf *out,
@@ -551,6 +579,7 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	struct graph_save gs;
 	enum cle_status st;
 	bool half, auto_bn;
+	char why[512];
 
 	gs.mode = o->inline_external || data_sink == NULL ? GRAPH_EXT_INLINE : GRAPH_EXT_FILE;
 	gs.data_name = cle_data_name(o);
@@ -582,7 +611,8 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 		plan->bn_alternative = kept >= folded ? (half ? 0 : folded) : kept;
 	}
 	if (st == CLE_OK && (st = cle_run_write(run, sink, &gs, &res, e)) == CLE_OK) {
-		report_equalize(out, plan, &res, o->format);
+		report_equalize(out, plan, &res, nothing_to_equalize(gm, plan, &res, why, sizeof why),
+				o->format);
 		st = finish(out, e);
 	}
 fail:
@@ -605,17 +635,19 @@ enum cle_status cle_check(const struct cle_input *in, const struct cle_options *
 	struct rule_findings rf;
 	struct cle_config cfg;
 	enum cle_status st;
+	uint32_t i;
 
 	*errors = 0;
 	if ((st = open_model(in, a, &m, &gm, e)) != CLE_OK)
 		return st;
 	cle_config_init(&cfg); /* the map shows what onnx-cle itself reaches */
-	if ((st = rules_run(&rf, gm, a, e)) == CLE_OK) {
-		if ((st = cle_plan_groups(&plan, gm, &cfg, a, e)) == CLE_OK) {
-			report_check(out, gm, &rf, plan, in->name, in->n, o->format, o->color);
-			st = finish(out, e);
-			*errors = rf.errors;
-		}
+	if ((st = cle_plan_groups(&plan, gm, &cfg, a, e)) == CLE_OK &&
+	    (st = rules_run(&rf, gm, plan, a, e)) == CLE_OK) {
+		report_check(out, gm, &rf, plan, in->name, in->n, o->format, o->color, o->artifact);
+		st = finish(out, e);
+		for (i = 0; i < rf.n; i++)
+			if ((int)rf.f[i].severity <= o->fail_on)
+				(*errors)++;
 		rules_free(&rf);
 	}
 	cle_plan_free(plan);

@@ -19,6 +19,9 @@ struct cle_options {
 	bool bn_set;               /* --batch-norm given (else --reference implies fold) */
 	bool inline_external;      /* --inline-external: external data into the model */
 	bool allow_invalid;        /* --allow-invalid: equalize what check finds invalid */
+	int fail_on;               /* --fail-on: check fails on findings of this enum
+				    * rule_severity or worse (RULE_ERROR by default) */
+	uint32_t artifact;         /* REPORT_SARIF_RESULTS: the model's index among the artifacts */
 	const char *data_name;     /* --external-data-name: the new data file's name */
 	cle_progress_fn progress;  /* long work reports here; may be NULL */
 	void *progress_ud;
@@ -103,7 +106,8 @@ CLE_NODISCARD enum cle_status cle_copy(const struct cle_input *in, const struct 
 				       const struct onnx_sink *sink, struct cle_error *e);
 
 /* `check`: the guideline findings and the CLE map, appended to out;
- * *errors receives the number of error findings (the CLI exits 1 on any). */
+ * *errors receives the number of findings at o->fail_on or worse (errors
+ * by default; the CLI exits 1 on any). */
 CLE_NODISCARD enum cle_status cle_check(const struct cle_input *in, const struct cle_options *o,
 					const struct cle_alloc *a, struct cle_buf *out,
 					uint32_t *errors, struct cle_error *e);

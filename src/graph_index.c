@@ -491,6 +491,8 @@ static enum cle_status add_nodes(struct graph_builder *b, struct graph_level *lv
 		n->span = onnx_span_of(b->m, np);
 		n->n_in = (uint32_t)np->n_input;
 		n->n_out = (uint32_t)np->n_output;
+		n->n_sub = 0; /* build_subgraphs sets them for a node that has some */
+		n->sub = NULL;
 		n->in = cle_arena_alloc(ar, (np->n_input + 1) * sizeof *n->in);
 		n->out = cle_arena_alloc(ar, (np->n_output + 1) * sizeof *n->out);
 		if (n->in == NULL || n->out == NULL)

@@ -1,4 +1,5 @@
-/* report.c — JSON and text documents from the graph index.  Writers append
+/* report.c — JSON and text documents from the graph index (check's are in
+ * report_check.c).  Writers append
  * to a cle_buf and never check for errors themselves: the buffer's status
  * is sticky and read once by the caller. */
 #include "report.h"
@@ -11,6 +12,7 @@
 #include "cle_version.h"
 #include "cle.h"
 #include "graph.h"
+#include "report_internal.h"
 #include "rules.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
@@ -366,12 +368,86 @@ static void info_doc(struct cle_buf *b, const struct graph_model *gm, const char
 	cle_free(b->a, ops, (gm->main->n_node + 1) * sizeof *ops);
 }
 
+void report_info_json(struct cle_buf *b, const struct graph_model *gm, size_t n_file)
+{
+	info_doc(b, gm, NULL, n_file, REPORT_JSON);
+}
+
 void report_info(struct cle_buf *b, const struct graph_model *gm, const char *file,
 		 size_t n_file, enum report_format f)
 {
 	info_doc(b, gm, file, n_file, f);
 	if (f != REPORT_TEXT)
 		cle_buf_puts(b, "\n");
+}
+
+/* ---- text layout ---------------------------------------------------------- */
+
+#define NAME_COLUMN_MAX 80 /* longer names take a line of their own */
+
+/* Characters (UTF-8 code points) of s, as a terminal advances. */
+size_t report_text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* The width of a column holding names of up to `longest` characters. */
+size_t report_column_width(size_t longest)
+{
+	return longest < NAME_COLUMN_MAX ? longest : NAME_COLUMN_MAX;
+}
+
+/* indent, then name in bold, padded to width; a longer name ends its line
+ * and the row goes on below it, at the column's end. */
+void report_name_cell(struct cle_buf *b, const char *indent, const char *name, size_t width,
+		      const char *bold, const char *off)
+{
+	size_t w = report_text_width(name);
+
+	if (w > width)
+		cle_buf_printf(b, "%s%s%s%s\n%s%*s", indent, bold, name, off, indent, (int)width, "");
+	else
+		cle_buf_printf(b, "%s%s%s%s%*s", indent, bold, name, off, (int)(width - w), "");
+}
+
+/* A number as the text reports write it: three significant digits, plain
+ * from 0.001 to 9999, else as 2.13e6. */
+static const char *text_num(double x, char buf[24])
+{
+	double ax = fabs(x);
+	char *e;
+
+	if (!isfinite(x))
+		return strcpy(buf, "-");
+	if (ax == 0)
+		return strcpy(buf, "0");
+	if (ax >= 0.001 && ax < 9999.5) {
+		snprintf(buf, 24, "%.*f", ax >= 99.95 ? 0 : ax >= 9.995 ? 1 : ax >= 0.9995 ? 2 : 3, x);
+		return buf;
+	}
+	snprintf(buf, 24, "%.2e", x);
+	if ((e = strchr(buf, 'e')) != NULL) { /* "2.13e+06" -> "2.13e6" */
+		char *d = e + 1, *s = e + 1;
+
+		if (*s == '+')
+			s++;
+		else if (*s == '-')
+			*d++ = *s++;
+		while (*s == '0' && s[1] != '\0')
+			s++;
+		memmove(d, s, strlen(s) + 1);
+	}
+	return buf;
+}
+
+/* "1 error", "2 errors" */
+void report_count(struct cle_buf *b, uint32_t n, const char *one, const char *many)
+{
+	cle_buf_printf(b, "%u %s", (unsigned)n, n == 1 ? one : many);
 }
 
 /* ---- equalize ------------------------------------------------------------ */
@@ -399,7 +475,7 @@ static void json_word(struct cle_buf *b, const char *w)
 }
 
 /* A layer's op as the file names it: Conv, ConvTranspose, Gemm, MatMul. */
-static const char *layer_op(const struct cle_layer *l)
+const char *report_layer_op(const struct cle_layer *l)
 {
 	return l->g->node[l->node].op;
 }
@@ -412,413 +488,189 @@ static void json_num(struct cle_buf *b, double x)
 		cle_buf_puts(b, "null");
 }
 
-void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
-		     enum report_format f)
+static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
+			  const char *nothing)
 {
-	char lb[256], s1[512], s2[1400];
+	char lb[256];
 	uint32_t i;
 
-	if (f != REPORT_TEXT) {
-		cle_buf_puts(b, "{\"layers\":[");
-		for (i = 0; i < p->n_layers; i++) {
-			const struct cle_layer *l = &p->layers[i];
-			const struct cle_layer_result *lr = &r->layers[i];
-			const char *why = l->why ? l->why : lr->note;
-
-			cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
-			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
-			cle_buf_puts(b, ",\"op\":");
-			report_json_str(b, layer_op(l));
-			cle_buf_puts(b, ",\"group\":");
-			if (l->group != GRAPH_NONE)
-				cle_buf_printf(b, "%u", (unsigned)l->group);
-			else
-				cle_buf_puts(b, "null");
-			cle_buf_printf(b, ",\"changed\":%s", lr->changed ? "true" : "false");
-			if (lr->measured) {
-				cle_buf_puts(b, ",\"range_spread_before\":");
-				json_num(b, lr->spread_before);
-				cle_buf_puts(b, ",\"range_spread_after\":");
-				json_num(b, lr->spread_after);
-				cle_buf_puts(b, ",\"sqnr_before_db\":");
-				json_num(b, lr->sqnr_before);
-				cle_buf_puts(b, ",\"sqnr_after_db\":");
-				json_num(b, lr->sqnr_after);
-			} else {
-				cle_buf_puts(b, ",\"range_spread_before\":null,\"range_spread_after\":null,"
-					     "\"sqnr_before_db\":null,\"sqnr_after_db\":null");
-			}
-			if (lr->ranges_before != NULL) {
-				size_t c;
-
-				cle_buf_puts(b, ",\"ranges_before\":[");
-				for (c = 0; c < l->c_out; c++) {
-					cle_buf_puts(b, c ? "," : "");
-					json_num(b, (double)lr->ranges_before[c]);
-				}
-				cle_buf_puts(b, "],\"ranges_after\":[");
-				for (c = 0; c < l->c_out; c++) {
-					cle_buf_puts(b, c ? "," : "");
-					json_num(b, (double)lr->ranges_after[c]);
-				}
-				cle_buf_puts(b, "]");
-			}
-			if (lr->noise_before > 0) {
-				cle_buf_puts(b, ",\"noise_db_before\":");
-				json_num(b, -10 * log10(lr->noise_before));
-				cle_buf_puts(b, ",\"noise_db_after\":");
-				json_num(b, -10 * log10(lr->noise_after));
-				cle_buf_puts(b, ",\"noise_pc_db_before\":");
-				json_num(b, -10 * log10(lr->noise_pc_before));
-				cle_buf_puts(b, ",\"noise_pc_db_after\":");
-				json_num(b, -10 * log10(lr->noise_pc_after));
-			}
-			cle_buf_puts(b, ",\"output_scaling\":");
-			json_word(b, scaling_word(r, l->out_region));
-			cle_buf_puts(b, ",\"input_scaling\":");
-			json_word(b, scaling_word(r, l->in_region));
-			cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
-			if (why)
-				report_json_str(b, why);
-			else
-				cle_buf_puts(b, "null");
-			cle_buf_puts(b, "}");
-		}
-		cle_buf_puts(b, "],\"totals\":{");
-		if (r->est_before != 0) {
-			cle_buf_puts(b, "\"estimated_sqnr_db_before\":");
-			json_num(b, r->est_before);
-			cle_buf_puts(b, ",\"estimated_sqnr_db_after\":");
-			json_num(b, r->est_after);
-			if (p->bn_alternative != 0) {
-				cle_buf_puts(b, ",\"estimated_sqnr_db_other_batch_norm\":");
-				json_num(b, p->bn_alternative);
-			}
-			cle_buf_puts(b, ",");
-		}
-		cle_buf_printf(b, "\"layers\":%u,\"equalized\":%u,\"bn_folded\":%u,\"bn_rescaled\":%u,"
-			       "\"clips_rewritten\":%u,\"clips_replaced\":%u,\"hbf_layers\":%u,"
-			       "\"rounds\":%d,\"clamped_channels\":%u,\"max_imbalance_log2\":",
-			       (unsigned)p->n_layers, (unsigned)r->equalized, (unsigned)r->bn_folded,
-			       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
-			       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers, r->rounds,
-			       (unsigned)r->clamped);
-		json_num(b, r->max_imbalance);
-		cle_buf_puts(b, ",\"median_spread_before\":");
-		json_num(b, r->median_spread_before);
-		cle_buf_puts(b, ",\"median_spread_after\":");
-		json_num(b, r->median_spread_after);
-		cle_buf_puts(b, ",\"mean_sqnr_before_db\":");
-		json_num(b, r->mean_sqnr_before);
-		cle_buf_puts(b, ",\"mean_sqnr_after_db\":");
-		json_num(b, r->mean_sqnr_after);
-		cle_buf_puts(b, "}}\n");
-		return;
-	}
-	if (r->est_before != 0) {
-		cle_buf_printf(b, "estimated INT8 output SQNR (weights per tensor) %.1f -> %.1f dB",
-			       r->est_before, r->est_after);
-		if (p->bn_alternative != 0)
-			cle_buf_printf(b, " (%.1f dB with batch norm %s)", p->bn_alternative,
-				       r->bn_rescaled ? "folded" : "kept");
-		cle_buf_puts(b, "\n");
-	}
-	cle_buf_printf(b, "equalized %u of %u layers; %u BatchNormalization folded, %u rescaled, "
-		       "%u Clip rewritten, %u replaced by Relu, %u high biases absorbed; %d rounds\n",
-		       (unsigned)r->equalized, (unsigned)p->n_layers, (unsigned)r->bn_folded,
-		       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
-		       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers, r->rounds);
-	cle_buf_printf(b, "median range spread %.4g -> %.4g, mean INT8 weight SQNR %.1f -> %.1f dB\n\n",
-		       r->median_spread_before, r->median_spread_after, r->mean_sqnr_before,
-		       r->mean_sqnr_after);
+	cle_buf_puts(b, "{\"layers\":[");
 	for (i = 0; i < p->n_layers; i++) {
 		const struct cle_layer *l = &p->layers[i];
 		const struct cle_layer_result *lr = &r->layers[i];
 		const char *why = l->why ? l->why : lr->note;
 
-		cle_buf_printf(b, "%-32s %-13s ", report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1),
-			       report_safe(layer_op(l), s2, sizeof s2));
-		if (lr->measured)
-			cle_buf_printf(b, "spread %9.4g -> %-9.4g SQNR %5.1f -> %5.1f dB%s", lr->spread_before,
-				       lr->spread_after, lr->sqnr_before, lr->sqnr_after,
-				       lr->changed ? "" : "  (unchanged)");
-		if (why)
-			cle_buf_printf(b, "%s%s", lr->measured ? "  " : "", report_safe(why, s2, sizeof s2));
-		cle_buf_puts(b, "\n");
-	}
-}
-
-/* ---- check ---------------------------------------------------------------- */
-
-/* Partners of layer li through region r, as JSON strings after *first. */
-static void partners_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, uint32_t r,
-			  bool *first)
-{
-	uint32_t cursor = 0, x;
-	char lb[256];
-
-	while ((x = cle_next_partner(p, li, r, &cursor)) != GRAPH_NONE) {
-		cle_buf_puts(b, *first ? "" : ",");
-		*first = false;
-		report_json_str(b, graph_node_label(p->layers[x].g, p->layers[x].node, lb, sizeof lb));
-	}
-}
-
-static void side_json(struct cle_buf *b, const struct cle_plan *p, uint32_t li, uint32_t r,
-		      const char *none)
-{
-	bool first = true;
-	const char *why = cle_region_open(p, r) ? NULL : cle_side_reason(p, r, none);
-
-	cle_buf_puts(b, "{\"region\":");
-	if (r != GRAPH_NONE)
-		cle_buf_printf(b, "%u", (unsigned)r);
-	else
-		cle_buf_puts(b, "null");
-	cle_buf_puts(b, ",\"partners\":[");
-	partners_json(b, p, li, r, &first);
-	cle_buf_puts(b, "],\"blocked\":");
-	if (why)
-		report_json_str(b, why);
-	else
-		cle_buf_puts(b, "null");
-	cle_buf_puts(b, "}");
-}
-
-static void check_json(struct cle_buf *b, const struct graph_model *gm,
-		       const struct rule_findings *rf, const struct cle_plan *p, size_t n_file)
-{
-	struct cle_map_totals t;
-	char lb[256], why[1200];
-	uint32_t i;
-
-	cle_buf_puts(b, "{\"findings\":[");
-	for (i = 0; i < rf->n; i++) {
-		const struct rule_finding *f = &rf->f[i];
-
-		cle_buf_printf(b, "%s{\"rule\":\"%s\",\"severity\":\"%s\",\"node\":", i ? "," : "", f->rule,
-			       rule_severity_name(f->severity));
-		if (f->node != GRAPH_NONE)
-			report_json_str(b, graph_node_label(f->g, f->node, lb, sizeof lb));
-		else
-			cle_buf_puts(b, "null");
-		cle_buf_puts(b, ",\"op\":");
-		if (f->node != GRAPH_NONE)
-			report_json_str(b, f->g->node[f->node].op);
-		else
-			cle_buf_puts(b, "null");
-		cle_buf_puts(b, ",\"message\":");
-		report_json_str(b, f->message);
-		cle_buf_puts(b, ",\"fix\":");
-		report_json_str(b, f->fix);
-		cle_buf_puts(b, "}");
-	}
-	cle_buf_puts(b, "],\"cle\":{\"layers\":[");
-	for (i = 0; i < p->n_layers; i++) {
-		const struct cle_layer *l = &p->layers[i];
-		bool first = true;
-
 		cle_buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
 		report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
 		cle_buf_puts(b, ",\"op\":");
-		report_json_str(b, layer_op(l));
+		report_json_str(b, report_layer_op(l));
 		cle_buf_puts(b, ",\"group\":");
 		if (l->group != GRAPH_NONE)
 			cle_buf_printf(b, "%u", (unsigned)l->group);
 		else
 			cle_buf_puts(b, "null");
-		cle_buf_puts(b, ",\"partners\":[");
-		if (l->why == NULL) {
-			partners_json(b, p, i, l->in_region, &first);
-			partners_json(b, p, i, l->out_region, &first);
+		cle_buf_printf(b, ",\"changed\":%s", lr->changed ? "true" : "false");
+		if (lr->measured) {
+			cle_buf_puts(b, ",\"range_spread_before\":");
+			json_num(b, lr->spread_before);
+			cle_buf_puts(b, ",\"range_spread_after\":");
+			json_num(b, lr->spread_after);
+			cle_buf_puts(b, ",\"sqnr_before_db\":");
+			json_num(b, lr->sqnr_before);
+			cle_buf_puts(b, ",\"sqnr_after_db\":");
+			json_num(b, lr->sqnr_after);
+		} else {
+			cle_buf_puts(b, ",\"range_spread_before\":null,\"range_spread_after\":null,"
+				     "\"sqnr_before_db\":null,\"sqnr_after_db\":null");
 		}
-		cle_buf_puts(b, "],\"reason\":");
-		cle_layer_reason(p, i, why, sizeof why);
-		if (why[0])
+		if (lr->ranges_before != NULL) {
+			size_t c;
+
+			cle_buf_puts(b, ",\"ranges_before\":[");
+			for (c = 0; c < l->c_out; c++) {
+				cle_buf_puts(b, c ? "," : "");
+				json_num(b, (double)lr->ranges_before[c]);
+			}
+			cle_buf_puts(b, "],\"ranges_after\":[");
+			for (c = 0; c < l->c_out; c++) {
+				cle_buf_puts(b, c ? "," : "");
+				json_num(b, (double)lr->ranges_after[c]);
+			}
+			cle_buf_puts(b, "]");
+		}
+		if (lr->noise_before > 0) {
+			cle_buf_puts(b, ",\"noise_db_before\":");
+			json_num(b, -10 * log10(lr->noise_before));
+			cle_buf_puts(b, ",\"noise_db_after\":");
+			json_num(b, -10 * log10(lr->noise_after));
+			cle_buf_puts(b, ",\"noise_pc_db_before\":");
+			json_num(b, -10 * log10(lr->noise_pc_before));
+			cle_buf_puts(b, ",\"noise_pc_db_after\":");
+			json_num(b, -10 * log10(lr->noise_pc_after));
+		}
+		cle_buf_puts(b, ",\"output_scaling\":");
+		json_word(b, scaling_word(r, l->out_region));
+		cle_buf_puts(b, ",\"input_scaling\":");
+		json_word(b, scaling_word(r, l->in_region));
+		cle_buf_printf(b, ",\"hbf\":%s,\"note\":", lr->hbf ? "true" : "false");
+		if (why)
 			report_json_str(b, why);
 		else
 			cle_buf_puts(b, "null");
-		cle_buf_printf(b, ",\"beyond_reference\":%s", cle_layer_beyond_reference(p, i) ? "true" : "false");
-		if (l->why == NULL) {
-			cle_buf_puts(b, ",\"input\":");
-			side_json(b, p, i, l->in_region, "it has no input tensor");
-			cle_buf_puts(b, ",\"output\":");
-			side_json(b, p, i, l->out_region, "it has no output tensor");
-		}
 		cle_buf_puts(b, "}");
 	}
-	cle_buf_puts(b, "],\"regions\":[");
-	for (i = 0; i < p->n_regions; i++) {
-		const struct cle_region *rg = &p->regions[i];
-		uint32_t j;
-
-		cle_buf_printf(b, "%s{\"id\":%u,\"channels\":%zu,\"producers\":[", i ? "," : "", (unsigned)i,
-			       rg->n_ch);
-		for (j = 0; j < rg->n_producers; j++) {
-			const struct cle_layer *l = &p->layers[rg->producers[j]];
-
-			cle_buf_puts(b, j ? "," : "");
-			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
+	cle_buf_puts(b, "],\"totals\":{");
+	if (r->est_before != 0) {
+		cle_buf_puts(b, "\"estimated_sqnr_db_before\":");
+		json_num(b, r->est_before);
+		cle_buf_puts(b, ",\"estimated_sqnr_db_after\":");
+		json_num(b, r->est_after);
+		if (p->bn_alternative != 0) {
+			cle_buf_puts(b, ",\"estimated_sqnr_db_other_batch_norm\":");
+			json_num(b, p->bn_alternative);
 		}
-		cle_buf_puts(b, "],\"consumers\":[");
-		for (j = 0; j < rg->n_consumers; j++) {
-			const struct cle_layer *l = &p->layers[rg->consumers[j]];
-
-			cle_buf_puts(b, j ? "," : "");
-			report_json_str(b, graph_node_label(l->g, l->node, lb, sizeof lb));
-		}
-		cle_buf_puts(b, "],\"through\":[");
-		for (j = 0; j < rg->n_through; j++) {
-			cle_buf_puts(b, j ? ",{\"node\":" : "{\"node\":");
-			report_json_str(b, graph_node_label(rg->g, rg->through[j], lb, sizeof lb));
-			cle_buf_puts(b, ",\"op\":");
-			report_json_str(b, rg->g->node[rg->through[j]].op);
-			cle_buf_puts(b, "}");
-		}
-		cle_buf_printf(b, "],\"joint\":%s,\"reference\":%s,\"blocked\":", rg->joint ? "true" : "false",
-			       rg->reference ? "true" : "false");
-		if (rg->blocked)
-			report_json_str(b, rg->blocked);
-		else
-			cle_buf_puts(b, "null");
-		cle_buf_puts(b, "}");
+		cle_buf_puts(b, ",");
 	}
-	cle_map_totals(p, &t);
-	cle_buf_printf(b, "]},\"summary\":{\"errors\":%u,\"warnings\":%u,\"infos\":%u,\"layers\":%u,"
-		       "\"paired\":%u,\"groups\":%u,\"beyond_reference\":%u,\"opset\":%lld},\"model\":",
-		       (unsigned)rf->errors, (unsigned)rf->warnings, (unsigned)rf->infos,
-		       (unsigned)p->n_layers, (unsigned)t.paired, (unsigned)t.groups, (unsigned)t.beyond,
-		       (long long)graph_opset(gm, ""));
-	info_doc(b, gm, NULL, n_file, REPORT_JSON);
+	cle_buf_printf(b, "\"layers\":%u,\"equalized\":%u,\"bn_folded\":%u,\"bn_rescaled\":%u,"
+		       "\"clips_rewritten\":%u,\"clips_replaced\":%u,\"hbf_layers\":%u,"
+		       "\"rounds\":%d,\"clamped_channels\":%u,\"max_imbalance_log2\":",
+		       (unsigned)p->n_layers, (unsigned)r->equalized, (unsigned)r->bn_folded,
+		       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
+		       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers, r->rounds,
+		       (unsigned)r->clamped);
+	json_num(b, r->max_imbalance);
+	cle_buf_puts(b, ",\"median_spread_before\":");
+	json_num(b, r->median_spread_before);
+	cle_buf_puts(b, ",\"median_spread_after\":");
+	json_num(b, r->median_spread_after);
+	cle_buf_puts(b, ",\"mean_sqnr_before_db\":");
+	json_num(b, r->mean_sqnr_before);
+	cle_buf_puts(b, ",\"mean_sqnr_after_db\":");
+	json_num(b, r->mean_sqnr_after);
+	cle_buf_puts(b, "},\"nothing_to_equalize\":");
+	if (nothing != NULL)
+		report_json_str(b, nothing);
+	else
+		cle_buf_puts(b, "null");
 	cle_buf_puts(b, "}\n");
 }
 
-static const char *const sarif_level[] = {"error", "warning", "note"};
-
-static void check_sarif(struct cle_buf *b, const struct rule_findings *rf, const char *file)
+/* One row per layer: name, op, spread and SQNR before and after, and why
+ * it was left alone; the columns fit the longest name (up to a limit). */
+static void equalize_rows(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r)
 {
-	char lb[256];
-	size_t i;
-
-	cle_buf_puts(b, "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
-		     "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"onnx-cle\",\"version\":\"" CLE_VERSION "\","
-		     "\"rules\":[");
-	for (i = 0; i < rule_count; i++) {
-		const struct rule_def *r = &rule_table[i];
-
-		const char *c;
-		bool up = true;
-
-		/* name: the id in PascalCase, as SARIF viewers expect */
-		cle_buf_printf(b, "%s{\"id\":\"%s\",\"name\":\"", i ? "," : "", r->id);
-		for (c = r->id; *c; c++) {
-			if (*c == '-') {
-				up = true;
-				continue;
-			}
-			cle_buf_printf(b, "%c", up && *c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
-			up = false;
-		}
-		cle_buf_puts(b, "\",\"shortDescription\":{\"text\":");
-		report_json_str(b, r->summary);
-		cle_buf_puts(b, "},\"fullDescription\":{\"text\":");
-		report_json_str(b, r->guideline);
-		cle_buf_printf(b, "},\"defaultConfiguration\":{\"level\":\"%s\"}}", sarif_level[r->severity]);
-	}
-	cle_buf_puts(b, "]}},\"artifacts\":[{\"location\":{\"uri\":");
-	report_json_str(b, file);
-	cle_buf_puts(b, "}}],\"results\":[");
-	for (i = 0; i < rf->n; i++) {
-		const struct rule_finding *f = &rf->f[i];
-		size_t ri;
-
-		for (ri = 0; ri < rule_count && strcmp(rule_table[ri].id, f->rule) != 0; ri++)
-			;
-		cle_buf_printf(b, "%s{\"ruleId\":\"%s\",\"ruleIndex\":%zu,\"level\":\"%s\",\"message\":{\"text\":",
-			       i ? "," : "", f->rule, ri, sarif_level[f->severity]);
-		report_json_str(b, f->message);
-		cle_buf_puts(b, "},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":");
-		report_json_str(b, file);
-		cle_buf_puts(b, ",\"index\":0}}");
-		if (f->node != GRAPH_NONE) {
-			cle_buf_puts(b, ",\"logicalLocations\":[{\"name\":");
-			report_json_str(b, graph_node_label(f->g, f->node, lb, sizeof lb));
-			cle_buf_puts(b, ",\"kind\":\"member\"}]");
-		}
-		cle_buf_puts(b, "}],\"properties\":{\"op\":");
-		if (f->node != GRAPH_NONE)
-			report_json_str(b, f->g->node[f->node].op);
-		else
-			cle_buf_puts(b, "null");
-		cle_buf_puts(b, ",\"fix\":");
-		report_json_str(b, f->fix);
-		cle_buf_puts(b, "}}");
-	}
-	cle_buf_puts(b, "]}]}\n");
-}
-
-static void check_text(struct cle_buf *b, const struct rule_findings *rf, const struct cle_plan *p,
-		       const char *file, bool color)
-{
-	static const char *const sev_color[] = {"\033[31m", "\033[33m", "\033[36m"};
-	const char *bold = color ? "\033[1m" : "", *off = color ? "\033[0m" : "";
-	struct cle_map_totals t;
-	char lb[256], why[1200], s1[512], s2[1400];
-	size_t r;
+	char lb[256], s1[512], s2[1400], n1[24], n2[24];
+	size_t longest = 0, op_width = 0, width;
 	uint32_t i;
 
-	cle_buf_printf(b, "%s%s%s: %u error%s, %u warning%s, %u info\n", bold, report_safe(file, s1, sizeof s1), off,
-		       (unsigned)rf->errors, rf->errors == 1 ? "" : "s", (unsigned)rf->warnings,
-		       rf->warnings == 1 ? "" : "s", (unsigned)rf->infos);
-	for (r = 0; r < rule_count; r++) {
-		bool header = false;
-
-		for (i = 0; i < rf->n; i++) {
-			const struct rule_finding *f = &rf->f[i];
-
-			if (strcmp(f->rule, rule_table[r].id) != 0)
-				continue;
-			if (!header) {
-				cle_buf_printf(b, "\n%s%s%s  (guideline: %s)\n", bold, rule_table[r].id, off,
-					       rule_table[r].guideline);
-				header = true;
-			}
-			cle_buf_printf(b, "  %s%s%s  %s%s%s  %s\n      fix: %s\n", bold,
-				       f->node != GRAPH_NONE
-				       ? report_safe(graph_node_label(f->g, f->node, lb, sizeof lb), s1, sizeof s1)
-				       : "(model)",
-				       off, color ? sev_color[f->severity] : "",
-				       rule_severity_name(f->severity), off, report_safe(f->message, s2, sizeof s2), f->fix);
-		}
-	}
-	cle_map_totals(p, &t);
-	cle_buf_printf(b, "\n%sCLE map%s: %u layers, %u paired in %u groups (%u beyond the reference), "
-		       "%u not paired\n", bold, off, (unsigned)p->n_layers, (unsigned)t.paired,
-		       (unsigned)t.groups, (unsigned)t.beyond, (unsigned)(p->n_layers - t.paired));
 	for (i = 0; i < p->n_layers; i++) {
 		const struct cle_layer *l = &p->layers[i];
+		size_t w = report_text_width(report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1));
+		size_t ow = report_text_width(report_safe(report_layer_op(l), s2, sizeof s2));
 
-		cle_layer_reason(p, i, why, sizeof why);
-		cle_buf_printf(b, "  %s%-28s%s %-13s ", bold,
-			       report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1), off,
-			       report_safe(layer_op(l), s2, sizeof s2));
-		if (why[0]) {
-			cle_buf_printf(b, "not paired: %s\n", report_safe(why, s2, sizeof s2));
-		} else {
-			cle_buf_printf(b, "group %u%s\n", (unsigned)l->group,
-				       cle_layer_beyond_reference(p, i) ? "  (beyond the reference)" : "");
-		}
+		longest = w > longest ? w : longest;
+		op_width = ow > op_width ? ow : op_width;
+	}
+	width = report_column_width(longest);
+	for (i = 0; i < p->n_layers; i++) {
+		const struct cle_layer *l = &p->layers[i];
+		const struct cle_layer_result *lr = &r->layers[i];
+		const char *why = l->why ? l->why : lr->note;
+
+		report_name_cell(b, "", report_safe(graph_node_label(l->g, l->node, lb, sizeof lb), s1, sizeof s1),
+			  width, "", "");
+		cle_buf_printf(b, "  %-*s", (int)op_width, report_safe(report_layer_op(l), s2, sizeof s2));
+		if (lr->measured)
+			cle_buf_printf(b, "  spread %7s -> %-7s  SQNR %5.1f -> %5.1f dB%s",
+				       text_num(lr->spread_before, n1), text_num(lr->spread_after, n2),
+				       lr->sqnr_before, lr->sqnr_after, lr->changed ? "" : "  (unchanged)");
+		if (why)
+			cle_buf_printf(b, "  %s", report_safe(why, s2, sizeof s2));
+		cle_buf_puts(b, "\n");
 	}
 }
 
-void report_check(struct cle_buf *b, const struct graph_model *gm, const struct rule_findings *rf,
-		  const struct cle_plan *plan, const char *file, size_t n_file, enum report_format f,
-		  bool color)
+static void equalize_text(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
+			  const char *nothing)
 {
-	if (f == REPORT_JSON)
-		check_json(b, gm, rf, plan, n_file);
-	else if (f == REPORT_SARIF)
-		check_sarif(b, rf, file);
+	char n1[24], n2[24];
+
+	if (nothing != NULL) {
+		cle_buf_printf(b, "nothing to equalize: %s\nthe output is the model as it came\n", nothing);
+		if (r->est_before != 0)
+			cle_buf_printf(b, "estimated INT8 output SQNR (weights per tensor) %.1f dB\n",
+				       r->est_before);
+	} else {
+		if (r->est_before != 0) {
+			cle_buf_printf(b, "estimated INT8 output SQNR (weights per tensor) %.1f -> %.1f dB",
+				       r->est_before, r->est_after);
+			if (p->bn_alternative != 0)
+				cle_buf_printf(b, " (%.1f dB with batch norm %s)", p->bn_alternative,
+					       r->bn_rescaled ? "folded" : "kept");
+			cle_buf_puts(b, "\n");
+		}
+		cle_buf_printf(b, "equalized %u of ", (unsigned)r->equalized);
+		report_count(b, p->n_layers, "layer", "layers");
+		cle_buf_printf(b, "; %u BatchNormalization folded, %u rescaled, %u Clip rewritten, "
+			       "%u replaced by Relu, %u high biases absorbed; ", (unsigned)r->bn_folded,
+			       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
+			       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers);
+		report_count(b, (uint32_t)r->rounds, "round", "rounds");
+		cle_buf_printf(b, "\nmedian range spread %s -> %s, mean INT8 weight SQNR %.1f -> %.1f dB\n",
+			       text_num(r->median_spread_before, n1), text_num(r->median_spread_after, n2),
+			       r->mean_sqnr_before, r->mean_sqnr_after);
+	}
+	if (p->n_layers > 0) {
+		cle_buf_puts(b, "\n");
+		equalize_rows(b, p, r);
+	}
+}
+
+void report_equalize(struct cle_buf *b, const struct cle_plan *p, const struct cle_result *r,
+		     const char *nothing, enum report_format f)
+{
+	if (f == REPORT_TEXT)
+		equalize_text(b, p, r, nothing);
 	else
-		check_text(b, rf, plan, file, color);
+		equalize_json(b, p, r, nothing);
 }

@@ -25,6 +25,8 @@ IMPORT(host_file_size) double host_file_size(const char *path, const char *withi
 					     size_t cap);
 IMPORT(host_file_read) int host_file_read(const char *path, const char *within, uint8_t *dst,
 					  size_t n, char *err, size_t cap);
+IMPORT(host_dir_size) double host_dir_size(const char *path, char *err, size_t cap);
+IMPORT(host_dir_read) int host_dir_read(const char *path, char *dst, size_t n, char *err, size_t cap);
 IMPORT(host_out_check) int host_out_check(const char *path, char *err, size_t cap);
 IMPORT(host_out_open) int host_out_open(const char *path, char *err, size_t cap);
 IMPORT(host_out_write) int host_out_write(int file, const uint8_t *p, size_t n, char *err,
@@ -209,6 +211,38 @@ static enum cle_status w_out_close(void *ud, void *file, bool commit, struct cle
 	return CLE_OK;
 }
 
+/* The host lists the folder in two calls, its size (-2: not a folder),
+ * then its bytes; the block gets a final NUL, so an empty folder is one. */
+static enum cle_status w_list_dir(void *ud, const char *path, const struct cle_alloc *a,
+				  bool *is_dir, char **p, size_t *n, struct cle_error *e)
+{
+	char err[sizeof e->msg] = "";
+	double size = host_dir_size(path, err, sizeof err);
+	char *buf;
+
+	(void)ud;
+	*is_dir = false;
+	*p = NULL;
+	*n = 0;
+	if (size < -1.5)
+		return CLE_OK;
+	if (size < 0)
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	if (size > (double)(SIZE_MAX - 65536))
+		return cle_errorf(e, CLE_E_LIMIT, "the listing of %s is too large", path);
+	if ((buf = cle_malloc(a, (size_t)size + 1)) == NULL)
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory listing %s", path);
+	if (host_dir_read(path, buf, (size_t)size, err, sizeof err) != 0) {
+		cle_free(a, buf, (size_t)size + 1);
+		return cle_errorf(e, CLE_E_IO, "%s", err);
+	}
+	buf[(size_t)size] = '\0';
+	*is_dir = true;
+	*p = buf;
+	*n = (size_t)size + 1;
+	return CLE_OK;
+}
+
 static void w_print(void *ud, int fd, const char *s, size_t n)
 {
 	(void)ud;
@@ -231,7 +265,8 @@ static bool w_tty(void *ud, int fd)
 EXPORT(cle_cli) int cle_cli(int argc, char **argv)
 {
 	const struct cli_host h = {w_read_file, w_out_check, w_out_open, w_out_write, w_out_close,
-				   w_print,     w_color,     w_tty,      NULL,        &wasm_alloc};
+				   w_print,     w_color,     w_tty,      w_list_dir,  NULL,
+				   &wasm_alloc};
 
 	return cli_main(argc, argv, &h);
 }

@@ -70,6 +70,7 @@ export async function instantiate(module, host = {}) {
   let memory;
   let output = null;
   let data = null; // the external data file an equalize writes
+  let listing = null; // the folder host_dir_size listed, for host_dir_read
   let call = null; // the request in progress: { document, externalData, onProgress }
   let heap = new Uint8Array(0);
   const u8 = () => {
@@ -126,6 +127,24 @@ export async function instantiate(module, host = {}) {
         return e && e.refused ? -2 : -1;
       }
     },
+    // a folder's entries, each a kind ('d', 'f', '-'), the name and a NUL (check takes
+    // folders): its size (-2: not a folder), then its bytes; the listing is kept between them
+    host_dir_size: (path, err, cap) =>
+      guard(err, cap, -1, () => {
+        const entries = host.listDir ? host.listDir(cstring(path)) : null; // no folders: all files
+        if (entries === null) return -2;
+        listing = { path: cstring(path), bytes: encoder.encode(entries.map(([k, name]) => `${k}${name}\0`).join('')) };
+        return listing.bytes.length;
+      }),
+    host_dir_read: (path, dst, n, err, cap) =>
+      guard(err, cap, -1, () => {
+        const l = listing;
+        listing = null;
+        if (!l || l.path !== cstring(path) || l.bytes.length !== n >>> 0)
+          throw new Error(`cannot read the folder ${cstring(path)}: it changed while being read`);
+        u8().set(l.bytes, dst >>> 0);
+        return 0;
+      }),
     host_out_check: (path, err, cap) =>
       guard(err, cap, -1, () => {
         need('outCheck')(cstring(path));

@@ -38,7 +38,10 @@ export interface SarifLog {
   version: '2.1.0';
   runs: {
     tool: { driver: { name: string; version: string; rules: { id: string; name: string }[] } };
+    /** The models checked (one through the API), by path as given: relative, or a file:// URI. */
     artifacts: { location: { uri: string } }[];
+    /** executionSuccessful is false when a path given to the CLI could not be checked. */
+    invocations: { executionSuccessful: boolean; toolExecutionNotifications?: unknown[] }[];
     results: {
       ruleId: string;
       ruleIndex: number;
@@ -121,14 +124,15 @@ export interface InfoReport {
 
 /** One construct that stops or limits CLE, in `CheckReport.findings`. */
 export interface CheckFinding {
-  /** The rule's name, e.g. `'conv-transpose'`. */
+  /** The rule's name: `'onnx-invalid'`, `'quantized-model'`, `'reshape-fixed-batch'`, `'resize-align-corners'`, `'conv-transpose'`. */
   rule: string;
+  /** error: the export is invalid, or CLE cannot run on the model; warning: a hazard that does not stop onnx-cle; info: not checked. */
   severity: 'error' | 'warning' | 'info';
   /** The node it is about, or null for the whole model. */
   node: string | null;
   op: string | null;
   message: string;
-  /** How to fix it. */
+  /** How to fix it, in the terms of what wrote the model (PyTorch, tf2onnx, Paddle, or ONNX's). */
   fix: string;
 }
 
@@ -225,6 +229,13 @@ export interface EqualizeLayer {
 /** What `onnx-cle equalize --json` prints. */
 export interface EqualizeReport {
   layers: EqualizeLayer[];
+  /**
+   * Why the run changed nothing (the model is already quantized, has no
+   * layer, no two layers can be scaled together, or no scaling helps), or
+   * null when it changed the model.  When set, `model` is the input as it
+   * came: there is nothing new to save.
+   */
+  nothing_to_equalize: string | null;
   totals: {
     /** The estimated output SQNR of the weights quantized per tensor, before and after, in dB
      * (the default objective; absent when balancing); with batch norm treated the other way. */
@@ -320,3 +331,115 @@ export declare function check(bytes: Uint8Array | ArrayBuffer, options?: CheckOp
  * @param bytes the .onnx file (any Uint8Array view, e.g. a Node Buffer)
  */
 export declare function equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions): Promise<EqualizeResult>;
+
+/** Options of verify(). */
+export interface VerifyOptions {
+  /**
+   * The onnxruntime-web module (`import * as ort from 'onnxruntime-web'`);
+   * by default verify() imports it (an optional peer dependency: install it
+   * to use verify).
+   */
+  ort?: unknown;
+  /**
+   * Sizes for the inputs' dynamic dimensions, by the dimension's name, or
+   * `'input:axis'` for an unnamed one.  The rest: 1 for a batch (axis 0, or
+   * a name like batch, N, B), 64 otherwise.
+   */
+  sizes?: Record<string, number>;
+  /** The first input's seed (default 1); input i is made from seed + i. */
+  seed?: number;
+  /** How many inputs (default 2). */
+  samples?: number;
+  /** The original model's external data files, by `location`. */
+  externalData?: Record<string, Uint8Array>;
+  /** The equalized model's external data files, by `location`. */
+  equalizedExternalData?: Record<string, Uint8Array>;
+  /**
+   * Called before each step (`'runtime'`, `'original'`, `'equalized'`,
+   * `'before-tensor'`, `'after-tensor'`, `'before-channel'`,
+   * `'after-channel'`) with how far it is, 0 to 1; returning `false`
+   * cancels (OnnxCleError `CLE_E_CANCELLED`).
+   */
+  onProgress?: (stage: string, fraction: number) => boolean | void;
+}
+
+/** What verify() found; SQNR in dB (Infinity: identical outputs). */
+export interface VerifyResult {
+  /** The inputs as run: each dynamic dimension filled. */
+  inputs: { name: string; type: string; shape: number[] }[];
+  /** The sizes chosen for the dynamic dimensions, by key. */
+  sizes: Record<string, number>;
+  /** The dynamic dimensions: key (name, or 'input:axis'), input, axis, name (null if unnamed). */
+  open: { key: string; input: string; axis: number; name: string | null }[];
+  outputs: string[];
+  samples: number;
+  seed: number;
+  /** Largest |equalized − original| over the largest |original|, over every output of every input. */
+  maxRelErr: number;
+  maxAbsErr: number;
+  /**
+   * Output SQNR against the original's FP32 outputs of the model with its
+   * layer weights fake-quantized to symmetric INT8 (scale max|W|/127, per
+   * tensor or per output channel, as bench/fake_quant.py): the original
+   * (`before`) and the equalized model (`after`).
+   */
+  sqnrDb: { perTensor: { before: number; after: number }; perChannel: { before: number; after: number } };
+  /** How many layers (Conv, ConvTranspose, Gemm, MatMul with a constant float weight) were quantized. */
+  layers: number;
+  /** Layers left in float, and why. */
+  notes: string[];
+  ms: number;
+}
+
+/**
+ * Evidence for an equalized model, with onnxruntime-web: both models run on
+ * the same seeded inputs; the largest relative output difference (the
+ * function is kept) and the INT8 weight-quantized output SQNR before and
+ * after.  Neither input is changed.
+ */
+export declare function verify(original: Uint8Array | ArrayBuffer, equalized: Uint8Array | ArrayBuffer, options?: VerifyOptions): Promise<VerifyResult>;
+
+/** A box of graph(): an input, an op node or an output, centred at (x, y). */
+export interface GraphNode {
+  kind: 'input' | 'op' | 'output';
+  /** The node's name (`#index` when it has none, as in the CLE map), or the input's or output's. */
+  name: string;
+  op: string;
+  domain?: string;
+  /** Index in the graph's node list (-1 for inputs and outputs). */
+  index: number;
+  inputs: string[];
+  outputs: string[];
+  attrs: { name: string; value: string }[];
+  subgraphs?: number;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  rank: number;
+}
+
+/** The main graph laid out top to bottom, for drawing; see graph(). */
+export interface ModelGraph {
+  nodes: GraphNode[];
+  /** From node index to node index through a tensor; points: x0, y0, x1, y1, ... */
+  edges: { from: number; to: number; tensor: string; points: number[] | null }[];
+  /** What the file says of each tensor: kind, element type and shape (a dim: number, name, or null). */
+  tensors: Record<string, { kind: 'input' | 'output' | 'value' | 'weight'; type: string | null; shape: (number | string | null)[] | null }>;
+  /** Each layer weight's per-output-channel minimum and maximum. */
+  weights: Record<string, { min: Float32Array; max: Float32Array }>;
+  width: number;
+  height: number;
+  opset: Record<string, number>;
+  /** Constant nodes, drawn as weights inside their readers. */
+  constants: number;
+  dummies: number;
+  ms: { read: number; ranges: number; layout: number };
+}
+
+/**
+ * The model's main graph as boxes and edges laid out in layers (subgraphs
+ * are counted on their node), with known shapes, attributes and the layer
+ * weights' per-channel ranges: what the web page draws.
+ */
+export declare function graph(bytes: Uint8Array | ArrayBuffer, options?: { externalData?: Record<string, Uint8Array> }): Promise<ModelGraph>;

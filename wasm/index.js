@@ -7,6 +7,8 @@ import { makeApi } from './api.js';
 import { instantiate, OnnxCleError } from './core.js';
 
 export { OnnxCleError } from './core.js';
+export { verify } from './verify.js';
+export { graph } from './graph.js';
 
 async function compile(options) {
   if (options.wasmModule) return options.wasmModule;

@@ -4,5 +4,7 @@ import { makeApi } from './api.js';
 import { loadRuntime } from './node.js';
 
 export { OnnxCleError } from './core.js';
+export { verify } from './verify.js';
+export { graph } from './graph.js';
 
 export const { init, info, check, equalize } = makeApi((options) => loadRuntime(options));

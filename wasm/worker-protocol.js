@@ -3,9 +3,10 @@
 // worker-script.node.js).  Every request carries an id; model bytes go
 // both ways in transfer lists, never copied by postMessage.
 //
-//   client → worker  { id: 0, cmd: 'setup', options: { wasmModule, wasmBinary, wasmUrl } }
+//   client → worker  { id: 0, cmd: 'setup', options: { wasmModule, wasmBinary, wasmUrl, ortUrl } }
 //                    { id, cmd: 'init' }
-//                    { id, cmd: 'info' | 'check' | 'equalize', bytes, options, externalData, progress }
+//                    { id, cmd: 'info' | 'check' | 'equalize' | 'graph', bytes, options, externalData, progress }
+//                    { id, cmd: 'verify', bytes, equalized, options, externalData, equalizedExternalData, progress }
 //   worker → client  { id, progress: [stage, fraction] }
 //                    { id, ok: true, result, model, externalData }   (equalize only;
 //                      externalData when the model keeps weights in a data file)
@@ -14,8 +15,26 @@
 //                                         the client fails the worker and every pending call
 import { OnnxCleError, detachedError } from './core.js';
 import { toRequest, checkInitOptions } from './api.js';
+import { ortFromUrl } from './verify.js';
 
-const COMMANDS = ['info', 'check', 'equalize'];
+const COMMANDS = ['info', 'check', 'equalize', 'graph'];
+
+// what verify and graph take besides the model (they are not C commands: api.js's table has no row for them)
+const OWN_FIELDS = {
+  graph: ['externalData'],
+  verify: ['sizes', 'seed', 'samples', 'externalData', 'equalizedExternalData', 'onProgress'],
+};
+
+function ownRequest(cmd, options) {
+  const o = options ?? {};
+  if (typeof o !== 'object') throw new TypeError(`onnx-cle: ${cmd} options must be an object`);
+  for (const key of Object.keys(o)) {
+    if (!OWN_FIELDS[cmd].includes(key))
+      throw new TypeError(`onnx-cle: unknown option '${key}' for ${cmd} (it takes ${[...OWN_FIELDS[cmd], 'transfer'].join(', ')})`);
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError("onnx-cle: option 'onProgress' must be a function");
+  return { externalData: o.externalData, onProgress: o.onProgress };
+}
 
 /**
  * Runs the API for a client: post(message, transfer) answers, listen(fn,
@@ -24,17 +43,35 @@ const COMMANDS = ['info', 'check', 'equalize'];
  */
 export function serve(api, post, listen) {
   let init = {};
+  let ortUrl = null;
+  let ort = null; // onnxruntime-web, imported from ortUrl on the first verify
   const unreadable = (err) =>
     post({ fatal: `a message to the worker could not be read (${err && err.message ? err.message : 'messageerror'})` });
   listen(async (msg) => {
     const { id, cmd } = msg;
     if (cmd === 'setup') {
-      const { wasmUrl, ...rest } = msg.options;
+      const { wasmUrl, ortUrl: ortAt, ...rest } = msg.options;
+      ortUrl = ortAt ?? null;
       init = wasmUrl ? { ...rest, locateFile: () => wasmUrl } : rest;
       api.init(init).catch(() => {}); // start loading now; requests see any failure
       return;
     }
     try {
+      if (cmd === 'verify') {
+        const options = { ...msg.options };
+        if (msg.externalData) options.externalData = msg.externalData;
+        if (msg.equalizedExternalData) options.equalizedExternalData = msg.equalizedExternalData;
+        if (msg.progress) options.onProgress = (stage, fraction) => post({ id, progress: [stage, fraction] });
+        if (ortUrl) {
+          if (msg.progress) post({ id, progress: ['runtime', 0] });
+          ort ??= await ortFromUrl(ortUrl).catch((e) => {
+            throw new OnnxCleError('CLE_E_IO', `cannot load onnxruntime-web from ${ortUrl}: ${e.message}`);
+          });
+          options.ort = ort;
+        }
+        post({ id, ok: true, result: await api.verify(msg.bytes, msg.equalized, options) });
+        return;
+      }
       await api.init(init);
       if (cmd === 'init') {
         post({ id, ok: true, result: null });
@@ -94,12 +131,13 @@ function movable(bytes, transfer, list, what) {
  * the first call and again after cancel().
  */
 export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
-  const { url, ...initOptions } = options ?? {};
+  const { url, ortUrl, ...initOptions } = options ?? {};
   checkInitOptions(initOptions);
   const setup = {};
   if (initOptions.wasmModule) setup.wasmModule = initOptions.wasmModule;
   if (initOptions.wasmBinary) setup.wasmBinary = initOptions.wasmBinary;
   if (initOptions.locateFile) setup.wasmUrl = resolveUrl(initOptions.locateFile('onnx-cle.wasm'));
+  if (ortUrl !== undefined) setup.ortUrl = resolveUrl(ortUrl);
 
   let worker = null;
   let closed = false;
@@ -168,7 +206,7 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
     return w;
   };
 
-  const send = (cmd, bytes, options) =>
+  const send = (cmd, bytes, options, equalized) =>
     new Promise((resolve, reject) => {
       if (closed) throw new Error('onnx-cle: this worker was terminated');
       const { transfer = true, ...rest } = options ?? {};
@@ -180,16 +218,25 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
         if (!(bytes instanceof Uint8Array || bytes instanceof ArrayBuffer))
           throw new TypeError('onnx-cle: the model must be a Uint8Array');
         let externalData;
-        ({ onProgress, externalData } = toRequest(cmd, rest)); // TypeErrors here, before anything moves
-        msg.options = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'externalData' && k !== 'onProgress'));
+        // TypeErrors here, before anything moves
+        ({ onProgress, externalData } = OWN_FIELDS[cmd] ? ownRequest(cmd, rest) : toRequest(cmd, rest));
+        const files = (data, what) => {
+          const out = {};
+          const entries = data instanceof Map ? data : Object.entries(data);
+          for (const [name, b] of entries) out[name] = movable(b, transfer, list, `${what} '${name}'`);
+          return out;
+        };
+        msg.options = Object.fromEntries(Object.entries(rest)
+          .filter(([k]) => k !== 'externalData' && k !== 'onProgress' && k !== 'equalizedExternalData'));
         msg.progress = Boolean(onProgress);
         msg.bytes = movable(bytes, transfer, list, 'the model');
-        if (externalData) {
-          msg.externalData = {};
-          const entries = externalData instanceof Map ? externalData : Object.entries(externalData);
-          for (const [name, data] of entries)
-            msg.externalData[name] = movable(data, transfer, list, `external data file '${name}'`);
+        if (cmd === 'verify') {
+          if (!(equalized instanceof Uint8Array || equalized instanceof ArrayBuffer))
+            throw new TypeError('onnx-cle: the equalized model must be a Uint8Array');
+          msg.equalized = movable(equalized, transfer, list, 'the equalized model');
+          if (rest.equalizedExternalData) msg.equalizedExternalData = files(rest.equalizedExternalData, 'equalized external data file');
         }
+        if (externalData) msg.externalData = files(externalData, 'external data file');
       }
       worker ??= start();
       pending.set(msg.id, { resolve, reject, onProgress, cmd });
@@ -208,6 +255,8 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
     info: (bytes, options) => send('info', bytes, options),
     check: (bytes, options) => send('check', bytes, options),
     equalize: (bytes, options) => send('equalize', bytes, options),
+    graph: (bytes, options) => send('graph', bytes, options),
+    verify: (original, equalized, options) => send('verify', original, options, equalized),
     cancel: () => cancel(),
     terminate: () => {
       closed = true;

@@ -9,6 +9,9 @@ import type {
   CheckReport,
   SarifLog,
   EqualizeResult,
+  VerifyOptions,
+  VerifyResult,
+  ModelGraph,
 } from './index.js';
 
 export { OnnxCleError } from './index.js';
@@ -20,6 +23,9 @@ export type {
   SarifLog,
   EqualizeReport,
   EqualizeResult,
+  VerifyOptions,
+  VerifyResult,
+  ModelGraph,
 } from './index.js';
 
 /** createWorker() options: init()'s, and where the worker script is. */
@@ -36,6 +42,14 @@ export interface WorkerOptions extends InitOptions {
    * worker from a blob: URL on a file:// page; a classic one it does.
    */
   type?: 'module' | 'classic';
+  /**
+   * For verify(): the URL of an onnxruntime-web ESM build (e.g. its
+   * `dist/ort.wasm.min.mjs`, served from the page's origin with the
+   * `ort-wasm-simd-threaded.mjs` and `.wasm` beside it), imported in the
+   * worker on the first verify.  Without it, the worker imports
+   * `onnxruntime-web` by name (Node, or a bundled worker).
+   */
+  ortUrl?: string | URL;
 }
 
 /**
@@ -60,6 +74,14 @@ export interface OnnxCleWorker {
   check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions & TransferOption): Promise<CheckReport>;
   /** As equalize() of `onnx-cle`, in the worker; the model comes back transferred. */
   equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & TransferOption): Promise<EqualizeResult>;
+  /** As graph() of `onnx-cle`, in the worker. */
+  graph(bytes: Uint8Array | ArrayBuffer, options?: { externalData?: Record<string, Uint8Array> } & TransferOption): Promise<ModelGraph>;
+  /**
+   * As verify() of `onnx-cle`, in the worker (onnxruntime-web from
+   * `ortUrl`); both models (and their external data) are transferred
+   * unless `transfer: false`.
+   */
+  verify(original: Uint8Array | ArrayBuffer, equalized: Uint8Array | ArrayBuffer, options?: Omit<VerifyOptions, 'ort'> & TransferOption): Promise<VerifyResult>;
   /**
    * Stops the work in progress by ending the worker: every pending call
    * rejects with an error named 'AbortError'.  The next call starts a new

@@ -30,8 +30,9 @@ const resolveUrl = (u) => String(typeof location === 'undefined' ? u : new URL(u
 /**
  * Starts onnx-cle in a Web Worker (on the first call).  options: the init()
  * options (wasmModule, wasmBinary, locateFile), `url`, the worker script's
- * URL when a bundler did not bundle it, and `type`, 'classic' when that
- * script is not a module.
+ * URL when a bundler did not bundle it, `type`, 'classic' when that script
+ * is not a module, and `ortUrl`, the URL of an onnxruntime-web ESM build
+ * (e.g. ort.wasm.min.mjs, with its .mjs and .wasm beside it) for verify().
  */
 export function createWorker(options) {
   const { type = 'module', ...rest } = options ?? {};

@@ -1,13 +1,26 @@
 // app.js: the page.  Files come in through the drop zone or the file
-// picker; the package's Web Worker (onnx-cle/worker) does all the work, so
-// the page stays responsive on large models, with a progress bar and a
-// cancel button; reports come out as DOM (render.js), downloads as blob:
-// URLs.  Nothing is fetched besides the page's own files.
+// picker (or the sample, made by sample.js); the package's Web Worker
+// (onnx-cle/worker) does all the work, so the page stays responsive on
+// large models, with a progress bar and a cancel button beside the button
+// that started it; reports come out as DOM (render.js), the graph as SVG
+// (graph-view.js), downloads as blob: URLs.  After Equalize, the proof runs
+// the original and the equalized model in onnxruntime-web, in the same
+// worker (loaded from the page's own origin, only then).  Nothing is
+// fetched besides the page's own files.
 import { createWorker } from '../wasm/worker.js';
 import { FORM_OPTIONS } from './options.js';
 import {
   h, formatBytes, took, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
 } from './render.js';
+import { createGraphView } from './graph-view.js';
+import { renderNodeDetails, renderProof } from './details.js';
+import { sampleModel } from './sample.js';
+import { openDims, chooseSizes } from '../wasm/verify.js';
+
+// the proof runs by itself after Equalize up to this size (model and data), on a button above it
+const AUTO_PROOF_BYTES = 100e6;
+// the rounds field's default, when it is left empty
+const DEFAULT_ROUNDS = 50;
 
 // wasm32 addresses 4 GiB: a model with its external data must fit in that
 // beside the memory to work on it.  Bigger files are refused before the
@@ -43,6 +56,7 @@ function tooBig(file, extra) {
 }
 
 async function readFile(file) {
+  if (file.made) return file.made.slice(); // the sample: made in the page, handed out as a copy
   try {
     return new Uint8Array(await file.arrayBuffer());
   } catch (e) {
@@ -53,53 +67,83 @@ async function readFile(file) {
 }
 
 /**
- * Starts the page.  options.worker: createWorker()'s options (the one-file
- * demo passes its inlined worker script and .wasm there).
+ * Starts the page.  options.worker: createWorker()'s options (the served
+ * page passes ortUrl; the one-file demo its inlined worker script and .wasm
+ * and no ortUrl: there the proof says it needs the served page).
  */
 export function start(options = {}) {
   const $ = (id) => document.getElementById(id);
   const ui = {
-    drop: $('drop'), input: $('file-input'), message: $('message'), progress: $('progress'), cancel: $('cancel'),
+    drop: $('drop'), input: $('file-input'), sample: $('sample'),
     report: $('report'), name: $('model-name'), facts: $('model-facts'), dlCheck: $('dl-check'), dlSarif: $('dl-sarif'),
     findings: $('findings'), counts: $('findings-counts'),
     mapSummary: $('map-summary'), mapLayers: $('map-layers'), mapRegions: $('map-regions'), mapFilter: $('map-filter'),
-    form: $('eq-form'), equalize: $('equalize'), eqResult: $('eq-result'), eqTotals: $('eq-totals'),
+    tabs: [$('tab-graph'), $('tab-lists')], graph: $('graph'), graphDetails: $('graph-details'), graphSearch: $('graph-search'),
+    graphFound: $('graph-found'), graphSaid: $('graph-said'),
+    form: $('eq-form'), equalize: $('equalize'), eqStatus: $('eq-status'), eqResult: $('eq-result'), eqTotals: $('eq-totals'),
+    eqNothing: $('eq-nothing'), eqDownloads: $('eq-downloads'),
     dlModel: $('dl-model'), dlData: $('dl-data'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'),
+    proof: $('proof'), proofNote: $('proof-note'), proofForm: $('proof-form'), proofSizes: $('proof-sizes'),
+    proofRun: $('proof-run'), proofResult: $('proof-result'),
+  };
+  // two status boxes: at the top for reading and checking, in the Equalize card for its work and the proof
+  const boxes = {
+    top: { message: $('message'), progress: $('progress'), cancel: $('cancel') },
+    eq: { message: $('eq-message'), progress: $('eq-progress'), cancel: $('eq-cancel') },
   };
   // equalize's options, each from its control (options.js)
   const form = Object.entries(FORM_OPTIONS).map(([key, id]) => [key, $(id)]);
   const reference = $(FORM_OPTIONS.reference);
   const relu6 = $(FORM_OPTIONS.relu6);
+  const canProve = Boolean(options.worker?.ortUrl);
   const worker = createWorker(options.worker);
+  const view = createGraphView(ui.graph, {
+    onSelect: (node) => showNode(node),
+    say: (text) => { ui.graphSaid.textContent = text; },
+  });
 
-  let model = null; // { file, extra, stem, check, sarifUrl, eq }
+  let model = null; // { file, extra, stem, check, sarifUrl, eq, out, data, limit }
   let job = 0; // the running job's number: a result for an older one is dropped
   let busy = false;
+  let box = boxes.top;
   let filter = () => {};
   let urls = { check: [], eq: [] };
 
   const say = (text, error = false) => {
-    ui.message.textContent = text;
-    ui.message.classList.toggle('is-error', error);
+    box.message.textContent = text;
+    box.message.classList.toggle('is-error', error);
+    document.body.dataset.status = box.message.id;
   };
-  const setBusy = (text, fraction = null) => {
+  const setBusy = (text, fraction = null, where = box) => {
+    if (where !== box) {
+      box.cancel.disabled = true;
+      box = where;
+    }
     busy = true;
     document.body.dataset.state = 'busy';
+    if (box === boxes.eq) ui.eqStatus.hidden = false;
     say(text);
-    if (fraction === null) ui.progress.removeAttribute('value');
-    else ui.progress.value = fraction;
-    ui.cancel.disabled = false;
+    if (fraction === null) box.progress.removeAttribute('value');
+    else box.progress.value = fraction;
+    box.cancel.disabled = false;
+    // the button that started the work disables itself: focus goes to Cancel beside the bar, not to <body>
+    if (document.activeElement === ui.equalize || document.activeElement === ui.proofRun || document.activeElement === document.body)
+      box.cancel.focus();
     ui.equalize.disabled = true;
+    ui.proofRun.disabled = true;
     ui.dlSarif.disabled = true;
   };
   const setIdle = (text, error = false) => {
     busy = false;
     document.body.dataset.state = error ? 'error' : 'ready';
     say(text, error);
-    ui.progress.value = error ? 0 : 1;
-    ui.cancel.disabled = true;
+    box.progress.value = error ? 0 : 1;
+    const hadFocus = document.activeElement === box.cancel;
+    box.cancel.disabled = true;
     ui.equalize.disabled = !model;
+    ui.proofRun.disabled = !model?.out;
     ui.dlSarif.disabled = !model;
+    if (hadFocus) (box === boxes.eq ? box.message : ui.drop).focus();
   };
 
   const revoke = (kind) => {
@@ -122,6 +166,7 @@ export function start(options = {}) {
     for (const f of m.extra) externalData[f.name] = await readFile(f);
     return { bytes, externalData };
   };
+  const sizeOf = (m) => m.extra.reduce((n, f) => n + f.size, m.file.size);
 
   // Stops whatever runs: the worker ends (its pending calls reject with
   // AbortError, which the job ignores since its number is old) and the next
@@ -137,9 +182,25 @@ export function start(options = {}) {
     revoke('eq');
     ui.report.hidden = true;
     ui.eqResult.hidden = true;
+    ui.eqStatus.hidden = true;
     ui.mapFilter.value = '';
+    ui.graphSearch.value = '';
+    ui.graphFound.textContent = '';
+    view.clear();
     for (const a of [ui.dlCheck, ui.dlModel, ui.dlEqReport]) a.removeAttribute('href');
     ui.dlData.replaceChildren();
+  }
+
+  function showNode(node) {
+    renderNodeDetails(ui.graphDetails, node, {
+      graph: view.graph, overlay: view.overlay, eqLayers: model?.eq ? new Map(model.eq.layers.map((l) => [l.node, l])) : null,
+    });
+    if (!node) return;
+    const o = view.overlay;
+    const layer = o?.layers.get(node.name);
+    const what = layer ? (layer.group === null ? 'layer, not paired' : `layer in group ${layer.group}`)
+      : o?.stops.has(node.name) ? 'stops a chain' : o?.through.has(node.name) ? 'passes a group\'s channels' : node.kind;
+    ui.graphSaid.textContent = `${node.op} ${node.name}: ${what}.`;
   }
 
   function showReport(m, info) {
@@ -150,6 +211,15 @@ export function start(options = {}) {
     setLink(ui.dlCheck, blobUrl('check', [JSON.stringify(m.check, null, 2)], 'application/json'), `${m.stem}.check.json`);
     ui.eqResult.hidden = true;
     ui.report.hidden = false;
+    showProofForm(m);
+  }
+
+  function showGraph(m, graph) {
+    view.show(graph, m.check);
+    ui.graph.setAttribute('aria-label', `Model graph: ${graph.nodes.length} boxes (inputs, ops, outputs), ` +
+      `${m.check.summary.layers} layers. Arrow keys go from node to node.`);
+    renderNodeDetails(ui.graphDetails, null, {});
+    ui.graphDetails.firstChild.textContent = 'Select a node (click it, or focus the graph and use the arrow keys) to see its attributes, shapes and weight ranges.';
   }
 
   async function load(list) {
@@ -164,10 +234,11 @@ export function start(options = {}) {
     const extra = files.filter((f) => f !== file);
     const big = tooBig(file, extra);
     if (big) {
+      box = boxes.top;
       setIdle(big, true);
       return;
     }
-    setBusy(`Reading ${file.name} (${formatBytes(file.size)})…`);
+    setBusy(`Reading ${file.name} (${formatBytes(file.size)})…`, null, boxes.top);
     try {
       const t0 = performance.now();
       const { bytes, externalData } = await inputs({ file, extra });
@@ -179,8 +250,21 @@ export function start(options = {}) {
       showReport(model, check.model);
       const s = check.summary;
       const more = onnx.length > 1 ? ` (${onnx.length} .onnx files were dropped; this is the first, the others were offered as external data)` : '';
-      setIdle(`Checked ${file.name} in ${took(performance.now() - t0)}: ${s.errors} errors, ${s.warnings} warnings; ` +
-        `CLE pairs ${s.paired} of ${s.layers} layers${more}.`);
+      const checked = `Checked ${file.name} in ${took(performance.now() - t0)}: ${s.errors} errors, ${s.warnings} warnings; ` +
+        `CLE pairs ${s.paired} of ${s.layers} layers${more}.`;
+      setBusy('Drawing the graph…');
+      try {
+        // read again rather than kept: the bytes went to the worker, and a big model is not held twice
+        const again = await inputs(model);
+        if (id !== job) return;
+        const graph = await worker.graph(again.bytes, { externalData: again.externalData });
+        if (id !== job) return;
+        showGraph(model, graph);
+      } catch (e) {
+        if (id !== job) return;
+        ui.graphDetails.replaceChildren(h('p', { class: 'loss' }, explain(e, 'Cannot draw the graph') ?? 'Cancelled.'));
+      }
+      setIdle(checked);
     } catch (e) {
       if (id !== job) return;
       setIdle(explain(e, `Cannot check ${file.name}`) ?? 'Cancelled.', true);
@@ -218,13 +302,23 @@ export function start(options = {}) {
     for (const [, input] of balancing) input.disabled = on;
   }
 
+  // nothing to equalize: the report says why (its nothing_to_equalize, a sentence: e.g. the
+  // model is already quantized), or, from a library without that field, no layer was equalized
+  const nothingToDo = (report) => {
+    if (typeof report.nothing_to_equalize === 'string') return sentence(report.nothing_to_equalize);
+    const t = report.totals;
+    if (t.equalized > 0) return null;
+    return t.layers === 0 ? 'it has no Conv, ConvTranspose, Gemm or MatMul layer to equalize'
+      : `none of its ${t.layers} layers can be equalized (the CLE map says why for each)`;
+  };
+
   async function equalize() {
     if (!model || busy) return;
     const m = model;
     stop();
     const id = job;
     const opts = equalizeOptions();
-    setBusy(`Reading ${m.file.name}…`, 0);
+    setBusy(`Reading ${m.file.name}…`, 0, boxes.eq);
     let frame = 0;
     let latest = null;
     const onProgress = (stage, fraction) => {
@@ -251,25 +345,107 @@ export function start(options = {}) {
       const ms = performance.now() - t0;
       revoke('eq');
       m.eq = report;
-      setLink(ui.dlModel, blobUrl('eq', [out], 'application/octet-stream'), name);
-      ui.dlModel.textContent = `Download ${name} (${formatBytes(out.length)})`;
-      ui.dlData.replaceChildren(...Object.entries(data ?? {}).map(([file, b]) =>
-        h('a', { class: 'button', href: blobUrl('eq', [b], 'application/octet-stream'), download: file,
-          title: 'the weights the model keeps outside itself: save it in the same folder' },
-        `Download ${file} (${formatBytes(b.length)})`)));
-      setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), `${m.stem}.equalize.json`);
+      const none = nothingToDo(report);
+      m.out = none ? null : out;
+      m.data = none ? null : data;
+      ui.eqNothing.hidden = !none;
+      ui.eqDownloads.hidden = Boolean(none);
+      if (none) {
+        ui.eqNothing.textContent = `Nothing to download: ${none}. The model is best quantized as it is.`;
+      } else {
+        setLink(ui.dlModel, blobUrl('eq', [out], 'application/octet-stream'), name);
+        ui.dlModel.textContent = `Download ${name} (${formatBytes(out.length)})`;
+        ui.dlData.replaceChildren(...Object.entries(data ?? {}).map(([file, b]) =>
+          h('a', { class: 'button', href: blobUrl('eq', [b], 'application/octet-stream'), download: file,
+            title: 'the weights the model keeps outside itself: save it in the same folder' },
+          `Download ${file} (${formatBytes(b.length)})`)));
+        setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), `${m.stem}.equalize.json`);
+      }
       ui.eqResult.hidden = false;
-      renderTotals(ui.eqTotals, report.totals, ms);
+      const limit = opts.reference ? null : (opts.iterations ?? DEFAULT_ROUNDS);
+      renderTotals(ui.eqTotals, report.totals, ms, limit);
       renderEqLayers(ui.eqLayers, report.layers, ui.eqOrder.value, 1);
+      if (view.selected >= 0) showNode(view.graph.nodes[view.selected]);
       const t = report.totals;
       const gain = t.estimated_sqnr_db_before == null ? ''
         : `; estimated INT8 output SQNR ${t.estimated_sqnr_db_before.toFixed(1)} → ${t.estimated_sqnr_db_after.toFixed(1)} dB`;
-      setIdle(`Equalized ${t.equalized} of ${t.layers} layers in ${took(ms)}${gain}.`);
+      const text = `Equalized ${t.equalized} of ${t.layers} layers in ${took(ms)}${gain}.`;
+      showProofForm(m);
+      if (!none && canProve && sizeOf(m) + out.length <= AUTO_PROOF_BYTES) {
+        // the proof goes on in the same job: the bar and Cancel stay where they are
+        say(text);
+        await prove(id, text);
+      } else {
+        setIdle(text + (none ? ` Nothing to download: ${none}.` : ''));
+      }
     } catch (e) {
       if (id !== job) return;
       setIdle(explain(e, `Cannot equalize ${m.file.name}`) ?? 'Cancelled.', true);
+      ui.equalize.focus();
     } finally {
       cancelAnimationFrame(frame);
+    }
+  }
+
+  // ---------------------------------------------------------------- proof
+
+  function showProofForm(m) {
+    ui.proof.hidden = !m.out;
+    ui.proofResult.hidden = true;
+    delete ui.proofResult.dataset.maxRelErr;
+    if (!canProve) {
+      ui.proofNote.textContent = 'The proof runs onnxruntime-web, which this one-file page does not carry: ' +
+        'open the served page (npm start) for it, or use verify() of the npm package.';
+      ui.proofForm.hidden = true;
+      return;
+    }
+    const ins = m.check.model.inputs;
+    const open = openDims(ins);
+    const sizes = chooseSizes(ins, m.sizes ?? {});
+    m.sizes = sizes;
+    const seen = new Set();
+    ui.proofSizes.replaceChildren(...open.filter((d) => !seen.has(d.key) && seen.add(d.key)).map((d) =>
+      h('label', { class: 'field' }, d.name ? `${d.name}` : `${d.input}, axis ${d.axis}`,
+        h('input', { type: 'number', min: 1, max: 100000, step: 1, value: sizes[d.key], dataset: { key: d.key } }))));
+    const big = sizeOf(m) + (m.out?.length ?? 0) > AUTO_PROOF_BYTES;
+    ui.proofNote.textContent = (open.length ? 'Sizes for the inputs\' dynamic dimensions: ' : '') +
+      (big ? `The model is over ${formatBytes(AUTO_PROOF_BYTES)}: the proof runs when asked (it loads both models in this tab).` : '');
+    ui.proofForm.hidden = false;
+  }
+
+  async function prove(id = null, prefix = '') {
+    const m = model;
+    if (!m?.out || !canProve) return;
+    if (id === null) {
+      if (busy) return;
+      stop();
+      id = job;
+    }
+    for (const input of ui.proofSizes.querySelectorAll('input')) {
+      if (Number.isInteger(input.valueAsNumber) && input.valueAsNumber >= 1) m.sizes[input.dataset.key] = input.valueAsNumber;
+    }
+    const lead = prefix ? `${prefix} ` : '';
+    setBusy(`${lead}Proof: loading onnxruntime-web…`, 0, boxes.eq);
+    const LABELS = {
+      runtime: 'loading onnxruntime-web', original: 'running the original', equalized: 'running the equalized model',
+      'before-tensor': 'the original with INT8 weights per tensor', 'after-tensor': 'the equalized model with INT8 weights per tensor',
+      'before-channel': 'the original with INT8 weights per channel', 'after-channel': 'the equalized model with INT8 weights per channel',
+    };
+    try {
+      const { bytes, externalData } = await inputs(m);
+      if (id !== job) return;
+      const r = await worker.verify(bytes, m.out, {
+        sizes: m.sizes, externalData, equalizedExternalData: m.data ?? undefined, transfer: false,
+        onProgress: (stage, f) => { if (id === job) setBusy(`${lead}Proof: ${LABELS[stage] ?? stage}…`, f); },
+      });
+      if (id !== job) return;
+      renderProof(ui.proofResult, r);
+      const t = r.sqnrDb.perTensor;
+      setIdle(`${lead}Proof: outputs within ${r.maxRelErr.toExponential(1)}; INT8 output SQNR per tensor ` +
+        `${t.before.toFixed(1)} → ${t.after.toFixed(1)} dB.`);
+    } catch (e) {
+      if (id !== job) return;
+      setIdle(`${lead}${explain(e, 'The proof failed') ?? 'Proof cancelled.'}`, !prefix);
     }
   }
 
@@ -280,7 +456,7 @@ export function start(options = {}) {
     if (!m.sarifUrl) {
       stop();
       const id = job;
-      setBusy('Writing SARIF…');
+      setBusy('Writing SARIF…', null, boxes.top);
       try {
         const { bytes, externalData } = await inputs(m);
         const log = await worker.check(bytes, { sarif: true, externalData });
@@ -299,6 +475,16 @@ export function start(options = {}) {
     document.body.append(a);
     a.click();
     a.remove();
+  }
+
+  function exportGraph() {
+    if (!view.graph || !model) return;
+    const url = URL.createObjectURL(new Blob([view.exportSvg()], { type: 'image/svg+xml' }));
+    const a = h('a', { href: url, download: `${model.stem}.graph.svg`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
   }
 
   // drop anywhere: a file dropped outside the zone must not replace the page
@@ -334,14 +520,26 @@ export function start(options = {}) {
     ui.input.value = ''; // the same file picked again is a change too
     load(files);
   });
-  ui.cancel.addEventListener('click', () => {
-    if (!busy) return;
-    stop();
-    setIdle(model ? 'Cancelled. The report above is still the last one.' : 'Cancelled. Drop a model to start again.');
+  ui.sample.addEventListener('click', () => {
+    const { name, bytes } = sampleModel();
+    load([{ name, size: bytes.length, made: bytes }]);
   });
+  for (const b of Object.values(boxes)) {
+    b.cancel.addEventListener('click', () => {
+      if (!busy) return;
+      stop();
+      const inCard = box === boxes.eq;
+      setIdle(model ? 'Cancelled. The report above is still the last one.' : 'Cancelled. Drop a model to start again.');
+      if (inCard) ui.equalize.focus();
+    });
+  }
   ui.form.addEventListener('submit', (e) => {
     e.preventDefault();
     equalize();
+  });
+  ui.proofForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    prove();
   });
   ui.dlSarif.addEventListener('click', sarif);
   reference.addEventListener('change', referenceMode);
@@ -349,14 +547,59 @@ export function start(options = {}) {
   ui.eqOrder.addEventListener('change', () => {
     if (model?.eq) renderEqLayers(ui.eqLayers, model.eq.layers, ui.eqOrder.value, 1);
   });
+
+  // tabs: Graph and Lists (arrow keys move between them, as the ARIA pattern has it)
+  const choose = (tab, focus = false) => {
+    for (const t of ui.tabs) {
+      const on = t === tab;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      $(t.getAttribute('aria-controls')).hidden = !on;
+    }
+    if (focus) tab.focus();
+  };
+  ui.tabs.forEach((t, i) => {
+    t.addEventListener('click', () => choose(t));
+    t.addEventListener('keydown', (e) => {
+      const k = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (!k) return;
+      e.preventDefault();
+      choose(ui.tabs[(i + k + ui.tabs.length) % ui.tabs.length], true);
+    });
+  });
+  // long lists on a phone flow in the page, the first rows shown, the rest on request
+  for (const b of document.querySelectorAll('.more-rows')) {
+    b.addEventListener('click', () => {
+      $(b.dataset.for).classList.remove('capped');
+      b.hidden = true;
+    });
+  }
+
+  ui.graphSearch.addEventListener('input', () => {
+    const n = view.graph ? view.search(ui.graphSearch.value) : 0;
+    ui.graphFound.textContent = ui.graphSearch.value.trim() ? (n ? `${n} found: Enter goes to the next` : 'none found') : '';
+  });
+  ui.graphSearch.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter') return;
+    e.preventDefault();
+    const at = view.nextMatch(e.shiftKey ? -1 : 1);
+    if (at) ui.graphFound.textContent = `${at.at} of ${at.of}`;
+  });
+  $('graph-zoom-in').addEventListener('click', () => view.zoom(1.25));
+  $('graph-zoom-out').addEventListener('click', () => view.zoom(0.8));
+  $('graph-fit').addEventListener('click', () => view.fit());
+  $('graph-export').addEventListener('click', exportGraph);
+
   let resize = 0;
   window.addEventListener('resize', () => {
     clearTimeout(resize);
     resize = setTimeout(() => redrawOpenPlots(ui.eqLayers), 150);
   });
 
-  ui.cancel.disabled = true;
+  ui.cancel = boxes.top.cancel;
+  for (const b of Object.values(boxes)) b.cancel.disabled = true;
   ui.equalize.disabled = true;
+  ui.proofRun.disabled = true;
   // start the worker and compile the .wasm now, so the first model is quick
   worker.init().catch((e) => {
     const text = explain(e, 'onnx-cle could not start');

@@ -22,13 +22,17 @@ const fixed = (v) => v.toFixed(1);
 
 /**
  * An <svg> plotting `before` and `after` (arrays of equal length, one
- * abs-max per output channel) over the channel index, log scale.
- * width: pixels available; label: what a screen reader hears.
+ * abs-max per output channel; after may be null: one line) over the channel
+ * index, log scale.  width: pixels available; label: what a screen reader
+ * hears.  Narrow plots put the legend on a line of its own, below the title.
  */
 export function rangePlot(before, after, { width, height = 190, label }) {
+  after ??= [];
   const n = Math.max(before.length, after.length);
   const w = Math.max(240, Math.floor(width));
-  const m = { left: 46, right: 12, top: 22, bottom: 30 };
+  const narrow = w < 420;
+  const m = { left: 46, right: 12, top: narrow ? 38 : 22, bottom: 30 };
+  height += m.top - 22;
   const svg = el('svg', { class: 'plot', viewBox: `0 0 ${w} ${height}`, width: w, height, role: 'img', 'aria-label': label });
   const positive = [...before, ...after].filter((v) => v > 0 && Number.isFinite(v));
   if (n === 0 || positive.length === 0) {
@@ -74,17 +78,19 @@ export function rangePlot(before, after, { width, height = 190, label }) {
     });
   };
   series(before, 'before');
-  series(after, 'after');
+  if (after.length) series(after, 'after');
 
-  // legend, top right
+  // title top left; legend top right, or on the next line when narrow
+  svg.append(el('text', { x: px.x0, y: 14 }, 'abs-max per channel'));
+  if (!after.length) return svg;
   const legend = [['before', 'before'], ['after', 'after']];
-  let lx = px.x1 - 150;
+  let lx = narrow ? px.x0 : px.x1 - 150;
+  const ly = narrow ? 30 : 10;
   for (const [cls, text] of legend) {
-    svg.append(el('line', { class: cls, x1: lx, x2: lx + 18, y1: 10, y2: 10 }));
-    svg.append(el('text', { x: lx + 23, y: 14 }, text));
+    svg.append(el('line', { class: cls, x1: lx, x2: lx + 18, y1: ly, y2: ly }));
+    svg.append(el('text', { x: lx + 23, y: ly + 4 }, text));
     lx += 75;
   }
-  svg.append(el('text', { x: px.x0, y: 14 }, 'abs-max per channel'));
   return svg;
 }
 

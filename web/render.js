@@ -1,6 +1,7 @@
 // render.js: the reports as DOM.  Every name shown comes from the model
 // file, so text goes in through textContent only, never innerHTML.
 import { rangePlot, spreadText } from './plot.js';
+import { groupHue } from './graph-view.js';
 
 /** An element: h('p', { class: 'x' }, 'text', child, ...); null children are skipped. */
 export function h(tag, attrs = {}, ...children) {
@@ -133,10 +134,10 @@ export function renderFindings(box, countsEl, check, opCounts) {
   box.replaceChildren(...parts.filter(Boolean));
 }
 
-// a hue per group number, spread around the wheel
-const hue = (g) => `${(g * 137.5) % 360}`;
+// a group is a colour (never red, which means "stops") and a number: a dot and the number in plain ink
 const groupBadge = (g) =>
-  g === null ? h('span', { class: 'badge plain' }, 'not paired') : h('span', { class: 'badge group', style: { '--hue': hue(g) } }, `group ${g}`);
+  g === null ? h('span', { class: 'badge plain' }, 'not paired')
+    : h('span', { class: 'badge group', style: { '--hue': groupHue(g) } }, h('span', { class: 'dot', 'aria-hidden': 'true' }), `group ${g}`);
 
 function names(list, max = 6) {
   const shown = list.slice(0, max).map((n) => h('span', { class: 'chip node' }, n));
@@ -207,8 +208,12 @@ export function renderMap({ summary, layers, regions }, check) {
   };
 }
 
-/** The equalize report's totals into a <dl>. */
-export function renderTotals(dl, t, ms) {
+/**
+ * The equalize report's totals into a <dl>.  limit: the rounds the
+ * balancing was allowed (null when one pass was asked for), so that
+ * reaching it is said.
+ */
+export function renderTotals(dl, t, ms, limit = null) {
   const change = (a, b) => (a == null || b == null ? h('span', {}, 'n/a')
     : h('span', {}, `${db(a)} → ${db(b)} `, signed(b - a, ' dB')));
   const spread = t.median_spread_before == null ? 'n/a'
@@ -225,7 +230,10 @@ export function renderTotals(dl, t, ms) {
     fact('Median range spread', spread),
     t.hbf_layers ? fact('High-bias absorption', `${plural(t.hbf_layers, 'layer')}`) : '',
     fact('Solved', `${plural(t.rounds, 'round')} in ${took(ms)}` +
-      (t.clamped_channels ? `, ${plural(t.clamped_channels, 'channel')} clamped` : '')),
+      (t.clamped_channels ? `, ${plural(t.clamped_channels, 'channel')} clamped` : ''),
+    limit !== null && t.rounds >= limit
+      ? h('div', { class: 'warn-text' }, `the limit of ${plural(limit, 'round')} was reached before the scales settled: raise "Rounds at most" to go on`)
+      : null),
   );
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -53,10 +54,12 @@ static const struct {
 } commands[] = {
 	{"info", "MODEL", CLE_CMD_INFO, false,
 	 "what the model is: opsets, ops, weights, inputs, outputs"},
-	{"check", "MODEL", CLE_CMD_CHECK, false,
+	{"check", "MODEL|FOLDER...", CLE_CMD_CHECK, true,
 	 "what stops cross-layer equalization, and how to fix it\n"
 	 "(the model guidelines), and the CLE map: which layers\n"
-	 "are equalized together, and why the others are not"},
+	 "are equalized together, and why the others are not;\n"
+	 "folders are searched for .onnx files (not hidden ones,\n"
+	 "nor node_modules); --json prints one line per model"},
 	{"equalize", "IN -o OUT", CLE_CMD_EQUALIZE, true,
 	 "scale channels across layers so that INT8 weights add the\n"
 	 "least noise at the outputs; the function is kept"},
@@ -143,7 +146,8 @@ static void usage_text(struct cle_buf *b)
 			"  --help                  this text\n"
 			"  --version               the version\n"
 			"\n"
-			"exit status: 0 ok, 1 findings, 2 bad input or usage\n");
+			"exit status: 0 ok; 1 findings: check found errors (or what --fail-on\n"
+			"             names); 2 bad input or usage\n");
 }
 
 static int usage_error(const struct cli_host *h, const char *msg)
@@ -220,20 +224,33 @@ static void run_free(struct run *r)
 	r->n_files = 0;
 }
 
-/* A parsed command line: the model, the output (equalize) and options. */
+/* A parsed command line: the models (check takes several, the others
+ * one), the output (equalize) and options. */
 struct args {
 	struct cle_options o;
 	const char *model, *output;
+	const char **models; /* argc entries from the host's allocator (args_free) */
+	int n_models, cap_models;
 };
+
+static void args_free(const struct cli_host *h, struct args *a)
+{
+	cle_free(h->a, a->models, (size_t)a->cap_models * sizeof *a->models);
+	a->models = NULL;
+}
 
 static int parse_args(const struct cli_host *h, const char *cmd, bool wants_output, int argc,
 		      char *argv[], struct args *a)
 {
 	struct cle_error e = {CLE_OK, ""};
+	bool several = cle_command_of(cmd) == CLE_CMD_CHECK;
 	int i;
 
 	memset(a, 0, sizeof *a);
 	cle_options_init(&a->o);
+	if ((a->models = cle_calloc(h->a, (size_t)argc, sizeof *a->models)) == NULL)
+		return usage_error(h, "out of memory");
+	a->cap_models = argc;
 	for (i = 2; i < argc; i++) {
 		if (wants_output && (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0)) {
 			if (i + 1 >= argc)
@@ -242,8 +259,9 @@ static int parse_args(const struct cli_host *h, const char *cmd, bool wants_outp
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			if (cle_option(&a->o, cmd, argc, argv, &i, &e) != CLE_OK)
 				return usage_error(h, e.msg);
-		} else if (a->model == NULL) {
-			a->model = argv[i];
+		} else if (a->model == NULL || several) {
+			a->model = a->model ? a->model : argv[i];
+			a->models[a->n_models++] = argv[i];
 		} else {
 			return usage_error(h, "give one model file");
 		}
@@ -323,11 +341,72 @@ static bool progress_show(void *ud, const char *stage, double f)
 	return true;
 }
 
-/* Runs a command on the model named in args: reads it, runs the request
- * (equalize writes args->output), prints the document. */
+/* Is this the start of a text file: no NUL or other control bytes but
+ * tab, CR and LF, in its first 512 bytes? */
+static bool text_file(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return false;
+	for (i = 0; i < n && i < 512; i++)
+		if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* The sentence for a model at path that did not load (status st, the
+ * library's msg; p, n: the file), into buf: a file that is not an ONNX
+ * model is said so first, plainly, and the loader's details (protobuf
+ * fields and wire types) only after that. */
+static void failure_text(char *buf, size_t cap, const char *path, enum cle_status st,
+			 const char *msg, const uint8_t *p, size_t n)
+{
+	static const char not_onnx[] = "not an ONNX model: ";
+	static const char lfs[] = "version https://git-lfs.github.com/spec/";
+	const char *detail = msg + sizeof not_onnx - 1;
+
+	if (st != CLE_E_NOT_ONNX || strncmp(msg, not_onnx, sizeof not_onnx - 1) != 0)
+		snprintf(buf, cap, "%s: %s", path, msg);
+	else if (n >= sizeof lfs - 1 && memcmp(p, lfs, sizeof lfs - 1) == 0)
+		snprintf(buf, cap, "%s is not an ONNX model: it is a Git LFS pointer to one "
+			 "(git lfs pull fetches the model)", path);
+	else if (strstr(detail, "field ") == NULL && strstr(detail, "wire type") == NULL)
+		snprintf(buf, cap, "%s is not an ONNX model: %s", path, detail);
+	else if (text_file(p, n))
+		snprintf(buf, cap, "%s is not an ONNX model: it is a text file, and ONNX models are "
+			 "binary", path);
+	else
+		snprintf(buf, cap, "%s is not an ONNX model. Details: %s", path, detail);
+}
+
+/* Reads the model at path for a request: *in names it as given and finds
+ * external data beside it through r. */
+static enum cle_status open_input(const struct cli_host *h, const char *path, struct run *r,
+				  struct cle_input *in, uint8_t **bytes, size_t *n,
+				  struct cle_error *e)
+{
+	enum cle_status st;
+
+	memset(r, 0, sizeof *r);
+	r->h = h;
+	r->model_path = path;
+	*bytes = NULL;
+	*n = 0;
+	if ((st = h->read_file(h->ud, path, NULL, h->a, bytes, n, e)) != CLE_OK)
+		return st;
+	in->bytes = *bytes;
+	in->n = *n;
+	in->name = path;
+	in->lookup.fn = side_lookup;
+	in->lookup.ud = r;
+	return CLE_OK;
+}
+
+/* Runs info or equalize on the model named in args: reads it, runs the
+ * request (equalize writes args->output), prints the document. */
 static int run(const struct cli_host *h, const struct args *args, enum cle_command cmd)
 {
-	uint32_t errors = 0;
 	struct cle_error e = {CLE_OK, ""};
 	struct run r;
 	struct cle_input in;
@@ -335,27 +414,17 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 	uint8_t *bytes = NULL;
 	size_t n = 0;
 	enum cle_status st;
-	char sb[1024], nb[512];
+	char sb[1024], fail[1024];
 
-	memset(&r, 0, sizeof r);
-	r.h = h;
-	r.model_path = args->model;
 	/* an output that cannot be replaced is said before any work */
 	if ((cmd == CLE_CMD_EQUALIZE && h->out_check(h->ud, args->output, &e) != CLE_OK) ||
-	    h->read_file(h->ud, args->model, NULL, h->a, &bytes, &n, &e) != CLE_OK) {
+	    open_input(h, args->model, &r, &in, &bytes, &n, &e) != CLE_OK) {
 		outf(h, 2, "onnx-cle: %s\n", report_safe(e.msg, sb, sizeof sb));
 		return EXIT_BAD;
 	}
-	in.bytes = bytes;
-	in.n = n;
-	in.name = base_name(args->model);
-	in.lookup.fn = side_lookup;
-	in.lookup.ud = &r;
 	cle_buf_init(&b, h->a);
 	if (cmd == CLE_CMD_INFO) {
 		st = cle_info(&in, &args->o, h->a, &b, &e);
-	} else if (cmd == CLE_CMD_CHECK) {
-		st = cle_check(&in, &args->o, h->a, &b, &errors, &e);
 	} else {
 		/* external data goes beside the output: OUT.data unless named */
 		struct cle_options o = args->o;
@@ -381,15 +450,282 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 		out_finish(&ds, &st, &e);
 		out_finish(&os, &st, &e);
 	}
-	if (st == CLE_OK)
+	if (st == CLE_OK) {
 		h->print(h->ud, 1, b.p ? b.p : "", b.n);
-	else
-		outf(h, 2, "onnx-cle: %s: %s\n", report_safe(in.name, nb, sizeof nb),
-		     report_safe(e.msg, sb, sizeof sb));
+	} else {
+		failure_text(fail, sizeof fail, args->model, st, e.msg, bytes, n);
+		outf(h, 2, "onnx-cle: %s\n", report_safe(fail, sb, sizeof sb));
+	}
 	cle_buf_free(&b);
 	run_free(&r);
 	cle_free(h->a, bytes, n);
-	return st != CLE_OK ? EXIT_BAD : errors ? EXIT_FINDINGS : EXIT_OK;
+	return st != CLE_OK ? EXIT_BAD : EXIT_OK;
+}
+
+/* ---- check: several models and folders ------------------------------------ */
+
+#define MAX_FOLDER_DEPTH 32
+
+/* One check over the paths given: the models found, and what is printed
+ * after them (SARIF is one log, written at the end). */
+struct check_run {
+	const struct cli_host *h;
+	struct cle_options o;
+	struct cle_buf results;       /* SARIF: the results so far, comma-separated */
+	struct cle_buf notes;         /* SARIF: why files could not be checked */
+	char **paths;                 /* the models checked, as found (SARIF's artifacts) */
+	uint32_t n_paths;
+	size_t cap_paths;
+	uint32_t failing;             /* models with findings at --fail-on or worse */
+	uint32_t bad;                 /* paths that could not be checked */
+	bool failed;                  /* out of memory keeping the list */
+};
+
+/* Says why path could not be checked: on stderr, and in SARIF's notes. */
+static void check_failed(struct check_run *cr, const char *path, const char *sentence)
+{
+	char sb[1024];
+
+	outf(cr->h, 2, "onnx-cle: %s\n", report_safe(sentence, sb, sizeof sb));
+	if (cr->o.format == REPORT_SARIF) {
+		if (cr->notes.n > 0)
+			cle_buf_puts(&cr->notes, ",");
+		report_sarif_notification(&cr->notes, path, sentence);
+	}
+	cr->bad++;
+}
+
+/* Keeps a copy of path among the models checked; false if it is there
+ * already (the same path given twice is checked once). */
+static bool check_keep(struct check_run *cr, const char *path)
+{
+	uint32_t i;
+	char *copy;
+
+	for (i = 0; i < cr->n_paths; i++)
+		if (strcmp(cr->paths[i], path) == 0)
+			return false;
+	if (CLE_RESERVE(cr->h->a, cr->paths, cr->cap_paths, (size_t)cr->n_paths + 1, 16, NULL) != CLE_OK ||
+	    (copy = cle_malloc(cr->h->a, strlen(path) + 1)) == NULL) {
+		cr->failed = true;
+		return false;
+	}
+	memcpy(copy, path, strlen(path) + 1);
+	cr->paths[cr->n_paths++] = copy;
+	return true;
+}
+
+/* Checks the model at path and prints (or, for SARIF, keeps) its document. */
+static void check_file(struct check_run *cr, const char *path)
+{
+	const struct cli_host *h = cr->h;
+	struct cle_error e = {CLE_OK, ""};
+	struct cle_options o = cr->o;
+	struct cle_input in;
+	struct cle_buf b;
+	struct run r;
+	uint8_t *bytes;
+	size_t n;
+	uint32_t failing = 0;
+	enum cle_status st;
+	char fail[1024];
+
+	if (!check_keep(cr, path))
+		return;
+	if (open_input(h, path, &r, &in, &bytes, &n, &e) != CLE_OK) {
+		cr->n_paths--; /* not an artifact */
+		cle_free(h->a, cr->paths[cr->n_paths], strlen(cr->paths[cr->n_paths]) + 1);
+		check_failed(cr, path, e.msg);
+		return;
+	}
+	cle_buf_init(&b, h->a);
+	o.artifact = cr->n_paths - 1;
+	if (o.format == REPORT_SARIF)
+		o.format = REPORT_SARIF_RESULTS;
+	if ((st = cle_check(&in, &o, h->a, &b, &failing, &e)) != CLE_OK) {
+		cr->n_paths--;
+		cle_free(h->a, cr->paths[cr->n_paths], strlen(cr->paths[cr->n_paths]) + 1);
+		failure_text(fail, sizeof fail, path, st, e.msg, bytes, n);
+		check_failed(cr, path, fail);
+	} else if (o.format == REPORT_SARIF_RESULTS) {
+		if (cr->results.n > 0 && b.n > 0)
+			cle_buf_puts(&cr->results, ",");
+		cle_buf_append(&cr->results, b.p ? b.p : "", b.n);
+	} else if (o.format == REPORT_JSON && b.n > 1) {
+		/* one line per model, which names it first */
+		struct cle_buf line;
+
+		cle_buf_init(&line, h->a);
+		cle_buf_puts(&line, "{\"file\":");
+		report_json_str(&line, path);
+		cle_buf_puts(&line, ",");
+		cle_buf_append(&line, b.p + 1, b.n - 1);
+		if (line.status == CLE_OK)
+			h->print(h->ud, 1, line.p, line.n);
+		else
+			check_failed(cr, path, "out of memory writing the report");
+		cle_buf_free(&line);
+	} else {
+		if (cr->n_paths > 1)
+			h->print(h->ud, 1, "\n", 1);
+		h->print(h->ud, 1, b.p ? b.p : "", b.n);
+	}
+	if (st == CLE_OK && failing > 0)
+		cr->failing++;
+	cle_buf_free(&b);
+	run_free(&r);
+	cle_free(h->a, bytes, n);
+}
+
+static bool onnx_name(const char *name)
+{
+	size_t n = strlen(name);
+	const char *x = name + n - 5;
+	int i;
+
+	if (n <= 5)
+		return false;
+	for (i = 0; i < 5; i++)
+		if ((x[i] >= 'A' && x[i] <= 'Z' ? x[i] - 'A' + 'a' : x[i]) != ".onnx"[i])
+			return false;
+	return true;
+}
+
+static int entry_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x + 1, *(const char *const *)y + 1);
+}
+
+static void check_path(struct check_run *cr, const char *path, bool given, int depth);
+
+/* Checks the .onnx files in folder path (a listing from list_dir: n bytes
+ * at list), and its folders, by name; hidden entries and node_modules are
+ * left out. */
+static void check_folder(struct check_run *cr, const char *path, char *list, size_t n, int depth)
+{
+	const struct cli_host *h = cr->h;
+	size_t count = 0, i, at, len = strlen(path);
+	char **entries;
+	char child[4096];
+	bool here = strcmp(path, ".") == 0 || strcmp(path, "./") == 0;
+
+	/* entries end at n or at an empty one (a kind is never NUL) */
+	for (at = 0; at < n && list[at] != '\0'; at += strlen(list + at) + 1)
+		count++;
+	if ((entries = cle_calloc(h->a, count + 1, sizeof *entries)) == NULL) {
+		cr->failed = true;
+		return;
+	}
+	for (at = 0, i = 0; i < count; at += strlen(list + at) + 1)
+		entries[i++] = list + at;
+	qsort(entries, count, sizeof *entries, entry_cmp);
+	for (i = 0; i < count; i++) {
+		const char *name = entries[i] + 1;
+		char kind = entries[i][0];
+
+		if (name[0] == '.' || name[0] == '\0' || (kind == 'd' && strcmp(name, "node_modules") == 0) ||
+		    (kind == 'f' && !onnx_name(name)) || (kind != 'd' && kind != 'f'))
+			continue;
+		if ((size_t)snprintf(child, sizeof child, "%s%s%s", here ? "" : path,
+				     here || (len > 0 && path[len - 1] == '/') ? "" : "/", name) >= sizeof child) {
+			snprintf(child, sizeof child, "%s: the path of %s in it is too long", path, name);
+			check_failed(cr, path, child);
+			continue;
+		}
+		if (kind == 'd')
+			check_path(cr, child, false, depth + 1);
+		else
+			check_file(cr, child);
+	}
+	cle_free(h->a, entries, (count + 1) * sizeof *entries);
+}
+
+/* Checks path: a model, or a folder of them (searched to MAX_FOLDER_DEPTH);
+ * given: named on the command line, where a file is a model whatever its
+ * name, and a folder without one is said so. */
+static void check_path(struct check_run *cr, const char *path, bool given, int depth)
+{
+	const struct cli_host *h = cr->h;
+	struct cle_error e = {CLE_OK, ""};
+	uint32_t before = cr->n_paths + cr->bad;
+	bool is_dir = false;
+	char *list = NULL;
+	size_t n = 0;
+	char msg[1024];
+
+	if (h->list_dir(h->ud, path, h->a, &is_dir, &list, &n, &e) != CLE_OK) {
+		check_failed(cr, path, e.msg);
+		return;
+	}
+	if (!is_dir) {
+		check_file(cr, path);
+		return;
+	}
+	if (n == 0 || list[n - 1] != '\0') { /* NEVER: the hosts end every entry */
+		snprintf(msg, sizeof msg, "%s: the folder's listing is not readable", path);
+		check_failed(cr, path, msg);
+	} else if (depth >= MAX_FOLDER_DEPTH) {
+		snprintf(msg, sizeof msg, "%s: folders nested more than %d deep are not searched", path,
+			 MAX_FOLDER_DEPTH);
+		check_failed(cr, path, msg);
+	} else {
+		check_folder(cr, path, list, n, depth);
+	}
+	cle_free(h->a, list, n);
+	if (given && cr->n_paths + cr->bad == before) {
+		snprintf(msg, sizeof msg, "%s: no .onnx files in this folder", path);
+		check_failed(cr, path, msg);
+	}
+}
+
+/* The last line of a text check over several models. */
+static void check_summary(struct check_run *cr)
+{
+	static const char *const with[] = {"with errors", "with warnings or errors", "with findings"};
+
+	outf(cr->h, 1, "\n%u model%s checked, %u %s", (unsigned)cr->n_paths, cr->n_paths == 1 ? "" : "s",
+	     (unsigned)cr->failing, with[cr->o.fail_on]);
+	if (cr->bad > 0)
+		outf(cr->h, 1, "; %u path%s could not be checked", (unsigned)cr->bad, cr->bad == 1 ? "" : "s");
+	outf(cr->h, 1, "\n");
+}
+
+/* check: every path given, in order; one SARIF log for all of them. */
+static int run_check(const struct cli_host *h, const struct args *args)
+{
+	struct check_run cr;
+	struct cle_buf b;
+	int i, rc;
+	uint32_t k;
+
+	memset(&cr, 0, sizeof cr);
+	cr.h = h;
+	cr.o = args->o;
+	cle_buf_init(&cr.results, h->a);
+	cle_buf_init(&cr.notes, h->a);
+	for (i = 0; i < args->n_models && !cr.failed; i++)
+		check_path(&cr, args->models[i], true, 0);
+	if (cr.o.format == REPORT_SARIF) {
+		cle_buf_init(&b, h->a);
+		report_sarif_open(&b);
+		cle_buf_append(&b, cr.results.p ? cr.results.p : "", cr.results.n);
+		report_sarif_close(&b, (const char *const *)cr.paths, cr.n_paths, cr.notes.p);
+		cr.failed |= b.status != CLE_OK || cr.results.status != CLE_OK || cr.notes.status != CLE_OK;
+		if (!cr.failed)
+			h->print(h->ud, 1, b.p, b.n);
+		cle_buf_free(&b);
+	} else if (cr.o.format == REPORT_TEXT && cr.n_paths + cr.bad > 1) {
+		check_summary(&cr);
+	}
+	if (cr.failed)
+		outf(h, 2, "onnx-cle: out of memory\n");
+	rc = cr.failed || cr.bad ? EXIT_BAD : cr.failing ? EXIT_FINDINGS : EXIT_OK;
+	for (k = 0; k < cr.n_paths; k++)
+		cle_free(h->a, cr.paths[k], strlen(cr.paths[k]) + 1);
+	cle_free(h->a, cr.paths, cr.cap_paths * sizeof *cr.paths);
+	cle_buf_free(&cr.results);
+	cle_buf_free(&cr.notes);
+	return rc;
 }
 
 int cli_main(int argc, char *argv[], const struct cli_host *h)
@@ -421,7 +757,10 @@ int cli_main(int argc, char *argv[], const struct cli_host *h)
 		struct args args;
 		int rc = parse_args(h, cmd, c == CLE_CMD_EQUALIZE, argc, argv, &args);
 
-		return rc != EXIT_OK ? rc : run(h, &args, c);
+		if (rc == EXIT_OK)
+			rc = c == CLE_CMD_CHECK ? run_check(h, &args) : run(h, &args, c);
+		args_free(h, &args);
+		return rc;
 	}
 	outf(h, 2, "onnx-cle: unknown command '%s'\n(run onnx-cle --help for usage)\n", cmd);
 	return EXIT_BAD;

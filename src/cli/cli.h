@@ -35,6 +35,15 @@ struct cli_host {
 	bool (*color)(void *ud, int fd);
 	/* Whether fd is a terminal at all: equalize shows its progress there. */
 	bool (*tty)(void *ud, int fd);
+	/* Lists the folder at path (check takes folders).  When path is not a
+	 * folder (or is not there: read_file then says why), *is_dir is false
+	 * and nothing is allocated.  Else *p (n bytes, freed by the CLI with
+	 * cle_free(a, *p, *n)) holds its entries in any order, each a kind
+	 * ('d' a folder, 'f' a regular file or a symbolic link to one, '-'
+	 * anything else, links to folders too), its name and a NUL; "." and
+	 * ".." are left out.  CLE_E_IO with a sentence if it cannot be read. */
+	enum cle_status (*list_dir)(void *ud, const char *path, const struct cle_alloc *a,
+				    bool *is_dir, char **p, size_t *n, struct cle_error *e);
 	void *ud;
 	const struct cle_alloc *a;
 };

@@ -408,10 +408,63 @@ static bool tty(void *ud, int fd)
 	return isatty(fd);
 }
 
+/* The kind list_dir gives an entry of dir: links are followed to a regular
+ * file, never to a folder (a link cannot send the search in circles). */
+static char entry_kind(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path || lstat(path, &st) != 0)
+		return '-';
+	if (S_ISDIR(st.st_mode))
+		return 'd';
+	if (S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		return 'f';
+	return S_ISREG(st.st_mode) ? 'f' : '-';
+}
+
+static enum cle_status list_dir(void *ud, const char *path, const struct cle_alloc *a, bool *is_dir,
+				char **p, size_t *n, struct cle_error *e)
+{
+	struct cle_buf b;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	(void)ud;
+	*is_dir = false;
+	*p = NULL;
+	*n = 0;
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+		return CLE_OK;
+	if ((d = opendir(path)) == NULL)
+		return cle_errorf(e, CLE_E_IO, "cannot open %s: %s", path, strerror(errno));
+	cle_buf_init(&b, a);
+	while ((de = readdir(d)) != NULL) {
+		char kind;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		kind = entry_kind(path, de->d_name);
+		cle_buf_append(&b, &kind, 1);
+		cle_buf_append(&b, de->d_name, strlen(de->d_name) + 1);
+	}
+	closedir(d);
+	cle_buf_append(&b, "", 1); /* an empty listing is still a block */
+	if ((*p = cle_buf_take(&b, n)) == NULL) {
+		cle_buf_free(&b);
+		return cle_errorf(e, CLE_E_NOMEM, "out of memory listing %s", path);
+	}
+	*is_dir = true;
+	(*n)++; /* the block holds cle_buf_take's final NUL too */
+	return CLE_OK;
+}
+
 int main(int argc, char *argv[])
 {
 	struct cli_host h = {read_file, out_check, out_open, out_write, out_close, print, color,
-			     tty,       NULL,      &cle_system_alloc};
+			     tty,       list_dir,  NULL,      &cle_system_alloc};
 	static const int caught[] = {SIGINT, SIGTERM, SIGHUP};
 	struct sigaction sa;
 	size_t i;

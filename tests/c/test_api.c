@@ -246,9 +246,9 @@ static void t_option_defaults(void)
 		snprintf(arg, sizeof arg, "%s=%s", d->flag, d->def);
 		cle_options_init(&want);
 		cle_options_init(&got);
-		CHECK_OK(cle_option(&got, "equalize", 1, argv, &i, &e), e);
-		CHECK_MSG(memcmp(&want.cle, &got.cle, sizeof want.cle) == 0,
-			  "%s is not the default cle_config_init gives", arg);
+		CHECK_OK(cle_option(&got, d->commands & CLE_CMD_EQUALIZE ? "equalize" : "check", 1, argv, &i, &e), e);
+		CHECK_MSG(memcmp(&want.cle, &got.cle, sizeof want.cle) == 0 && want.fail_on == got.fail_on,
+			  "%s is not the default cle_options_init gives", arg);
 	}
 	CHECK(strcmp(cle_data_name(&(struct cle_options){0}), "model.onnx.data") == 0);
 }

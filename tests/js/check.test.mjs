@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { native, wasm, fixture, realModels, pythonFacts } from './helpers.mjs';
+import { native, wasm, fixture, realModels, pythonFacts, run, nativeCli } from './helpers.mjs';
 
 const dir = fixture('guidelines');
 const expect = JSON.parse(readFileSync(path.join(dir, 'expect.json')));
@@ -52,31 +52,34 @@ test('native and wasm print the same check output in every format', () => {
   }
 });
 
-test('SARIF 2.1.0: the model is the artifact, the node the logical location', () => {
-  const r = native('check', path.join(dir, 'bilinear_align_corners_op13.onnx'), '--sarif');
+test('SARIF 2.1.0: the model is the artifact, as given, the node the logical location', () => {
+  // run where the model is, so the path given is relative, as in CI
+  const r = run(nativeCli, ['check', 'bilinear_align_corners_op13.onnx', '--sarif'], { cwd: dir });
   const sarif = JSON.parse(r.stdout);
   assert.equal(sarif.version, '2.1.0');
-  const run = sarif.runs[0];
-  assert.equal(run.tool.driver.name, 'onnx-cle');
-  assert.deepEqual(run.tool.driver.rules.map((x) => x.id),
-    ['onnx-invalid', 'reshape-fixed-batch', 'resize-align-corners', 'conv-transpose']);
-  assert.equal(run.artifacts[0].location.uri, 'bilinear_align_corners_op13.onnx');
-  assert.equal(run.results.length, 1);
-  const res = run.results[0];
+  const run0 = sarif.runs[0];
+  assert.equal(run0.tool.driver.name, 'onnx-cle');
+  assert.deepEqual(run0.tool.driver.rules.map((x) => x.id),
+    ['onnx-invalid', 'quantized-model', 'reshape-fixed-batch', 'resize-align-corners', 'conv-transpose']);
+  assert.equal(run0.artifacts[0].location.uri, 'bilinear_align_corners_op13.onnx');
+  assert.equal(run0.results.length, 1);
+  const res = run0.results[0];
   assert.equal(res.ruleId, 'resize-align-corners');
-  assert.equal(run.tool.driver.rules[res.ruleIndex].id, res.ruleId);
-  assert.equal(res.level, 'error');
+  assert.equal(run0.tool.driver.rules[res.ruleIndex].id, res.ruleId);
+  assert.equal(res.level, 'warning'); // the export is valid, and CLE runs: a hazard
   assert.equal(res.locations[0].physicalLocation.artifactLocation.uri, 'bilinear_align_corners_op13.onnx');
   assert.equal(res.locations[0].logicalLocations[0].name, '/Resize');
-  assert.equal(r.status, 1);
+  assert.deepEqual(run0.invocations, [{ executionSuccessful: true }]);
+  assert.equal(r.status, 0);
 });
 
 test('text output is grouped by rule with node names first, no colour when not a terminal', () => {
-  const r = native('check', path.join(dir, 'view_fixed_batch_op13.onnx'));
+  const r = run(nativeCli, ['check', 'view_fixed_batch_op13.onnx'], { cwd: dir });
   const text = r.stdout.toString();
-  assert.match(text, /^view_fixed_batch_op13\.onnx: 1 error, 0 warnings, 0 info\n/);
-  assert.match(text, /\nreshape-fixed-batch {2}\(guideline: x\.view\(-1, 1024\)\)\n {2}\/Reshape {2}error {2}/);
-  assert.match(text, /\n {6}fix: write x\.view\(x\.size\(0\), -1\)/);
+  assert.match(text, /^view_fixed_batch_op13\.onnx: 1 warning\n/);
+  assert.match(text, /\nreshape-fixed-batch {2}\(guideline: x\.view\(-1, 1024\)\)\n {2}\/Reshape {2}warning {2}Reshape \/Reshape /);
+  assert.match(text, /\n {4}fix: write x\.view\(x\.size\(0\), -1\)/);
+  assert.match(text, /\nCLE map: 2 layers, 0 paired in 0 groups/);
   assert.ok(!text.includes('\u001b['), 'no ANSI codes in a pipe');
 });
 

@@ -56,9 +56,15 @@ test('bad input: exit 2, one sentence on stderr, nothing on stdout', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'onnx-cle-'));
   const det = readFileSync(realModels['ppocr-det']);
   const cases = [
-    ['empty.onnx', Buffer.alloc(0), /not an ONNX model: the file is empty/],
-    ['garbage.onnx', Buffer.from('\x00\x01\x02garbage'), /not an ONNX model: byte 0/],
-    ['image.onnx', Buffer.from([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10, 0, 0, 0, 13]), /looks like a PNG image/],
+    // a file that is not a model is said so first, plainly; the loader's details come after
+    ['empty.onnx', Buffer.alloc(0), /^onnx-cle: \S*empty\.onnx is not an ONNX model: the file is empty/],
+    ['garbage.onnx', Buffer.from('\x00\x01\x02garbage'), /\/garbage\.onnx is not an ONNX model\. Details: byte 0/],
+    ['image.onnx', Buffer.from([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10, 0, 0, 0, 13]),
+      /\/image\.onnx is not an ONNX model: this looks like a PNG image/],
+    ['notes.onnx', Buffer.from('hello, this is text\n'),
+      /\/notes\.onnx is not an ONNX model: it is a text file, and ONNX models are binary\n$/],
+    ['lfs.onnx', Buffer.from('version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n'),
+      /\/lfs\.onnx is not an ONNX model: it is a Git LFS pointer to one \(git lfs pull fetches the model\)/],
     ['half.onnx', det.subarray(0, det.length >> 1), /the file is truncated: it ends at byte 2372758 inside field 7 \(graph\) of ModelProto/],
     ['cut.onnx', det.subarray(0, 1000), /truncated/],
   ];
@@ -69,6 +75,7 @@ test('bad input: exit 2, one sentence on stderr, nothing on stdout', () => {
       assert.equal(r.status, 2, name);
       assert.equal(r.stdout.length, 0, name);
       assert.match(r.stderr, re, name);
+      assert.doesNotMatch(r.stderr.split('. Details:')[0], /wire type|protobuf|groups/, `${name}: plain first`);
       assert.equal(r.stderr.trim().split('\n').length, 1, `${name}: one line`);
     }
     assert.equal(wasm('info', file).stderr, native('info', file).stderr, name);

@@ -263,7 +263,7 @@ test('a failure leaves no output file behind, temporary or final', () => {
     const out = path.join(dir, `never-${cli === native ? 'n' : 'w'}.onnx`);
     const r = cli('equalize', cut, '-o', out);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /^onnx-cle: cut\.onnx: the file is truncated/);
+    assert.match(r.stderr, /^onnx-cle: \S*\/cut\.onnx: the file is truncated/);
     assert.equal(r.stdout.length, 0);
     assert.ok(!existsSync(out));
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('never')), []);

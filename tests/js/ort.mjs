@@ -10,6 +10,10 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { root, fixture } from './helpers.mjs';
+// the package's own definitions (wasm/quant.js), which verify() and the page use too
+import { mulberry32, normals, compare } from '../../wasm/quant.js';
+
+export { compare };
 
 ort.env.wasm.wasmPaths = pathToFileURL(path.join(root, 'node_modules/onnxruntime-web/dist/')).href;
 ort.env.wasm.numThreads = 1;
@@ -98,30 +102,6 @@ export async function run(modelBytes, feeds, { outputs, graphOptimizationLevel =
   }
 }
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same stream everywhere. */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal values (Box-Muller) from a seeded stream. */
-function normals(rand, n) {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rand()));
-    const phi = 2 * Math.PI * rand();
-    out[i] = r * Math.cos(phi);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(phi);
-  }
-  return out;
-}
-
 function isDynamic(d) {
   return typeof d !== 'number' || d < 0 || d >= 2 ** 31;
 }
@@ -162,39 +142,6 @@ export function randomFeeds(spec, seed, { shapes = {}, scale = 1 } = {}) {
     feeds[inp.name] = data;
   }
   return feeds;
-}
-
-/**
- * Compares outputs a (the reference) and b: { name: TypedArray } maps with
- * the same names and sizes, or two typed arrays. Returns { maxAbsErr, maxAbs
- * (of a), relErr = maxAbsErr / maxAbs } over all outputs; a NaN anywhere
- * makes relErr Infinity.
- */
-export function compare(a, b) {
-  if (ArrayBuffer.isView(a)) return compare({ out: a }, { out: b });
-  const names = Object.keys(a);
-  if (names.join() !== Object.keys(b).join()) {
-    throw new Error(`outputs differ: [${names}] vs [${Object.keys(b)}]`);
-  }
-  let maxAbsErr = 0;
-  let maxAbs = 0;
-  let nan = false;
-  for (const name of names) {
-    const x = a[name];
-    const y = b[name];
-    if (x.length !== y.length) throw new Error(`output '${name}': ${x.length} vs ${y.length} values`);
-    for (let i = 0; i < x.length; i++) {
-      const u = Number(x[i]);
-      const v = Number(y[i]);
-      if (Number.isNaN(u) || Number.isNaN(v)) nan = true;
-      const e = Math.abs(u - v);
-      if (e > maxAbsErr) maxAbsErr = e;
-      if (Math.abs(u) > maxAbs) maxAbs = Math.abs(u);
-    }
-  }
-  let relErr = maxAbs > 0 ? maxAbsErr / maxAbs : maxAbsErr === 0 ? 0 : Infinity;
-  if (nan || !Number.isFinite(relErr)) relErr = Infinity;
-  return { maxAbsErr, maxAbs, relErr };
 }
 
 /** float32 little-endian file → Float32Array with dims. */

@@ -5,87 +5,31 @@
 // through the file input; the equalized model comes out as a download and
 // onnxruntime-web shows it computes what the original does.  Every request
 // the browser makes is recorded.  Screenshots land in test-artifacts/.
+// The graph, the in-page proof and axe-core's audit are in
+// page-graph.test.mjs; the helpers here are shared with it (page-lib.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync, mkdtempSync, writeFileSync, truncateSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, writeFileSync, truncateSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { spawnSync } from 'node:child_process';
-import { pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { root, realModels, fixture } from './helpers.mjs';
+import { realModels, fixture } from './helpers.mjs';
 import { run, compare, randomFeeds, textPage } from './ort.mjs';
-import { createPageServer } from '../../scripts/serve.mjs';
+import { setUp, tearDown, onPage as openPage, answer, give, press, download, artifacts, demo } from './page-lib.mjs';
 
 const det = realModels['ppocr-det'];
-const artifacts = path.join(root, 'test-artifacts');
-const demo = pathToFileURL(path.join(root, 'dist/onnx-cle-demo.html')).href;
 
-let browser;
-let server;
+let env;
 let origin;
+let served;
 
 before(async () => {
-  mkdirSync(artifacts, { recursive: true });
-  // the one-file demo from the page as it is now, as `npm run build:demo` makes it
-  const built = spawnSync(process.execPath, [path.join(root, 'scripts/build-demo.mjs')], { encoding: 'utf8' });
-  assert.equal(built.status, 0, built.stderr);
-  server = createPageServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${server.address().port}`;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+  env = await setUp();
+  ({ origin, served } = env);
 });
 
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+after(() => tearDown(env));
 
-/**
- * Runs fn(page) on a fresh page at url; then there must have been no page
- * error, and no request but those local(url) allows (blob: URLs are the
- * page's own downloads and worker).
- */
-async function onPage(url, local, fn) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  try {
-    const page = await context.newPage();
-    const requests = [];
-    const errors = [];
-    context.on('request', (r) => requests.push(r.url()));
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    await fn(page);
-    assert.deepEqual(errors, []);
-    assert.deepEqual(requests.filter((u) => !u.startsWith('blob:') && !local(u)), []);
-  } finally {
-    await context.close();
-  }
-}
-
-const served = (u) => u.startsWith(`${origin}/`);
-
-/**
- * Does what act() does to the page and waits for its answer: the page's
- * state goes busy and then ready or error (marked 'waiting' first, so an
- * answer from before cannot pass for this one).
- */
-async function answer(page, act) {
-  await page.evaluate(() => { document.body.dataset.state = 'waiting'; });
-  await act();
-  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 120000 });
-  return page.evaluate(() => ({ state: document.body.dataset.state, message: document.getElementById('message').textContent }));
-}
-
-/** Drops files in through the file input. */
-const give = (page, files) => answer(page, () => page.setInputFiles('#file-input', files));
-const press = (page, selector) => answer(page, () => page.click(selector));
-
-/** Clicks a download link or button; returns the file's name and bytes. */
-async function download(page, selector) {
-  const [d] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
-  return { name: d.suggestedFilename(), bytes: readFileSync(await d.path()) };
-}
+const onPage = (url, local, fn, size) => openPage(env, url, local, fn, size);
 
 /**
  * The flow of issue 8 on an open page: check the detection model, see its
@@ -123,7 +67,19 @@ async function detFlow(page) {
   assert.equal(map.layers, 64);
   assert.ok(map.blocked > 0 && map.blocked < 64, `${map.blocked} layers with a reason`);
   assert.deepEqual(map.resize.sort(), [0, 1, 2, 3, 4, 5].map((i) => `Resizep2o.Resize.${i}`));
-  // the filter narrows the map to what matches
+  // the graph draws the model, with the map on it: every layer a box, Resize among the ops the chains
+  // pass through (read from the exported SVG: in the page only what is in view is drawn)
+  const svg = (await download(page, '#graph-export')).bytes.toString('utf8');
+  assert.equal((svg.match(/<g class="node op layer/g) ?? []).length, 64);
+  const through = [...svg.matchAll(/<g class="node op through[^"]*"[^>]*><title>([^<]*)<\/title>/g)].map((m) => m[1]);
+  assert.ok(through.filter((t) => /^p2o\.Resize\.\d — Resize/.test(t)).length >= 2, through.join('\n'));
+  await page.click('#graph-fit');
+  // fitted, an overview: one path per kind of box, far fewer elements than the 332 boxes
+  await page.waitForSelector('#graph .overview path');
+  const elements = await page.$$eval('#graph svg *', (e) => e.length);
+  assert.ok(elements < 150, `${elements} SVG elements in the overview`);
+  // the filter of the lists narrows the map to what matches
+  await page.click('#tab-lists');
   await page.fill('#map-filter', 'resize');
   const shown = await page.$$eval('#map-regions li[data-region]', (li) => li.filter((x) => !x.hidden).length);
   assert.equal(shown, 2);
@@ -142,6 +98,9 @@ async function detFlow(page) {
   assert.equal(await page.isChecked('#opt-hbf'), false, 'high-bias absorption is off by default');
   const done = await press(page, '#equalize');
   assert.match(done.message, /^Equalized \d+ of 64 layers in /);
+  // the answer is beside the button pressed, in view
+  assert.equal(await page.evaluate(() => document.body.dataset.status), 'eq-message');
+  assert.ok(await page.$eval('#eq-message', (e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }));
   // per layer: ranges plotted (the first changed layer opens itself) and the SQNR gain
   const plot = await page.$eval('#eq-layers details[open] svg.plot', (svg) => ({
     lines: svg.querySelectorAll('polyline').length, label: svg.getAttribute('aria-label'),
@@ -151,7 +110,7 @@ async function detFlow(page) {
   const totals = await page.textContent('#eq-totals');
   assert.match(totals, /Estimated INT8 output SQNR-?\d+\.\d dB → -?\d+\.\d dB [+−]\d+\.\d dB/);
   assert.match(totals, /Mean INT8 weight SQNR\d+\.\d dB → \d+\.\d dB/);
-  assert.match(done.message, /; estimated INT8 output SQNR -?\d+\.\d → -?\d+\.\d dB\.$/);
+  assert.match(done.message, /; estimated INT8 output SQNR -?\d+\.\d → -?\d+\.\d dB\./);
 
   const model = await download(page, '#dl-model');
   assert.equal(model.name, 'ch_PP-OCRv4_det_infer.equalized.onnx');
@@ -209,14 +168,16 @@ test('a file that is not a model, a truncated one, one too big: each gets a sent
     assert.equal(got.state, 'error');
     assert.match(got.message, /^huge\.onnx is 5\.4 GB, too big for this page: onnx-cle's WebAssembly memory holds 4 GiB in all.*Use the command line/);
 
-    // the drop zone is a button: Tab reaches it, Enter asks the file input
+    // the drop zone is a button: the keyboard reaches it, Enter asks the file input
     // for the chooser (counted here: whether headless Chromium then reports
     // the chooser to playwright in time varies from run to run)
     await page.evaluate(() => {
       window.chooserAsked = 0;
       document.getElementById('file-input').addEventListener('click', () => window.chooserAsked++);
     });
-    await page.keyboard.press('Tab');
+    // (from the sample button, the next stop after it: Shift+Tab)
+    await page.focus('#sample');
+    await page.keyboard.press('Shift+Tab');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'drop');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => window.chooserAsked === 1);
@@ -232,6 +193,14 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
   await onPage(`${origin}/web/`, served, async (page) => {
     const got = await give(page, realModels['ppocr-rec']);
     assert.equal(got.state, 'ready', got.message);
+    // the graph marks the ops that stop chains, each with its reason (here the Mul of a hard-swish)
+    await page.fill('#graph-search', 'p2o.Mul.0');
+    await page.press('#graph-search', 'Enter');
+    assert.equal(await page.getAttribute('#graph g.selected', 'data-name'), 'p2o.Mul.0');
+    assert.match(await page.getAttribute('#graph g.selected', 'class'), /\bstops\b/);
+    assert.match(await page.textContent('#graph-details'),
+      /Stops a chain: tensor 'depthwise_conv2d_0\.tmp_0' is read by Mul node p2o\.Mul\.0, which does not commute/);
+    assert.ok(await page.$$eval('#graph g.stops', (g) => g.length) > 0);
     await page.click('.more summary');
     // balancing runs the rounds it is given (the default stops when its estimate does)
     await page.selectOption('#opt-objective', 'balance');
@@ -240,15 +209,21 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
     const cancelled = await answer(page, async () => {
       await page.click('#equalize');
       // the bar moves: a progress value above zero, shown before the end
-      await page.waitForFunction(() => document.getElementById('progress').value > 0, null, { timeout: 60000 });
-      await page.click('#cancel');
+      await page.waitForFunction(() => document.getElementById('eq-progress').value > 0, null, { timeout: 60000 });
+      // focus went from the button that disabled itself to Cancel, beside the bar, in view
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'eq-cancel');
+      assert.ok(await page.$eval('#eq-progress', (e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }));
+      await page.click('#eq-cancel');
     });
     assert.equal(cancelled.message, 'Cancelled. The report above is still the last one.');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'equalize');
     assert.equal(await page.isVisible('#findings'), true);
     await page.fill('#opt-iterations', '20');
     const again = await press(page, '#equalize');
     assert.match(again.message, /^Equalized \d+ of \d+ layers/);
     assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 20);
+    // all the rounds it was given: the page says the limit stopped it
+    assert.match(await page.textContent('#eq-totals'), /20 rounds in .*the limit of 20 rounds was reached before the scales settled/);
 
     // reference only: one pass whatever the rounds field says, ReLU6 as ReLU
     await page.check('#opt-reference');

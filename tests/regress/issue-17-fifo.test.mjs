@@ -39,7 +39,7 @@ test('external data that is a FIFO: refused with a sentence, no hang, no output'
   const data = path.join(folder, 'external.onnx.data');
   mkfifo(data);
   const model = path.join(folder, 'external.onnx');
-  const want = `onnx-cle: external.onnx: ${data} is a pipe, not a regular file\n`;
+  const want = `onnx-cle: ${model}: ${data} is a pipe, not a regular file\n`;
   refused(['info', model], want);
   refused(['check', model, '--json'], want);
   refused(['equalize', model, '-o', path.join(folder, 'out.onnx')], want);
@@ -50,7 +50,7 @@ test('a model that is a FIFO, a folder, a device or a socket: refused by what it
   const fifo = path.join(dir, 'model-fifo.onnx');
   mkfifo(fifo);
   refused(['info', fifo], `onnx-cle: ${fifo} is a pipe, not a regular file\n`);
-  refused(['check', dir], `onnx-cle: ${dir} is a folder, not a regular file\n`);
+  refused(['info', dir], `onnx-cle: ${dir} is a folder, not a regular file\n`); // check takes folders (issue 18)
   refused(['info', '/dev/zero'], 'onnx-cle: /dev/zero is a device, not a regular file\n');
   const sock = path.join(dir, 'model.sock');
   const server = net.createServer().listen(sock);
@@ -69,5 +69,5 @@ test('a link to a FIFO is refused as the FIFO it leads to', () => {
   mkfifo(path.join(folder, 'pipe'));
   assert.equal(spawnSync('ln', ['-s', 'pipe', path.join(folder, 'external.onnx.data')]).status, 0);
   refused(['info', path.join(folder, 'external.onnx')],
-    `onnx-cle: external.onnx: ${path.join(folder, 'external.onnx.data')} is a pipe, not a regular file\n`);
+    `onnx-cle: ${path.join(folder, 'external.onnx')}: ${path.join(folder, 'external.onnx.data')} is a pipe, not a regular file\n`);
 });

@@ -42,7 +42,7 @@ function inSubfolder() {
 
 function outsideRefused(folder, dataPath) {
   const model = path.join(folder, 'external.onnx');
-  const want = `onnx-cle: external.onnx: external data file ${dataPath} leads outside the model's folder through a symbolic link\n`;
+  const want = `onnx-cle: ${model}: external data file ${dataPath} leads outside the model's folder through a symbolic link\n`;
   const out = path.join(folder, 'out.onnx');
   for (const [who, cli] of [['native', native], ['wasm', wasm]]) {
     for (const args of [['info', model, '--json'], ['equalize', model, '-o', out]]) {

@@ -1,0 +1,178 @@
+// The page's graph view, its in-page proof and its accessibility, in
+// headless Chromium (page-lib.mjs): a MobileNetV2-like model drawn with its
+// CLE map, used by mouse and keyboard, searched and exported; equalized and
+// proven with onnxruntime-web in the worker (loaded from the page's own
+// origin, under the page's Content-Security-Policy); the proof cancelled
+// and run again; the sample model with its dynamic batch dimension set by
+// the user; a model with nothing to equalize; the one-file demo's word on
+// the proof; axe-core at desktop and phone sizes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fixture } from './helpers.mjs';
+import { setUp, tearDown, onPage as openPage, answer, give, press, download, axeViolations, artifacts, demo } from './page-lib.mjs';
+
+let env;
+let origin;
+let served;
+
+before(async () => {
+  env = await setUp();
+  ({ origin, served } = env);
+});
+
+after(() => tearDown(env));
+
+const onPage = (url, local, fn, size) => openPage(env, url, local, fn, size);
+const inView = (page, sel) => page.$eval(sel, (e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; });
+const proof = (page) => page.$eval('#proof-result', (e) => Object.fromEntries(Object.entries(e.dataset).map(([k, v]) => [k, Number(v)])));
+
+test('graph: every layer of a MobileNetV2-like model drawn in its group colour; click, keys, search, export; then the proof', async () => {
+  await onPage(`${origin}/web/`, served, async (page, requests) => {
+    const got = await give(page, fixture('mobilenetv2_like_folded.onnx'));
+    assert.equal(got.state, 'ready', got.message);
+    // onnxruntime-web is not loaded before the proof needs it
+    assert.deepEqual(requests.filter((u) => u.includes('/ort/')), []);
+    const check = JSON.parse((await download(page, '#dl-check')).bytes);
+    await page.click('#graph-fit');
+    await page.waitForFunction(() => document.querySelectorAll('#graph svg *').length >= 100);
+    const drawn = await page.evaluate(() => ({
+      elements: document.querySelectorAll('#graph svg *').length,
+      layers: [...document.querySelectorAll('#graph g.layer')].map((g) => ({ name: g.dataset.name, hue: g.style.getPropertyValue('--hue') })),
+      boxes: document.querySelectorAll('#graph g.node').length,
+    }));
+    assert.ok(drawn.elements >= 100, `${drawn.elements} SVG elements`);
+    assert.deepEqual(drawn.layers.map((l) => l.name).sort(), check.cle.layers.map((l) => l.node).sort());
+    for (const l of check.cle.layers) {
+      const hue = drawn.layers.find((d) => d.name === l.node).hue;
+      assert.equal(hue === '', l.group === null, `${l.node}: group ${l.group}, hue '${hue}'`);
+    }
+
+    // click a layer: its attributes, its tensors with shapes, its weight's per-channel ranges
+    const first = check.cle.layers[0].node;
+    await page.click(`#graph g.node[data-name="${first}"]`);
+    const details = await page.textContent('#graph-details');
+    assert.match(details, new RegExp(`Conv ${first.replace(/[/.]/g, '\\$&')}`));
+    assert.match(details, /Attributes.*kernel_shape/s);
+    assert.match(details, /weight, float32 \[\d+, \d+, \d+, \d+\]/);
+    assert.match(details, /Weight ranges per output channel/);
+    assert.equal(await page.$$eval('#graph-details svg.plot polyline', (p) => p.length), 1);
+
+    // by keyboard: focus the graph, go down the chain, fit, zoom
+    await page.focus('#graph');
+    await page.keyboard.press('Home');
+    const start = await page.textContent('#graph-said');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    const moved = await page.textContent('#graph-said');
+    assert.notEqual(moved, start);
+    assert.match(moved, /^\w+ .+: /);
+    const before = await page.$eval('#graph svg', (s) => s.getAttribute('viewBox'));
+    await page.keyboard.press('+');
+    await page.waitForFunction((v) => document.querySelector('#graph svg').getAttribute('viewBox') !== v, before);
+
+    // search: matches counted, Enter goes to each in turn
+    await page.fill('#graph-search', 'conv');
+    assert.match(await page.textContent('#graph-found'), /^\d+ found/);
+    await page.press('#graph-search', 'Enter');
+    assert.match(await page.textContent('#graph-found'), /^1 of \d+$/);
+    assert.match(await page.textContent('#graph-details h3'), /^Conv /);
+
+    // export: the whole graph as one SVG file, every box in it
+    const svg = await download(page, '#graph-export');
+    assert.equal(svg.name, 'mobilenetv2_like_folded.graph.svg');
+    const text = svg.bytes.toString('utf8');
+    assert.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((text.match(/<g class="node/g) ?? []).length, drawn.boxes);
+
+    // Equalize: the proof runs by itself (a small model) and says the function is kept and INT8 is better
+    const done = await press(page, '#equalize');
+    assert.equal(done.state, 'ready', done.message);
+    assert.match(done.message, /^Equalized 18 of 18 layers .* Proof: outputs within \d\.\de-\d+; INT8 output SQNR per tensor/);
+    const r = await proof(page);
+    assert.ok(r.maxRelErr <= 1e-3, `relative difference ${r.maxRelErr}`);
+    assert.ok(r.sqnrAfterDb > r.sqnrBeforeDb, `per tensor ${r.sqnrBeforeDb} → ${r.sqnrAfterDb} dB`);
+    assert.ok(Number.isFinite(r.sqnrPcBeforeDb) && Number.isFinite(r.sqnrPcAfterDb));
+    assert.match(await page.textContent('#proof-result'), /one scale per tensor.*one scale per channel/s);
+    // loaded from the page's own origin, only now
+    assert.ok(requests.some((u) => u === `${origin}/web/ort/ort-wasm-simd-threaded.wasm`), requests.join('\n'));
+    // a layer's details now plot its ranges before and after
+    await page.click(`#graph g.node[data-name="${first}"]`);
+    assert.equal(await page.$$eval('#graph-details svg.plot polyline', (p) => p.length), 2);
+
+    await page.screenshot({ path: path.join(artifacts, 'page-graph-1280.png'), fullPage: true });
+    assert.deepEqual(await axeViolations(page), [], 'axe-core at 1280 px');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.click('#tab-lists');
+    assert.deepEqual(await axeViolations(page), [], 'axe-core at 390 px, lists');
+    await page.click('#tab-graph');
+    assert.deepEqual(await axeViolations(page), [], 'axe-core at 390 px, graph');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `the page is ${wide} px wide at 390`);
+    await page.screenshot({ path: path.join(artifacts, 'page-graph-390.png'), fullPage: true });
+  });
+});
+
+test('cancel during the proof: the equalized model stays; the proof runs again on request', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    const got = await give(page, fixture('mobilenetv2_like_bn.onnx'));
+    assert.equal(got.state, 'ready', got.message);
+    const cancelled = await answer(page, async () => {
+      await page.click('#equalize');
+      await page.waitForFunction(() => /Proof: /.test(document.getElementById('eq-message').textContent), null, { timeout: 60000 });
+      assert.ok(await inView(page, '#eq-cancel'));
+      await page.click('#eq-cancel');
+    });
+    assert.equal(cancelled.message, 'Cancelled. The report above is still the last one.');
+    assert.equal(await page.isHidden('#proof-result'), true);
+    assert.match(await page.getAttribute('#dl-model', 'href'), /^blob:/);
+    const again = await press(page, '#proof-run');
+    assert.equal(again.state, 'ready', again.message);
+    assert.match(again.message, /^Proof: outputs within/);
+    const r = await proof(page);
+    assert.ok(r.maxRelErr <= 1e-3 && r.sqnrAfterDb > r.sqnrBeforeDb, JSON.stringify(r));
+  });
+});
+
+test('the sample model: no file needed; its dynamic batch size is chosen (1) and can be changed', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    const got = await press(page, '#sample');
+    assert.equal(got.state, 'ready', got.message);
+    assert.match(got.message, /^Checked sample-mobilenet\.onnx .* CLE pairs 7 of 7 layers/);
+    const done = await press(page, '#equalize');
+    assert.equal(done.state, 'ready', done.message);
+    assert.equal(await page.inputValue('#proof-sizes input[data-key="batch"]'), '1');
+    assert.match(await page.textContent('#proof-result'), /image float32 \[1, 3, 32, 32\]/);
+    await page.fill('#proof-sizes input[data-key="batch"]', '3');
+    const again = await press(page, '#proof-run');
+    assert.equal(again.state, 'ready', again.message);
+    assert.match(await page.textContent('#proof-result'), /image float32 \[3, 3, 32, 32\]/);
+    const r = await proof(page);
+    assert.ok(r.maxRelErr <= 1e-3 && r.sqnrAfterDb > r.sqnrBeforeDb, JSON.stringify(r));
+  });
+});
+
+test('nothing to equalize: no download offered, and the page says why', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    const got = await give(page, fixture('loop_scan.onnx'));
+    assert.equal(got.state, 'ready', got.message);
+    const done = await press(page, '#equalize');
+    assert.equal(done.state, 'ready', done.message);
+    assert.match(done.message, /Nothing to download: it has no Conv, ConvTranspose, Gemm or MatMul layer to equalize\.$/);
+    assert.equal(await page.isVisible('#eq-nothing'), true);
+    assert.equal(await page.isHidden('#eq-downloads'), true);
+    assert.equal(await page.isHidden('#proof'), true);
+  });
+});
+
+test('one-file demo: the proof says it needs the served page; nothing is requested', async () => {
+  await onPage(demo, (u) => u === demo, async (page) => {
+    assert.equal((await press(page, '#sample')).state, 'ready');
+    const done = await press(page, '#equalize');
+    assert.match(done.message, /^Equalized 7 of 7 layers/);
+    assert.match(await page.textContent('#proof-note'), /needs|served page/);
+    assert.equal(await page.isHidden('#proof-form'), true);
+    await page.click('#graph-fit');
+    assert.ok(await page.$$eval('#graph g.layer', (g) => g.length) === 7);
+  });
+});
