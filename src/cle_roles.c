@@ -53,7 +53,7 @@ static enum cle_status hardswish_role(struct planner *pl, uint32_t n, bool *is)
 		*is = nd->in[i] != GRAPH_NONE && ops_hardswish(g, n, nd->in[i], parts);
 	/* the Div by 6 at its end reads the product, not x */
 	k = !*is && nd->n_in == 2 && nd->in[0] != GRAPH_NONE ? g->value[nd->in[0]].producer : GRAPH_NONE;
-	for (i = 0; k != GRAPH_NONE && ops_is(&g->node[k], "Mul") && i < 2 && !*is; i++)
+	for (i = 0; k != GRAPH_NONE && ops_is(&g->node[k], "Mul") && i < 2 && i < g->node[k].n_in && !*is; i++)
 		*is = g->node[k].in[i] != GRAPH_NONE && ops_hardswish(g, k, g->node[k].in[i], parts) &&
 		      (parts[2] == n || parts[3] == n);
 	if (!*is)
