@@ -403,7 +403,7 @@ export interface VerifyResult {
   outputs: string[];
   samples: number;
   seed: number;
-  /** Largest |equalized − original| over the largest |original|, over every output of every input. */
+  /** Largest |equalized − original| over the largest |original|, over every output of every seeded input. */
   maxRelErr: number;
   maxAbsErr: number;
   /**
