@@ -438,24 +438,29 @@ export function start(options = {}) {
     ui.imagePreview.hidden = !m.image;
   }
 
-  // a picked or dropped file: decoded now (a file that is no image is said at once), run in the proof
+  // a picked or dropped file: decoded now (a file that is no image is said at once), run in the proof;
+  // none is taken while work runs (the button is disabled then too)
   async function useImage(file) {
     const m = model;
-    if (!m?.out || !file) return;
+    if (!m?.out || !file || busy) return;
     let bitmap;
     try {
       bitmap = await createImageBitmap(file);
     } catch (e) {
+      if (m !== model || busy) return;
       box = boxes.eq;
       ui.eqStatus.hidden = false;
       setIdle(`Cannot use ${file.name}: this browser cannot decode it as an image (${e.name}).`, true);
       return;
     }
-    if (m !== model) return;
+    if (m !== model || busy) {
+      bitmap.close();
+      return;
+    }
     m.image?.bitmap.close();
     m.image = { file, bitmap };
     showImageHelp(m);
-    if (!busy) await prove(); // else the next proof takes it
+    await prove();
   }
 
   // the image as the image input's tensor, at the sizes the proof runs with
