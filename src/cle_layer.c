@@ -335,6 +335,10 @@ enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l, cons
 		l->why = "its bias is also read by other nodes (shared)";
 		return CLE_OK;
 	}
+	if (l->b_value != GRAPH_NONE && l->b_value == l->w_value) {
+		l->why = "its weight is also its bias (one tensor, rescaled two ways)";
+		return CLE_OK;
+	}
 	if (g->value[l->out_value].flags & GRAPH_IS_OUTPUT)
 		return CLE_OK; /* nothing to fold into it */
 	if (kind == OPS_MATMUL)

@@ -745,6 +745,16 @@ static enum cle_status settle_region(struct planner *pl, uint32_t r)
 		struct cle_layer *l = &p->layers[rg->producers[i]];
 
 		l->out_off = (size_t)(uf_offset(pl, l->out_value) - b->lo);
+		/* two layers writing one tensor (a name defined twice) may disagree on its channels */
+		if ((int64_t)l->c_out != pl->nch[l->out_value]) {
+			char lb[256];
+
+			if ((st = reason(pl, &rg->blocked, "node %s writes %zu channels into tensor '%s', "
+					 "which has %lld", label(pl->g, l->node, lb), l->c_out,
+					 pl->g->value[l->out_value].name,
+					 (long long)pl->nch[l->out_value])) != CLE_OK)
+				return st;
+		}
 	}
 	if ((st = settle_consumers(pl, r)) != CLE_OK || (st = settle_layouts(pl, r)) != CLE_OK ||
 	    (st = settle_flat_rescaled(pl, r)) != CLE_OK)

@@ -254,7 +254,10 @@ static enum cle_status node_mom(struct fwd *f, uint32_t n)
 	if (ops_is(nd, "BatchNormalization") && nd->n_in >= 5) {
 		const struct graph_const *gam = ops_input_const(g, n, 1), *bet = ops_input_const(g, n, 2);
 
-		if (gam == NULL || bet == NULL || gam->count != bet->count || gam->count > UINT32_MAX)
+		/* storage that disagrees with its dims (a model equalized with --allow-invalid)
+		 * says nothing, and its dims may claim millions of values: unit moments */
+		if (gam == NULL || bet == NULL || !gam->ok || !bet->ok || gam->count != bet->count ||
+		    gam->count > UINT32_MAX)
 			return CLE_OK;
 		if ((st = mom_alloc(f->q, out, (uint32_t)gam->count, true)) != CLE_OK)
 			return st;

@@ -405,6 +405,19 @@ static int const_span_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* Whether an edit already replaces every byte of span: a tensor deleted
+ * (a folded BatchNormalization's parameter), which is written nowhere. */
+static bool span_deleted(const struct graph_edits *ed, uint32_t span)
+{
+	size_t tag, body, end, i;
+
+	onnx_span_range(ed->gm->onnx, span, &tag, &body, &end);
+	for (i = 0; i < ed->n; i++)
+		if (ed->ed[i].at <= tag && ed->ed[i].end >= end)
+			return true;
+	return false;
+}
+
 /* A piece of output: the rewritten bytes of c, or its original bytes. */
 static enum cle_status ext_piece(struct graph_edits *ed, const struct graph_const *c,
 				 struct onnx_edit *x, struct cle_error *e)
@@ -514,6 +527,8 @@ enum cle_status graph_edits_save(struct graph_edits *ed, const struct onnx_sink 
 	for (i = 0; i < n; i++) {
 		const struct graph_const *c = ext[i];
 
+		if (span_deleted(ed, c->span))
+			continue;
 		if (!c->ok) {
 			st = cle_errorf(e, CLE_E_IO,
 					"tensor '%s' is stored in external data '%s', which is needed to write "

@@ -319,6 +319,11 @@ static enum cle_status scan_tag(struct scan *s, const struct frame *f, size_t *p
 			       "not an ONNX model: the field tag at byte %zu is longer than 5 bytes",
 			       *pos);
 	}
+	/* protobuf-c shifts the 5th byte as an int: above 32 bits that overflows */
+	if (v > UINT32_MAX)
+		return CLE_BAD(s->e, CLE_E_NOT_ONNX,
+			       "not an ONNX model: the field tag at byte %zu is larger than 32 bits",
+			       *pos);
 	fl->number = (uint32_t)(v >> 3);
 	fl->wire = (unsigned)(v & 7);
 	fl->fd = protobuf_c_message_descriptor_get_field(f->desc, fl->number);

@@ -332,15 +332,27 @@ static bool activation(struct walk *w, const struct graph *g, uint32_t v)
 	return false;
 }
 
+/* A shape entry as the model gives it: an integer, else (a float shape,
+ * which Reshape does not take) the number; never a cast out of range. */
+static const char *dim_text(double v, char buf[32])
+{
+	if (v >= -0x1p63 && v < 0x1p63 && v == (double)(long long)v)
+		snprintf(buf, 32, "%lld", (long long)v);
+	else
+		snprintf(buf, 32, "%g", v);
+	return buf;
+}
+
 static void shape_text(const struct graph_const *c, char *buf, size_t n)
 {
 	size_t i, at = 0;
 	double v;
+	char d[32];
 
 	at += (size_t)snprintf(buf, n, "[");
 	for (i = 0; i < c->count && i < 8 && at < n; i++) {
 		graph_const_f64(c, i, &v);
-		at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)v);
+		at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", dim_text(v, d));
 	}
 	if (at < n)
 		snprintf(buf + at, n - at, "%s]", c->count > 8 ? ", ..." : "");
@@ -386,7 +398,7 @@ static void reshape_const(struct rule_findings *out, const struct graph *g, uint
 	uint32_t data = g->node[n].in[0];
 	double each = per_sample(g, data), rest = rest_of(c);
 	const char *name = g->value[data].name;
-	char lb[256], sh[128];
+	char lb[256], sh[128], d[32];
 	bool fixed_features = false;
 	size_t k;
 	double v;
@@ -412,9 +424,9 @@ static void reshape_const(struct rule_findings *out, const struct graph *g, uint
 		    label(g, n, lb), name, sh);
 	else if (first > 0 && dyn)
 		add(out, "reshape-fixed-batch", RULE_WARNING, g, n, fix_for(out, &fix_literal),
-		    "Reshape %s reshapes '%s' to the constant shape %s, fixing the batch size at %lld "
+		    "Reshape %s reshapes '%s' to the constant shape %s, fixing the batch size at %s "
 		    "although the model's input batch is dynamic", label(g, n, lb), name, sh,
-		    (long long)first);
+		    dim_text(first, d));
 }
 
 /* Reshape n of g, whose target shape is computed by node from (or is not

@@ -135,8 +135,10 @@ let loaded = null;
 /** onnxruntime-web: options.ort, else imported (Node, or a bundler that resolves it). */
 async function runtime(given) {
   if (given) return given;
-  // a name in a variable: bundlers leave the import alone, so that apps that never verify need not have it
-  const name = 'onnxruntime-web';
+  // a name computed at run time: bundlers leave the import alone, so that apps that never verify
+  // need not have it (a constant would be folded in by Vite's dependency optimizer, which then
+  // fails to resolve it)
+  const name = ['onnxruntime', 'web'].join('-');
   loaded ??= import(/* webpackIgnore: true */ /* @vite-ignore */ name).then((ort) => {
     ort.env.wasm.numThreads = 1; // no cross-origin isolation needed, no worker threads left running
     ort.env.logLevel = 'error';
