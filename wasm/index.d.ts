@@ -353,6 +353,15 @@ export interface VerifyOptions {
   seed?: number;
   /** How many inputs (default 2). */
   samples?: number;
+  /**
+   * Inputs of your own (an image, say), by input name, run in addition to
+   * the seeded ones and reported apart, in the result's `given`.  `dims`
+   * must match the model's fixed dimensions; its dynamic ones are free.
+   * Inputs not named here are seeded, sized to match.  Values are converted
+   * to the input's type (a float16 input takes a Float32Array too).  Through
+   * the worker they are copied, not moved.
+   */
+  inputs?: Record<string, VerifyInput>;
   /** The original model's external data files, by `location`. */
   externalData?: Record<string, Uint8Array>;
   /** The equalized model's external data files, by `location`. */
@@ -366,6 +375,23 @@ export interface VerifyOptions {
   onProgress?: (stage: string, fraction: number) => boolean | void;
 }
 
+/** A tensor of verify()'s `inputs` option. */
+export interface VerifyInput {
+  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | ArrayLike<number>;
+  dims: number[];
+}
+
+/** What verify() found on given inputs alone (see VerifyResult). */
+export interface VerifyGivenResult {
+  /** The inputs as run: the given ones' dims, the others seeded. */
+  inputs: { name: string; type: string; shape: number[] }[];
+  /** Which inputs were given (the rest were seeded). */
+  names: string[];
+  maxRelErr: number;
+  maxAbsErr: number;
+  sqnrDb: { perTensor: { before: number; after: number }; perChannel: { before: number; after: number } };
+}
+
 /** What verify() found; SQNR in dB (Infinity: identical outputs). */
 export interface VerifyResult {
   /** The inputs as run: each dynamic dimension filled. */
@@ -377,7 +403,7 @@ export interface VerifyResult {
   outputs: string[];
   samples: number;
   seed: number;
-  /** Largest |equalized − original| over the largest |original|, over every output of every input. */
+  /** Largest |equalized − original| over the largest |original|, over every output of every seeded input. */
   maxRelErr: number;
   maxAbsErr: number;
   /**
@@ -392,6 +418,8 @@ export interface VerifyResult {
   /** Layers left in float, and why. */
   notes: string[];
   ms: number;
+  /** With options.inputs: the same numbers on those inputs alone (the ones above are the seeded inputs'). */
+  given?: VerifyGivenResult;
 }
 
 /**

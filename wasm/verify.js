@@ -4,12 +4,13 @@
 // the largest relative output difference says the function is kept, and the
 // output SQNR of the weight-fake-quantized models (INT8, symmetric, per
 // tensor and per channel, quant.js) against the original's FP32 outputs says
-// what equalization did for quantization.
+// what equalization did for quantization.  Inputs the caller gives (an
+// image, say) run as well, and are reported on their own.
 import { OnnxCleError } from './core.js';
 import { numberToHalf, halfToNumber } from './onnx-proto.js';
 import { mulberry32, normals, compare, sqnrDb, addSquares, quantizeWeights } from './quant.js';
 
-const VERIFY_FIELDS = ['ort', 'sizes', 'seed', 'samples', 'externalData', 'equalizedExternalData', 'onProgress'];
+const VERIFY_FIELDS = ['ort', 'sizes', 'seed', 'samples', 'inputs', 'externalData', 'equalizedExternalData', 'onProgress'];
 
 // an unnamed dynamic dimension, as onnxruntime reports it
 const isOpen = (d) => typeof d === 'string' || d === null || d < 0 || d >= 2 ** 31;
@@ -63,28 +64,65 @@ export function shapesFor(inputs, sizes) {
 
 const INT_TYPES = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
 
-/** Seeded feeds: standard normal floats, small integers 0..9, booleans 0/1. */
-function feedsFor(ort, shapes, seed) {
+const FLOAT_TYPES = ['float32', 'float64', 'float16'];
+
+/** values (numbers, or bigints for int64) as the data of a tensor of type. */
+function typed(type, name, values) {
+  if (type === 'float16') return Uint16Array.from(values, (v) => numberToHalf(Number(v)));
+  if (type === 'float32') return values instanceof Float32Array ? values : Float32Array.from(values, Number);
+  if (type === 'float64') return Float64Array.from(values, Number);
+  if (type === 'int64' || type === 'uint64') return (type === 'int64' ? BigInt64Array : BigUint64Array).from(values, (v) => BigInt(v));
+  if (type === 'bool') return Uint8Array.from(values, (v) => (v ? 1 : 0));
+  if (INT_TYPES[type]) return INT_TYPES[type].from(values, Number);
+  throw new OnnxCleError('CLE_E_UNSUPPORTED', `input '${name}' is of type ${type}, for which verify makes no values`);
+}
+
+/** Seeded values: standard normal floats, small integers 0..9, booleans 0/1. */
+function seeded(rand, type, name, n) {
+  if (FLOAT_TYPES.includes(type)) return typed(type, name, normals(rand, n));
+  if (type === 'bool') return Array.from({ length: n }, () => rand() < 0.5);
+  if (type.startsWith('int') || type.startsWith('uint')) return Array.from({ length: n }, () => Math.floor(rand() * 10));
+  return typed(type, name, []);
+}
+
+/** Seeded feeds, with given[name] ({ data, dims }) in place of an input's where given. */
+function feedsFor(ort, shapes, seed, given = {}) {
   const rand = mulberry32(seed);
   const feeds = {};
   for (const { name, type, shape } of shapes) {
     const n = shape.reduce((a, b) => a * b, 1);
-    let data;
-    if (type === 'float32' || type === 'float64' || type === 'float16') {
-      const v = normals(rand, n);
-      data = type === 'float16' ? Uint16Array.from(v, numberToHalf) : type === 'float64' ? v : Float32Array.from(v);
-    } else if (type === 'int64' || type === 'uint64') {
-      data = (type === 'int64' ? BigInt64Array : BigUint64Array).from({ length: n }, () => BigInt(Math.floor(rand() * 10)));
-    } else if (type === 'bool') {
-      data = Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0));
-    } else if (INT_TYPES[type]) {
-      data = INT_TYPES[type].from({ length: n }, () => Math.floor(rand() * 10));
-    } else {
-      throw new OnnxCleError('CLE_E_UNSUPPORTED', `input '${name}' is of type ${type}, for which verify makes no values`);
-    }
-    feeds[name] = new ort.Tensor(type, data, shape);
+    const g = given[name];
+    const data = g ? typed(type, name, g.data) : typed(type, name, seeded(rand, type, name, n));
+    feeds[name] = new ort.Tensor(type, data, g ? g.dims : shape);
   }
   return feeds;
+}
+
+/**
+ * Checks options.inputs against the model's inputs; returns the sizes its
+ * dims give the open dimensions ({ key: size }), so that the inputs not
+ * given are made to match them.
+ */
+function givenSizes(given, inputs) {
+  const sizes = {};
+  for (const [name, t] of Object.entries(given)) {
+    const inp = inputs.find((i) => i.name === name);
+    if (!inp) throw new TypeError(`onnx-cle: options.inputs names '${name}', which is not an input of the model (it has ${inputs.map((i) => i.name).join(', ')})`);
+    const shape = inp.shape ?? [];
+    if (t.dims.length !== shape.length)
+      throw new TypeError(`onnx-cle: options.inputs '${name}' has ${t.dims.length} dimensions, the model's input ${shape.length}`);
+    shape.forEach((d, axis) => {
+      if (!isOpen(d)) {
+        if (t.dims[axis] !== d) throw new TypeError(`onnx-cle: options.inputs '${name}' is ${t.dims[axis]} long on axis ${axis}, where the model's input is ${d}`);
+        return;
+      }
+      const key = typeof d === 'string' && d !== '' ? d : `${name}:${axis}`;
+      if (key in sizes && sizes[key] !== t.dims[axis])
+        throw new TypeError(`onnx-cle: options.inputs give dimension '${key}' two sizes, ${sizes[key]} and ${t.dims[axis]}`);
+      sizes[key] = t.dims[axis];
+    });
+  }
+  return sizes;
 }
 
 function numbers(t) {
@@ -125,7 +163,24 @@ function checkOptions(options) {
   if (!Number.isInteger(samples) || samples < 1 || samples > 100) throw new TypeError("onnx-cle: option 'samples' must be a whole number from 1 to 100");
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError("onnx-cle: option 'onProgress' must be a function");
   if (sizes !== undefined && (sizes === null || typeof sizes !== 'object')) throw new TypeError("onnx-cle: option 'sizes' must map dimension names to sizes");
+  if (options.inputs !== undefined) checkInputs(options.inputs);
   return options;
+}
+
+function checkInputs(inputs) {
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs))
+    throw new TypeError("onnx-cle: option 'inputs' must map input names to { data, dims }");
+  for (const [name, t] of Object.entries(inputs)) {
+    const what = `options.inputs '${name}'`;
+    if (t === null || typeof t !== 'object') throw new TypeError(`onnx-cle: ${what} must be { data, dims }`);
+    const { data, dims } = t;
+    if (!(ArrayBuffer.isView(data) && !(data instanceof DataView)) && !Array.isArray(data))
+      throw new TypeError(`onnx-cle: ${what}: data must be a typed array (a Float32Array for a float input) or an array of numbers`);
+    if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && d >= 0))
+      throw new TypeError(`onnx-cle: ${what}: dims must be an array of whole numbers`);
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (n !== data.length) throw new TypeError(`onnx-cle: ${what} holds ${data.length} values, and dims [${dims.join(', ')}] make ${n}`);
+  }
 }
 
 function asBytes(b, what) {
@@ -138,7 +193,9 @@ function asBytes(b, what) {
  * Runs `original` and `equalized` (.onnx bytes) in onnxruntime-web on
  * seeded inputs and returns { inputs, sizes, open, outputs, samples, seed,
  * maxRelErr, maxAbsErr, sqnrDb: { perTensor: { before, after },
- * perChannel: { before, after } }, layers, notes, ms }.  See index.d.ts.
+ * perChannel: { before, after } }, layers, notes, ms }, and with
+ * options.inputs, given: the same numbers on those inputs alone (in
+ * addition to the seeded ones, which they do not change).  See index.d.ts.
  */
 export async function verify(original, equalized, options) {
   const o = checkOptions(options);
@@ -188,18 +245,33 @@ export async function verify(original, equalized, options) {
   const sizes = chooseSizes(inputs, o.sizes);
   const shapes = shapesFor(inputs, sizes);
   const feeds = Array.from({ length: samples }, (_, i) => feedsFor(ort, shapes, seed + i));
+  // the given inputs run last, as one more sample (the inputs not given seeded, sized to match), counted apart
+  let givenShapes = null;
+  if (o.inputs && Object.keys(o.inputs).length) {
+    let own;
+    try {
+      own = { ...chooseSizes(inputs, o.sizes), ...givenSizes(o.inputs, inputs) };
+    } catch (e) {
+      await first.release();
+      throw e;
+    }
+    givenShapes = shapesFor(inputs, own).map((s) => (o.inputs[s.name] ? { ...s, shape: [...o.inputs[s.name].dims] } : s));
+    feeds.push(feedsFor(ort, givenShapes, seed + samples, o.inputs));
+  }
+  const kinds = feeds.map((_, i) => (i < samples ? 0 : 1)); // 0: seeded, 1: given
   const ref = [];
   await runAll(first, feeds, (i, outs) => { ref[i] = outs; });
 
   progress('equalized');
-  let worst = { relErr: 0, maxAbsErr: 0 };
+  const worst = [{ relErr: 0, maxAbsErr: 0 }, { relErr: 0, maxAbsErr: 0 }];
   await runAll(await open(after, o.equalizedExternalData), feeds, (i, outs) => {
     const c = compare(ref[i], outs);
-    if (c.relErr > worst.relErr || Number.isNaN(c.relErr)) worst = c;
-    worst.maxAbsErr = Math.max(worst.maxAbsErr, c.maxAbsErr);
+    const w = worst[kinds[i]];
+    if (c.relErr > w.relErr || Number.isNaN(c.relErr)) worst[kinds[i]] = { ...c, maxAbsErr: Math.max(w.maxAbsErr, c.maxAbsErr) };
+    else w.maxAbsErr = Math.max(w.maxAbsErr, c.maxAbsErr);
   });
 
-  const sqnr = { perTensor: {}, perChannel: {} };
+  const sqnr = [{ perTensor: {}, perChannel: {} }, { perTensor: {}, perChannel: {} }];
   const notes = [];
   let layerCount = 0;
   for (const perChannel of [false, true]) {
@@ -208,17 +280,23 @@ export async function verify(original, equalized, options) {
       const q = quantizeWeights(bytes, { perChannel, externalData: files });
       if (which === 'before' && !perChannel) layerCount = q.layers;
       for (const n of q.notes) if (!notes.includes(`${which}: ${n}`)) notes.push(`${which}: ${n}`);
-      const sums = [0, 0];
+      const sums = [[0, 0], [0, 0]];
       await runAll(await open(q.model, files ? q.externalData : undefined), feeds, (i, outs) => {
-        for (const name of Object.keys(ref[i])) addSquares(sums, ref[i][name], outs[name]);
+        for (const name of Object.keys(ref[i])) addSquares(sums[kinds[i]], ref[i][name], outs[name]);
       });
-      sqnr[perChannel ? 'perChannel' : 'perTensor'][which] = sqnrDb(sums[0], sums[1]);
+      for (const k of [0, 1]) sqnr[k][perChannel ? 'perChannel' : 'perTensor'][which] = sqnrDb(sums[k][0], sums[k][1]);
     }
   }
-  return {
+  const result = {
     inputs: shapes, sizes, open: openDims(inputs), outputs: Object.keys(ref[0] ?? {}), samples, seed,
-    maxRelErr: worst.relErr, maxAbsErr: worst.maxAbsErr, sqnrDb: sqnr, layers: layerCount, notes, ms: Date.now() - t0,
+    maxRelErr: worst[0].relErr, maxAbsErr: worst[0].maxAbsErr, sqnrDb: sqnr[0], layers: layerCount, notes, ms: Date.now() - t0,
   };
+  if (givenShapes) {
+    result.given = {
+      inputs: givenShapes, names: Object.keys(o.inputs), maxRelErr: worst[1].relErr, maxAbsErr: worst[1].maxAbsErr, sqnrDb: sqnr[1],
+    };
+  }
+  return result;
 }
 
 /** Loads onnxruntime-web from a URL (a worker's ortUrl), its .wasm and .mjs taken from beside it. */

@@ -7,6 +7,7 @@
 //                    { id, cmd: 'init' }
 //                    { id, cmd: 'info' | 'check' | 'equalize' | 'graph', bytes, options, externalData, progress }
 //                    { id, cmd: 'verify', bytes, equalized, options, externalData, equalizedExternalData, progress }
+//                      (options.inputs, tensors of the caller's, are copied: small, and often used again)
 //   worker → client  { id, progress: [stage, fraction] }
 //                    { id, ok: true, result, model, externalData }   (equalize only;
 //                      externalData when the model keeps weights in a data file)
@@ -22,7 +23,7 @@ const COMMANDS = ['info', 'check', 'equalize', 'graph'];
 // what verify and graph take besides the model (they are not C commands: api.js's table has no row for them)
 const OWN_FIELDS = {
   graph: ['externalData'],
-  verify: ['sizes', 'seed', 'samples', 'externalData', 'equalizedExternalData', 'onProgress'],
+  verify: ['sizes', 'seed', 'samples', 'inputs', 'externalData', 'equalizedExternalData', 'onProgress'],
 };
 
 function ownRequest(cmd, options) {

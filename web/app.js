@@ -5,8 +5,9 @@
 // that started it; reports come out as DOM (render.js), the graph as SVG
 // (graph-view.js), downloads as blob: URLs.  After Equalize, the proof runs
 // the original and the equalized model in onnxruntime-web, in the same
-// worker (loaded from the page's own origin, only then).  Nothing is
-// fetched besides the page's own files.
+// worker (loaded from the page's own origin, only then), on seeded inputs
+// and, for an image model, on a picture the user picks or drops on the
+// proof (image.js).  Nothing is fetched besides the page's own files.
 import { createWorker } from '../wasm/worker.js';
 import { FORM_OPTIONS } from './options.js';
 import {
@@ -15,7 +16,8 @@ import {
 import { createGraphView } from './graph-view.js';
 import { renderNodeDetails, renderProof } from './details.js';
 import { sampleModel } from './sample.js';
-import { openDims, chooseSizes } from '../wasm/verify.js';
+import { openDims, chooseSizes, shapesFor } from '../wasm/verify.js';
+import { imageInputOf, imageTensor, sidesOf } from './image.js';
 
 // the proof runs by itself after Equalize up to this size (model and data), on a button above it
 const AUTO_PROOF_BYTES = 100e6;
@@ -85,6 +87,8 @@ export function start(options = {}) {
     dlModel: $('dl-model'), dlData: $('dl-data'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'),
     proof: $('proof'), proofNote: $('proof-note'), proofForm: $('proof-form'), proofSizes: $('proof-sizes'),
     proofRun: $('proof-run'), proofResult: $('proof-result'),
+    proofImage: $('proof-image'), imagePick: $('proof-image-pick'), imageInput: $('proof-image-input'),
+    imageHelp: $('proof-image-help'), imagePreview: $('proof-image-preview'),
   };
   // two status boxes: at the top for reading and checking, in the Equalize card for its work and the proof
   const boxes = {
@@ -102,7 +106,7 @@ export function start(options = {}) {
     say: (text) => { ui.graphSaid.textContent = text; },
   });
 
-  let model = null; // { file, extra, stem, check, sarifUrl, eq, out, data, limit }
+  let model = null; // { file, extra, stem, check, sarifUrl, eq, out, data, limit, sizes, image }
   let job = 0; // the running job's number: a result for an older one is dropped
   let busy = false;
   let box = boxes.top;
@@ -131,6 +135,7 @@ export function start(options = {}) {
       box.cancel.focus();
     ui.equalize.disabled = true;
     ui.proofRun.disabled = true;
+    ui.imagePick.disabled = true;
     ui.dlSarif.disabled = true;
   };
   const setIdle = (text, error = false) => {
@@ -142,6 +147,7 @@ export function start(options = {}) {
     box.cancel.disabled = true;
     ui.equalize.disabled = !model;
     ui.proofRun.disabled = !model?.out;
+    ui.imagePick.disabled = !model?.out;
     ui.dlSarif.disabled = !model;
     if (hadFocus) (box === boxes.eq ? box.message : ui.drop).focus();
   };
@@ -177,6 +183,7 @@ export function start(options = {}) {
   };
 
   function clear() {
+    model?.image?.bitmap.close();
     model = null;
     revoke('check');
     revoke('eq');
@@ -411,6 +418,60 @@ export function start(options = {}) {
     ui.proofNote.textContent = (open.length ? 'Sizes for the inputs\' dynamic dimensions: ' : '') +
       (big ? `The model is over ${formatBytes(AUTO_PROOF_BYTES)}: the proof runs when asked (it loads both models in this tab).` : '');
     ui.proofForm.hidden = false;
+    showImageHelp(m);
+  }
+
+  // ---------------------------------------------------------------- an image for the proof
+
+  // what the image becomes, said before and after one is chosen
+  function showImageHelp(m) {
+    const img = imageInputOf(m.check.model.inputs);
+    ui.proofImage.hidden = !img || !m.out;
+    if (!img) return;
+    const [, height, width] = sidesOf(shapesFor(m.check.model.inputs, m.sizes)[0].shape, img.layout);
+    const as = `stretched to ${width} × ${height} pixels (the input '${img.name}', ${img.layout}), ` +
+      `${img.channels === 3 ? 'its RGB values' : 'its grey level'} scaled to [0, 1]. No mean or standard deviation is applied: ` +
+      'both models see the same input, so the comparison holds for a model trained on normalized images too.';
+    ui.imageHelp.textContent = m.image
+      ? `${m.image.file.name} (${m.image.bitmap.width} × ${m.image.bitmap.height}) runs in the proof with the seeded inputs, ${as}`
+      : `Or drop one on this area. It is decoded here, never uploaded, and runs in the proof with the seeded inputs, ${as}`;
+    ui.imagePreview.hidden = !m.image;
+  }
+
+  // a picked or dropped file: decoded now (a file that is no image is said at once), run in the proof;
+  // none is taken while work runs (the button is disabled then too)
+  async function useImage(file) {
+    const m = model;
+    if (!m?.out || !file || busy) return;
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch (e) {
+      if (m !== model || busy) return;
+      box = boxes.eq;
+      ui.eqStatus.hidden = false;
+      setIdle(`Cannot use ${file.name}: this browser cannot decode it as an image (${e.name}).`, true);
+      return;
+    }
+    if (m !== model || busy) {
+      bitmap.close();
+      return;
+    }
+    m.image?.bitmap.close();
+    m.image = { file, bitmap };
+    showImageHelp(m);
+    await prove();
+  }
+
+  // the image as the image input's tensor, at the sizes the proof runs with
+  function imageFeed(m) {
+    const img = imageInputOf(m.check.model.inputs);
+    if (!img || !m.image) return null;
+    const shape = shapesFor(m.check.model.inputs, m.sizes)[0].shape;
+    const t = imageTensor(m.image.bitmap, shape, img, ui.imagePreview);
+    const [, height, width] = sidesOf(shape, img.layout);
+    ui.imagePreview.setAttribute('aria-label', `${m.image.file.name} as the model sees it, ${width} × ${height} pixels`);
+    return { [img.name]: t };
   }
 
   async function prove(id = null, prefix = '') {
@@ -432,17 +493,23 @@ export function start(options = {}) {
       'before-channel': 'the original with INT8 weights per channel', 'after-channel': 'the equalized model with INT8 weights per channel',
     };
     try {
+      showImageHelp(m);
+      const given = imageFeed(m);
       const { bytes, externalData } = await inputs(m);
       if (id !== job) return;
       const r = await worker.verify(bytes, m.out, {
         sizes: m.sizes, externalData, equalizedExternalData: m.data ?? undefined, transfer: false,
+        ...(given && { inputs: given }),
         onProgress: (stage, f) => { if (id === job) setBusy(`${lead}Proof: ${LABELS[stage] ?? stage}…`, f); },
       });
       if (id !== job) return;
-      renderProof(ui.proofResult, r);
+      renderProof(ui.proofResult, r, given && m.image.file.name);
       const t = r.sqnrDb.perTensor;
+      const g = r.given;
+      const onImage = g ? `; on ${m.image.file.name}: within ${g.maxRelErr.toExponential(1)}, ` +
+        `per tensor ${g.sqnrDb.perTensor.before.toFixed(1)} → ${g.sqnrDb.perTensor.after.toFixed(1)} dB` : '';
       setIdle(`${lead}Proof: outputs within ${r.maxRelErr.toExponential(1)}; INT8 output SQNR per tensor ` +
-        `${t.before.toFixed(1)} → ${t.after.toFixed(1)} dB.`);
+        `${t.before.toFixed(1)} → ${t.after.toFixed(1)} dB${onImage}.`);
     } catch (e) {
       if (id !== job) return;
       setIdle(`${lead}${explain(e, 'The proof failed') ?? 'Proof cancelled.'}`, !prefix);
@@ -499,19 +566,25 @@ export function start(options = {}) {
     if (--depth <= 0) {
       depth = 0;
       ui.drop.classList.remove('over');
+      ui.proof.classList.remove('over');
     }
   });
+  // files dropped on the proof, when it offers an image, are an image for it; anywhere else, a model
+  const forImage = (e) => !ui.proofImage.hidden && !ui.proof.hidden && ui.proof.contains(e.target);
   window.addEventListener('dragover', (e) => {
     if (!hasFiles(e)) return;
     e.preventDefault();
     e.dataTransfer.dropEffect = 'copy';
+    ui.proof.classList.toggle('over', forImage(e));
   });
   window.addEventListener('drop', (e) => {
     if (!hasFiles(e)) return;
     e.preventDefault();
     depth = 0;
     ui.drop.classList.remove('over');
-    load(e.dataTransfer.files);
+    ui.proof.classList.remove('over');
+    if (forImage(e)) useImage(e.dataTransfer.files[0]);
+    else load(e.dataTransfer.files);
   });
 
   ui.drop.addEventListener('click', () => ui.input.click());
@@ -536,6 +609,19 @@ export function start(options = {}) {
   ui.form.addEventListener('submit', (e) => {
     e.preventDefault();
     equalize();
+  });
+  // the image's size follows the dynamic dimensions as they are typed
+  ui.proofSizes.addEventListener('input', (e) => {
+    const f = e.target;
+    if (!model?.sizes || !Number.isInteger(f.valueAsNumber) || f.valueAsNumber < 1) return;
+    model.sizes[f.dataset.key] = f.valueAsNumber;
+    showImageHelp(model);
+  });
+  ui.imagePick.addEventListener('click', () => ui.imageInput.click());
+  ui.imageInput.addEventListener('change', () => {
+    const [file] = ui.imageInput.files;
+    ui.imageInput.value = '';
+    useImage(file);
   });
   ui.proofForm.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -600,6 +686,7 @@ export function start(options = {}) {
   for (const b of Object.values(boxes)) b.cancel.disabled = true;
   ui.equalize.disabled = true;
   ui.proofRun.disabled = true;
+  ui.imagePick.disabled = true;
   // start the worker and compile the .wasm now, so the first model is quick
   worker.init().catch((e) => {
     const text = explain(e, 'onnx-cle could not start');

@@ -97,32 +97,75 @@ const diffText = (a, b) => {
   return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(1)} dB`;
 };
 
-/** verify()'s result into box, numbers also as data attributes for tests and scripts. */
-export function renderProof(box, r) {
+// the SQNR table of one set of inputs: per tensor and per channel, before, after and the change
+function sqnrTable(caption, sqnr) {
+  const t = sqnr.perTensor;
+  const c = sqnr.perChannel;
+  const cell = (v, cls) => h('td', { class: cls }, v);
+  const gainCls = (a, b) => (b - a > 0.05 ? 'gain' : b - a < -0.05 ? 'loss' : 'muted');
+  return h('table', { class: 'proof-table' },
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Weights in INT8'), h('th', { scope: 'col' }, 'one scale per tensor'), h('th', { scope: 'col' }, 'one scale per channel'))),
+    h('tbody', {},
+      h('tr', {}, h('th', { scope: 'row' }, 'original'), cell(dbText(t.before)), cell(dbText(c.before))),
+      h('tr', {}, h('th', { scope: 'row' }, 'equalized'), cell(dbText(t.after)), cell(dbText(c.after))),
+      h('tr', {}, h('th', { scope: 'row' }, 'change'), cell(diffText(t.before, t.after), gainCls(t.before, t.after)),
+        cell(diffText(c.before, c.after), gainCls(c.before, c.after)))));
+}
+
+// "Same function" for one set of inputs
+function sameFunction(relErr, on) {
+  const kept = relErr <= 1e-3;
+  return h('p', { class: kept ? 'proof-ok' : 'loss' },
+    h('b', {}, 'Same function: '), `the largest output difference${on} is ${relErr.toExponential(1)} of the largest output`,
+    kept ? ' (float32 rounding).' : ': more than float rounding, so the outputs moved (high-bias absorption or ReLU6 as ReLU do that).');
+}
+
+const IMAGE_KEYS = ['imageMaxRelErr', 'imageSqnrBeforeDb', 'imageSqnrAfterDb', 'imageSqnrPcBeforeDb', 'imageSqnrPcAfterDb'];
+
+/**
+ * verify()'s result into box, numbers also as data attributes for tests and
+ * scripts; with r.given (the image named imageName), its numbers beside the
+ * seeded ones, as data-image-* attributes.
+ */
+export function renderProof(box, r, imageName = null) {
   const t = r.sqnrDb.perTensor;
   const c = r.sqnrDb.perChannel;
   Object.assign(box.dataset, {
     maxRelErr: String(r.maxRelErr), sqnrBeforeDb: String(t.before), sqnrAfterDb: String(t.after),
     sqnrPcBeforeDb: String(c.before), sqnrPcAfterDb: String(c.after),
   });
-  const kept = r.maxRelErr <= 1e-3;
-  const cell = (v, cls) => h('td', { class: cls }, v);
-  const gainCls = (a, b) => (b - a > 0.05 ? 'gain' : b - a < -0.05 ? 'loss' : 'muted');
+  for (const k of IMAGE_KEYS) delete box.dataset[k];
+  const g = r.given;
+  if (g) {
+    Object.assign(box.dataset, {
+      imageMaxRelErr: String(g.maxRelErr), imageSqnrBeforeDb: String(g.sqnrDb.perTensor.before),
+      imageSqnrAfterDb: String(g.sqnrDb.perTensor.after), imageSqnrPcBeforeDb: String(g.sqnrDb.perChannel.before),
+      imageSqnrPcAfterDb: String(g.sqnrDb.perChannel.after),
+    });
+  }
   const inputs = r.inputs.map((i) => `${i.name} ${i.type} [${i.shape.join(', ')}]`).join(', ');
-  box.replaceChildren(...[
-    h('p', { class: kept ? 'proof-ok' : 'loss' },
-      h('b', {}, 'Same function: '), `the largest output difference is ${r.maxRelErr.toExponential(1)} of the largest output`,
-      kept ? ' (float32 rounding).' : ': more than float rounding, so the outputs moved (high-bias absorption or ReLU6 as ReLU do that).'),
-    h('table', { class: 'proof-table' },
-      h('caption', {}, `Output SQNR with the ${r.layers} layers' weights in INT8 (symmetric, scale max|W|/127), against the original in float32`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Weights in INT8'), h('th', { scope: 'col' }, 'one scale per tensor'), h('th', { scope: 'col' }, 'one scale per channel'))),
-      h('tbody', {},
-        h('tr', {}, h('th', { scope: 'row' }, 'original'), cell(dbText(t.before)), cell(dbText(c.before))),
-        h('tr', {}, h('th', { scope: 'row' }, 'equalized'), cell(dbText(t.after)), cell(dbText(c.after))),
-        h('tr', {}, h('th', { scope: 'row' }, 'change'), cell(diffText(t.before, t.after), gainCls(t.before, t.after)),
-          cell(diffText(c.before, c.after), gainCls(c.before, c.after))))),
-    h('p', { class: 'muted' }, `On ${r.samples} seeded input${r.samples === 1 ? '' : 's'} (standard normal; seed ${r.seed}): ${inputs}; ${(r.ms / 1000).toFixed(1)} s.`),
-    r.notes.length ? h('p', { class: 'muted' }, `Left in float: ${r.notes.join('; ')}.`) : null,
-  ].filter(Boolean));
+  const caption = `Output SQNR with the ${r.layers} layers' weights in INT8 (symmetric, scale max|W|/127), against the original in float32`;
+  const seededText = `${r.samples} seeded input${r.samples === 1 ? '' : 's'} (standard normal; seed ${r.seed}): ${inputs}`;
+  const seeded = [
+    sameFunction(r.maxRelErr, ''),
+    sqnrTable(caption, r.sqnrDb),
+    h('p', { class: 'muted' }, `On ${seededText}; ${(r.ms / 1000).toFixed(1)} s.`),
+  ];
+  let parts;
+  if (g) {
+    const name = imageName ?? g.names.join(', ');
+    const shown = g.inputs.map((i) => `${i.name} [${i.shape.join(', ')}]`).join(', ');
+    parts = [h('div', { class: 'proof-sets' },
+      h('div', { class: 'proof-set', dataset: { set: 'seeded' } }, h('h4', {}, 'On seeded inputs'), ...seeded),
+      h('div', { class: 'proof-set', dataset: { set: 'image' } }, h('h4', {}, `On ${name}`),
+        sameFunction(g.maxRelErr, ` on ${name}`),
+        sqnrTable(`Output SQNR with the same INT8 weights, against the original in float32, on ${name}`, g.sqnrDb),
+        h('p', { class: 'muted' }, `As ${shown}, values in [0, 1].`)))];
+  } else {
+    parts = seeded;
+  }
+  if (r.notes.length) parts.push(h('p', { class: 'muted' }, `Left in float: ${r.notes.join('; ')}.`));
+  box.replaceChildren(...parts);
   box.hidden = false;
 }

@@ -4,12 +4,16 @@
 // proven with onnxruntime-web in the worker (loaded from the page's own
 // origin, under the page's Content-Security-Policy); the proof cancelled
 // and run again; the sample model with its dynamic batch dimension set by
-// the user; a model with nothing to equalize; the one-file demo's word on
-// the proof; axe-core at desktop and phone sizes.
+// the user; the proof on an image dropped on it (a PNG made here); a model
+// with nothing to equalize; the one-file demo's word on the proof; axe-core
+// at desktop and phone sizes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { fixture } from './helpers.mjs';
+import { verify } from '../../wasm/index.node.js';
+import { sampleModel } from '../../web/sample.js';
 import { setUp, tearDown, onPage as openPage, answer, give, press, download, axeViolations, artifacts, demo } from './page-lib.mjs';
 
 let env;
@@ -149,6 +153,109 @@ test('the sample model: no file needed; its dynamic batch size is chosen (1) and
     assert.match(await page.textContent('#proof-result'), /image float32 \[3, 3, 32, 32\]/);
     const r = await proof(page);
     assert.ok(r.maxRelErr <= 1e-3 && r.sqnrAfterDb > r.sqnrBeforeDb, JSON.stringify(r));
+  });
+});
+
+// a PNG (8-bit RGB, no colour profile, so the browser decodes it as it is) of rgb(x, y) → [r, g, b]
+const CRC = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+const crc32 = (buf) => {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+};
+function png(width, height, rgb) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(crc32(body));
+    return Buffer.concat([head, body, tail]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB, deflate, no filter method, no interlace
+  const rows = Buffer.alloc(height * (1 + 3 * width));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) rows.set(rgb(x, y), y * (1 + 3 * width) + 1 + 3 * x);
+  }
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+}
+const imageProof = (page) => page.$eval('#proof-result', (e) => Object.fromEntries(Object.entries(e.dataset)
+  .filter(([k]) => k.startsWith('image')).map(([k, v]) => [k, Number(v)])));
+
+test('an image dropped on the proof: both models run on it too, its numbers beside the seeded ones; what onnxruntime says in Node', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    // no image offered before there is an equalized model
+    assert.equal((await press(page, '#sample')).state, 'ready');
+    assert.equal(await page.isHidden('#proof-image'), true);
+    const done = await press(page, '#equalize');
+    assert.equal(done.state, 'ready', done.message);
+    assert.deepEqual(await imageProof(page), {});
+    // the sample's input is image [batch, 3, 32, 32]: an image model, NCHW
+    assert.equal(await page.isVisible('#proof-image-pick'), true);
+    assert.match(await page.textContent('#proof-image-help'), /drop one on this area.*stretched to 32 × 32 pixels \(the input 'image', NCHW\), its RGB values scaled to \[0, 1\]/);
+
+    // dropped on the proof: a 32 × 32 picture, drawn at its own size, so the input is its pixels / 255
+    const rgb = (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256];
+    const bytes = png(32, 32, rgb);
+    const got = await answer(page, () => page.evaluate((b64) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))], 'gradient.png', { type: 'image/png' }));
+      document.getElementById('proof-title').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, bytes.toString('base64')));
+    assert.equal(got.state, 'ready', got.message);
+    assert.match(got.message, /^Proof: outputs within .*; on gradient\.png: within \d\.\de-\d+, per tensor -?\d+\.\d → -?\d+\.\d dB\.$/);
+    const seeded = await proof(page);
+    const img = await imageProof(page);
+    assert.ok(img.imageMaxRelErr <= 1e-3, `relative difference on the image ${img.imageMaxRelErr}`);
+    assert.ok(Number.isFinite(img.imageSqnrBeforeDb) && Number.isFinite(img.imageSqnrAfterDb) && Number.isFinite(img.imageSqnrPcAfterDb));
+    assert.notEqual(img.imageSqnrBeforeDb, seeded.sqnrBeforeDb);
+    assert.match(await page.textContent('#proof-result [data-set="image"]'), /On gradient\.png.*one scale per tensor.*As image \[1, 3, 32, 32\], values in \[0, 1\]/s);
+    assert.match(await page.getAttribute('#proof-image-preview', 'aria-label'), /^gradient\.png as the model sees it, 32 × 32 pixels$/);
+    // the same models and the same picture through verify() in Node: the same numbers
+    const eq = (await download(page, '#dl-model')).bytes;
+    const data = new Float32Array(3 * 32 * 32);
+    for (let y = 0; y < 32; y++) {
+      for (let x = 0; x < 32; x++) rgb(x, y).forEach((v, k) => { data[(k * 32 + y) * 32 + x] = v / 255; });
+    }
+    const r = await verify(sampleModel().bytes, new Uint8Array(eq), { samples: 1, inputs: { image: { data, dims: [1, 3, 32, 32] } } });
+    const near = (a, b, what) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: page ${a}, Node ${b}`);
+    near(img.imageMaxRelErr, r.given.maxRelErr, 'max rel diff');
+    near(img.imageSqnrBeforeDb, r.given.sqnrDb.perTensor.before, 'per tensor before');
+    near(img.imageSqnrAfterDb, r.given.sqnrDb.perTensor.after, 'per tensor after');
+    near(img.imageSqnrPcBeforeDb, r.given.sqnrDb.perChannel.before, 'per channel before');
+    near(img.imageSqnrPcAfterDb, r.given.sqnrDb.perChannel.after, 'per channel after');
+
+    // picked: a picture of another size is stretched to the input, at the batch size chosen
+    await page.fill('#proof-sizes input[data-key="batch"]', '2');
+    const picked = await answer(page, () => page.setInputFiles('#proof-image-input',
+      { name: 'wide.png', mimeType: 'image/png', buffer: png(60, 20, (x, y) => [x * 4, y * 12, 128]) }));
+    assert.equal(picked.state, 'ready', picked.message);
+    assert.match(picked.message, /on wide\.png: within/);
+    assert.match(await page.textContent('#proof-image-help'), /^wide\.png \(60 × 20\) runs in the proof/);
+    assert.match(await page.textContent('#proof-result [data-set="image"]'), /As image \[2, 3, 32, 32\]/);
+    assert.ok((await imageProof(page)).imageMaxRelErr <= 1e-3);
+
+    await page.locator('#proof').screenshot({ path: path.join(artifacts, 'page-image-1280.png') });
+    assert.deepEqual(await axeViolations(page), [], 'axe-core at 1280 px, with the image proof');
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.deepEqual(await axeViolations(page), [], 'axe-core at 390 px, with the image proof');
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `the page is ${wide} px wide at 390`);
+    await page.locator('#proof').screenshot({ path: path.join(artifacts, 'page-image-390.png') });
+
+    // a file that is no image: a sentence, and the last result stays
+    const bad = await answer(page, () => page.setInputFiles('#proof-image-input',
+      { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') }));
+    assert.equal(bad.state, 'error');
+    assert.match(bad.message, /^Cannot use notes\.png: this browser cannot decode it as an image/);
+    assert.match(await page.textContent('#proof-image-help'), /^wide\.png/);
   });
 });
 

@@ -8,9 +8,10 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { equalize, verify, OnnxCleError } from '../../wasm/index.node.js';
-import { quantizeWeights } from '../../wasm/quant.js';
+import { quantizeWeights, addSquares, sqnrDb } from '../../wasm/quant.js';
 import { chooseSizes, openDims } from '../../wasm/verify.js';
 import { root, fixture, realModels, run } from './helpers.mjs';
+import { sampleModel } from '../../web/sample.js';
 import { run as ortRun, compare } from './ort.mjs';
 
 // every float constant of every graph (initializers and Constant values), as
@@ -105,6 +106,71 @@ test('verify: a MobileNetV2-like model equalized keeps its function and quantize
   assert.ok(c.relErr <= 1e-4);
 });
 
+// an image-like input: smooth, in [0, 1], as the page makes from a picture
+function picture(c, h, w) {
+  const data = new Float32Array(c * h * w);
+  for (let k = 0; k < c; k++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) data[(k * h + y) * w + x] = 0.5 + 0.5 * Math.sin((x + 1) * (k + 1) / 5) * Math.cos(y / 7);
+    }
+  }
+  return data;
+}
+
+test('verify: inputs of your own run besides the seeded ones and are reported apart, as onnxruntime says directly', async () => {
+  const bytes = new Uint8Array(readFileSync(fixture('mobilenetv2_like_folded.onnx')));
+  const { model } = await equalize(bytes);
+  const data = picture(3, 32, 32);
+  const keep = data.slice();
+  const r = await verify(bytes, model, { samples: 1, inputs: { input: { data, dims: [1, 3, 32, 32] } } });
+  assert.deepEqual(data, keep, 'the given values are not changed');
+  // the seeded numbers are those of a run without the given input
+  const plain = await verify(bytes, model, { samples: 1 });
+  assert.equal(r.maxRelErr, plain.maxRelErr);
+  assert.deepEqual(r.sqnrDb, plain.sqnrDb);
+  assert.equal(plain.given, undefined);
+  assert.deepEqual(r.given.inputs, [{ name: 'input', type: 'float32', shape: [1, 3, 32, 32] }]);
+  assert.deepEqual(r.given.names, ['input']);
+  // the given numbers: each model run directly on the picture, the weights fake-quantized as verify does
+  const feeds = { input: Object.assign(data.slice(), { dims: [1, 3, 32, 32] }) };
+  const ref = await ortRun(bytes, feeds);
+  const c = compare(ref, await ortRun(model, feeds));
+  assert.equal(r.given.maxRelErr, c.relErr);
+  assert.equal(r.given.maxAbsErr, c.maxAbsErr);
+  assert.ok(c.relErr > 0 && c.relErr <= 1e-4, `relative difference ${c.relErr}`);
+  assert.notEqual(r.given.maxRelErr, r.maxRelErr, 'the picture is not a seeded input');
+  for (const [key, perChannel] of [['perTensor', false], ['perChannel', true]]) {
+    for (const [which, m] of [['before', bytes], ['after', model]]) {
+      const out = await ortRun(quantizeWeights(m, { perChannel }).model, feeds);
+      const sums = [0, 0];
+      for (const name of Object.keys(ref)) addSquares(sums, ref[name], out[name]);
+      assert.equal(r.given.sqnrDb[key][which], sqnrDb(sums[0], sums[1]), `${key} ${which}`);
+    }
+  }
+  assert.ok(r.given.sqnrDb.perTensor.after > r.given.sqnrDb.perTensor.before, JSON.stringify(r.given.sqnrDb));
+
+  // a dynamic dimension (the page's sample: image [batch, 3, 32, 32]) takes the given size; the seeded inputs keep theirs
+  const sample = sampleModel().bytes;
+  const { model: sampleEq } = await equalize(sample);
+  const both = new Float32Array(2 * data.length);
+  both.set(data);
+  both.set(data.map((v) => 1 - v), data.length);
+  const d = await verify(sample, sampleEq, { samples: 1, inputs: { image: { data: both, dims: [2, 3, 32, 32] } } });
+  assert.deepEqual(d.inputs[0].shape, [1, 3, 32, 32]);
+  assert.deepEqual(d.given.inputs[0].shape, [2, 3, 32, 32]);
+  assert.ok(d.given.maxRelErr <= 1e-4 && Number.isFinite(d.given.sqnrDb.perChannel.after), JSON.stringify(d.given));
+
+  await assert.rejects(verify(bytes, model, { samples: 1, inputs: { input: { data: both, dims: [2, 3, 32, 32] } } }),
+    { name: 'TypeError', message: /options\.inputs 'input' is 2 long on axis 0, where the model's input is 1/ });
+  await assert.rejects(verify(bytes, model, { inputs: { image: { data, dims: [1, 3, 32, 32] } } }),
+    { name: 'TypeError', message: /names 'image', which is not an input of the model \(it has input\)/ });
+  await assert.rejects(verify(bytes, model, { inputs: { input: { data, dims: [1, 3, 32, 31] } } }),
+    { name: 'TypeError', message: /holds 3072 values, and dims \[1, 3, 32, 31\] make 2976/ });
+  await assert.rejects(verify(bytes, model, { inputs: { input: { data, dims: [3, 32, 32] } } }),
+    { name: 'TypeError', message: /has 3 dimensions, the model's input 4/ });
+  await assert.rejects(verify(bytes, model, { inputs: { input: data } }), { name: 'TypeError', message: /'input': data must be a typed array/ });
+});
+
 test('verify: dynamic dimensions get sizes (a batch 1, the rest 64, or as given), named ones shared', async () => {
   const inputs = [
     { name: 'x', shape: ['batch', 3, 'h', -1] },
@@ -144,8 +210,11 @@ test('in the worker: graph() and verify() answer as the API does; the models mov
     for (const e of g.edges) assert.ok(e.points.length >= 4 && e.points[1] < e.points.at(-1), `${e.tensor} goes down the page`);
     const { model } = await w.equalize(bytes.slice());
     const keep = bytes.slice();
-    const r = await w.verify(bytes, model, { samples: 1, transfer: false });
+    const data = picture(3, 32, 32);
+    const r = await w.verify(bytes, model, { samples: 1, transfer: false, inputs: { input: { data, dims: [1, 3, 32, 32] } } });
     assert.ok(r.maxRelErr <= 1e-4 && r.sqnrDb.perTensor.after > r.sqnrDb.perTensor.before, JSON.stringify(r.sqnrDb));
+    assert.ok(r.given.maxRelErr <= 1e-4 && r.given.maxRelErr !== r.maxRelErr, JSON.stringify(r.given));
+    assert.equal(data.length, 3 * 32 * 32, 'the given input is copied, not moved');
     assert.deepEqual(bytes, keep);
     await w.verify(bytes, model, { samples: 1 });
     assert.equal(bytes.byteLength, 0);
