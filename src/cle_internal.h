@@ -36,15 +36,15 @@ enum side { SIDE_OUT = 1, SIDE_IN = 2 }; /* a layer's output or input ranges */
 
 struct eq;
 
-/* One layer during a run. */
 /* One kernel_sums call of the statistics, kept so that a later run on
  * another plan reads the weights again only when its inputs differ. */
 struct sums_memo {
 	const double *in[4];    /* b1, b2, a1, a2 as given (copies), NULL: not given */
 	double *out[4];         /* r1, r2, c1, c2 as computed (copies), NULL: not asked */
-	bool set;
+	bool set;               /* the call was made and kept */
 };
 
+/* One layer during a run. */
 struct lstate {
 	bool active;            /* weights read and finite: may be rewritten */
 	bool changed;           /* some factor differs from 1 */
