@@ -517,10 +517,11 @@ static enum cle_status refuse_invalid(const struct graph_model *gm, const struct
 	return st;
 }
 
-/* Plans and solves with BatchNormalization treated as bn. */
+/* Plans and solves with BatchNormalization treated as bn, borrowing the
+ * weights' reads of the prior run (NULL: none; it must outlive this one). */
 static enum cle_status plan_and_solve(struct graph_model *gm, const struct cle_options *o,
-				      enum cle_bn bn, const struct cle_alloc *a, struct cle_plan **plan,
-				      struct cle_run **run, struct cle_error *e)
+				      enum cle_bn bn, const struct cle_run *prior, const struct cle_alloc *a,
+				      struct cle_plan **plan, struct cle_run **run, struct cle_error *e)
 {
 	struct cle_config cfg = o->cle;
 	enum cle_status st;
@@ -529,7 +530,7 @@ static enum cle_status plan_and_solve(struct graph_model *gm, const struct cle_o
 	*run = NULL;
 	if ((st = cle_plan_groups(plan, gm, &cfg, a, e)) != CLE_OK)
 		return st;
-	return cle_run_solve(run, *plan, o->progress, o->progress_ud, e);
+	return cle_run_solve(run, *plan, prior, o->progress, o->progress_ud, e);
 }
 
 /* Does the plan fold a BatchNormalization into a layer; *half: into a
@@ -592,9 +593,9 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	 * kept in float16 models, where folding would round every weight;
 	 * balancing, which has no estimate, folds (as the reference does) */
 	auto_bn = o->bn_auto && o->cle.objective == CLE_OBJECTIVE_NOISE;
-	st = plan_and_solve(gm, o, o->bn_auto ? CLE_BN_FOLD : o->cle.bn, a, &plan, &run, e);
+	st = plan_and_solve(gm, o, o->bn_auto ? CLE_BN_FOLD : o->cle.bn, NULL, a, &plan, &run, e);
 	if (st == CLE_OK && auto_bn && folds_bn(plan, &half) &&
-	    (st = plan_and_solve(gm, o, CLE_BN_KEEP, a, &plan2, &run2, e)) == CLE_OK) {
+	    (st = plan_and_solve(gm, o, CLE_BN_KEEP, run, a, &plan2, &run2, e)) == CLE_OK) {
 		double folded = cle_run_result(run)->est_after, kept = cle_run_result(run2)->est_after;
 
 		if (half)
@@ -606,8 +607,10 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 			plan = plan2, run = run2;
 			plan2 = tp, run2 = tr;
 		}
-		cle_run_free(run2);
-		run2 = NULL;
+		if (kept < folded) { /* the folded run, whose reads the kept one borrows, stays till the write */
+			cle_run_free(run2);
+			run2 = NULL;
+		}
 		plan->bn_alternative = kept >= folded ? (half ? 0 : folded) : kept;
 	}
 	if (st == CLE_OK && (st = cle_run_write(run, sink, &gs, &res, e)) == CLE_OK) {

@@ -127,6 +127,30 @@ enum cle_status eq_note(struct eq *q, uint32_t li, const char *why)
 
 /* ---- the steps -------------------------------------------------------------- */
 
+/* Layer li's weights in the prior run, read as this run reads them (the
+ * same tensor, shape and grouping): its state there, or NULL. */
+static const struct lstate *prior_layer(const struct eq *q, uint32_t li)
+{
+	const struct cle_layer *l = &q->p->layers[li];
+	const struct cle_plan *pp;
+	uint32_t n, i, k;
+
+	if (q->prior == NULL)
+		return NULL;
+	pp = q->prior->p;
+	n = pp->n_layers;
+	for (k = 0; k < n; k++) {
+		const struct cle_layer *x;
+
+		i = (li + k) % n; /* the plans list the layers alike: li first */
+		x = &pp->layers[i];
+		if (x->g == l->g && x->w_value == l->w_value && x->d0 == l->d0 && x->d1 == l->d1 &&
+		    x->k == l->k && x->groups == l->groups && q->prior->ls[i].active)
+			return &q->prior->ls[i];
+	}
+	return NULL;
+}
+
 /* Reads a layer's weights once: abs-max over k, BN factors, first ranges. */
 static enum cle_status read_layer(struct eq *q, uint32_t li)
 {
@@ -159,11 +183,17 @@ static enum cle_status read_layer(struct eq *q, uint32_t li)
 		return eq_nomem(q);
 	S->rout = l->lead_out ? S->r0 : S->r1;
 	S->rin = l->lead_out ? S->r1 : S->r0;
-	if (l->k > 1) {
+	S->prior = prior_layer(q, li);
+	if (l->k > 1 && S->prior != NULL && S->prior->m != NULL) {
+		S->m = S->prior->m; /* read only from here on; finite, or the prior run had no layer */
+		bad = 0;
+	} else if (l->k > 1) {
 		S->m = eq_alloc(q, l->d0 * l->d1, sizeof(float));
 		if (S->m == NULL)
 			return eq_nomem(q);
 		bad = kernel_absmax_reduce(&S->t, S->m);
+	} else if (S->prior != NULL) {
+		bad = 0; /* counted there */
 	} else {
 		/* |w| is read in place each time; count non-finite values once */
 		bad = kernel_scale(&S->t, NULL, NULL, 0, l->d0 * l->d1, NULL, NULL);
@@ -474,8 +504,8 @@ struct cle_run {
 	const struct cle_alloc *a;
 };
 
-enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, cle_progress_fn progress_fn,
-			      void *progress_ud, struct cle_error *e)
+enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, const struct cle_run *prior,
+			      cle_progress_fn progress_fn, void *progress_ud, struct cle_error *e)
 {
 	const struct cle_alloc *a = p->arena.a;
 	struct cle_run *run = cle_calloc(a, 1, sizeof *run);
@@ -488,6 +518,7 @@ enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, cle_prog
 	run->a = a;
 	q = &run->q;
 	q->p = p;
+	q->prior = prior != NULL ? &prior->q : NULL;
 	q->res = &run->res;
 	q->e = e;
 	q->progress = progress_fn;
@@ -546,7 +577,7 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 	enum cle_status st;
 
 	memset(res, 0, sizeof *res);
-	if ((st = cle_run_solve(&run, p, progress_fn, progress_ud, e)) != CLE_OK)
+	if ((st = cle_run_solve(&run, p, NULL, progress_fn, progress_ud, e)) != CLE_OK)
 		return st;
 	st = cle_run_write(run, sink, gs, res, e);
 	cle_run_free(run);

@@ -189,11 +189,15 @@ struct cle_result {
  * estimates before writing one: cle_run_solve reads the weights and
  * chooses the scales (the result's estimates and rounds are set);
  * cle_run_write writes the model and completes *res (owned by the plan's
- * arena).  The plan and its model bytes must outlive the run. */
+ * arena).  The plan and its model bytes must outlive the run.  prior
+ * (NULL: none): an earlier run on another plan of the same model, whose
+ * reads of the same weights this run borrows (their abs-max over each
+ * window; the statistics' weight sums where their inputs are the same):
+ * it must outlive this run. */
 struct cle_run;
 CLE_NODISCARD enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p,
-					    cle_progress_fn progress, void *progress_ud,
-					    struct cle_error *e);
+					    const struct cle_run *prior, cle_progress_fn progress,
+					    void *progress_ud, struct cle_error *e);
 const struct cle_result *cle_run_result(const struct cle_run *run);
 CLE_NODISCARD enum cle_status cle_run_write(struct cle_run *run, const struct onnx_sink *sink,
 					    const struct graph_save *gs, struct cle_result *res,

@@ -36,6 +36,14 @@ enum side { SIDE_OUT = 1, SIDE_IN = 2 }; /* a layer's output or input ranges */
 
 struct eq;
 
+/* One kernel_sums call of the statistics, kept so that a later run on
+ * another plan reads the weights again only when its inputs differ. */
+struct sums_memo {
+	const double *in[4];    /* b1, b2, a1, a2 as given (copies), NULL: not given */
+	double *out[4];         /* r1, r2, c1, c2 as computed (copies), NULL: not asked */
+	bool set;               /* the call was made and kept */
+};
+
 /* One layer during a run. */
 struct lstate {
 	bool active;            /* weights read and finite: may be rewritten */
@@ -62,6 +70,8 @@ struct lstate {
 	double pc_base[2];      /* its per-channel noise estimates as the model was */
 	int8_t *qe;             /* float16 weights: log2 of the lowest set bit's value, least over
 				   each [d0][d1] window (QE_ZERO: all zero); NULL otherwise */
+	struct sums_memo memo[2]; /* kernel_sums calls of the statistics (forward, back) */
+	const struct lstate *prior; /* the same weights in the prior run (cle_run_solve), or NULL */
 	struct eq *q;
 };
 
@@ -81,6 +91,7 @@ struct done_ref {
 /* One cle_equalize run. */
 struct eq {
 	struct cle_plan *p;
+	const struct eq *prior; /* an earlier run on the same model (cle_run_solve), or NULL */
 	struct cle_result *res;
 	struct lstate *ls;      /* per layer */
 	double **s;             /* per region: scale per channel, NULL when not balanced */
@@ -164,6 +175,12 @@ CLE_NODISCARD enum cle_status balance_finish(struct eq *q);
 /* ---- cle_stats.c ---- */
 /* Data-free statistics of every active layer (e_in, e_out, g_out, t_in, kwin). */
 CLE_NODISCARD enum cle_status stats_run(struct eq *q);
+/* kernel_sums over layer li's weights, as call `which` (0: forward, 1:
+ * back) of the statistics: taken from the prior run's same call when its
+ * inputs were the same, and kept for a later run. */
+CLE_NODISCARD enum cle_status stats_sums(struct eq *q, uint32_t li, int which, const double *b1,
+					 const double *b2, double *r1, double *r2, const double *a1,
+					 const double *a2, double *c1, double *c2);
 /* The static float16 limits of every half region's scales (cap_lo, cap_hi):
  * biases, bounds and constants, and, after stats_run, the activations. */
 CLE_NODISCARD enum cle_status stats_half_caps(struct eq *q);

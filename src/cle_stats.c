@@ -162,10 +162,10 @@ static enum cle_status layer_mom(struct fwd *f, uint32_t li, const struct mom *i
 		for (i = 0; i < cnt; i++)
 			div *= strides[i] > 0 ? (double)strides[i] : 1.0;
 	S->kwin = (double)l->k / div;
-	if (l->lead_out)
-		kernel_sums(&S->t, mu_in, var_in, out->mu, out->var, NULL, NULL, NULL, NULL);
-	else
-		kernel_sums(&S->t, NULL, NULL, NULL, NULL, mu_in, var_in, out->mu, out->var);
+	st = l->lead_out ? stats_sums(q, li, 0, mu_in, var_in, out->mu, out->var, NULL, NULL, NULL, NULL)
+			 : stats_sums(q, li, 0, NULL, NULL, NULL, NULL, mu_in, var_in, out->mu, out->var);
+	if (st != CLE_OK)
+		return st;
 	for (i = 0; i < l->c_out; i++) {
 		double gamma = 0, beta = 0, ka = 1, ta;
 
@@ -405,6 +405,66 @@ static enum cle_status forward(struct eq *q, const struct graph *g, uint32_t *or
 	return CLE_OK;
 }
 
+/* A copy of the n doubles at x in the run's arena (NULL stays NULL); *ok
+ * turns false when out of memory. */
+static double *memo_copy(struct eq *q, const double *x, size_t n, bool *ok)
+{
+	double *c;
+
+	if (x == NULL)
+		return NULL;
+	if ((c = eq_alloc(q, n, sizeof *c)) == NULL) {
+		*ok = false;
+		return NULL;
+	}
+	memcpy(c, x, n * sizeof *c);
+	return c;
+}
+
+/* Does the memo hold a call with these inputs (the same values, the same
+ * ones given) and these outputs asked for? */
+static bool memo_same(const struct sums_memo *m, const double *const in[4], double *const out[4],
+		      const size_t n[4])
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if ((m->in[i] == NULL) != (in[i] == NULL) || (m->out[i] == NULL) != (out[i] == NULL))
+			return false;
+		if (in[i] != NULL && memcmp(m->in[i], in[i], n[i] * sizeof *in[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+enum cle_status stats_sums(struct eq *q, uint32_t li, int which, const double *b1,
+			   const double *b2, double *r1, double *r2, const double *a1,
+			   const double *a2, double *c1, double *c2)
+{
+	struct lstate *S = &q->ls[li];
+	const double *const in[4] = {b1, b2, a1, a2};
+	double *const out[4] = {r1, r2, c1, c2};
+	const size_t n[4] = {S->n_col, S->n_col, S->t.d0, S->t.d0};
+	const size_t n_out[4] = {S->t.d0, S->t.d0, S->n_col, S->n_col};
+	struct sums_memo *m = &S->memo[which];
+	bool ok = true;
+	int i;
+
+	if (S->prior != NULL && S->prior->memo[which].set && memo_same(&S->prior->memo[which], in, out, n)) {
+		for (i = 0; i < 4; i++)
+			if (out[i] != NULL)
+				memcpy(out[i], S->prior->memo[which].out[i], n_out[i] * sizeof *out[i]);
+	} else {
+		kernel_sums(&S->t, b1, b2, r1, r2, a1, a2, c1, c2);
+	}
+	for (i = 0; i < 4; i++) { /* per channel: small beside the weights */
+		m->in[i] = memo_copy(q, in[i], n[i], &ok);
+		m->out[i] = memo_copy(q, out[i], n_out[i], &ok);
+	}
+	m->set = ok;
+	return ok ? CLE_OK : eq_nomem(q);
+}
+
 /* T[c] = sum over outputs o of S2[o][c] kf_o^2 g_o: what noise at input
  * feature c of layer li weighs at the end of its group. */
 static enum cle_status back_weights(struct eq *q, uint32_t li, double *t)
@@ -419,10 +479,8 @@ static enum cle_status back_weights(struct eq *q, uint32_t li, double *t)
 	for (o = 0; o < l->c_out; o++)
 		w[o] = (S->kg ? S->kg[o] : 1.0) * S->g_out[o];
 	if (l->lead_out)
-		kernel_sums(&S->t, NULL, NULL, NULL, NULL, NULL, w, NULL, t);
-	else
-		kernel_sums(&S->t, NULL, w, NULL, t, NULL, NULL, NULL, NULL);
-	return CLE_OK;
+		return stats_sums(q, li, 1, NULL, NULL, NULL, NULL, NULL, w, NULL, t);
+	return stats_sums(q, li, 1, NULL, w, NULL, t, NULL, NULL, NULL, NULL);
 }
 
 /* Layer li's gains: through the consumers of its output region when that

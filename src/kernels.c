@@ -290,12 +290,50 @@ size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const doubl
 #endif
 }
 
+/* Sums of w and w^2 over one window of k float32 elements at p, in order,
+ * non-finite elements skipped (their bits say so: no float compare). */
+static inline void window_sums_f32(const uint8_t *p, size_t k, double *s1, double *s2)
+{
+	double x1 = 0, x2 = 0;
+	size_t s;
+
+	for (s = 0; s < k; s++, p += 4) {
+		uint32_t u = load_u32(p);
+		double w = (double)f32_from_bits(u);
+
+		if ((u & 0x7fffffffu) >= 0x7f800000u)
+			continue;
+		x1 += w;
+		x2 += w * w;
+	}
+	*s1 = x1;
+	*s2 = x2;
+}
+
+static inline void window_sums_f16(const uint8_t *p, size_t k, double *s1, double *s2)
+{
+	double x1 = 0, x2 = 0;
+	size_t s;
+
+	for (s = 0; s < k; s++, p += 2) {
+		float w = kernel_f16_to_f32(load_u16(p));
+
+		if (!isfinite(w))
+			continue;
+		x1 += (double)w;
+		x2 += (double)w * (double)w;
+	}
+	*s1 = x1;
+	*s2 = x2;
+}
+
 void kernel_sums(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
 		 double *r2, const double *a1, const double *a2, double *c1, double *c2)
 {
 	size_t d1 = t->d1, per = t->d0 / t->groups, n_col = t->groups * d1, es = elem_size(t->dt);
 	const uint8_t *p = t->p;
-	size_t i, j, s;
+	size_t i, j, k = t->k;
+	bool half = t->dt == KERNEL_F16;
 
 	for (j = 0; j < n_col; j++) {
 		if (c1 != NULL)
@@ -307,18 +345,13 @@ void kernel_sums(const struct kernel_tensor *t, const double *b1, const double *
 		size_t c0 = i / per * d1;
 		double x1 = 0, x2 = 0;
 
-		for (j = 0; j < d1; j++) {
-			double s1 = 0, s2 = 0;
+		for (j = 0; j < d1; j++, p += k * es) {
+			double s1, s2;
 
-			for (s = 0; s < t->k; s++, p += es) {
-				float w = t->dt == KERNEL_F16 ? kernel_f16_to_f32(load_u16(p))
-							      : f32_from_bits(load_u32(p));
-
-				if (!isfinite(w))
-					continue;
-				s1 += (double)w;
-				s2 += (double)w * (double)w;
-			}
+			if (half)
+				window_sums_f16(p, k, &s1, &s2);
+			else
+				window_sums_f32(p, k, &s1, &s2);
 			if (r1 != NULL)
 				x1 += s1 * b1[c0 + j];
 			if (r2 != NULL)
