@@ -180,8 +180,10 @@ static void find_affine(struct cle_plan *p, struct cle_layer *l, const struct gr
 		n = out->uses[0].node;
 		nd = &g->node[n];
 		add = ops_is(nd, "Add") || ops_is(nd, "Sub");
+		/* its output must be its own (not a tensor it reads, or one another node writes) */
 		if ((!add && !ops_is(nd, "Mul") && !ops_is(nd, "Div")) || nd->n_out != 1 ||
-		    nd->out[0] == GRAPH_NONE || (cs = ops_const_slot(g, n)) == GRAPH_NONE ||
+		    nd->out[0] == GRAPH_NONE || g->value[nd->out[0]].producer != n ||
+		    nd->out[0] == l->out_value || (cs = ops_const_slot(g, n)) == GRAPH_NONE ||
 		    cs == out->uses[0].slot || (ops_is(nd, "Div") && cs != 1))
 			return;
 		c = ops_input_const(g, n, cs);
