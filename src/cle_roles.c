@@ -112,6 +112,23 @@ static enum cle_status const_role(struct planner *pl, uint32_t n, const struct o
 }
 
 /* The role of node n from the op table, and the sentence when it blocks. */
+/* Are the inputs a node of this role carries channels from all there (not
+ * missing, as an empty name or too short a list makes them)? */
+static bool data_present(const struct graph_node *nd, enum ops_role role, uint32_t dslot)
+{
+	uint32_t i;
+
+	if (role == OPS_JOIN || role == OPS_CONCAT) {
+		for (i = 0; i < nd->n_in; i++)
+			if (nd->in[i] == GRAPH_NONE)
+				return false;
+		return nd->n_in > 0;
+	}
+	if (role == OPS_PASS || role == OPS_FLATTEN)
+		return nd->n_in > dslot && nd->in[dslot] != GRAPH_NONE;
+	return true;
+}
+
 enum cle_status plan_set_role(struct planner *pl, uint32_t n)
 {
 	const struct graph *g = pl->g;
@@ -146,6 +163,9 @@ enum cle_status plan_set_role(struct planner *pl, uint32_t n)
 		return reason(pl, why, "%s node %s, %s", nd->op, label(g, n, lb), tail);
 	if ((d->flags & OPS_BOUND) && ((st = bound_role(pl, n)) != CLE_OK || *why != NULL))
 		return st;
+	if (!data_present(nd, d->role, pl->dslot[n]))
+		return reason(pl, why, "%s node %s, which lacks the input it would pass channels from",
+			      nd->op, label(g, n, lb));
 	pl->role[n] = d->role;
 	if (d->flags & (OPS_BOUND | OPS_AFFINE))
 		pl->rescale[n] = (uint8_t)(1 + ((d->flags & OPS_BOUND) ? CLE_RESCALE_CLIP : CLE_RESCALE_BN));
