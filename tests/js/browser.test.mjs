@@ -8,14 +8,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { native, run, realModels, fixture } from './helpers.mjs';
+import { native, run, realModels, fixture, launchChromium } from './helpers.mjs';
 import { installPacked, readmeBlock, bin } from './pack.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const pkg = installPacked();
 const models = { det: realModels['ppocr-det'], rec: realModels['ppocr-rec'], vgg: fixture('vgg_like_bn.onnx') };
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
@@ -122,25 +119,19 @@ function expectations(r, problems) {
   assert.equal(r.after, 6);
 }
 
-let userData;
+let closeChromium;
 
 before(async () => {
   server = serve({ public: path.join(pkg.dir, 'public'), inline: path.join(pkg.dir, 'inline/out'), pkg: pkg.dir });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${server.address().port}`;
-  userData = mkdtempSync(path.join(tmpdir(), 'onnx-cle-chromium-'));
-  context = await chromium.launchPersistentContext(userData, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  ({ context, close: closeChromium } = await launchChromium());
 });
 
 after(async () => {
-  await context?.close();
+  await closeChromium?.();
   server?.close();
-  for (const dir of [pkg.dir, userData]) if (dir) rmSync(dir, { recursive: true, force: true });
+  rmSync(pkg.dir, { recursive: true, force: true });
 });
 
 test('bundled by esbuild as the README says: API and worker in Chromium', async () => {

@@ -9,16 +9,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, readdirSync, existsSync, symlinkSync, copyFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync, readdirSync, existsSync, symlinkSync, copyFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { build as viteBuild, createServer as createViteServer } from 'vite';
 import webpack from 'webpack';
-import { native, run, realModels, root } from './helpers.mjs';
+import { native, run, realModels, root, launchChromium } from './helpers.mjs';
 import { installPacked, readmeBlock, bin } from './pack.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const model = realModels['ppocr-det'];
 const pkg = installPacked();
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
@@ -45,22 +42,16 @@ const page = (script) =>
   `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>app</title></head>
 <body><script type="module" src="${script}"></script></body></html>\n`;
 
-let userData;
+let closeChromium;
 let context;
 
 before(async () => {
-  userData = mkdtempSync(path.join(tmpdir(), 'onnx-cle-chromium-'));
-  context = await chromium.launchPersistentContext(userData, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  ({ context, close: closeChromium } = await launchChromium());
 });
 
 after(async () => {
-  await context?.close();
-  for (const dir of [pkg.dir, userData]) if (dir) rmSync(dir, { recursive: true, force: true });
+  await closeChromium?.();
+  rmSync(pkg.dir, { recursive: true, force: true });
 });
 
 /** A folder of the consumer project holding `files` (name → text). */

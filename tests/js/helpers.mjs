@@ -1,6 +1,7 @@
 // Shared paths and runners for the JS tests.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -49,4 +50,25 @@ export function pythonFacts(paths) {
 export function bytesOf(file) {
   const b = readFileSync(file);
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/** Debian's Chromium, headless, with a profile folder of its own (a persistent
+ * context: service workers and storage behave as in a user's browser);
+ * close() shuts it and removes that folder. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const userData = mkdtempSync(path.join(tmpdir(), 'onnx-cle-chromium-'));
+  const context = await chromium.launchPersistentContext(userData, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(userData, { recursive: true, force: true });
+    },
+  };
 }
