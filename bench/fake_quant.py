@@ -5,11 +5,15 @@
 usage: /usr/bin/python3 bench/fake_quant.py JOBS.json
 JOBS.json is a list of jobs; each is one of
   {"job": "weights", "model": IN, "per_tensor": OUT1, "per_channel": OUT2}
+     (optional: "jitter": a seed, each step widened by a random 0..1%;
+      "only": K, the K-th layer of the "layers" job's list alone)
+  {"job": "layers",  "model": IN}
   {"job": "probe",   "model": IN, "out": OUT}
   {"job": "w8a8",    "model": IN, "ranges": {key: [min, max]}, "out": OUT}
   {"job": "verify",  "model": IN, "quantized": OUT1, "per_channel": false}
 (per_tensor / per_channel may be left out). Prints a JSON list with one
-result per job.
+result per job.  layers: {"layers": [{"path", "node", "op"}]}, the layers
+below in the order "only" counts them (path: the graph, "" for the main one).
 
 Layers: every Conv, ConvTranspose, Gemm and MatMul node, in the main graph
 and in the subgraphs of If/Loop/Scan nodes, whose weight input (input 1: W of
@@ -185,7 +189,9 @@ def job_weights(job):
         ls = layers(m)
         seen, notes = set(), []
         jitter = np.random.default_rng(job["jitter"]) if job.get("jitter") else None
-        for layer in ls:
+        for k, layer in enumerate(ls):
+            if job.get("only") is not None and k != job["only"]:
+                continue
             if layer[3].ident in seen:  # a weight shared by layers is quantized once
                 continue
             seen.add(layer[3].ident)
@@ -195,6 +201,11 @@ def job_weights(job):
         onnx.save(m, job[key])
         res[key] = {"layers": len(ls), "notes": notes}
     return res
+
+
+def job_layers(job):
+    return {"layers": [{"path": path, "node": node.name, "op": node.op_type}
+                       for _, path, node, _, _ in layers(onnx.load(job["model"]))]}
 
 
 # ---------------------------------------------------------------- activations
@@ -362,7 +373,7 @@ def main():
         raise SystemExit(__doc__)
     with open(sys.argv[1]) as f:
         jobs = json.load(f)
-    run = {"weights": job_weights, "probe": job_probe, "w8a8": job_w8a8, "verify": job_verify}
+    run = {"weights": job_weights, "layers": job_layers, "probe": job_probe, "w8a8": job_w8a8, "verify": job_verify}
     print(json.dumps([run[j["job"]](j) for j in jobs]))
 
 

@@ -291,7 +291,7 @@ class Accumulator {
 
 // ---------------------------------------------------------------- evaluate
 
-function equalizeCommand(cli) {
+export function equalizeCommand(cli) {
   if (!cli || cli === 'native') return [path.join(root, 'build/native/onnx-cle'), []];
   if (cli === 'wasm') return [process.execPath, [path.join(root, 'bin/onnx-cle.js')]];
   return [cli, []];
@@ -316,7 +316,7 @@ async function makeVariant(variant, info, out, cli) {
   return { file: out, equalize_ms: Math.round(ms) };
 }
 
-function fakeQuant(jobs, dir, tag) {
+export function fakeQuant(jobs, dir, tag) {
   const file = path.join(dir, `${tag}.jobs.json`);
   writeFileSync(file, JSON.stringify(jobs));
   return JSON.parse(sh(PY, [path.join(root, 'bench/fake_quant.py'), file], 'fake_quant.py'));
