@@ -517,20 +517,14 @@ static enum cle_status refuse_invalid(const struct graph_model *gm, const struct
 	return st;
 }
 
-/* Plans and solves with BatchNormalization treated as bn, borrowing the
- * weights' reads of the prior run (NULL: none; it must outlive this one). */
-static enum cle_status plan_and_solve(struct graph_model *gm, const struct cle_options *o,
-				      enum cle_bn bn, const struct cle_run *prior, const struct cle_alloc *a,
-				      struct cle_plan **plan, struct cle_run **run, struct cle_error *e)
+/* Plans with BatchNormalization treated as bn. */
+static enum cle_status plan_bn(struct graph_model *gm, const struct cle_options *o, enum cle_bn bn,
+			       const struct cle_alloc *a, struct cle_plan **plan, struct cle_error *e)
 {
 	struct cle_config cfg = o->cle;
-	enum cle_status st;
 
 	cfg.bn = bn;
-	*run = NULL;
-	if ((st = cle_plan_groups(plan, gm, &cfg, a, e)) != CLE_OK)
-		return st;
-	return cle_run_solve(run, *plan, prior, o->progress, o->progress_ud, e);
+	return cle_plan_groups(plan, gm, &cfg, a, e);
 }
 
 /* Does the plan fold a BatchNormalization into a layer; *half: into a
@@ -574,12 +568,15 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 {
 	struct onnx_model *m;
 	struct graph_model *gm;
-	struct cle_plan *plan = NULL, *plan2 = NULL;
-	struct cle_run *run = NULL, *run2 = NULL;
+	struct cle_plan *plan = NULL, *trial[2] = {NULL, NULL}; /* batch norm folded, kept */
+	struct cle_run *run = NULL, *first[2] = {NULL, NULL};
+	const struct cle_run *prior = NULL;
 	struct cle_result res;
 	struct graph_save gs;
 	enum cle_status st;
-	bool half, auto_bn;
+	enum cle_bn bn = o->bn_auto ? CLE_BN_FOLD : o->cle.bn;
+	double other = 0;
+	bool half = false;
 	char why[512];
 
 	gs.mode = o->inline_external || data_sink == NULL ? GRAPH_EXT_INLINE : GRAPH_EXT_FILE;
@@ -589,30 +586,35 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 		return st;
 	if (!o->allow_invalid && (st = refuse_invalid(gm, a, e)) != CLE_OK)
 		goto fail;
-	/* automatic: batch norm folded or kept, whichever the estimate prefers;
-	 * kept in float16 models, where folding would round every weight;
-	 * balancing, which has no estimate, folds (as the reference does) */
-	auto_bn = o->bn_auto && o->cle.objective == CLE_OBJECTIVE_NOISE;
-	st = plan_and_solve(gm, o, o->bn_auto ? CLE_BN_FOLD : o->cle.bn, NULL, a, &plan, &run, e);
-	if (st == CLE_OK && auto_bn && folds_bn(plan, &half) &&
-	    (st = plan_and_solve(gm, o, CLE_BN_KEEP, run, a, &plan2, &run2, e)) == CLE_OK) {
-		double folded = cle_run_result(run)->est_after, kept = cle_run_result(run2)->est_after;
-
-		if (half)
-			folded = -HUGE_VAL;
-		if (kept >= folded) {
-			struct cle_plan *tp = plan;
-			struct cle_run *tr = run;
-
-			plan = plan2, run = run2;
-			plan2 = tp, run2 = tr;
+	/* automatic: batch norm folded or kept, whichever the estimate prefers
+	 * after one round of each (the rounds after it move the estimate far
+	 * less than the choice does: the same choice as after all of them on
+	 * every model measured), then solved in full; kept in float16 models,
+	 * where folding would round every weight; balancing, which has no
+	 * estimate, folds (as the reference does) */
+	if (o->bn_auto && o->cle.objective == CLE_OBJECTIVE_NOISE &&
+	    (st = plan_bn(gm, o, CLE_BN_FOLD, a, &trial[0], e)) == CLE_OK && !folds_bn(trial[0], &half)) {
+		plan = trial[0]; /* nothing to choose */
+		trial[0] = NULL;
+	} else if (st == CLE_OK && trial[0] != NULL) {
+		trial[0]->cfg.max_rounds = 1;
+		if ((st = cle_run_solve(&first[0], trial[0], NULL, o->progress, o->progress_ud, e)) != CLE_OK ||
+		    (st = plan_bn(gm, o, CLE_BN_KEEP, a, &trial[1], e)) != CLE_OK)
+			goto fail;
+		trial[1]->cfg.max_rounds = 1;
+		if ((st = cle_run_solve(&first[1], trial[1], first[0], o->progress, o->progress_ud, e)) != CLE_OK)
+			goto fail;
+		if (half || cle_run_result(first[1])->est_after >= cle_run_result(first[0])->est_after) {
+			bn = CLE_BN_KEEP;
+			other = half ? 0 : cle_run_result(first[0])->est_after;
+		} else {
+			other = cle_run_result(first[1])->est_after;
 		}
-		if (kept < folded) { /* the folded run, whose reads the kept one borrows, stays till the write */
-			cle_run_free(run2);
-			run2 = NULL;
-		}
-		plan->bn_alternative = kept >= folded ? (half ? 0 : folded) : kept;
+		prior = first[bn == CLE_BN_KEEP]; /* its reads are the ones this plan makes */
 	}
+	if (st == CLE_OK && (plan != NULL || (st = plan_bn(gm, o, bn, a, &plan, e)) == CLE_OK) &&
+	    (st = cle_run_solve(&run, plan, prior, o->progress, o->progress_ud, e)) == CLE_OK)
+		plan->bn_alternative = other;
 	if (st == CLE_OK && (st = cle_run_write(run, sink, &gs, &res, e)) == CLE_OK) {
 		report_equalize(out, plan, &res, nothing_to_equalize(gm, plan, &res, why, sizeof why),
 				o->format);
@@ -620,9 +622,11 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	}
 fail:
 	cle_run_free(run);
-	cle_run_free(run2);
+	cle_run_free(first[1]);
+	cle_run_free(first[0]);
 	cle_plan_free(plan);
-	cle_plan_free(plan2);
+	cle_plan_free(trial[1]);
+	cle_plan_free(trial[0]);
 	graph_free(gm);
 	onnx_free(m);
 	return st;

@@ -132,7 +132,8 @@ struct cle_plan {
 	struct cle_layer *layers;
 	struct cle_region *regions;
 	size_t cap_layers, cap_regions; /* allocated */
-	double bn_alternative;          /* estimated SQNR (dB) had batch norm gone the other way; 0: not tried */
+	double bn_alternative;          /* estimated SQNR (dB) with batch norm the other way, after the
+					   first round (where --batch-norm=auto chooses); 0: not tried */
 	struct cle_arena arena;         /* sentences, member lists, results */
 };
 

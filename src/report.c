@@ -665,8 +665,8 @@ static void equalize_text(struct cle_buf *b, const struct cle_plan *p, const str
 			cle_buf_printf(b, "estimated INT8 output SQNR (weights per tensor) %.1f -> %.1f dB",
 				       r->est_before, r->est_after);
 			if (p->bn_alternative != 0)
-				cle_buf_printf(b, " (%.1f dB with batch norm %s)", p->bn_alternative,
-					       r->bn_rescaled ? "folded" : "kept");
+				cle_buf_printf(b, " (batch norm %s: %.1f dB after the first round, where the "
+					       "choice is made)", r->bn_rescaled ? "folded" : "kept", p->bn_alternative);
 			cle_buf_puts(b, "\n");
 		}
 		cle_buf_printf(b, "equalized %u of ", (unsigned)r->equalized);

@@ -264,7 +264,8 @@ export interface EqualizeReport {
   nothing_to_equalize: string | null;
   totals: {
     /** The estimated output SQNR of the weights quantized per tensor, before and after, in dB
-     * (the default objective; absent when balancing); with batch norm treated the other way. */
+     * (the default objective; absent when balancing); with batch norm treated the other way
+     * after the first round, where `batchNorm: 'auto'` compares the two. */
     estimated_sqnr_db_before?: number | null;
     estimated_sqnr_db_after?: number | null;
     estimated_sqnr_db_other_batch_norm?: number | null;
