@@ -609,6 +609,8 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 			other = half ? 0 : cle_run_result(first[0])->est_after;
 		} else {
 			other = cle_run_result(first[1])->est_after;
+			cle_run_free(first[1]); /* the folded trial borrows nothing from it */
+			first[1] = NULL;
 		}
 		prior = first[bn == CLE_BN_KEEP]; /* its reads are the ones this plan makes */
 	}
