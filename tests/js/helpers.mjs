@@ -47,6 +47,24 @@ export function pythonFacts(paths) {
   return JSON.parse(r.stdout.toString());
 }
 
+// A Python prelude (python3-onnx, numpy) defining consts(model): every float
+// constant of every graph, initializers and Constant values, by name (a
+// subgraph's prefixed with its node's index and attribute), as arrays.
+export const PY_CONSTS = `
+import json, sys, onnx, numpy as np
+from onnx import numpy_helper
+def consts(m):
+    out = {}
+    def graph(g, path):
+        for t in g.initializer: out[path + t.name] = numpy_helper.to_array(t)
+        for i, n in enumerate(g.node):
+            for a in n.attribute:
+                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR: out[path + n.output[0]] = numpy_helper.to_array(a.t)
+                if a.type == onnx.AttributeProto.GRAPH: graph(a.g, f"{path}{i}.{a.name}/")
+    graph(m.graph, "")
+    return out
+`;
+
 export function bytesOf(file) {
   const b = readFileSync(file);
   return new Uint8Array(b.buffer, b.byteOffset, b.length);

@@ -8,24 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fixture, root, run } from './helpers.mjs';
+import { fixture, root, run, PY_CONSTS } from './helpers.mjs';
 
 // differ.py ORIGINAL ALL ONLY...: for each ONLY model, the names of its
 // float constants (initializers and Constant values, in every graph) that
 // differ from ORIGINAL's, and those that differ from ALL's (JSON)
-const DIFFER = `
-import json, sys, onnx, numpy as np
-from onnx import numpy_helper
-def consts(m):
-    out = {}
-    def graph(g, path):
-        for t in g.initializer: out[path + t.name] = numpy_helper.to_array(t)
-        for i, n in enumerate(g.node):
-            for a in n.attribute:
-                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR: out[path + n.output[0]] = numpy_helper.to_array(a.t)
-                if a.type == onnx.AttributeProto.GRAPH: graph(a.g, f"{path}{i}.{a.name}/")
-    graph(m.graph, "")
-    return out
+const DIFFER = `${PY_CONSTS}
 a, c = consts(onnx.load(sys.argv[1])), consts(onnx.load(sys.argv[2]))
 diff = lambda x, y: sorted(k for k in x if not np.array_equal(x[k], y[k], equal_nan=True))
 print(json.dumps([{"from_original": diff(a, b), "from_all": diff(c, b)} for b in (consts(onnx.load(f)) for f in sys.argv[3:])]))

@@ -10,25 +10,12 @@ import path from 'node:path';
 import { equalize, verify, OnnxCleError } from '../../wasm/index.node.js';
 import { quantizeWeights, addSquares, sqnrDb } from '../../wasm/quant.js';
 import { chooseSizes, openDims } from '../../wasm/verify.js';
-import { root, fixture, realModels, run } from './helpers.mjs';
+import { root, fixture, realModels, run, PY_CONSTS } from './helpers.mjs';
 import { sampleModel } from '../../web/sample.js';
 import { run as ortRun, compare } from './ort.mjs';
 
-// every float constant of every graph (initializers and Constant values), as
-// python3-onnx reads them; prints the names whose values differ
-const SAME_CONSTANTS = `
-import sys, onnx, numpy as np
-from onnx import numpy_helper
-def consts(m):
-    out = {}
-    def graph(g, path):
-        for t in g.initializer: out[path + t.name] = numpy_helper.to_array(t)
-        for i, n in enumerate(g.node):
-            for a in n.attribute:
-                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR: out[path + n.output[0]] = numpy_helper.to_array(a.t)
-                if a.type == onnx.AttributeProto.GRAPH: graph(a.g, f"{path}{i}.{a.name}/")
-    graph(m.graph, "")
-    return out
+// prints the names of the float constants whose values differ (PY_CONSTS)
+const SAME_CONSTANTS = `${PY_CONSTS}
 a, b = consts(onnx.load(sys.argv[1])), consts(onnx.load(sys.argv[2]))
 assert a.keys() == b.keys(), (a.keys() ^ b.keys())
 print(" ".join(k for k in a if a[k].dtype != b[k].dtype or not np.array_equal(a[k], b[k], equal_nan=True)))
