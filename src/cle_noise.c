@@ -312,7 +312,7 @@ static double solve_at(struct problem *pb, double pi)
  * or the current one when that is no better. */
 static void step(struct problem *pb)
 {
-	double t_lo = -HUGE_VAL, t0;
+	double t_lo = -HUGE_VAL, t;
 	uint32_t k;
 	size_t c;
 
@@ -346,8 +346,10 @@ static void step(struct problem *pb)
 			t_lo = fmax(t_lo, log(fmax(pb->lo[c], pb->clo[c]) / fmin(pb->hi[c], pb->chi[c])));
 	if (t_lo == -HUGE_VAL)
 		t_lo = 2 * log(pb->smin);
-	t0 = fmax(t_lo, 0);
-	solve_at(pb, exp(t_lo < t0 && solve_at(pb, exp(t_lo)) < solve_at(pb, exp(t0)) ? t_lo : t0));
+	t = fmax(t_lo, 0); /* the current M, unless pi must rise for the bounds to meet */
+	if (t_lo < t && solve_at(pb, exp(t_lo)) < solve_at(pb, exp(t)))
+		t = t_lo;
+	solve_at(pb, exp(t));
 }
 
 /* Do the consumers of region r keep their per-channel estimates within
