@@ -31,8 +31,9 @@ static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *c
 
 	if ((cd->mx = eq_alloc(q, n_mx, sizeof(float))) == NULL)
 		return eq_nomem(q);
-	if (n > UINT32_MAX || n < 64)
-		return CLE_OK; /* small layers: a full pass costs next to nothing */
+	if (n > UINT32_MAX || n < 64 || q->p->cfg.max_rounds == 1)
+		return CLE_OK; /* small layers: a full pass costs next to nothing; one round: lists
+				  pay off over rounds, and --batch-norm=auto's trials keep theirs */
 	cd->cap = n / 32 + 64;
 	cd->spread = CAND_SPREAD;
 	cd->w0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
