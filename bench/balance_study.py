@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Issue 16 study: can the balance (--objective=balance) be solved in a few
+passes over the weights instead of Gauss-Seidel rounds?  Prints, per pass,
+the largest imbalance left (|log2| of producer range over consumer range,
+over channels not held at the clamp).  Nothing in src/ uses this; the
+equalizer's own solver is cle_balance.c's Gauss-Seidel (bench/RESULTS.md,
+notes, says what this found).
+
+usage: /usr/bin/python3 bench/balance_study.py [--warmup=K] [--sweeps=S]
+           [--passes=P] [--newton | --anderson=M] MODEL.onnx...
+
+  --warmup=K  K Gauss-Seidel rounds first (ref_cle.py's, as balance mode does)
+  --newton    each pass: the argmax entries of every row and column fixed
+              (policy), the linear system of the balance equations in log
+              scales, 2 d_i - d_a(i) - d_b(i) = log(rp_i / rq_i), solved by
+              Jacobi sweeps to 1e-13 (plain policy iteration)
+  default     each pass: a two-level step on that system: S Jacobi sweeps,
+              one shift per region (least squares over the region-level
+              system, which is singular where residual cycles leave free
+              directions), S sweeps again
+  --anderson=M  no linear model: Gauss-Seidel rounds (each a pass),
+              Anderson-accelerated over the last M rounds (log scales)
+  --probe     how far the policy's linear model holds: random moves of the
+              log scales of size 1e-4 .. 1e-1, the share of channels whose
+              argmax entry changes and the model's largest error
+A pass = one read of every layer's weights (ranges with their argmax).
+"""
+import math
+import sys
+
+import numpy as np
+import onnx
+
+from ref_cle import Ref, usable
+
+
+def ranges_arg(ref, l):
+    """((output ranges, input feature of each one's maximum),
+    (input ranges, output channel of each one's maximum)), as Ref.ranges."""
+    kf = np.abs(l.kf) if l.kf is not None else 1.0
+    fo = (kf / ref.out_scale(l)).astype(np.float32)
+    fi = ref.in_scale(l).astype(np.float32)
+    a, b = (fo, fi) if l.lead_out else (fi, fo)
+    m = l.m.reshape(l.groups, l.per, l.d1)
+    p = m * b.reshape(l.groups, 1, l.d1)
+    r0 = p.max(axis=2).reshape(-1) * a
+    c0 = (p.argmax(axis=2) + (np.arange(l.groups) * l.d1)[:, None]).reshape(-1)
+    q = m * a.reshape(l.groups, l.per, 1)
+    r1 = q.max(axis=1).reshape(-1) * b
+    c1 = (q.argmax(axis=1) + (np.arange(l.groups) * l.per)[:, None]).reshape(-1)
+    return ((r0, c0), (r1, c1)) if l.lead_out else ((r1, c1), (r0, c0))
+
+
+def gather(ref, base, n):
+    """rp, rq over all balanced channels (equal to Ref.region_ranges), and
+    each one's upstream (pa) and downstream (qb) channel; n: none (a
+    region not balanced)."""
+    rp, rq = np.zeros(n), np.zeros(n)
+    pa, qb = np.full(n, n), np.full(n, n)
+    cache = {id(l): ranges_arg(ref, l) for l in ref.layers if l.active}
+    for r, o in base.items():
+        R = ref.regions[r]
+        for l in R["producers"]:
+            (ro, fi), _ = cache[id(l)]
+            sl = slice(o + l.out_off, o + l.out_off + l.c_out)
+            up = base[l.in_region] + l.in_off + fi // l.in_rep if l.in_region in base else np.full(l.c_out, n)
+            better = ro > rp[sl]
+            rp[sl] = np.where(better, ro, rp[sl])
+            pa[sl] = np.where(better, up, pa[sl])
+        for l in R["consumers"]:
+            _, (ri, oc) = cache[id(l)]
+            k = l.c_in // l.in_rep
+            rr = ri.reshape(k, l.in_rep)
+            at = rr.argmax(axis=1)
+            v = rr.max(axis=1)
+            oo = oc.reshape(k, l.in_rep)[np.arange(k), at]
+            dn = base[l.out_region] + l.out_off + oo if l.out_region in base else np.full(k, n)
+            sl = slice(o + l.in_off, o + l.in_off + k)
+            better = v > rq[sl]
+            rq[sl] = np.where(better, v, rq[sl])
+            qb[sl] = np.where(better, dn, qb[sl])
+    return rp, rq, pa, qb
+
+
+def closed(pa, qb, free, n):
+    """Channels whose upstream and downstream links never reach a region
+    that is not balanced (nor a channel that does not move): on them the
+    pass's linear system is singular, a free direction of the balance."""
+    reach = np.zeros(n + 1, bool)
+    reach[n] = True
+    reach[:n] = ~free
+    while True:
+        nxt = reach.copy()
+        nxt[:n] |= reach[pa] | reach[qb]
+        if (nxt == reach).all():
+            return int(n - reach[:n].sum())
+        reach = nxt
+
+
+def jacobi(r, pa, qb, free, n, d, sweeps, tol=0.0):
+    for _ in range(sweeps):
+        nd = np.where(free, (r + d[pa] + d[qb]) * 0.5, 0.0)
+        moved = np.abs(nd - d[:n]).max(initial=0.0)
+        d[:n] = nd
+        if moved <= tol:
+            break
+    return d
+
+
+def two_level(ref, base, n, r, pa, qb, free, sweeps):
+    regs = sorted(base)
+    k = len(regs)
+    reg_of = np.full(n + 1, -1)
+    for i, g in enumerate(regs):
+        reg_of[base[g]:base[g] + ref.regions[g]["n_ch"]] = i
+    d = jacobi(r, pa, qb, free, n, np.zeros(n + 1), sweeps)
+    rho = np.where(free, r - (2 * d[:n] - d[pa] - d[qb]), 0.0)
+    c, rhs = np.zeros((k, k)), np.zeros(k)
+    fi = np.nonzero(free)[0]
+    rr, ra, rb = reg_of[fi], reg_of[pa[fi]], reg_of[qb[fi]]
+    np.add.at(c, (rr, rr), 2.0)
+    np.add.at(c, (rr[ra >= 0], ra[ra >= 0]), -1.0)
+    np.add.at(c, (rr[rb >= 0], rb[rb >= 0]), -1.0)
+    np.add.at(rhs, rr, rho[fi])
+    g = c.T @ c
+    t = np.linalg.solve(g + 1e-10 * np.trace(g) / max(k, 1) * np.eye(k), c.T @ rhs)
+    d[:n] += np.where(free, t[reg_of[:n]], 0.0)
+    return jacobi(r, pa, qb, free, n, d, sweeps)[:n]
+
+
+def imbalance(ref, base, n):
+    """Largest |log2(rp / rq)| over usable channels not held at the clamp,
+    what cle_balance.c reports as max_imbalance_log2; and the pieces of
+    the balance equations (residual, upstream and downstream channel,
+    which channels move) under the current scales."""
+    rp, rq, pa, qb = gather(ref, base, n)
+    x = np.concatenate([np.log(ref.s[r]) for r in base]) if n else np.zeros(0)
+    lim = math.log(ref.max_scale)
+    ok = usable(rp) & usable(rq)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = np.where(ok, np.log(rp / np.where(ok, rq, 1.0)), 0.0)
+    held = lim * (1 - 1e-12)  # at the clamp, up to the rounding of log(exp(x))
+    free = ok & ~((x >= held) & (res > 0)) & ~((x <= -held) & (res < 0))
+    return np.abs(res[free]).max(initial=0.0) / math.log(2), x, res, pa, qb, free
+
+
+def set_scales(ref, base, x):
+    for r, o in base.items():
+        ref.s[r][:] = np.exp(x[o:o + len(ref.s[r])])
+    for l in ref.layers:
+        l.dirty = True
+
+
+def gs_round(ref):
+    done = [False] * len(ref.regions)
+    for r in range(len(ref.regions)):
+        if ref.s[r] is not None and not done[r]:
+            ref.balance(r, done)
+
+
+def anderson(ref, base, n, passes, mem):
+    """Type-II Anderson mixing of the Gauss-Seidel map over log scales."""
+    lim = math.log(ref.max_scale)
+    xs, fs = [], []
+    x = imbalance(ref, base, n)[1]
+    for p in range(passes):
+        gs_round(ref)
+        f = imbalance(ref, base, n)[1] - x
+        xs.append(x.copy())
+        fs.append(f)
+        del xs[:-(mem + 1)], fs[:-(mem + 1)]
+        if len(xs) > 1:
+            df = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], 1)
+            dx = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], 1)
+            gam = np.linalg.lstsq(df, f, rcond=None)[0]
+            x = np.clip(x + f - (dx + df) @ gam, -lim, lim)
+        else:
+            x = x + f
+        set_scales(ref, base, x)
+        worst = imbalance(ref, base, n)[0]
+        print(f"  round {p + 1}: imbalance {worst:.3e} log2")
+        if worst <= 1e-6:
+            break
+
+
+def probe(ref, base, n):
+    worst, x, res, pa, qb, free = imbalance(ref, base, n)
+    rng = np.random.default_rng(0)
+    for eps in (1e-4, 1e-3, 1e-2, 1e-1):
+        d = rng.standard_normal(n) * eps
+        set_scales(ref, base, x + d)
+        _, _, res1, pa1, qb1, _ = imbalance(ref, base, n)
+        dd = np.append(d, 0.0)
+        err = np.abs((res1 - res) + (2 * d - dd[pa] - dd[qb]))[free]
+        moved = ((pa1 != pa) | (qb1 != qb))[free].mean()
+        print(f"  moves of {eps:g}: {moved:.1%} of the channels change their argmax entry, "
+              f"model error up to {err.max(initial=0.0) / eps:.2f}x the move")
+    set_scales(ref, base, x)
+
+
+def study(path, warmup, sweeps, passes, newton, mem, probing):
+    ref = Ref(onnx.load(path))
+    ref.plan()
+    for l in ref.layers:
+        if l.why is None:
+            ref.prepare(l)
+            l.dirty = True
+    ref.s = [np.ones(R["n_ch"]) if R["blocked"] is None and
+             all(l.active for l in R["producers"] + R["consumers"]) else None for R in ref.regions]
+    for _ in range(warmup):
+        gs_round(ref)
+    base, n = {}, 0
+    for r, s in enumerate(ref.s):
+        if s is not None:
+            base[r], n = n, n + len(s)
+    lim = math.log(ref.max_scale)
+    print(f"{path}: {len(base)} regions, {n} channels, {warmup} Gauss-Seidel rounds first")
+    if probing:
+        return probe(ref, base, n)
+    if mem:
+        return anderson(ref, base, n, passes, mem)
+    for p in range(passes):
+        worst, x, res, pa, qb, free = imbalance(ref, base, n)
+        print(f"  pass {p + 1}: imbalance {worst:.3e} log2, {n - free.sum()} channels held, "
+              f"{closed(pa, qb, free, n)} in closed sets")
+        if worst <= 1e-6:
+            break
+        if newton:
+            d = jacobi(res, pa, qb, free, n, np.zeros(n + 1), 100000, 1e-13)[:n]
+        else:
+            d = two_level(ref, base, n, res, pa, qb, free, sweeps)
+        set_scales(ref, base, np.clip(x + d, -lim, lim))
+
+
+def main(argv):
+    opt = {a.split("=")[0]: a.split("=")[1] if "=" in a else "1" for a in argv if a.startswith("--")}
+    files = [a for a in argv if not a.startswith("--")]
+    if not files:
+        sys.exit(__doc__)
+    for f in files:
+        study(f, int(opt.get("--warmup", 0)), int(opt.get("--sweeps", 30)), int(opt.get("--passes", 8)),
+              "--newton" in opt, int(opt.get("--anderson", 0)), "--probe" in opt)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
