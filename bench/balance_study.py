@@ -21,7 +21,7 @@ usage: /usr/bin/python3 bench/balance_study.py [--warmup=K] [--sweeps=S]
   --anderson=M  no linear model: Gauss-Seidel rounds (each a pass),
               Anderson-accelerated over the last M rounds (log scales)
   --probe     how far the policy's linear model holds: random moves of the
-              log scales of size 1e-4 .. 1e-1, the share of channels whose
+              log scales of size 1e-5 .. 1e-1, the share of channels whose
               argmax entry changes and the model's largest error
 A pass = one read of every layer's weights (ranges with their argmax).
 """
@@ -186,7 +186,7 @@ def anderson(ref, base, n, passes, mem):
 def probe(ref, base, n):
     worst, x, res, pa, qb, free = imbalance(ref, base, n)
     rng = np.random.default_rng(0)
-    for eps in (1e-4, 1e-3, 1e-2, 1e-1):
+    for eps in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1):
         d = rng.standard_normal(n) * eps
         set_scales(ref, base, x + d)
         _, _, res1, pa1, qb1, _ = imbalance(ref, base, n)
