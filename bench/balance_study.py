@@ -23,6 +23,8 @@ usage: /usr/bin/python3 bench/balance_study.py [--warmup=K] [--sweeps=S]
   --probe     how far the policy's linear model holds: random moves of the
               log scales of size 1e-5 .. 1e-1, the share of channels whose
               argmax entry changes and the model's largest error
+  --profile   the error Gauss-Seidel leaves after K (--warmup) rounds, per
+              region (mean, spread), against the point 200 rounds reach
 A pass = one read of every layer's weights (ranges with their argmax).
 """
 import math
@@ -198,7 +200,17 @@ def probe(ref, base, n):
     set_scales(ref, base, x)
 
 
-def study(path, warmup, sweeps, passes, newton, mem, probing):
+def profile(ref, base, n, done):
+    x = imbalance(ref, base, n)[1]
+    for _ in range(200 - done):
+        gs_round(ref)
+    e = x - imbalance(ref, base, n)[1]
+    for r, o in base.items():
+        seg = e[o:o + len(ref.s[r])]
+        print(f"  region {r}: {len(seg)} channels, error {seg.mean():+.3f} mean, {seg.std():.3f} spread")
+
+
+def study(path, warmup, sweeps, passes, newton, mem, probing, profiling):
     ref = Ref(onnx.load(path))
     ref.plan()
     for l in ref.layers:
@@ -217,6 +229,8 @@ def study(path, warmup, sweeps, passes, newton, mem, probing):
     print(f"{path}: {len(base)} regions, {n} channels, {warmup} Gauss-Seidel rounds first")
     if probing:
         return probe(ref, base, n)
+    if profiling:
+        return profile(ref, base, n, warmup)
     if mem:
         return anderson(ref, base, n, passes, mem)
     for p in range(passes):
@@ -239,7 +253,8 @@ def main(argv):
         sys.exit(__doc__)
     for f in files:
         study(f, int(opt.get("--warmup", 0)), int(opt.get("--sweeps", 30)), int(opt.get("--passes", 8)),
-              "--newton" in opt, int(opt.get("--anderson", 0)), "--probe" in opt)
+              "--newton" in opt, int(opt.get("--anderson", 0)), "--probe" in opt,
+              "--profile" in opt)
 
 
 if __name__ == "__main__":
