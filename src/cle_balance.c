@@ -114,24 +114,25 @@ static void cand_build(struct lstate *S, struct cand *cd, bool rows, const float
 		cd->t[j] = cd->mx[j] / sp;
 	for (i = 0; i < t->d0; i++) {
 		const float *bg = b + i / per * d1;
-		size_t c0 = i / per * d1;
+		size_t c0 = i / per * d1, room = cd->cap - cd->n, k, x;
+		uint32_t *js = rows ? cd->ix + cd->n : cd->iy + cd->n;
 
 		if (rows)
 			cd->at[i] = (uint32_t)cd->n;
 		/* the other side's condition is off: a product with 0 never hits, nor one over Inf */
-		for (j = 0; (j = rows ? kernel_next_hit(t, S->m, i * d1, bg, cd->mx[i] / sp, 0.0f, bg, j, d1)
-				      : kernel_next_hit(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, j, d1)) < d1;
-		     j++) {
-			if (cd->n == cd->cap)
-				goto narrow;
-			cd->v[cd->n] = S->m != NULL ? S->m[i * d1 + j] : abs_at(t, i * d1 + j);
-			if (rows) {
-				cd->ix[cd->n++] = (uint32_t)j;
-			} else {
-				cd->ix[cd->n] = (uint32_t)i;
-				cd->iy[cd->n++] = (uint32_t)(c0 + j);
+		k = rows ? kernel_hits(t, S->m, i * d1, bg, cd->mx[i] / sp, 0.0f, bg, d1, js, room)
+			 : kernel_hits(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, d1, js, room);
+		if (k > room)
+			goto narrow;
+		for (x = cd->n; x < cd->n + k; x++) {
+			j = js[x - cd->n];
+			cd->v[x] = S->m != NULL ? S->m[i * d1 + j] : abs_at(t, i * d1 + j);
+			if (!rows) {
+				cd->ix[x] = (uint32_t)i;
+				cd->iy[x] = (uint32_t)(c0 + j);
 			}
 		}
+		cd->n += k;
 	}
 	if (rows)
 		cd->at[t->d0] = (uint32_t)cd->n;

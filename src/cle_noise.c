@@ -15,9 +15,9 @@
  * where M_P = max_c R_P[c] / s_c is producer P's largest weight and M_Q =
  * max_c C_Q[c] s_c consumer Q's.  With the M fixed, each s_c has a closed
  * form: (B_c / A_c)^(1/4), kept inside the bounds the M set.  Scaling all
- * s_c together changes nothing, so one number is left to search: the
- * factor pi on the consumers' M (a convex function of log pi).  Each step
- * starts from the current M, so the region's estimate never rises. */
+ * s_c together changes nothing, so one number is left: the factor pi on
+ * the consumers' M (see step()).  Each step starts from the current M, so
+ * the region's estimate never rises. */
 #include "cle_internal.h"
 
 #include <math.h>
@@ -302,58 +302,17 @@ static double solve_at(struct problem *pb, double pi)
 	return f;
 }
 
-/* The t = log pi in [t_lo, ...) where solve_at is least (it is convex in
- * t): walk downhill from t = 0 (the current M) with doubling steps until
- * it rises, then golden-section search the bracket. */
-static double search(struct problem *pb, double t_lo)
-{
-	const double gr = 0.6180339887498949;
-	double t = fmax(t_lo, 0), f = solve_at(pb, exp(t)), h = 0.25, a, b, x1, x2, f1, f2;
-	double up = solve_at(pb, exp(t + h)), down = t - h >= t_lo ? solve_at(pb, exp(t - h)) : HUGE_VAL;
-	int i;
-
-	if (up >= f && down >= f) {
-		a = fmax(t - h, t_lo);
-		b = t + h;
-	} else {
-		double dir = up < down ? 1 : -1, prev = t, cur = t + dir * h, fc = fmin(up, down), next;
-
-		for (i = 0; i < 64; i++) {
-			h *= 2;
-			next = fmax(cur + dir * h, t_lo);
-			if (solve_at(pb, exp(next)) >= fc || next == t_lo)
-				break;
-			prev = cur;
-			cur = next;
-			fc = solve_at(pb, exp(cur));
-		}
-		a = fmin(prev, next);
-		b = fmax(prev, next);
-	}
-	x1 = b - gr * (b - a);
-	x2 = a + gr * (b - a);
-	f1 = solve_at(pb, exp(x1));
-	f2 = solve_at(pb, exp(x2));
-	for (i = 0; i < 40; i++) {
-		if (f1 < f2) {
-			b = x2, x2 = x1, f2 = f1;
-			x1 = b - gr * (b - a);
-			f1 = solve_at(pb, exp(x1));
-		} else {
-			a = x1, x1 = x2, f1 = f2;
-			x2 = a + gr * (b - a);
-			f2 = solve_at(pb, exp(x2));
-		}
-	}
-	return fmin(f1, f2) < f ? (f1 < f2 ? x1 : x2) : t;
-}
-
 /* One step from the current scales pb->s: fix the members' M (the
- * producers' as they are, the consumers' times pi), search pi; the new
- * scales in pb->t. */
+ * producers' as they are, the consumers' times pi), take the best pi; the
+ * new scales in pb->t.  Every channel's term of solve_at's bound,
+ *     min over lo <= x <= hi pi of  A x^2 + B pi^2 / x^2,
+ * is 2 pi sqrt(A B) inside its bounds and A lo^2 + B pi^2 / lo^2 or
+ * A hi^2 pi^2 + B / hi^2 at them (clo, chi alike): none falls as pi grows.
+ * So the best pi is the least at which every channel's bounds still meet,
+ * or the current one when that is no better. */
 static void step(struct problem *pb)
 {
-	double t_lo = -HUGE_VAL;
+	double t_lo = -HUGE_VAL, t0;
 	uint32_t k;
 	size_t c;
 
@@ -387,7 +346,8 @@ static void step(struct problem *pb)
 			t_lo = fmax(t_lo, log(fmax(pb->lo[c], pb->clo[c]) / fmin(pb->hi[c], pb->chi[c])));
 	if (t_lo == -HUGE_VAL)
 		t_lo = 2 * log(pb->smin);
-	solve_at(pb, exp(search(pb, t_lo)));
+	t0 = fmax(t_lo, 0);
+	solve_at(pb, exp(t_lo < t0 && solve_at(pb, exp(t_lo)) < solve_at(pb, exp(t0)) ? t_lo : t0));
 }
 
 /* Do the consumers of region r keep their per-channel estimates within

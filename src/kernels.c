@@ -92,19 +92,21 @@ void kernel_weighted_max_scalar(const struct kernel_tensor *t, const float *m, c
 	}
 }
 
-size_t kernel_next_hit_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
-			      float tb, float a, const float *tc, size_t j0, size_t n)
+size_t kernel_hits_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
+			  float a, const float *tc, size_t n, uint32_t *out, size_t cap)
 {
-	size_t j, bad = 0, stride = t->k * elem_size(t->dt);
+	size_t j, bad = 0, stride = t->k * elem_size(t->dt), got = 0;
 
-	for (j = j0; j < n; j++) {
+	for (j = 0; j < n; j++) {
 		float v = m != NULL ? m[r + j] : absmax_row(t, t->p + (r + j) * stride, &bad);
-		float x = v * b[j], y = v * a;
 
-		if ((x > 0.0f && x >= tb) || (y > 0.0f && y >= tc[j]))
-			return j;
+		if (!is_hit(v * b[j], tb, v * a, tc[j]))
+			continue;
+		if (got == cap)
+			return cap + 1;
+		out[got++] = (uint32_t)j;
 	}
-	return n;
+	return got;
 }
 
 /* Writes the n outputs from element e (at *ps, which moves on) to o. */
@@ -270,13 +272,13 @@ void kernel_weighted_max(const struct kernel_tensor *t, const float *m, const fl
 #endif
 }
 
-size_t kernel_next_hit(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
-		       float tb, float a, const float *tc, size_t j0, size_t n)
+size_t kernel_hits(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
+		   float a, const float *tc, size_t n, uint32_t *out, size_t cap)
 {
 #ifdef __wasm_simd128__
-	return kernel_next_hit_simd(t, m, r, b, tb, a, tc, j0, n);
+	return kernel_hits_simd(t, m, r, b, tb, a, tc, n, out, cap);
 #else
-	return kernel_next_hit_scalar(t, m, r, b, tb, a, tc, j0, n);
+	return kernel_hits_scalar(t, m, r, b, tb, a, tc, n, out, cap);
 #endif
 }
 

@@ -91,14 +91,15 @@ void kernel_sqnr_channel(const struct kernel_sqnr *q, size_t c, double *signal, 
 size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const double *fb,
 		    size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
 
-/* For the candidate lists of cle.c (entries that may still hold a row's or
- * a column's weighted maximum): the first j in [j0, n) where, with v the
- * [d0][d1] value at flat index r + j (m[r + j], or |w| read from t when m
- * is NULL, non-finite as 0),
- *   v * b[j] > 0 and >= tb,  or  v * a > 0 and >= tc[j]     (products in float);
- * n when there is none. */
-size_t kernel_next_hit(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
-		       float tb, float a, const float *tc, size_t j0, size_t n);
+/* For the candidate lists of cle_balance.c (entries that may still hold a
+ * row's or a column's weighted maximum): every j in [0, n) where, with v
+ * the [d0][d1] value at flat index r + j (m[r + j], or |w| read from t when
+ * m is NULL, non-finite as 0),
+ *   v * b[j] > 0 and >= tb,  or  v * a > 0 and >= tc[j]     (products in float),
+ * in order into out, cap of them at most.  Returns how many there are, or
+ * cap + 1 when there are more than cap. */
+size_t kernel_hits(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
+		   float a, const float *tc, size_t n, uint32_t *out, size_t cap);
 
 /* Sums of w and w² over each [i][j] window (its k elements), in double,
  * non-finite elements counted as 0, carried across rows or columns:
@@ -122,8 +123,8 @@ void kernel_weighted_max_scalar(const struct kernel_tensor *t, const float *m, c
 				const float *b, float *r0, float *r1);
 size_t kernel_scale_scalar(const struct kernel_tensor *t, const double *fa, const double *fb,
 			   size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
-size_t kernel_next_hit_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
-			      float tb, float a, const float *tc, size_t j0, size_t n);
+size_t kernel_hits_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
+			  float a, const float *tc, size_t n, uint32_t *out, size_t cap);
 
 #ifdef __wasm_simd128__
 size_t kernel_absmax_reduce_simd(const struct kernel_tensor *t, float *m);
@@ -131,8 +132,8 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 			      const float *b, float *r0, float *r1);
 size_t kernel_scale_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
 			 size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
-size_t kernel_next_hit_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
-			    float tb, float a, const float *tc, size_t j0, size_t n);
+size_t kernel_hits_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
+			float a, const float *tc, size_t n, uint32_t *out, size_t cap);
 #endif
 
 #endif

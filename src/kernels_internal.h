@@ -91,6 +91,13 @@ static inline uint16_t abs_bits_f16(const uint8_t *p, size_t *bad)
 }
 
 /* max over s of |w| for the k elements from p on, non-finite as 0. */
+/* Is the entry with products x = v * b[j] and y = v * a a hit, as
+ * kernel_hits says? */
+static inline bool is_hit(float x, float tb, float y, float tc)
+{
+	return (x > 0.0f && x >= tb) || (y > 0.0f && y >= tc);
+}
+
 static inline float absmax_row(const struct kernel_tensor *t, const uint8_t *p, size_t *bad)
 {
 	size_t s;

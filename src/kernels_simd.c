@@ -246,24 +246,37 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 	}
 }
 
-size_t kernel_next_hit_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b,
-			    float tb, float a, const float *tc, size_t j0, size_t n)
+size_t kernel_hits_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
+			float a, const float *tc, size_t n, uint32_t *out, size_t cap)
 {
 	v128_t zero = wasm_f32x4_splat(0.0f), tbv = wasm_f32x4_splat(tb), av = wasm_f32x4_splat(a);
-	size_t j = j0;
+	size_t j, got = 0;
 
 	if (m == NULL && t->k != 1)
-		return kernel_next_hit_scalar(t, m, r, b, tb, a, tc, j0, n);
-	for (; j + 4 <= n; j += 4) {
+		return kernel_hits_scalar(t, m, r, b, tb, a, tc, n, out, cap);
+	for (j = 0; j + 4 <= n; j += 4) {
 		v128_t v = wm_load4(t, m, r + j);
 		v128_t x = wasm_f32x4_mul(v, wasm_v128_load(b + j)), y = wasm_f32x4_mul(v, av);
 		v128_t hit = wasm_v128_or(wasm_v128_and(wasm_f32x4_gt(x, zero), wasm_f32x4_ge(x, tbv)),
 					  wasm_v128_and(wasm_f32x4_gt(y, zero), wasm_f32x4_ge(y, wasm_v128_load(tc + j))));
+		unsigned bits = (unsigned)wasm_i32x4_bitmask(hit);
 
-		if (wasm_v128_any_true(hit))
-			return j + (size_t)__builtin_ctz((unsigned)wasm_i32x4_bitmask(hit));
+		for (; bits != 0; bits &= bits - 1) {
+			if (got == cap)
+				return cap + 1;
+			out[got++] = (uint32_t)(j + (size_t)__builtin_ctz(bits));
+		}
 	}
-	return kernel_next_hit_scalar(t, m, r, b, tb, a, tc, j, n);
+	for (; j < n; j++) {
+		float v = wm_value(t, m, r + j);
+
+		if (!is_hit(v * b[j], tb, v * a, tc[j]))
+			continue;
+		if (got == cap)
+			return cap + 1;
+		out[got++] = (uint32_t)j;
+	}
+	return got;
 }
 
 /* 4 floats times (f01, f23) in double, each rounded once to float; NaN in

@@ -28,7 +28,7 @@ export const OPTIONS = {
   equalize: EQUALIZE_OPTIONS,
 };
 
-// fields every call takes besides its command's own
+// fields every call takes besides its command's own (and equalize, onOutput)
 const CALL_FIELDS = ['externalData', 'onProgress'];
 
 const INIT_FIELDS = ['wasmModule', 'wasmBinary', 'locateFile'];
@@ -52,7 +52,8 @@ function checkFields(what, options, allowed) {
  */
 export function toRequest(cmd, options) {
   const table = OPTIONS[cmd];
-  const o = checkFields(cmd, options, [...Object.keys(table), ...CALL_FIELDS]);
+  const o = checkFields(cmd, options,
+    [...Object.keys(table), ...CALL_FIELDS, ...(cmd === 'equalize' ? ['onOutput'] : [])]);
   const args = [];
   for (const [key, [type, write]] of Object.entries(table)) {
     const v = o[key];
@@ -61,12 +62,13 @@ export function toRequest(cmd, options) {
       throw new TypeError(`onnx-cle: option '${key}' must be a ${type === 'number' ? 'finite number' : type}`);
     args.push(...write(v));
   }
-  const { externalData, onProgress } = o;
+  const { externalData, onProgress, onOutput } = o;
   if (externalData !== undefined && !isObject(externalData))
     throw new TypeError("onnx-cle: option 'externalData' must map file names to Uint8Array");
-  if (onProgress !== undefined && typeof onProgress !== 'function')
-    throw new TypeError("onnx-cle: option 'onProgress' must be a function");
-  return { args, externalData, onProgress };
+  for (const [key, fn] of [['onProgress', onProgress], ['onOutput', onOutput]]) {
+    if (fn !== undefined && typeof fn !== 'function') throw new TypeError(`onnx-cle: option '${key}' must be a function`);
+  }
+  return { args, externalData, onProgress, onOutput };
 }
 
 /** Checks init options; returns them (an empty object for undefined). */
@@ -96,12 +98,12 @@ export function makeApi(load) {
       }));
 
   const call = async (cmd, bytes, options) => {
-    const { args, externalData, onProgress } = toRequest(cmd, options);
+    const { args, externalData, onProgress, onOutput } = toRequest(cmd, options);
     const pending = runtime();
     const rt = await pending;
     let r;
     try {
-      r = rt.request(cmd, args, bytes, { externalData, onProgress });
+      r = rt.request(cmd, args, bytes, { externalData, onProgress, onOutput });
     } finally {
       if (rt.trapped && ready === pending) {
         trapped = rt;

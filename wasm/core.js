@@ -83,6 +83,32 @@ export async function instantiate(module, host = {}) {
     while (h[end] !== 0) end++;
     return decoder.decode(h.subarray(ptr >>> 0, end));
   };
+  // Where a file the library writes goes (name: null for the model, else
+  // the external data file's name): a new Uint8Array of total bytes, or,
+  // when the call gave onOutput, onOutput(view, { name, offset, total }) for
+  // each piece, the view into wasm memory valid during that call only.
+  // null when the buffer cannot be had (C says "out of memory").
+  const receiver = (total, name) => {
+    const onOutput = call && call.onOutput;
+    if (onOutput) return { at: 0, put: (view, at) => onOutput(view, { name, offset: at, total }) };
+    try {
+      const bytes = new Uint8Array(total);
+      return { at: 0, name, bytes, put: (view, at) => bytes.set(view, at) };
+    } catch {
+      return null;
+    }
+  };
+  // one piece of p, n; an onOutput that throws fails the call with its error
+  const receive = (r, p, n) => {
+    try {
+      r.put(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)), r.at);
+    } catch (e) {
+      if (call && !call.error) call.error = e;
+      return -1;
+    }
+    r.at += n >>> 0;
+    return 0;
+  };
   // Writes msg (cut to cap - 1 bytes, NUL-terminated) into a C buffer.
   const putError = (ptr, cap, msg) => {
     const bytes = encoder.encode(String(msg)).subarray(0, Math.max(0, (cap >>> 0) - 1));
@@ -161,34 +187,13 @@ export async function instantiate(module, host = {}) {
         need('outClose')(file, commit !== 0);
         return 0;
       }),
-    // the output of a library call, received in pieces into one buffer
-    host_sink_begin: (total) => {
-      try {
-        output = { bytes: new Uint8Array(total), at: 0 };
-        return 0;
-      } catch {
-        return -1;
-      }
-    },
-    host_sink_write: (p, n) => {
-      output.bytes.set(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)), output.at);
-      output.at += n >>> 0;
-      return 0;
-    },
+    // the output of a library call, received in pieces: into one new
+    // buffer, or, when the call gave onOutput, handed to it piece by piece
+    host_sink_begin: (total) => ((output = receiver(total, null)) ? 0 : -1),
+    host_sink_write: (p, n) => receive(output, p, n),
     // name: what the model calls the file (the C library decides it)
-    host_data_begin: (total, name) => {
-      try {
-        data = { bytes: new Uint8Array(total), at: 0, name: cstring(name) };
-        return 0;
-      } catch {
-        return -1;
-      }
-    },
-    host_data_write: (p, n) => {
-      data.bytes.set(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)), data.at);
-      data.at += n >>> 0;
-      return 0;
-    },
+    host_data_begin: (total, name) => ((data = receiver(total, cstring(name))) ? 0 : -1),
+    host_data_write: (p, n) => receive(data, p, n),
     host_document: (p, n) => {
       call.document = decoder.decode(u8().subarray(p >>> 0, (p >>> 0) + (n >>> 0)));
     },
@@ -323,11 +328,14 @@ export async function instantiate(module, host = {}) {
      * null (its new external data file), dataName: string | null (the name
      * the model gives that file) }; throws OnnxCleError.
      * opts: { name, externalData: { file: Uint8Array } or a Map,
-     * onProgress(stage, fraction) (return false to cancel) }.
+     * onProgress(stage, fraction) (return false to cancel),
+     * onOutput(view, { name, offset, total }) (the output in pieces instead:
+     * output and data are then null) }.
      */
     request(cmd, args, bytes, opts = {}) {
       if (call) throw new Error('onnx-cle: one request at a time per instance');
-      call = { document: null, externalData: opts.externalData, onProgress: opts.onProgress, error: null };
+      call = { document: null, externalData: opts.externalData, onProgress: opts.onProgress, onOutput: opts.onOutput,
+        error: null };
       output = null;
       data = null;
       let release = () => {};
@@ -341,9 +349,9 @@ export async function instantiate(module, host = {}) {
         if (call.error) throw call.error; // thrown by a progress callback that C did not stop for
         return {
           document: call.document,
-          output: output ? output.bytes : null,
-          data: data ? data.bytes : null,
-          dataName: data ? data.name : null,
+          output: output?.bytes ?? null,
+          data: data?.bytes ?? null,
+          dataName: data?.name ?? null,
         };
       } finally {
         release();

@@ -89,6 +89,29 @@ export interface EqualizeOptions extends CallOptions {
   externalDataName?: string;
 }
 
+/** equalize()'s own call option (not an option of the CLI's). */
+export interface OutputOption {
+  /**
+   * The output in pieces, as it is written, instead of in one new array
+   * (`model` is then null, and `externalData` absent): e.g. each piece
+   * written to a file as it comes, so a large model is never held twice.
+   * `piece` is a view into the library's memory, valid during this call
+   * only: write it or copy it before returning.  Throwing fails the call
+   * with what was thrown.
+   */
+  onOutput?: (piece: Uint8Array, part: OutputPart) => void;
+}
+
+/** Where a piece handed to `onOutput` belongs. */
+export interface OutputPart {
+  /** null for the model; else the new external data file's name (see `EqualizeResult.externalData`). */
+  name: string | null;
+  /** The piece's place in that file, in bytes; the pieces come in order, each file's from 0. */
+  offset: number;
+  /** That file's size in bytes. */
+  total: number;
+}
+
 /** A graph input or output. */
 export interface ValueInfo {
   name: string;
@@ -280,6 +303,12 @@ export interface EqualizeResult {
   externalData?: Record<string, Uint8Array>;
 }
 
+/** What equalize() gives back when `onOutput` took the output. */
+export interface StreamedEqualizeResult {
+  model: null;
+  report: EqualizeReport;
+}
+
 /** The status names of the C library, `err.code`. */
 export type OnnxCleErrorCode =
   | 'CLE_E_NOT_ONNX'
@@ -328,12 +357,13 @@ export declare function check(bytes: Uint8Array | ArrayBuffer, options: CheckOpt
 export declare function check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions): Promise<CheckReport>;
 
 /**
- * Folds BatchNormalization, balances per-channel weight ranges across
- * layers and absorbs high biases, keeping the function.  The input is not
- * changed.
+ * Rescales the model's layers, channel by channel, for the least
+ * estimated INT8 noise at its outputs (or balanced ranges, or the
+ * reference's one pass), keeping the function.  The input is not changed.
  * @param bytes the .onnx file (any Uint8Array view, e.g. a Node Buffer)
  */
-export declare function equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions): Promise<EqualizeResult>;
+export declare function equalize(bytes: Uint8Array | ArrayBuffer, options: EqualizeOptions & Required<OutputOption>): Promise<StreamedEqualizeResult>;
+export declare function equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & OutputOption): Promise<EqualizeResult>;
 
 /** Options of verify(). */
 export interface VerifyOptions {

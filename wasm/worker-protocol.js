@@ -5,10 +5,12 @@
 //
 //   client → worker  { id: 0, cmd: 'setup', options: { wasmModule, wasmBinary, wasmUrl, ortUrl } }
 //                    { id, cmd: 'init' }
-//                    { id, cmd: 'info' | 'check' | 'equalize' | 'graph', bytes, options, externalData, progress }
+//                    { id, cmd: 'info' | 'check' | 'equalize' | 'graph', bytes, options, externalData, progress,
+//                      output (equalize: the output in pieces) }
 //                    { id, cmd: 'verify', bytes, equalized, options, externalData, equalizedExternalData, progress }
 //                      (options.inputs, tensors of the caller's, are copied: small, and often used again)
 //   worker → client  { id, progress: [stage, fraction] }
+//                    { id, output: [bytes, { name, offset, total }] }   (a piece of the output, moved)
 //                    { id, ok: true, result, model, externalData }   (equalize only;
 //                      externalData when the model keeps weights in a data file)
 //                    { id, ok: false, error: { name, code, message } }
@@ -80,10 +82,16 @@ export function serve(api, post, listen) {
         const options = { ...msg.options };
         if (msg.externalData) options.externalData = msg.externalData;
         if (msg.progress) options.onProgress = (stage, fraction) => post({ id, progress: [stage, fraction] });
+        if (msg.output) {
+          options.onOutput = (view, part) => {
+            const piece = view.slice();
+            post({ id, output: [piece, part] }, [piece.buffer]);
+          };
+        }
         const r = await api[cmd](msg.bytes, options);
         if (cmd === 'equalize') {
           const ext = r.externalData;
-          const list = [r.model.buffer, ...Object.values(ext ?? {}).map((b) => b.buffer)];
+          const list = [r.model?.buffer, ...Object.values(ext ?? {}).map((b) => b.buffer)].filter(Boolean);
           post({ id, ok: true, result: r.report, model: r.model, externalData: ext }, list);
         }
         else post({ id, ok: true, result: r });
@@ -143,7 +151,7 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
   let worker = null;
   let closed = false;
   let nextId = 1;
-  const pending = new Map(); // id → { resolve, reject, onProgress, cmd }
+  const pending = new Map(); // id → { resolve, reject, onProgress, onOutput, cmd }
 
   const settleAll = (error) => {
     const all = [...pending.values()];
@@ -168,18 +176,19 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
     }
     const p = pending.get(data.id);
     if (!p) return;
-    if (data.progress) {
-      if (!p.onProgress) return;
+    if (data.progress || data.output) {
+      const fn = data.progress ? p.onProgress : p.onOutput;
+      if (!fn) return;
       let r;
       try {
-        r = p.onProgress(data.progress[0], data.progress[1]);
+        r = fn(...(data.progress ?? data.output));
       } catch (e) {
         pending.delete(data.id);
         p.reject(e);
         cancel();
         return;
       }
-      if (r === false) cancel();
+      if (data.progress && r === false) cancel();
       return;
     }
     pending.delete(data.id);
@@ -214,13 +223,13 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
       if (typeof transfer !== 'boolean') throw new TypeError("onnx-cle: option 'transfer' must be a boolean");
       const msg = { id: nextId++, cmd };
       const list = [];
-      let onProgress;
+      let onProgress, onOutput;
       if (cmd !== 'init') {
         if (!(bytes instanceof Uint8Array || bytes instanceof ArrayBuffer))
           throw new TypeError('onnx-cle: the model must be a Uint8Array');
         let externalData;
         // TypeErrors here, before anything moves
-        ({ onProgress, externalData } = OWN_FIELDS[cmd] ? ownRequest(cmd, rest) : toRequest(cmd, rest));
+        ({ onProgress, onOutput, externalData } = OWN_FIELDS[cmd] ? ownRequest(cmd, rest) : toRequest(cmd, rest));
         const files = (data, what) => {
           const out = {};
           const entries = data instanceof Map ? data : Object.entries(data);
@@ -228,8 +237,9 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
           return out;
         };
         msg.options = Object.fromEntries(Object.entries(rest)
-          .filter(([k]) => k !== 'externalData' && k !== 'onProgress' && k !== 'equalizedExternalData'));
+          .filter(([k]) => !['externalData', 'onProgress', 'onOutput', 'equalizedExternalData'].includes(k)));
         msg.progress = Boolean(onProgress);
+        msg.output = Boolean(onOutput);
         msg.bytes = movable(bytes, transfer, list, 'the model');
         if (cmd === 'verify') {
           if (!(equalized instanceof Uint8Array || equalized instanceof ArrayBuffer))
@@ -240,7 +250,7 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
         if (externalData) msg.externalData = files(externalData, 'external data file');
       }
       worker ??= start();
-      pending.set(msg.id, { resolve, reject, onProgress, cmd });
+      pending.set(msg.id, { resolve, reject, onProgress, onOutput, cmd });
       worker.busy(true);
       try {
         worker.post(msg, list);

@@ -5,10 +5,12 @@ import type {
   CallOptions,
   CheckOptions,
   EqualizeOptions,
+  OutputOption,
   InfoReport,
   CheckReport,
   SarifLog,
   EqualizeResult,
+  StreamedEqualizeResult,
   VerifyOptions,
   VerifyResult,
   ModelGraph,
@@ -23,6 +25,9 @@ export type {
   SarifLog,
   EqualizeReport,
   EqualizeResult,
+  StreamedEqualizeResult,
+  OutputOption,
+  OutputPart,
   VerifyOptions,
   VerifyResult,
   ModelGraph,
@@ -72,8 +77,9 @@ export interface OnnxCleWorker {
   /** As check() of `onnx-cle`, in the worker. */
   check(bytes: Uint8Array | ArrayBuffer, options: CheckOptions & TransferOption & { sarif: true }): Promise<SarifLog>;
   check(bytes: Uint8Array | ArrayBuffer, options?: CheckOptions & TransferOption): Promise<CheckReport>;
-  /** As equalize() of `onnx-cle`, in the worker; the model comes back transferred. */
-  equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & TransferOption): Promise<EqualizeResult>;
+  /** As equalize() of `onnx-cle`, in the worker; the model comes back transferred (with `onOutput`, each piece: a copy the callback may keep). */
+  equalize(bytes: Uint8Array | ArrayBuffer, options: EqualizeOptions & TransferOption & Required<OutputOption>): Promise<StreamedEqualizeResult>;
+  equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & TransferOption & OutputOption): Promise<EqualizeResult>;
   /** As graph() of `onnx-cle`, in the worker. */
   graph(bytes: Uint8Array | ArrayBuffer, options?: { externalData?: Record<string, Uint8Array> } & TransferOption): Promise<ModelGraph>;
   /**

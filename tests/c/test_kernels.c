@@ -675,15 +675,16 @@ static void t_weighted_max(void)
 					}
 }
 
-/* kernel_next_hit: every hit of every row, in order, against the definition
- * (products in float over the reference abs-max), m given or read from t. */
-static void t_next_hit(void)
+/* kernel_hits: every hit of every row, in order, against the definition
+ * (products in float over the reference abs-max), m given or read from t;
+ * with room for all of them, and for one fewer (cap + 1 back). */
+static void t_hits(void)
 {
 	size_t (*const fns[])(const struct kernel_tensor *, const float *, size_t, const float *, float,
-			      float, const float *, size_t, size_t) = {
-		kernel_next_hit_scalar, kernel_next_hit,
+			      float, const float *, size_t, uint32_t *, size_t) = {
+		kernel_hits_scalar, kernel_hits,
 #ifdef __wasm_simd128__
-		kernel_next_hit_simd,
+		kernel_hits_simd,
 #endif
 	};
 	size_t n, d, mo, v, direct, i, j, hits = 0;
@@ -697,6 +698,7 @@ static void t_next_hit(void)
 						struct rng g = {n + 77 * d + 5 * mo};
 						size_t d1, per, n_col;
 						float *m, *a, *b, *tc;
+						uint32_t *want, *got;
 
 						case_nth(&c, n, (enum kernel_dtype)d, (enum mode)mo);
 						d1 = c.t.d1;
@@ -706,6 +708,8 @@ static void t_next_hit(void)
 						a = zalloc(c.t.d0 * 4);
 						b = zalloc(n_col * 4);
 						tc = zalloc(n_col * 4);
+						want = zalloc(d1 * 4 + 4);
+						got = zalloc(d1 * 4 + 4);
 						rnd_positive(&g, a, c.t.d0);
 						rnd_positive(&g, b, n_col);
 						rnd_positive(&g, tc, n_col);
@@ -713,27 +717,32 @@ static void t_next_hit(void)
 						for (i = 0; i < c.t.d0; i++) {
 							const float *bg = b + i / per * d1, *tg = tc + i / per * d1;
 							float tb = d1 ? m[i * d1 + rnd_below(&g, d1)] * bg[0] : 0.0f;
-							size_t got = 0, want;
+							size_t n_want = 0, k;
 
-							for (j = 0;; j = got + 1) {
-								got = fns[v](&c.t, direct ? NULL : m, i * d1, bg, tb, a[i], tg, j, d1);
-								for (want = j; want < d1; want++) {
-									float x = m[i * d1 + want] * bg[want], y = m[i * d1 + want] * a[i];
+							for (j = 0; j < d1; j++) {
+								float x = m[i * d1 + j] * bg[j], y = m[i * d1 + j] * a[i];
 
-									if ((x > 0.0f && x >= tb) || (y > 0.0f && y >= tg[want]))
-										break;
-								}
-								CHECK_MSG(got == want, "%s case %zu row %zu from %zu: %zu, want %zu",
-									  dt_name[d], n, i, j, got, want);
-								if (got >= d1 || got != want)
-									break;
-								hits++;
+								if ((x > 0.0f && x >= tb) || (y > 0.0f && y >= tg[j]))
+									want[n_want++] = (uint32_t)j;
 							}
+							k = fns[v](&c.t, direct ? NULL : m, i * d1, bg, tb, a[i], tg, d1, got, d1);
+							CHECK_MSG(k == n_want && memcmp(got, want, k * 4) == 0,
+								  "%s case %zu row %zu: %zu hits, want %zu", dt_name[d], n, i, k, n_want);
+							if (n_want > 0) {
+								k = fns[v](&c.t, direct ? NULL : m, i * d1, bg, tb, a[i], tg, d1, got,
+									   n_want - 1);
+								CHECK_MSG(k == n_want && memcmp(got, want, (k - 1) * 4) == 0,
+									  "%s case %zu row %zu, room for %zu: %zu", dt_name[d], n, i,
+									  n_want - 1, k);
+							}
+							hits += n_want;
 						}
 						free(m);
 						free(a);
 						free(b);
 						free(tc);
+						free(want);
+						free(got);
 						free(c.mem);
 					}
 	CHECK_MSG(hits > 1000, "only %zu hits: the thresholds test too little", hits);
@@ -1171,7 +1180,7 @@ int main(int argc, char **argv)
 		{"absmax", t_absmax},
 		{"absmax_specials", t_absmax_specials},
 		{"weighted_max", t_weighted_max},
-		{"next_hit", t_next_hit},
+		{"hits", t_hits},
 		{"scale", t_scale},
 		{"scale_pieces", t_scale_pieces},
 		{"scale_channels", t_scale_channels},

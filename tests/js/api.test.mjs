@@ -178,6 +178,47 @@ test('progress: stages in order, fractions 0..1; false cancels, a throw is rethr
   assert.equal((await equalize(bytes)).report.totals.layers, 64);
 });
 
+test('onOutput: the output in pieces, in order, the same bytes; a throw fails the call', async () => {
+  const concat = (pieces) => Buffer.concat(pieces.map((p) => Buffer.from(p)));
+  const collect = () => {
+    const files = new Map(); // name → { total, pieces }
+    const onOutput = (piece, { name, offset, total }) => {
+      if (!files.has(name)) files.set(name, { total, pieces: [] });
+      const f = files.get(name);
+      assert.equal(offset, f.pieces.reduce((n, p) => n + p.length, 0), 'pieces in order');
+      assert.equal(total, f.total);
+      f.pieces.push(piece.slice()); // a view into wasm memory: valid during the call only
+    };
+    return { files, onOutput };
+  };
+  const bytes = bytesOf(realModels['ppocr-det']);
+  const whole = await equalize(bytes);
+  const { files, onOutput } = collect();
+  const r = await equalize(bytes, { onOutput });
+  assert.equal(r.model, null);
+  assert.deepEqual(r.report, whole.report);
+  assert.deepEqual([...files.keys()], [null]);
+  assert.equal(files.get(null).total, whole.model.length);
+  assert.ok(concat(files.get(null).pieces).equals(Buffer.from(whole.model)));
+
+  // a model with external data: its pieces, then the data file's, under its name
+  const externalData = { 'external.onnx.data': bytesOf(fixture('external.onnx.data')) };
+  const model = bytesOf(fixture('external.onnx'));
+  const ext = await equalize(model, { externalData });
+  const c2 = collect();
+  const r2 = await equalize(model, { externalData, onOutput: c2.onOutput });
+  assert.equal(r2.externalData, undefined);
+  assert.deepEqual([...c2.files.keys()], [null, 'model.onnx.data']);
+  assert.ok(concat(c2.files.get(null).pieces).equals(Buffer.from(ext.model)));
+  assert.ok(concat(c2.files.get('model.onnx.data').pieces).equals(Buffer.from(ext.externalData['model.onnx.data'])));
+
+  const boom = new Error('disk full');
+  await assert.rejects(equalize(bytes, { onOutput: () => { throw boom; } }), (e) => e === boom);
+  await assert.rejects(equalize(bytes, { onOutput: 1 }), { name: 'TypeError', message: /'onOutput' must be a function/ });
+  await assert.rejects(check(bytes, { onOutput: () => {} }), { name: 'TypeError', message: /unknown option 'onOutput' for check/ });
+  assert.ok(Buffer.from((await equalize(bytes)).model).equals(Buffer.from(whole.model))); // the instance is still good
+});
+
 test('check: the same report as `onnx-cle check --json`, with what info says under model', async () => {
   for (const file of [vgg, realModels['ppocr-det'], realModels['silero-v5']]) {
     const cli = native('check', file, '--json');

@@ -2,7 +2,7 @@
 // tsc --noEmit from a project where the packed tarball is installed.
 // It is never run: the types are the point.
 import { init, info, check, equalize, OnnxCleError } from 'onnx-cle';
-import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode } from 'onnx-cle';
+import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode, OutputPart } from 'onnx-cle';
 import { createWorker } from 'onnx-cle/worker';
 import type { OnnxCleWorker } from 'onnx-cle/worker';
 import wasmUrl from 'onnx-cle/onnx-cle.wasm';
@@ -22,6 +22,9 @@ export async function run(bytes: Uint8Array): Promise<number> {
   const { model, report } = await equalize(bytes, options);
   const r: EqualizeReport = report;
   const m: Uint8Array = model;
+  const pieces: Uint8Array[] = [];
+  const streamed = await equalize(bytes, { onOutput: (piece, part: OutputPart) => void (part.name ?? pieces.push(piece.slice())) });
+  const none: null = streamed.model;
   // @ts-expect-error: not an option
   await equalize(bytes, { pow2scales: true });
   // @ts-expect-error: not a ReLU6 mode
@@ -40,5 +43,5 @@ export async function run(bytes: Uint8Array): Promise<number> {
   const out = await w.equalize(bytes, { transfer: false, maxScale: 10, onProgress: () => false });
   w.cancel();
   w.terminate();
-  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + out.model.length + (await w.info(bytes)).file_bytes;
+  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + pieces.length + (none ?? 0) + out.model.length + (await w.info(bytes)).file_bytes;
 }

@@ -53,6 +53,30 @@ test('transfer: false, views and external data', async () => {
   }
 });
 
+test('onOutput through the worker: the pieces, in order, make the same model; a throw cancels', async () => {
+  const worker = createWorker();
+  try {
+    const want = await equalize(bytesOf(det));
+    const pieces = [];
+    const r = await worker.equalize(own(det), {
+      onOutput: (piece, { name, offset, total }) => {
+        assert.equal(name, null);
+        assert.equal(total, want.model.length);
+        assert.equal(offset, pieces.reduce((n, p) => n + p.length, 0));
+        pieces.push(piece);
+      },
+    });
+    assert.equal(r.model, null);
+    assert.deepEqual(r.report, want.report);
+    assert.ok(Buffer.concat(pieces).equals(Buffer.from(want.model)));
+    const boom = new Error('no room');
+    await assert.rejects(worker.equalize(own(det), { onOutput: () => { throw boom; } }), (e) => e === boom);
+    assert.deepEqual((await worker.equalize(own(det))).model, want.model); // a new worker starts
+  } finally {
+    worker.terminate();
+  }
+});
+
 test('progress events per request; answers in order', async () => {
   const worker = createWorker();
   try {
