@@ -7,7 +7,8 @@ equalizer's own solver is cle_balance.c's Gauss-Seidel (bench/RESULTS.md,
 notes, says what this found).
 
 usage: /usr/bin/python3 bench/balance_study.py [--warmup=K] [--sweeps=S]
-           [--passes=P] [--newton | --anderson=M] MODEL.onnx...
+           [--passes=P] [--newton | --anderson=M | --coarse=E [--quiet] |
+           --oracle=K1,K2.. | --probe | --profile] MODEL.onnx...
 
   --warmup=K  K Gauss-Seidel rounds first (ref_cle.py's, as balance mode does)
   --newton    each pass: the argmax entries of every row and column fixed
@@ -20,6 +21,13 @@ usage: /usr/bin/python3 bench/balance_study.py [--warmup=K] [--sweeps=S]
               directions), S sweeps again
   --anderson=M  no linear model: Gauss-Seidel rounds (each a pass),
               Anderson-accelerated over the last M rounds (log scales)
+  --coarse=E  two-level: Gauss-Seidel rounds, and after every E-th one a
+              coarse shift, one unknown per region (coarse_shift); E = 0:
+              plain Gauss-Seidel.  --quiet: only the passes that reach
+              1e-3 and 1e-6 log2 (P passes at most)
+  --oracle=K1,K2  the best a per-region shift can do: after K rounds,
+              every region shifted by the mean of the error left there
+              (against the point P rounds reach), then 8 rounds
   --probe     how far the policy's linear model holds: random moves of the
               log scales of size 1e-5 .. 1e-1, the share of channels whose
               argmax entry changes and the model's largest error
@@ -185,6 +193,95 @@ def anderson(ref, base, n, passes, mem):
             break
 
 
+def region_of(ref, base, n):
+    """Each channel's region index (into sorted(base)); -1 at n (none)."""
+    reg_of = np.full(n + 1, -1)
+    for i, g in enumerate(sorted(base)):
+        reg_of[base[g]:base[g] + ref.regions[g]["n_ch"]] = i
+    return reg_of
+
+
+def coarse_shift(ref, base, n, res, pa, qb, free):
+    """One shift per region, d_r, least squares of the balance residuals
+    after the shift, res_i - 2 d_R(i) + d_R(pa_i) + d_R(qb_i), over the
+    free channels.  A uniform shift of a region's log scales scales every
+    producer row and consumer column over it alike: no argmax inside a
+    layer changes, so this model is exact (up to which of several
+    producers or consumers wins).  Tikhonov 1e-12 relative keeps the free
+    directions (shifts that change no residual) where they are."""
+    reg_of = region_of(ref, base, n)
+    k = len(base)
+    fi = np.nonzero(free)[0]
+    rows = np.zeros((len(fi), k))
+    at = np.arange(len(fi))
+    rows[at, reg_of[fi]] += 2.0
+    for nb in (pa, qb):
+        g = reg_of[nb[fi]]
+        np.add.at(rows, (at[g >= 0], g[g >= 0]), -1.0)
+    g = rows.T @ rows
+    t = np.linalg.solve(g + 1e-12 * max(np.trace(g), 1.0) / max(k, 1) * np.eye(k), rows.T @ res[fi])
+    return t[reg_of[:n]]
+
+
+def two_grid(ref, base, n, passes, every, quiet):
+    """Gauss-Seidel rounds, each `every` rounds followed by one coarse
+    shift (coarse_shift; every 0: plain Gauss-Seidel); a pass is a
+    Gauss-Seidel round or the read of every layer's ranges the coarse
+    shift needs.  quiet: only the passes that first reach 1e-3 and 1e-6."""
+    lim = math.log(ref.max_scale)
+    used, rounds, hit = 0, 0, {}
+
+    def note(worst, what):
+        for t in (1e-3, 1e-6):
+            if worst <= t and t not in hit:
+                hit[t] = used
+        if not quiet:
+            print(f"  pass {used}: {what}, imbalance {worst:.3e} log2")
+
+    while used < passes and 1e-6 not in hit:
+        gs_round(ref)
+        used, rounds = used + 1, rounds + 1
+        worst, x, res, pa, qb, free = imbalance(ref, base, n)
+        note(worst, f"round {rounds}")
+        if every and rounds % every == 0 and worst > 1e-6 and used < passes:
+            used += 1
+            set_scales(ref, base, np.clip(x + coarse_shift(ref, base, n, res, pa, qb, free), -lim, lim))
+            worst = imbalance(ref, base, n)[0]
+            note(worst, "coarse shift")
+    print(f"  {'plain Gauss-Seidel' if not every else f'coarse shift every {every} rounds'}: "
+          f"1e-3 log2 at pass {hit.get(1e-3, '>' + str(used))}, 1e-6 at pass {hit.get(1e-6, '>' + str(used))}, "
+          f"{worst:.3e} left after {used} passes")
+
+
+def oracle(ref, base, n, at, total):
+    """The best any one-shift-per-region coarse step could do: after K
+    Gauss-Seidel rounds (each K in `at`), shift every region by the mean
+    of the error left there (against the point `total` rounds reach),
+    then 8 more rounds; beside it, plain Gauss-Seidel at the same rounds."""
+    reg_of = region_of(ref, base, n)[:n]
+    hist, plain = {}, {}
+    for k in range(1, total + 1):
+        gs_round(ref)
+        worst, x = imbalance(ref, base, n)[:2]
+        plain[k] = worst
+        if k in at:
+            hist[k] = x
+    star = imbalance(ref, base, n)[1]
+    print(f"  after {total} rounds: imbalance {plain[total]:.3e} log2")
+    for k in sorted(hist):
+        e, shift = star - hist[k], np.zeros(n)
+        for i in range(len(base)):
+            shift[reg_of == i] = e[reg_of == i].mean()
+        set_scales(ref, base, hist[k] + shift)
+        seen = [imbalance(ref, base, n)[0]]
+        for _ in range(8):
+            gs_round(ref)
+            seen.append(imbalance(ref, base, n)[0])
+        print(f"  {k} rounds + oracle shift, + 0..8 rounds: " + " ".join(f"{w:.1e}" for w in seen))
+        print(f"  {k} rounds,  plain Gauss-Seidel, + 0..8 rounds: " +
+              " ".join(f"{plain.get(k + j, float('nan')):.1e}" for j in range(9)))
+
+
 def probe(ref, base, n):
     worst, x, res, pa, qb, free = imbalance(ref, base, n)
     rng = np.random.default_rng(0)
@@ -210,7 +307,7 @@ def profile(ref, base, n, done):
         print(f"  region {r}: {len(seg)} channels, error {seg.mean():+.3f} mean, {seg.std():.3f} spread")
 
 
-def study(path, warmup, sweeps, passes, newton, mem, probing, profiling):
+def study(path, warmup, sweeps, passes, newton, mem, probing, profiling, coarse, quiet, at):
     ref = Ref(onnx.load(path))
     ref.plan()
     for l in ref.layers:
@@ -233,6 +330,10 @@ def study(path, warmup, sweeps, passes, newton, mem, probing, profiling):
         return profile(ref, base, n, warmup)
     if mem:
         return anderson(ref, base, n, passes, mem)
+    if at:
+        return oracle(ref, base, n, at, passes)
+    if coarse is not None:
+        return two_grid(ref, base, n, passes, coarse, quiet)
     for p in range(passes):
         worst, x, res, pa, qb, free = imbalance(ref, base, n)
         print(f"  pass {p + 1}: imbalance {worst:.3e} log2, {n - free.sum()} channels held, "
@@ -254,7 +355,8 @@ def main(argv):
     for f in files:
         study(f, int(opt.get("--warmup", 0)), int(opt.get("--sweeps", 30)), int(opt.get("--passes", 8)),
               "--newton" in opt, int(opt.get("--anderson", 0)), "--probe" in opt,
-              "--profile" in opt)
+              "--profile" in opt, int(opt["--coarse"]) if "--coarse" in opt else None, "--quiet" in opt,
+              [int(k) for k in opt["--oracle"].split(",")] if "--oracle" in opt else [])
 
 
 if __name__ == "__main__":
