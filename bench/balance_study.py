@@ -28,6 +28,8 @@ usage: /usr/bin/python3 bench/balance_study.py [--warmup=K] [--sweeps=S]
   --oracle=K1,K2  the best a per-region shift can do: after K rounds,
               every region shifted by the mean of the error left there
               (against the point P rounds reach), then 8 rounds
+  --smooth=MU  after K (--warmup) rounds, damped Newton steps with softened
+              maxima (smooth_newton), MU the first damping (0.25)
   --probe     how far the policy's linear model holds: random moves of the
               log scales of size 1e-5 .. 1e-1, the share of channels whose
               argmax entry changes and the model's largest error
@@ -40,6 +42,8 @@ import sys
 
 import numpy as np
 import onnx
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
 
 from ref_cle import Ref, usable
 
@@ -282,6 +286,105 @@ def oracle(ref, base, n, at, total):
               " ".join(f"{plain.get(k + j, float('nan')):.1e}" for j in range(9)))
 
 
+def entries(ref, base, n):
+    """Every weight entry (the abs-max over its kernel window) of every
+    active layer: its output and input channel (n: a region not scaled)
+    and log(|w| |batch-norm factor|); with the scales x (log), an entry's
+    product is c - x[out] + x[in], a row's maximum the producer range of
+    its output channel, a column's the consumer range of its input
+    channel (in log)."""
+    oc, ic, c0 = [], [], []
+    for l in ref.layers:
+        if not l.active:
+            continue
+        m = l.m.reshape(l.groups, l.per, l.d1).astype(np.float64)
+        g, a, b = np.meshgrid(np.arange(l.groups), np.arange(l.per), np.arange(l.d1), indexing="ij")
+        o, i = (g * l.per + a, g * l.d1 + b) if l.lead_out else (g * l.d1 + b, g * l.per + a)
+        o, i, mv = o.reshape(-1), i.reshape(-1), m.reshape(-1)
+        o, i, mv = o[mv > 0], i[mv > 0], mv[mv > 0]
+        kf = np.abs(l.kf) if l.kf is not None else np.ones(l.c_out)
+        c0.append(np.log(mv) + np.log(kf[o]))
+        oc.append(base[l.out_region] + l.out_off + o if l.out_region in base else np.full(len(o), n))
+        ic.append(base[l.in_region] + l.in_off + i // l.in_rep if l.in_region in base else np.full(len(o), n))
+    oc, ic, c0 = np.concatenate(oc), np.concatenate(ic), np.concatenate(c0)
+    sides = []
+    for key, other in ((oc, ic), (ic, oc)):
+        perm = np.argsort(key, kind="stable")
+        perm = perm[key[perm] < n]
+        k = key[perm]
+        st = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        sides.append((perm, st, k[st], other))
+    return oc, ic, c0, sides
+
+
+def soft_eval(ent, n, x, lim, temp):
+    """One pass at log scales x: the residuals log(rp / rq), which channels
+    move (as imbalance()), and the Jacobian of the residuals with each
+    maximum's derivative spread over its entries by softmax at temperature
+    temp (0: the argmax entry alone, the policy's linear model)."""
+    oc, ic, c0, sides = ent
+    xe = np.append(x, 0.0)
+    v = c0 - xe[oc] + xe[ic]
+    top = []
+    for perm, st, keys, _ in sides:
+        t = np.full(n, -np.inf)
+        t[keys] = np.maximum.reduceat(v[perm], st)
+        top.append(t)
+    ok = np.isfinite(top[0]) & np.isfinite(top[1])
+    res = np.where(ok, top[0] - top[1], 0.0)
+    held = lim * (1 - 1e-12)
+    free = ok & ~((x >= held) & (res > 0)) & ~((x <= -held) & (res < 0))
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], [np.where(free, -2.0, 1.0)]
+    for (perm, st, keys, other), t in zip(sides, top):
+        vv = v[perm]
+        grp = np.repeat(keys, np.diff(np.r_[st, len(vv)]))
+        z = (vv - t[grp]) / temp if temp > 0 else np.where(vv == t[grp], 0.0, -np.inf)
+        sel = z > -30
+        w, gg, oo = np.exp(z[sel]), grp[sel], other[perm][sel]
+        w = w / np.bincount(gg, weights=w, minlength=n)[gg]
+        keep = (oo < n) & free[gg]
+        rows.append(gg[keep]), cols.append(oo[keep]), vals.append(w[keep])
+    jac = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    return res, free, jac
+
+
+def smooth_newton(ref, base, n, warmup, passes, mu, quiet):
+    """After the warmup's Gauss-Seidel rounds: Newton steps on the balance
+    equations, (J - mu I) d = -res, J with each maximum's derivative
+    softened over its near-ties (softmax at 0.5x the largest imbalance, in
+    log), mu a Levenberg-like damping (mu large: a Gauss-Seidel-like step
+    res / (2 + mu); 0: Newton) divided by 4 after a step that lowers the
+    largest imbalance, else the step is undone and mu times 4.  A pass is
+    a Gauss-Seidel round or one evaluation at a new point."""
+    lim = math.log(ref.max_scale)
+    ent = entries(ref, base, n)
+    x = imbalance(ref, base, n)[1]
+    res, free, _ = soft_eval(ent, n, x, lim, 0)
+    worst, used, hit = np.abs(res[free]).max(initial=0.0) / math.log(2), warmup, {}
+    while True:
+        for t in (1e-3, 1e-6):
+            if worst <= t and t not in hit:
+                hit[t] = used
+        if worst <= 1e-6 or used >= passes:
+            break
+        jac = soft_eval(ent, n, x, lim, 0.5 * worst * math.log(2))[2]
+        d = sla.spsolve(jac - mu * sp.diags(free.astype(float)).tocsc(), -np.where(free, res, 0.0))
+        xn = np.clip(x + d, -lim, lim)
+        rn, fn, _ = soft_eval(ent, n, xn, lim, 0)
+        wn, used = np.abs(rn[fn]).max(initial=0.0) / math.log(2), used + 1
+        if not quiet:
+            print(f"  pass {used}: mu {mu:.1e}, step {np.abs(d).max(initial=0.0):.3f}, imbalance {wn:.3e} log2"
+                  + ("" if wn < worst else ", undone"))
+        if wn < worst:
+            x, res, free, worst, mu = xn, rn, fn, wn, mu / 4
+        else:
+            mu *= 4
+    set_scales(ref, base, x)
+    print(f"  smoothed Newton after {warmup} Gauss-Seidel rounds: 1e-3 log2 at pass "
+          f"{hit.get(1e-3, '>' + str(used))}, 1e-6 at pass {hit.get(1e-6, '>' + str(used))}, "
+          f"{worst:.3e} left after {used} passes (imbalance() says {imbalance(ref, base, n)[0]:.3e})")
+
+
 def probe(ref, base, n):
     worst, x, res, pa, qb, free = imbalance(ref, base, n)
     rng = np.random.default_rng(0)
@@ -307,7 +410,7 @@ def profile(ref, base, n, done):
         print(f"  region {r}: {len(seg)} channels, error {seg.mean():+.3f} mean, {seg.std():.3f} spread")
 
 
-def study(path, warmup, sweeps, passes, newton, mem, probing, profiling, coarse, quiet, at):
+def study(path, warmup, sweeps, passes, newton, mem, probing, profiling, coarse, quiet, at, smooth):
     ref = Ref(onnx.load(path))
     ref.plan()
     for l in ref.layers:
@@ -330,6 +433,8 @@ def study(path, warmup, sweeps, passes, newton, mem, probing, profiling, coarse,
         return profile(ref, base, n, warmup)
     if mem:
         return anderson(ref, base, n, passes, mem)
+    if smooth is not None:
+        return smooth_newton(ref, base, n, warmup, passes, smooth, quiet)
     if at:
         return oracle(ref, base, n, at, passes)
     if coarse is not None:
@@ -356,7 +461,8 @@ def main(argv):
         study(f, int(opt.get("--warmup", 0)), int(opt.get("--sweeps", 30)), int(opt.get("--passes", 8)),
               "--newton" in opt, int(opt.get("--anderson", 0)), "--probe" in opt,
               "--profile" in opt, int(opt["--coarse"]) if "--coarse" in opt else None, "--quiet" in opt,
-              [int(k) for k in opt["--oracle"].split(",")] if "--oracle" in opt else [])
+              [int(k) for k in opt["--oracle"].split(",")] if "--oracle" in opt else [],
+              float(opt["--smooth"]) if "--smooth" in opt else None)
 
 
 if __name__ == "__main__":
