@@ -12,7 +12,8 @@
 # sanitizers and the fuzzer, python3-onnx and python3-torch for the test
 # models, chromium for the browser tests, and python3-pil, python3-skimage,
 # the fonts and espeak-ng for the inputs of `npm run bench:quant` and
-# tests/js/quality.test.mjs (bench/quant_inputs.py).  --check installs
+# tests/js/quality.test.mjs (bench/quant_inputs.py), python3-scipy for
+# bench/balance_study.py.  --check installs
 # nothing: it names what is missing and exits 1 if anything is.
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ if [ "$set_name" = all ]; then
   gcc libprotobuf-c-dev
   python3-onnx python3-numpy python3-torch python3-torchvision
   chromium fonts-liberation
-  python3-pil python3-skimage fonts-dejavu-core fonts-wqy-microhei espeak-ng
+  python3-pil python3-skimage python3-scipy fonts-dejavu-core fonts-wqy-microhei espeak-ng
   clang libclang-rt-14-dev"
 fi
 
