@@ -280,6 +280,9 @@ test('one-file demo: the proof says it needs the served page; nothing is request
     assert.match(await page.textContent('#proof-note'), /needs|served page/);
     assert.equal(await page.isHidden('#proof-form'), true);
     await page.click('#graph-fit');
-    assert.ok(await page.$$eval('#graph g.layer', (g) => g.length) === 7);
+    // the view draws in the next animation frame, which a loaded machine may delay
+    await page.waitForFunction(() => document.querySelectorAll('#graph g.layer').length === 7, null, { timeout: 10000 })
+      .catch(() => {});
+    assert.equal(await page.$$eval('#graph g.layer', (g) => g.length), 7);
   });
 });
