@@ -250,7 +250,7 @@ size_t kernel_hits_simd(const struct kernel_tensor *t, const float *m, size_t r,
 			float a, const float *tc, size_t n, uint32_t *out, size_t cap)
 {
 	v128_t zero = wasm_f32x4_splat(0.0f), tbv = wasm_f32x4_splat(tb), av = wasm_f32x4_splat(a);
-	size_t j, got = 0;
+	size_t j, got = 0, k, i;
 
 	if (m == NULL && t->k != 1)
 		return kernel_hits_scalar(t, m, r, b, tb, a, tc, n, out, cap);
@@ -267,16 +267,11 @@ size_t kernel_hits_simd(const struct kernel_tensor *t, const float *m, size_t r,
 			out[got++] = (uint32_t)(j + (size_t)__builtin_ctz(bits));
 		}
 	}
-	for (; j < n; j++) {
-		float v = wm_value(t, m, r + j);
-
-		if (!is_hit(v * b[j], tb, v * a, tc[j]))
-			continue;
-		if (got == cap)
-			return cap + 1;
-		out[got++] = (uint32_t)j;
-	}
-	return got;
+	/* the last n % 4: the scalar version, its indices moved on by j */
+	k = kernel_hits_scalar(t, m, r + j, b + j, tb, a, tc + j, n - j, out + got, cap - got);
+	for (i = got; i < got + k && i < cap; i++)
+		out[i] += (uint32_t)j;
+	return k > cap - got ? cap + 1 : got + k;
 }
 
 /* 4 floats times (f01, f23) in double, each rounded once to float; NaN in
