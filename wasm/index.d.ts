@@ -97,7 +97,8 @@ export interface OutputOption {
    * written to a file as it comes, so a large model is never held twice.
    * `piece` is a view into the library's memory, valid during this call
    * only: write it or copy it before returning.  Throwing fails the call
-   * with what was thrown.
+   * with what was thrown.  When the call fails (rejects), the pieces given
+   * so far are not a model: discard what was written of them.
    */
   onOutput?: (piece: Uint8Array, part: OutputPart) => void;
 }
