@@ -28,7 +28,7 @@ const struct graph_const *ops_trace_const(const struct graph *g, uint32_t v, uin
 {
 	int hops;
 
-	for (hops = 0; hops < 16; hops++) {
+	for (hops = 0; hops < 16 && v != GRAPH_NONE; hops++) {
 		const struct graph_value *val = graph_resolve(g, v, NULL);
 		const struct ops_def *d;
 		uint32_t p;

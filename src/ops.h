@@ -66,7 +66,8 @@ const struct graph_const *ops_input_const(const struct graph *g, uint32_t n, uin
 
 /* The constant behind value v, read through OPS_VALUE nodes (Identity,
  * Cast); else NULL, and *from names the node that computes v (GRAPH_NONE
- * when nothing does). */
+ * when nothing does, v among them when it is GRAPH_NONE: an input left
+ * empty). */
 const struct graph_const *ops_trace_const(const struct graph *g, uint32_t v, uint32_t *from);
 
 /* Is node `concat` x.view(x.size(0), ...)'s shape, Concat(Unsqueeze(Gather(
