@@ -295,7 +295,12 @@ size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const doubl
 /* ---- kernel_sums ------------------------------------------------------ */
 
 /* S1 and S2 of the n windows of k elements from p on: four windows at a
- * time, so that their sums are four chains of additions, not one. */
+ * time, so that their sums are four chains of additions, not one.  The
+ * elements are added as they are, and four windows are summed again,
+ * skipping NaN and Inf, when one of their S2 is not finite: S2 is finite
+ * exactly when all its elements are (the squares of finite floats and
+ * halves, and their sums, stay far below DBL_MAX), and then nothing was to
+ * be skipped. */
 static inline void windows_scalar(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t n, double *s1,
 				  double *s2)
 {
@@ -316,7 +321,7 @@ static inline void windows_scalar(enum kernel_dtype dt, const uint8_t *p, size_t
 
 		for (s = 0; s < k; s++)
 			for (m = 0; m < 4; m++) {
-				double w = sum_elem(dt, p + (m * k + s) * es);
+				double w = sum_elem_raw(dt, p + (m * k + s) * es);
 
 				x1[m] += w;
 				x2[m] += w * w;
@@ -325,6 +330,9 @@ static inline void windows_scalar(enum kernel_dtype dt, const uint8_t *p, size_t
 			s1[x + m] = x1[m];
 			s2[x + m] = x2[m];
 		}
+		if (!(x2[0] <= DBL_MAX && x2[1] <= DBL_MAX && x2[2] <= DBL_MAX && x2[3] <= DBL_MAX))
+			for (m = 0; m < 4; m++)
+				window_sums(dt, p + m * k * es, k, &s1[x + m], &s2[x + m]);
 	}
 	for (; x < n; x++, p += k * es)
 		window_sums(dt, p, k, &s1[x], &s2[x]);

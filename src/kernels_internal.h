@@ -278,6 +278,14 @@ static inline double sum_elem(enum kernel_dtype dt, const uint8_t *p)
 	}
 }
 
+/* One element as a double, NaN and Inf as they are. */
+static inline double sum_elem_raw(enum kernel_dtype dt, const uint8_t *p)
+{
+	if (dt == KERNEL_F16)
+		return (double)kernel_f16_to_f32(load_u16(p));
+	return (double)f32_from_bits(load_u32(p));
+}
+
 /* S1 and S2 of the window of k elements at p, in order. */
 static inline void window_sums(enum kernel_dtype dt, const uint8_t *p, size_t k, double *s1, double *s2)
 {

@@ -489,36 +489,41 @@ static inline void sums_add4(v128_t f, v128_t *x1lo, v128_t *x1hi, v128_t *x2lo,
 	*x2hi = wasm_f64x2_add(*x2hi, wasm_f64x2_mul(hi, hi));
 }
 
-/* Element s of four consecutive windows of k elements at p, as floats. */
+/* Element s of four consecutive windows of k elements at p, as floats,
+ * NaN and Inf as they are. */
 static inline v128_t windows_elem4(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t s)
 {
 	v128_t v;
 
 	if (dt == KERNEL_F16) {
 		p += 2 * s;
-		if (k == 1)
-			return finite_f16x4(wasm_u32x4_load16x4(p));
 		v = wasm_v128_load16_lane(p, wasm_i32x4_splat(0), 0);
 		v = wasm_v128_load16_lane(p + 2 * k, v, 2);
 		v = wasm_v128_load16_lane(p + 4 * k, v, 4);
-		return finite_f16x4(wasm_v128_load16_lane(p + 6 * k, v, 6));
+		return f16_to_f32x4(wasm_v128_load16_lane(p + 6 * k, v, 6));
 	}
 	p += 4 * s;
-	if (k == 1)
-		return finite_f32x4(wasm_v128_load(p));
 	v = wasm_v128_load32_zero(p);
 	v = wasm_v128_load32_lane(p + 4 * k, v, 1);
 	v = wasm_v128_load32_lane(p + 8 * k, v, 2);
-	return finite_f32x4(wasm_v128_load32_lane(p + 12 * k, v, 3));
+	return wasm_v128_load32_lane(p + 12 * k, v, 3);
+}
+
+/* Are the four S2 (two vectors) finite?  They are >= 0, or NaN, or +Inf. */
+static inline bool finite4(v128_t lo, v128_t hi)
+{
+	v128_t inf = wasm_f64x2_splat((double)INFINITY);
+
+	return wasm_i32x4_all_true(wasm_v128_and(wasm_f64x2_lt(lo, inf), wasm_f64x2_lt(hi, inf)));
 }
 
 static inline void windows_simd(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t n, double *s1,
 				double *s2)
 {
-	size_t es = elem_size(dt), x, s;
+	size_t es = elem_size(dt), x, s, m;
 
 	for (x = 0; k == 1 && x + 4 <= n; x += 4, p += 4 * es) { /* S1 = w, as windows_scalar */
-		v128_t f = windows_elem4(dt, p, 1, 0);
+		v128_t f = dt == KERNEL_F16 ? finite_f16x4(wasm_u32x4_load16x4(p)) : finite_f32x4(wasm_v128_load(p));
 		v128_t lo = wasm_f64x2_promote_low_f32x4(f);
 		v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3));
 
@@ -532,6 +537,11 @@ static inline void windows_simd(enum kernel_dtype dt, const uint8_t *p, size_t k
 
 		for (s = 0; s < k; s++)
 			sums_add4(windows_elem4(dt, p, k, s), &x1lo, &x1hi, &x2lo, &x2hi);
+		if (!finite4(x2lo, x2hi)) { /* again, skipping NaN and Inf, as windows_scalar */
+			for (m = 0; m < 4; m++)
+				window_sums(dt, p + m * k * es, k, &s1[x + m], &s2[x + m]);
+			continue;
+		}
 		wasm_v128_store(s1 + x, x1lo);
 		wasm_v128_store(s1 + x + 2, x1hi);
 		wasm_v128_store(s2 + x, x2lo);
