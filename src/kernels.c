@@ -1,4 +1,4 @@
-/* kernels.c — abs-max, weighted maxima and rescaling over weight tensors:
+/* kernels.c — abs-max, weighted maxima, rescaling and sums over weight tensors:
  * the scalar versions and the public entry points (the WASM SIMD128
  * versions are in kernels_simd.c, the pieces both share in
  * kernels_internal.h); the two give the same bits.  See kernels.h.
@@ -7,9 +7,11 @@
  * values, which is exact in any order (and on the integer bit patterns for
  * abs-max, since nonnegative IEEE numbers order like their bits); every
  * product and quotient is one IEEE operation done the same way in both; the
- * statistics sums are striped into the same 4 lanes; and a NaN element is
- * copied rather than computed, because NaN payloads are not deterministic
- * in WebAssembly. */
+ * statistics sums are striped into the same 4 lanes, and kernel_sums' in
+ * the order kernels.h fixes (each window's own, one window per lane; a
+ * row's in 4 lanes); and a NaN element is copied rather than computed (or
+ * skipped, in kernel_sums), because NaN payloads are not deterministic in
+ * WebAssembly. */
 #include "kernels_internal.h"
 
 /* ---- conversions ------------------------------------------------------- */
