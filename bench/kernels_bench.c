@@ -3,7 +3,7 @@
  * A benchmark, not a test: it prints numbers and never fails on time.
  *
  *   native:            gcc -std=c11 -O3 -Isrc bench/kernels_bench.c src/kernels.c src/kernels_simd.c -o /tmp/kernels_bench
- *                      /tmp/kernels_bench
+ *                      /tmp/kernels_bench [sums]     (only the kernels whose names start so)
  *   wasm, SIMD:        export NODE_PATH=/usr/share/nodejs
  *                      emcc -std=c11 -O3 -msimd128 -mbulk-memory -Isrc bench/kernels_bench.c \
  *                        src/kernels.c src/kernels_simd.c -sENVIRONMENT=node -sWASM_ASYNC_COMPILATION=0 \
@@ -30,12 +30,15 @@ struct impl {
 		     float *r0, float *r1);
 	size_t (*scale)(const struct kernel_tensor *t, const double *fa, const double *fb, size_t e0,
 			size_t e1, uint8_t *dst, struct kernel_sqnr *q);
+	void (*sums)(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		     double *r2, const double *a1, const double *a2, double *c1, double *c2);
 };
 
 static const struct impl impls[] = {
-	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar},
+	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar,
+	 kernel_sums_scalar},
 #ifdef __wasm_simd128__
-	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd},
+	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd, kernel_sums_simd},
 #endif
 };
 #define N_IMPLS (sizeof impls / sizeof impls[0])
@@ -47,10 +50,14 @@ struct setup {
 	float *m, *a, *b, *r0, *r1;
 	double *fa, *fb;
 	double *ch_signal, *ch_noise; /* per-row statistics */
+	double *sr, *sc;              /* kernel_sums' outputs: 2 * d0, 2 * n_col */
 	uint8_t *dst;
 };
 
-enum op { OP_ABSMAX, OP_WMAX, OP_WMAX_DIRECT, OP_SCALE, OP_SCALE_Q, OP_SCALE_NODST, OP_COUNT };
+enum op {
+	OP_ABSMAX, OP_WMAX, OP_WMAX_DIRECT, OP_SCALE, OP_SCALE_Q, OP_SCALE_NODST,
+	OP_SUMS_ROWS, OP_SUMS_COLS, OP_SUMS_BACK, OP_COUNT
+};
 static const char *const op_name[OP_COUNT] = {
 	[OP_ABSMAX] = "absmax_reduce",
 	[OP_WMAX] = "weighted_max (m)",
@@ -58,6 +65,9 @@ static const char *const op_name[OP_COUNT] = {
 	[OP_SCALE] = "scale (fa,fb)",
 	[OP_SCALE_Q] = "scale (fa,fb,q)",
 	[OP_SCALE_NODST] = "scale (q only)",
+	[OP_SUMS_ROWS] = "sums (rows: r1, r2)",
+	[OP_SUMS_COLS] = "sums (cols: c1, c2)",
+	[OP_SUMS_BACK] = "sums (rows: r2 only)",
 };
 
 static double now(void)
@@ -102,6 +112,18 @@ static size_t run(const struct impl *im, struct setup *s, enum op op)
 		sink += (double)im->scale(&s->t, s->fa, s->fb, 0, s->n, NULL, &q);
 		sink += q.ch_noise[0];
 		return s->bytes;
+	case OP_SUMS_ROWS:
+		im->sums(&s->t, s->fb, s->fb, s->sr, s->sr + s->t.d0, NULL, NULL, NULL, NULL);
+		sink += s->sr[0];
+		return s->bytes;
+	case OP_SUMS_COLS:
+		im->sums(&s->t, NULL, NULL, NULL, NULL, s->fa, s->fa, s->sc, s->sc + s->t.groups * s->t.d1);
+		sink += s->sc[0];
+		return s->bytes;
+	case OP_SUMS_BACK:
+		im->sums(&s->t, NULL, s->fb, NULL, s->sr, NULL, NULL, NULL, NULL);
+		sink += s->sr[0];
+		return s->bytes;
 	default:
 		return 0;
 	}
@@ -141,10 +163,10 @@ static void *xalloc(size_t n)
 	return p;
 }
 
-static void bench(size_t d0, size_t d1, size_t k, enum kernel_dtype dt)
+static void bench(size_t d0, size_t d1, size_t k, size_t groups, enum kernel_dtype dt, const char *only)
 {
 	struct setup s;
-	size_t es = dt == KERNEL_F16 ? 2 : 4, i;
+	size_t es = dt == KERNEL_F16 ? 2 : 4, i, n_col = groups * d1;
 	uint8_t *w;
 	uint32_t x = 12345;
 	int op;
@@ -165,14 +187,16 @@ static void bench(size_t d0, size_t d1, size_t k, enum kernel_dtype dt)
 		}
 	}
 	/* p is odd on purpose: weights inside a protobuf are not aligned */
-	s.t = (struct kernel_tensor){w + 1, dt, d0, d1, k, 1};
+	s.t = (struct kernel_tensor){w + 1, dt, d0, d1, k, groups};
 	s.m = xalloc(d0 * d1 * sizeof(float));
 	s.a = xalloc(d0 * sizeof(float));
-	s.b = xalloc(d1 * sizeof(float));
+	s.b = xalloc(n_col * sizeof(float));
 	s.r0 = xalloc(d0 * sizeof(float));
-	s.r1 = xalloc(d1 * sizeof(float));
+	s.r1 = xalloc(n_col * sizeof(float));
 	s.fa = xalloc(d0 * sizeof(double));
-	s.fb = xalloc(d1 * sizeof(double));
+	s.fb = xalloc(n_col * sizeof(double));
+	s.sr = xalloc(2 * d0 * sizeof(double));
+	s.sc = xalloc(2 * n_col * sizeof(double));
 	s.dst = xalloc(s.bytes);
 	s.ch_signal = calloc(4 * d0, sizeof(double));
 	s.ch_noise = calloc(4 * d0, sizeof(double));
@@ -180,14 +204,14 @@ static void bench(size_t d0, size_t d1, size_t k, enum kernel_dtype dt)
 		s.a[i] = 0.5f + (float)(i % 7) * 0.25f;
 		s.fa[i] = 0.75 + (double)(i % 5) * 0.125;
 	}
-	for (i = 0; i < d1; i++) {
+	for (i = 0; i < n_col; i++) {
 		s.b[i] = 0.5f + (float)(i % 3) * 0.25f;
 		s.fb[i] = 0.875 + (double)(i % 11) * 0.0625;
 	}
 	kernel_absmax_reduce_scalar(&s.t, s.m);
 
-	printf("\n[%zu][%zu][%zu] %s, %.1f MB\n", d0, d1, k, dt == KERNEL_F16 ? "float16" : "float32",
-	       (double)s.bytes / 1e6);
+	printf("\n[%zu][%zu][%zu] groups %zu, %s, %.1f MB\n", d0, d1, k, groups,
+	       dt == KERNEL_F16 ? "float16" : "float32", (double)s.bytes / 1e6);
 	printf("  %-24s", "GB/s of input bytes");
 	for (i = 0; i < N_IMPLS; i++)
 		printf(" %9s", impls[i].name);
@@ -197,7 +221,7 @@ static void bench(size_t d0, size_t d1, size_t k, enum kernel_dtype dt)
 	for (op = 0; op < OP_COUNT; op++) {
 		double gbs[2] = {0, 0};
 
-		if (op == OP_WMAX_DIRECT && k != 1)
+		if ((op == OP_WMAX_DIRECT && k != 1) || strncmp(op_name[op], only, strlen(only)) != 0)
 			continue;
 		printf("  %-24s", op_name[op]);
 		for (i = 0; i < N_IMPLS; i++) {
@@ -218,10 +242,15 @@ static void bench(size_t d0, size_t d1, size_t k, enum kernel_dtype dt)
 	free(s.fa);
 	free(s.fb);
 	free(s.dst);
+	free(s.sr);
+	free(s.sc);
 }
 
-int main(void)
+/* argv[1], if given: only the kernels whose names start with it ("sums"). */
+int main(int argc, char **argv)
 {
+	const char *only = argc > 1 ? argv[1] : "";
+
 #ifdef __wasm__
 #ifdef __wasm_simd128__
 	printf("onnx-cle kernels, WebAssembly with SIMD128\n");
@@ -231,9 +260,10 @@ int main(void)
 #else
 	printf("onnx-cle kernels, native\n");
 #endif
-	bench(4096, 4096, 1, KERNEL_F32);
-	bench(512, 512, 9, KERNEL_F32);
-	bench(4096, 4096, 1, KERNEL_F16);
-	bench(512, 512, 9, KERNEL_F16);
+	bench(4096, 4096, 1, 1, KERNEL_F32, only);
+	bench(512, 512, 9, 1, KERNEL_F32, only);
+	bench(4096, 4096, 1, 1, KERNEL_F16, only);
+	bench(512, 512, 9, 1, KERNEL_F16, only);
+	bench(65536, 1, 9, 65536, KERNEL_F32, only); /* depthwise */
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* kernels.c — abs-max, weighted maxima and rescaling over weight tensors:
+/* kernels.c — abs-max, weighted maxima, rescaling and sums over weight tensors:
  * the scalar versions and the public entry points (the WASM SIMD128
  * versions are in kernels_simd.c, the pieces both share in
  * kernels_internal.h); the two give the same bits.  See kernels.h.
@@ -7,9 +7,11 @@
  * values, which is exact in any order (and on the integer bit patterns for
  * abs-max, since nonnegative IEEE numbers order like their bits); every
  * product and quotient is one IEEE operation done the same way in both; the
- * statistics sums are striped into the same 4 lanes; and a NaN element is
- * copied rather than computed, because NaN payloads are not deterministic
- * in WebAssembly. */
+ * statistics sums are striped into the same 4 lanes, and kernel_sums' in
+ * the order kernels.h fixes (each window's own, one window per lane; a
+ * row's in 4 lanes); and a NaN element is copied rather than computed (or
+ * skipped, in kernel_sums), because NaN payloads are not deterministic in
+ * WebAssembly. */
 #include "kernels_internal.h"
 
 /* ---- conversions ------------------------------------------------------- */
@@ -292,80 +294,193 @@ size_t kernel_scale(const struct kernel_tensor *t, const double *fa, const doubl
 #endif
 }
 
-/* Sums of w and w^2 over one window of k float32 elements at p, in order,
- * non-finite elements skipped (their bits say so: no float compare). */
-static inline void window_sums_f32(const uint8_t *p, size_t k, double *s1, double *s2)
+/* ---- kernel_sums ------------------------------------------------------ */
+
+/* S1 and S2 of the n windows of k elements from p on: four windows at a
+ * time, so that their sums are four chains of additions, not one.  The
+ * elements are added as they are, and four windows are summed again,
+ * skipping NaN and Inf, when one of their S2 is not finite: S2 is finite
+ * exactly when all its elements are (the squares of finite floats and
+ * halves, and their sums, stay far below DBL_MAX), and then nothing was to
+ * be skipped. */
+static inline void windows_scalar(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t n, double *s1,
+				  double *s2)
 {
-	double x1 = 0, x2 = 0;
-	size_t s;
+	size_t es = elem_size(dt), x, s, m;
 
-	for (s = 0; s < k; s++, p += 4) {
-		uint32_t u = load_u32(p);
-		double w = (double)f32_from_bits(u);
+	if (k == 1) { /* a loop the compiler can vectorize; S1 = w, not 0 + w: the
+		       * two differ for w = -0 only, and no output can tell */
+		for (x = 0; x < n; x++) {
+			double w = sum_elem(dt, p + x * es);
 
-		if ((u & 0x7fffffffu) >= 0x7f800000u)
-			continue;
-		x1 += w;
-		x2 += w * w;
+			s1[x] = w;
+			s2[x] = w * w;
+		}
+		return;
 	}
-	*s1 = x1;
-	*s2 = x2;
+	for (x = 0; x + 4 <= n; x += 4, p += 4 * k * es) {
+		double x1[4] = {0, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
+
+		for (s = 0; s < k; s++)
+			for (m = 0; m < 4; m++) {
+				double w = sum_elem_raw(dt, p + (m * k + s) * es);
+
+				x1[m] += w;
+				x2[m] += w * w;
+			}
+		for (m = 0; m < 4; m++) {
+			s1[x + m] = x1[m];
+			s2[x + m] = x2[m];
+		}
+		if (!(x2[0] <= DBL_MAX && x2[1] <= DBL_MAX && x2[2] <= DBL_MAX && x2[3] <= DBL_MAX))
+			for (m = 0; m < 4; m++)
+				window_sums(dt, p + m * k * es, k, &s1[x + m], &s2[x + m]);
+	}
+	for (; x < n; x++, p += k * es)
+		window_sums(dt, p, k, &s1[x], &s2[x]);
 }
 
-static inline void window_sums_f16(const uint8_t *p, size_t k, double *s1, double *s2)
+/* row_lanes_one over a whole segment, the lanes in locals where j % 4 == 0. */
+static void row_lanes(const double *s, const double *b, size_t j, size_t n, double *R)
 {
-	double x1 = 0, x2 = 0;
-	size_t s;
+	size_t x = (4 - (j & 3)) & 3;
+	double l0, l1, l2, l3;
 
-	for (s = 0; s < k; s++, p += 2) {
-		float w = kernel_f16_to_f32(load_u16(p));
-
-		if (!isfinite(w))
-			continue;
-		x1 += (double)w;
-		x2 += (double)w * (double)w;
+	x = x < n ? x : n;
+	row_lanes_one(s, b, j, x, R);
+	l0 = R[0], l1 = R[1], l2 = R[2], l3 = R[3];
+	for (; x + 4 <= n; x += 4) {
+		l0 += s[x] * b[x];
+		l1 += s[x + 1] * b[x + 1];
+		l2 += s[x + 2] * b[x + 2];
+		l3 += s[x + 3] * b[x + 3];
 	}
-	*s1 = x1;
-	*s2 = x2;
+	R[0] = l0, R[1] = l1, R[2] = l2, R[3] = l3;
+	row_lanes_one(s + x, b + x, j + x, n - x, R);
+}
+
+/* The second pass over a segment: windows j .. j + n - 1 of row i, their
+ * sums at s1, s2, into the row's lanes R1, R2 and the columns from cj. */
+static void segment_scalar(const struct sums_io *o, const double *s1, const double *s2, size_t i,
+			   size_t cj, size_t j, size_t n, double *R1, double *R2)
+{
+	size_t x;
+
+	if (o->r1 != NULL)
+		row_lanes(s1, o->b1 + cj, j, n, R1);
+	if (o->r2 != NULL)
+		row_lanes(s2, o->b2 + cj, j, n, R2);
+	for (x = 0; o->c1 != NULL && x < n; x++)
+		o->c1[cj + x] += s1[x] * o->a1[i];
+	for (x = 0; o->c2 != NULL && x < n; x++)
+		o->c2[cj + x] += s2[x] * o->a2[i];
+}
+
+/* Row i's sums from its lanes, which start again from 0. */
+static void row_end(const struct sums_io *o, size_t i, double *R1, double *R2)
+{
+	if (o->r1 != NULL)
+		o->r1[i] = (R1[0] + R1[1]) + (R1[2] + R1[3]);
+	if (o->r2 != NULL)
+		o->r2[i] = (R2[0] + R2[1]) + (R2[2] + R2[3]);
+	R1[0] = R1[1] = R1[2] = R1[3] = 0;
+	R2[0] = R2[1] = R2[2] = R2[3] = 0;
+}
+
+/* The second pass when every row is one window (d1 == 1): rows r .. r + n
+ * - 1.  A row's sum is then 0 + S * b (lane 0, as row_end adds it to the
+ * other lanes' +0: 0 + y is never -0, so adding +0 changes nothing). */
+static void one_per_row(const struct kernel_tensor *t, const struct sums_io *o, const double *s1,
+			const double *s2, size_t r, size_t n)
+{
+	size_t per = t->d0 / t->groups, c = r / per, gi = r % per, x;
+
+	for (x = 0; x < n; x++) {
+		if (o->r1 != NULL)
+			o->r1[r + x] = 0.0 + s1[x] * o->b1[c];
+		if (o->r2 != NULL)
+			o->r2[r + x] = 0.0 + s2[x] * o->b2[c];
+		if (o->c1 != NULL)
+			o->c1[c] += s1[x] * o->a1[r + x];
+		if (o->c2 != NULL)
+			o->c2[c] += s2[x] * o->a2[r + x];
+		if (++gi == per) {
+			gi = 0;
+			c++;
+		}
+	}
+}
+
+/* kernel_sums in two passes over blocks of windows (in flat order, across
+ * rows): their S1 and S2, then the rows and columns they go to. */
+void kernel_sums_run(const struct kernel_tensor *t, const struct sums_io *o, bool simd)
+{
+	double s1[SUMS_BLOCK], s2[SUMS_BLOCK], R1[4] = {0, 0, 0, 0}, R2[4] = {0, 0, 0, 0};
+	size_t d1 = t->d1, per = t->d0 / t->groups, n_col = t->groups * d1, es = elem_size(t->dt);
+	size_t n_win = t->d0 * d1, i = 0, j, gi = 0, c0 = 0, r, x, n, seg;
+
+	(void)simd; /* only the wasm build has a SIMD version */
+	for (j = 0; j < n_col; j++) {
+		if (o->c1 != NULL)
+			o->c1[j] = 0;
+		if (o->c2 != NULL)
+			o->c2[j] = 0;
+	}
+	for (i = 0; d1 == 0 && i < t->d0; i++) /* rows of no windows */
+		row_end(o, i, R1, R2);
+	i = j = 0;
+	for (r = 0; r < n_win; r += n) {
+		const uint8_t *p = t->p + r * t->k * es;
+
+		n = n_win - r < SUMS_BLOCK ? n_win - r : SUMS_BLOCK;
+#ifdef __wasm_simd128__
+		if (simd)
+			kernel_sums_windows_simd(t->dt, p, t->k, n, s1, s2);
+		else
+#endif
+		if (t->dt == KERNEL_F16)
+			windows_scalar(KERNEL_F16, p, t->k, n, s1, s2);
+		else
+			windows_scalar(KERNEL_F32, p, t->k, n, s1, s2);
+		if (d1 == 1) { /* depthwise: a row is one window, the lanes would be overhead */
+			one_per_row(t, o, s1, s2, r, n);
+			continue;
+		}
+		for (x = 0; x < n; x += seg) {
+			seg = d1 - j < n - x ? d1 - j : n - x;
+#ifdef __wasm_simd128__
+			if (simd)
+				kernel_sums_segment_simd(o, s1 + x, s2 + x, i, c0 + j, j, seg, R1, R2);
+			else
+#endif
+				segment_scalar(o, s1 + x, s2 + x, i, c0 + j, j, seg, R1, R2);
+			if ((j += seg) < d1)
+				continue;
+			row_end(o, i, R1, R2);
+			i++;
+			j = 0;
+			if (++gi == per) {
+				gi = 0;
+				c0 += d1;
+			}
+		}
+	}
+}
+
+void kernel_sums_scalar(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+			double *r2, const double *a1, const double *a2, double *c1, double *c2)
+{
+	const struct sums_io o = {b1, b2, a1, a2, r1, r2, c1, c2};
+
+	kernel_sums_run(t, &o, false);
 }
 
 void kernel_sums(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
 		 double *r2, const double *a1, const double *a2, double *c1, double *c2)
 {
-	size_t d1 = t->d1, per = t->d0 / t->groups, n_col = t->groups * d1, es = elem_size(t->dt);
-	const uint8_t *p = t->p;
-	size_t i, j, k = t->k;
-	bool half = t->dt == KERNEL_F16;
-
-	for (j = 0; j < n_col; j++) {
-		if (c1 != NULL)
-			c1[j] = 0;
-		if (c2 != NULL)
-			c2[j] = 0;
-	}
-	for (i = 0; i < t->d0; i++) {
-		size_t c0 = i / per * d1;
-		double x1 = 0, x2 = 0;
-
-		for (j = 0; j < d1; j++, p += k * es) {
-			double s1, s2;
-
-			if (half)
-				window_sums_f16(p, k, &s1, &s2);
-			else
-				window_sums_f32(p, k, &s1, &s2);
-			if (r1 != NULL)
-				x1 += s1 * b1[c0 + j];
-			if (r2 != NULL)
-				x2 += s2 * b2[c0 + j];
-			if (c1 != NULL)
-				c1[c0 + j] += s1 * a1[i];
-			if (c2 != NULL)
-				c2[c0 + j] += s2 * a2[i];
-		}
-		if (r1 != NULL)
-			r1[i] = x1;
-		if (r2 != NULL)
-			r2[i] = x2;
-	}
+#ifdef __wasm_simd128__
+	kernel_sums_simd(t, b1, b2, r1, r2, a1, a2, c1, c2);
+#else
+	kernel_sums_scalar(t, b1, b2, r1, r2, a1, a2, c1, c2);
+#endif
 }

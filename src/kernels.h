@@ -105,11 +105,14 @@ size_t kernel_hits(const struct kernel_tensor *t, const float *m, size_t r, cons
  * non-finite elements counted as 0, carried across rows or columns:
  *   rows:  r1[i] = sum_j S1[i][j] * b1[col(i,j)]      r2[i] = sum_j S2[i][j] * b2[col(i,j)]
  *   cols:  c1[c] = sum over (i,j) with col(i,j) == c of S1[i][j] * a1[i]   (c2 alike, S2, a2)
- * where S1[i][j] = sum_s w[i][j][s] and S2[i][j] = sum_s w[i][j][s]^2.  An
- * output left NULL is not computed (its weights may be NULL too).  One pass
- * over the tensor; the data-free statistics (cle_stats.c) carry means and
- * variances forward and noise gains backward with it.  Scalar only: it
- * runs a few times per layer, not per balancing round. */
+ * where S1[i][j] = sum_s w[i][j][s] and S2[i][j] = sum_s w[i][j][s]^2.  The
+ * order of the additions is fixed, so that every version gives the same
+ * bits: S1, S2 and the column sums from 0 in index order (of s, of i); a
+ * row's sum in 4 lanes from 0, term j to lane j % 4 in order of j, then
+ * (l0 + l1) + (l2 + l3).  An output left NULL is not computed (its weights
+ * may be NULL too).  One pass over the tensor; the data-free statistics
+ * (cle_stats.c) carry means and variances forward and noise gains backward
+ * with it. */
 void kernel_sums(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
 		 double *r2, const double *a1, const double *a2, double *c1, double *c2);
 
@@ -125,6 +128,8 @@ size_t kernel_scale_scalar(const struct kernel_tensor *t, const double *fa, cons
 			   size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
 size_t kernel_hits_scalar(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
 			  float a, const float *tc, size_t n, uint32_t *out, size_t cap);
+void kernel_sums_scalar(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+			double *r2, const double *a1, const double *a2, double *c1, double *c2);
 
 #ifdef __wasm_simd128__
 size_t kernel_absmax_reduce_simd(const struct kernel_tensor *t, float *m);
@@ -134,6 +139,8 @@ size_t kernel_scale_simd(const struct kernel_tensor *t, const double *fa, const 
 			 size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q);
 size_t kernel_hits_simd(const struct kernel_tensor *t, const float *m, size_t r, const float *b, float tb,
 			float a, const float *tc, size_t n, uint32_t *out, size_t cap);
+void kernel_sums_simd(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		      double *r2, const double *a1, const double *a2, double *c1, double *c2);
 #endif
 
 #endif

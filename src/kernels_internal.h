@@ -248,6 +248,73 @@ static inline void q_terms_scalar(enum kernel_dtype dt, const uint8_t *o, size_t
 	}
 }
 
+/* ---- kernel_sums' pieces ---------------------------------------------- */
+
+/* Windows per pass of kernel_sums: their sums are still in L1 when the
+ * second pass adds them to the rows and columns. */
+#define SUMS_BLOCK 256
+
+/* kernel_sums' arguments (kernels.h). */
+struct sums_io {
+	const double *b1, *b2, *a1, *a2;
+	double *r1, *r2, *c1, *c2;
+};
+
+/* One element as a double, +0 when it is not finite: its bits are masked,
+ * no branch, no float compare.  (A sum from +0 never is -0, so adding +0
+ * changes nothing: the element is skipped.) */
+static inline double sum_elem(enum kernel_dtype dt, const uint8_t *p)
+{
+	if (dt == KERNEL_F16) {
+		uint16_t h = load_u16(p);
+
+		h = (uint16_t)(h & (0u - (unsigned)((h & 0x7fffu) < 0x7c00u)));
+		return (double)kernel_f16_to_f32(h);
+	} else {
+		uint32_t u = load_u32(p);
+
+		u &= 0u - (uint32_t)((u & 0x7fffffffu) < 0x7f800000u);
+		return (double)f32_from_bits(u);
+	}
+}
+
+/* One element as a double, NaN and Inf as they are. */
+static inline double sum_elem_raw(enum kernel_dtype dt, const uint8_t *p)
+{
+	if (dt == KERNEL_F16)
+		return (double)kernel_f16_to_f32(load_u16(p));
+	return (double)f32_from_bits(load_u32(p));
+}
+
+/* S1 and S2 of the window of k elements at p, in order. */
+static inline void window_sums(enum kernel_dtype dt, const uint8_t *p, size_t k, double *s1, double *s2)
+{
+	size_t es = elem_size(dt), s;
+	double x1 = 0, x2 = 0;
+
+	for (s = 0; s < k; s++) {
+		double w = sum_elem(dt, p + s * es);
+
+		x1 += w;
+		x2 += w * w;
+	}
+	*s1 = x1;
+	*s2 = x2;
+}
+
+/* Adds s[x] * b[x] to lane (j + x) % 4 of a row's lanes R, x < n, one at
+ * a time (the versions do the aligned middle of a segment their way). */
+static inline void row_lanes_one(const double *s, const double *b, size_t j, size_t n, double *R)
+{
+	size_t x;
+
+	for (x = 0; x < n; x++)
+		R[(j + x) & 3] += s[x] * b[x];
+}
+
+/* kernel_sums' frame (kernels.c), for both versions. */
+void kernel_sums_run(const struct kernel_tensor *t, const struct sums_io *o, bool simd);
+
 /* kernel_scale's frame (kernels.c), for both versions. */
 size_t kernel_scale_run(const struct kernel_tensor *t, const double *fa, const double *fb,
 			size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q, bool simd);
@@ -258,6 +325,11 @@ size_t kernel_scale_chunk_simd(const struct kernel_tensor *t, const double *fa, 
 			       size_t e, size_t n, struct pos *ps, uint8_t *o);
 void kernel_q_terms_simd(enum kernel_dtype dt, const uint8_t *o, size_t e, size_t n, float s,
 			 float *ls, float *ln);
+/* kernels_simd.c's pieces of kernel_sums_run. */
+void kernel_sums_windows_simd(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t n, double *s1,
+			      double *s2);
+void kernel_sums_segment_simd(const struct sums_io *o, const double *s1, const double *s2, size_t i,
+			      size_t cj, size_t j, size_t n, double *R1, double *R2);
 #endif
 
 #endif

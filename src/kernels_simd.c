@@ -459,6 +459,169 @@ void kernel_q_terms_simd(enum kernel_dtype dt, const uint8_t *o, size_t e, size_
 	q_terms_scalar(dt, o + x * es, e + x, n - x, s, ls, ln);
 }
 
+/* ---- kernel_sums ------------------------------------------------------ */
+
+/* 4 floats with the non-finite ones made +0, as sum_elem does. */
+static inline v128_t finite_f32x4(v128_t w)
+{
+	v128_t a = wasm_v128_and(w, wasm_i32x4_splat(0x7fffffff));
+
+	return wasm_v128_andnot(w, wasm_i32x4_ge(a, wasm_i32x4_splat(0x7f800000)));
+}
+
+/* 4 halves (one per u32 lane) as floats, the non-finite ones +0. */
+static inline v128_t finite_f16x4(v128_t h)
+{
+	v128_t a = wasm_v128_and(h, wasm_i32x4_splat(0x7fff));
+
+	return f16_to_f32x4(wasm_v128_andnot(h, wasm_i32x4_ge(a, wasm_i32x4_splat(0x7c00))));
+}
+
+/* Four windows' sums (lanes 0 1 in lo, 2 3 in hi) plus 4 floats and their squares. */
+static inline void sums_add4(v128_t f, v128_t *x1lo, v128_t *x1hi, v128_t *x2lo, v128_t *x2hi)
+{
+	v128_t lo = wasm_f64x2_promote_low_f32x4(f);
+	v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3));
+
+	*x1lo = wasm_f64x2_add(*x1lo, lo);
+	*x1hi = wasm_f64x2_add(*x1hi, hi);
+	*x2lo = wasm_f64x2_add(*x2lo, wasm_f64x2_mul(lo, lo));
+	*x2hi = wasm_f64x2_add(*x2hi, wasm_f64x2_mul(hi, hi));
+}
+
+/* Element s of four consecutive windows of k elements at p, as floats,
+ * NaN and Inf as they are. */
+static inline v128_t windows_elem4(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t s)
+{
+	v128_t v;
+
+	if (dt == KERNEL_F16) {
+		p += 2 * s;
+		v = wasm_v128_load16_lane(p, wasm_i32x4_splat(0), 0);
+		v = wasm_v128_load16_lane(p + 2 * k, v, 2);
+		v = wasm_v128_load16_lane(p + 4 * k, v, 4);
+		return f16_to_f32x4(wasm_v128_load16_lane(p + 6 * k, v, 6));
+	}
+	p += 4 * s;
+	v = wasm_v128_load32_zero(p);
+	v = wasm_v128_load32_lane(p + 4 * k, v, 1);
+	v = wasm_v128_load32_lane(p + 8 * k, v, 2);
+	return wasm_v128_load32_lane(p + 12 * k, v, 3);
+}
+
+/* Are the four S2 (two vectors) finite?  They are >= 0, or NaN, or +Inf. */
+static inline bool finite4(v128_t lo, v128_t hi)
+{
+	v128_t inf = wasm_f64x2_splat((double)INFINITY);
+
+	return wasm_i32x4_all_true(wasm_v128_and(wasm_f64x2_lt(lo, inf), wasm_f64x2_lt(hi, inf)));
+}
+
+static inline void windows_simd(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t n, double *s1,
+				double *s2)
+{
+	size_t es = elem_size(dt), x, s, m;
+
+	for (x = 0; k == 1 && x + 4 <= n; x += 4, p += 4 * es) { /* S1 = w, as windows_scalar */
+		v128_t f = dt == KERNEL_F16 ? finite_f16x4(wasm_u32x4_load16x4(p)) : finite_f32x4(wasm_v128_load(p));
+		v128_t lo = wasm_f64x2_promote_low_f32x4(f);
+		v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(f, f, 2, 3, 2, 3));
+
+		wasm_v128_store(s1 + x, lo);
+		wasm_v128_store(s1 + x + 2, hi);
+		wasm_v128_store(s2 + x, wasm_f64x2_mul(lo, lo));
+		wasm_v128_store(s2 + x + 2, wasm_f64x2_mul(hi, hi));
+	}
+	for (; x + 4 <= n; x += 4, p += 4 * k * es) {
+		v128_t x1lo = wasm_f64x2_splat(0), x1hi = x1lo, x2lo = x1lo, x2hi = x1lo;
+
+		for (s = 0; s < k; s++)
+			sums_add4(windows_elem4(dt, p, k, s), &x1lo, &x1hi, &x2lo, &x2hi);
+		if (!finite4(x2lo, x2hi)) { /* again, skipping NaN and Inf, as windows_scalar */
+			for (m = 0; m < 4; m++)
+				window_sums(dt, p + m * k * es, k, &s1[x + m], &s2[x + m]);
+			continue;
+		}
+		wasm_v128_store(s1 + x, x1lo);
+		wasm_v128_store(s1 + x + 2, x1hi);
+		wasm_v128_store(s2 + x, x2lo);
+		wasm_v128_store(s2 + x + 2, x2hi);
+	}
+	for (; x < n; x++, p += k * es)
+		window_sums(dt, p, k, &s1[x], &s2[x]);
+}
+
+/* S1 and S2 of the n windows of k elements from p on: four windows at a
+ * time, one per lane, each in its own order as the scalar version. */
+void kernel_sums_windows_simd(enum kernel_dtype dt, const uint8_t *p, size_t k, size_t n, double *s1,
+			      double *s2)
+{
+	if (dt == KERNEL_F16 && k == 1)
+		windows_simd(KERNEL_F16, p, 1, n, s1, s2);
+	else if (dt == KERNEL_F16)
+		windows_simd(KERNEL_F16, p, k, n, s1, s2);
+	else if (k == 1)
+		windows_simd(KERNEL_F32, p, 1, n, s1, s2);
+	else
+		windows_simd(KERNEL_F32, p, k, n, s1, s2);
+}
+
+/* row_lanes_one over a segment, lanes 0 1 and 2 3 as two vectors where
+ * j % 4 == 0. */
+static inline void row_lanes_simd(const double *s, const double *b, size_t j, size_t n, double *R)
+{
+	size_t x = (4 - (j & 3)) & 3;
+	v128_t l01, l23;
+
+	x = x < n ? x : n;
+	row_lanes_one(s, b, j, x, R);
+	if (x + 4 <= n) {
+		l01 = wasm_v128_load(R);
+		l23 = wasm_v128_load(R + 2);
+		for (; x + 4 <= n; x += 4) {
+			l01 = wasm_f64x2_add(l01, wasm_f64x2_mul(wasm_v128_load(s + x), wasm_v128_load(b + x)));
+			l23 = wasm_f64x2_add(l23, wasm_f64x2_mul(wasm_v128_load(s + x + 2), wasm_v128_load(b + x + 2)));
+		}
+		wasm_v128_store(R, l01);
+		wasm_v128_store(R + 2, l23);
+	}
+	row_lanes_one(s + x, b + x, j + x, n - x, R);
+}
+
+/* c[x] += s[x] * a for x < n. */
+static inline void cols_simd(const double *s, double a, double *c, size_t n)
+{
+	v128_t av = wasm_f64x2_splat(a);
+	size_t x;
+
+	for (x = 0; x + 2 <= n; x += 2)
+		wasm_v128_store(c + x, wasm_f64x2_add(wasm_v128_load(c + x), wasm_f64x2_mul(wasm_v128_load(s + x), av)));
+	for (; x < n; x++)
+		c[x] += s[x] * a;
+}
+
+/* The second pass over a segment, as segment_scalar in kernels.c. */
+void kernel_sums_segment_simd(const struct sums_io *o, const double *s1, const double *s2, size_t i,
+			      size_t cj, size_t j, size_t n, double *R1, double *R2)
+{
+	if (o->r1 != NULL)
+		row_lanes_simd(s1, o->b1 + cj, j, n, R1);
+	if (o->r2 != NULL)
+		row_lanes_simd(s2, o->b2 + cj, j, n, R2);
+	if (o->c1 != NULL)
+		cols_simd(s1, o->a1[i], o->c1 + cj, n);
+	if (o->c2 != NULL)
+		cols_simd(s2, o->a2[i], o->c2 + cj, n);
+}
+
+void kernel_sums_simd(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		      double *r2, const double *a1, const double *a2, double *c1, double *c2)
+{
+	const struct sums_io o = {b1, b2, a1, a2, r1, r2, c1, c2};
+
+	kernel_sums_run(t, &o, true);
+}
+
 size_t kernel_scale_simd(const struct kernel_tensor *t, const double *fa, const double *fb,
 			 size_t e0, size_t e1, uint8_t *dst, struct kernel_sqnr *q)
 {

@@ -445,13 +445,16 @@ struct impl {
 		     float *r0, float *r1);
 	size_t (*scale)(const struct kernel_tensor *t, const double *fa, const double *fb, size_t e0,
 			size_t e1, uint8_t *dst, struct kernel_sqnr *q);
+	void (*sums)(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		     double *r2, const double *a1, const double *a2, double *c1, double *c2);
 };
 
 static const struct impl impls[] = {
-	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar},
-	{"public", kernel_absmax_reduce, kernel_weighted_max, kernel_scale},
+	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar,
+	 kernel_sums_scalar},
+	{"public", kernel_absmax_reduce, kernel_weighted_max, kernel_scale, kernel_sums},
 #ifdef __wasm_simd128__
-	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd},
+	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd, kernel_sums_simd},
 #endif
 };
 #define N_IMPLS (sizeof impls / sizeof impls[0])
@@ -1081,6 +1084,157 @@ static void t_absmax_specials(void)
 	}
 }
 
+/* ---- sums -------------------------------------------------------------- */
+
+/* kernel_sums' S1 (which 0) or S2 (which 1) of window (i, j): from 0, in
+ * order of s, non-finite elements skipped. */
+static double ref_window(const struct kernel_tensor *t, size_t i, size_t j, int which)
+{
+	double x = 0;
+	size_t s;
+
+	for (s = 0; s < t->k; s++) {
+		double w = ref_elem(t, (i * t->d1 + j) * t->k + s);
+
+		if (isfinite(w))
+			x += which ? w * w : w;
+	}
+	return x;
+}
+
+/* One side of kernel_sums (which 0: r1 c1, 1: r2 c2) as kernels.h defines
+ * it, order and all: rows in 4 lanes into r (d0), columns in order of i
+ * into c (n_col).  Also each row taken plainly, one term after the other
+ * (plain), and the sum of its terms' magnitudes (mag), for a bound on the
+ * rounding the lanes may change. */
+static void ref_sums(const struct kernel_tensor *t, int which, const double *b, const double *a, double *r,
+		     double *c, double *plain, double *mag)
+{
+	size_t i, j, n_col = t->groups * t->d1;
+
+	for (j = 0; j < n_col; j++)
+		c[j] = 0;
+	for (i = 0; i < t->d0; i++) {
+		double lane[4] = {0, 0, 0, 0};
+
+		plain[i] = mag[i] = 0;
+		for (j = 0; j < t->d1; j++) {
+			double S = ref_window(t, i, j, which), y = S * b[col_of(t, i, j)];
+
+			lane[j % 4] += y;
+			plain[i] += y;
+			mag[i] += fabs(y);
+			c[col_of(t, i, j)] += S * a[i];
+		}
+		r[i] = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+	}
+}
+
+/* n doubles set to a value a kernel would not write. */
+static double *poisoned(size_t n)
+{
+	double *x = zalloc(n * sizeof *x);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		x[i] = -12345.0;
+	return x;
+}
+
+/* Does got hold the n doubles of want, bit for bit? */
+static bool same_bits(const double *got, const double *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (f64_bits(got[i]) != f64_bits(want[i]))
+			return false;
+	return true;
+}
+
+/* Shapes for the sums beyond case_nth's: blocks of windows (256) crossed
+ * within a row and across rows of one window (d1 == 1, depthwise or not). */
+static const size_t sums_shapes[][4] = {
+	{300, 1, 9, 300}, {300, 1, 1, 3}, {3, 301, 3, 1}, {513, 1, 1, 1}, {2, 517, 1, 2}, {70, 5, 9, 7},
+};
+#define N_SUMS_SHAPES (sizeof sums_shapes / sizeof sums_shapes[0])
+
+/* kernel_sums, every version and every choice of outputs: the order of
+ * kernels.h exactly (so the versions agree bit for bit), and each row within
+ * 1e-12 of its plain sum, relative to its terms' magnitudes. */
+static void t_sums(void)
+{
+	size_t n, d, mo, v, i;
+	unsigned outs;
+
+	for (d = 0; d < 2; d++)
+		for (mo = MODE_FINITE; mo <= MODE_SPECIAL; mo++)
+			for (n = 0; n < N_CASES + N_SUMS_SHAPES; n++) {
+				struct tcase c;
+				struct rng g = {n * 17 + d * 3 + mo};
+				size_t n_col, d0;
+				double *b[2], *a[2], *r[2], *cl[2], *plain[2], *mag[2], *got[4];
+
+				if (n < N_CASES) {
+					case_nth(&c, n, (enum kernel_dtype)d, (enum mode)mo);
+				} else {
+					const size_t *sh = sums_shapes[n - N_CASES];
+
+					case_make(&c, rnd(&g), sh[0], sh[1], sh[2], sh[3], (enum kernel_dtype)d,
+						  (enum mode)mo);
+				}
+				d0 = c.t.d0;
+				n_col = c.t.groups * c.t.d1;
+				for (i = 0; i < 2; i++) {
+					size_t x;
+
+					b[i] = zalloc(n_col * sizeof(double));
+					a[i] = zalloc(d0 * sizeof(double));
+					for (x = 0; x < n_col; x++)
+						b[i][x] = rnd_double(&g, -6, 6);
+					for (x = 0; x < d0; x++)
+						a[i][x] = rnd_double(&g, -6, 6);
+					r[i] = zalloc(d0 * sizeof(double));
+					plain[i] = zalloc(d0 * sizeof(double));
+					mag[i] = zalloc(d0 * sizeof(double));
+					cl[i] = zalloc(n_col * sizeof(double));
+					ref_sums(&c.t, (int)i, b[i], a[i], r[i], cl[i], plain[i], mag[i]);
+					for (x = 0; x < d0; x++)
+						CHECK_MSG(fabs(r[i][x] - plain[i][x]) <= 1e-12 * mag[i][x],
+							  "sums reference, case %zu row %zu", n, x);
+				}
+				for (v = 0; v < N_IMPLS; v++)
+					for (outs = 1; outs < 16; outs++) { /* bits: r1 r2 c1 c2 */
+						bool ok = true;
+
+						got[0] = outs & 1 ? poisoned(d0) : NULL;
+						got[1] = outs & 2 ? poisoned(d0) : NULL;
+						got[2] = outs & 4 ? poisoned(n_col) : NULL;
+						got[3] = outs & 8 ? poisoned(n_col) : NULL;
+						impls[v].sums(&c.t, got[0] ? b[0] : NULL, got[1] ? b[1] : NULL, got[0], got[1],
+							      got[2] ? a[0] : NULL, got[3] ? a[1] : NULL, got[2], got[3]);
+						for (i = 0; i < 2; i++) {
+							ok = ok && (got[i] == NULL || same_bits(got[i], r[i], d0));
+							ok = ok && (got[2 + i] == NULL || same_bits(got[2 + i], cl[i], n_col));
+						}
+						for (i = 0; i < 4; i++)
+							free(got[i]);
+						CHECK_MSG(ok, "%s %s mode %zu sums case %zu (%zux%zux%zu g%zu) outputs %u differ",
+							  impls[v].name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k, c.t.groups,
+							  outs);
+					}
+				for (i = 0; i < 2; i++) {
+					free(b[i]);
+					free(a[i]);
+					free(r[i]);
+					free(cl[i]);
+					free(plain[i]);
+					free(mag[i]);
+				}
+				free(c.mem);
+			}
+}
+
 #ifdef __wasm_simd128__
 /* The SIMD versions against the scalar ones on the same data, byte for
  * byte and sum for sum, with specials and every range alignment. */
@@ -1186,6 +1340,7 @@ int main(int argc, char **argv)
 		{"scale_channels", t_scale_channels},
 		{"scale_nonfinite", t_scale_nonfinite},
 		{"scale_f16_all", t_scale_f16_all},
+		{"sums", t_sums},
 #ifdef __wasm_simd128__
 		{"simd_matches_scalar", t_simd_matches_scalar},
 #endif
