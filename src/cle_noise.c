@@ -312,7 +312,7 @@ static double solve_at(struct problem *pb, double pi)
  * or the current one when that is no better. */
 static void step(struct problem *pb)
 {
-	double t_lo = -HUGE_VAL, t;
+	double pi_lo = 0, pi;
 	uint32_t k;
 	size_t c;
 
@@ -343,13 +343,13 @@ static void step(struct problem *pb)
 	/* pi may not go below where some channel's bounds cross */
 	for (c = 0; c < pb->n_ch; c++)
 		if (pb->hi[c] < HUGE_VAL)
-			t_lo = fmax(t_lo, log(fmax(pb->lo[c], pb->clo[c]) / fmin(pb->hi[c], pb->chi[c])));
-	if (t_lo == -HUGE_VAL)
-		t_lo = 2 * log(pb->smin);
-	t = fmax(t_lo, 0); /* the current M, unless pi must rise for the bounds to meet */
-	if (t_lo < t && solve_at(pb, exp(t_lo)) < solve_at(pb, exp(t)))
-		t = t_lo;
-	solve_at(pb, exp(t));
+			pi_lo = fmax(pi_lo, fmax(pb->lo[c], pb->clo[c]) / fmin(pb->hi[c], pb->chi[c]));
+	if (pi_lo == 0)
+		pi_lo = pb->smin * pb->smin;
+	pi = fmax(pi_lo, 1); /* the current M, unless pi must rise for the bounds to meet */
+	if (pi_lo < pi && solve_at(pb, pi_lo) < solve_at(pb, pi))
+		pi = pi_lo;
+	solve_at(pb, pi);
 }
 
 /* Do the consumers of region r keep their per-channel estimates within
@@ -378,8 +378,13 @@ static bool budget_at(struct eq *q, uint32_t r, const struct problem *pb, double
 	double *s = q->s[r];
 	size_t c;
 
-	for (c = 0; c < pb->n_ch; c++)
-		s[c] = pb->t[c] * pow(pb->s[c] / pb->t[c], alpha);
+	for (c = 0; c < pb->n_ch; c++) {
+		double x = pb->s[c] / pb->t[c], a;
+
+		for (a = alpha; a < 1; a *= 2) /* x^alpha, alpha = 2^-k: square roots, exact on every target */
+			x = sqrt(x);
+		s[c] = pb->t[c] * x;
+	}
 	return within_budget(q, r, I);
 }
 

@@ -8,10 +8,12 @@
  * known_bugs[] holds rows written to the behaviour believed correct that
  * the planner does not show yet: they run, and a failure is printed, not
  * counted.  When one starts passing, move it to rows[]. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cle.h"
+#include "cle_internal.h"
 #include "graph.h"
 #include "onnx_io.h"
 #include "test.h"
@@ -674,6 +676,30 @@ static void t_out_of_memory(void)
 	}
 }
 
+/* The statistics' exp and erfc (cle_stats.c, the same bits on every
+ * target) against this C library's (glibc natively, musl in wasm): over
+ * the range the Gaussian moments use, and at the ends. */
+static void t_stats_math(void)
+{
+	double x, worst_e = 0, worst_q = 0;
+
+	for (x = -700; x <= 700; x += 0.0137) {
+		double r = exp(x);
+
+		worst_e = fmax(worst_e, fabs(stats_exp(x) - r) / r);
+	}
+	for (x = 0; x <= 26; x += 0.00131) {
+		double r = erfc(x);
+
+		worst_q = fmax(worst_q, fabs(stats_erfc(x) - r) / r);
+	}
+	CHECK_MSG(worst_e <= 4.5e-16, "exp: %g relative at worst", worst_e);
+	CHECK_MSG(worst_q <= 1e-12, "erfc: %g relative at worst", worst_q);
+	CHECK(stats_exp(0) == 1 && stats_exp(-1000) == 0);
+	CHECK(stats_exp(710) == HUGE_VAL && isnan(stats_exp(NAN)));
+	CHECK(stats_erfc(0) == 1 && stats_erfc(HUGE_VAL) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct test tests[] = {
@@ -681,6 +707,7 @@ int main(int argc, char **argv)
 		{"reach", t_reach},
 		{"out_of_memory", t_out_of_memory},
 		{"known_bugs", t_known_bugs},
+		{"stats_math", t_stats_math},
 		{NULL, NULL},
 	};
 
