@@ -222,10 +222,19 @@ void kernel_weighted_max_simd(const struct kernel_tensor *t, const float *m, con
 		float *rg = r1 != NULL ? r1 + i / per * d1 : NULL, best;
 		v128_t acc = zero, av = wasm_f32x4_splat(a[i]);
 
-		if (rg == NULL) { /* row maxima only */
-			for (j = 0; j + 4 <= d1; j += 4)
+		if (rg == NULL) { /* row maxima only; two chains (a maximum is the same in any order) */
+			v128_t acc2 = zero;
+
+			for (j = 0; j + 8 <= d1; j += 8) {
 				acc = wasm_f32x4_pmax(acc, wasm_f32x4_mul(wm_load4(t, m, i * d1 + j),
 									  wasm_v128_load(bg + j)));
+				acc2 = wasm_f32x4_pmax(acc2, wasm_f32x4_mul(wm_load4(t, m, i * d1 + j + 4),
+									    wasm_v128_load(bg + j + 4)));
+			}
+			for (; j + 4 <= d1; j += 4)
+				acc = wasm_f32x4_pmax(acc, wasm_f32x4_mul(wm_load4(t, m, i * d1 + j),
+									  wasm_v128_load(bg + j)));
+			acc = wasm_f32x4_pmax(acc, acc2);
 		} else if (r0 == NULL) { /* column maxima only */
 			for (j = 0; j + 4 <= d1; j += 4)
 				wasm_v128_store(rg + j, wasm_f32x4_pmax(wasm_v128_load(rg + j),
