@@ -28,6 +28,9 @@ int test_main(int argc, char **argv, const struct test *tests);
 uint8_t *test_read(const char *name, size_t *n);
 /* The same for a file name relative to another folder. */
 uint8_t *test_read_in(const char *dir, const char *name, size_t *n);
+/* check's report (default options) on the file dir/name, malloc'd; NULL
+ * after a test failure when check fails. */
+char *test_check_report(const char *dir, const char *name);
 /* An output sink that keeps a checksum of what it is given (n bytes,
  * sum = sum * 31 + byte, to compare runs) and fails like a full disk past
  * fail_after bytes (0: never).  test_sink_of gives the onnx_sink over it. */

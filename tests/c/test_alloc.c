@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "test.h"
 
 const char *test_models = ".";
@@ -92,6 +93,38 @@ uint8_t *test_read_in(const char *dir, const char *name, size_t *n)
 	fclose(f);
 	*n = (size_t)size;
 	return p;
+}
+
+char *test_check_report(const char *dir, const char *name)
+{
+	struct cle_options o;
+	struct cle_buf b;
+	struct cle_error e;
+	uint32_t errors = 0;
+	size_t n;
+	uint8_t *bytes = test_read_in(dir, name, &n);
+	struct cle_input in = {bytes, n, name, {NULL, NULL}};
+	enum cle_status st;
+	char *text;
+
+	cle_options_init(&o);
+	cle_buf_init(&b, &cle_system_alloc);
+	st = cle_check(&in, &o, &cle_system_alloc, &b, &errors, &e);
+	free(bytes);
+	if (st != CLE_OK) {
+		test_fail(__FILE__, __LINE__, "check %s: %s: %s", name, cle_status_name(st), e.msg);
+		cle_buf_free(&b);
+		return NULL;
+	}
+	text = malloc(b.n + 1);
+	if (text == NULL) {
+		fprintf(stderr, "out of memory\n");
+		exit(2);
+	}
+	memcpy(text, b.p != NULL ? b.p : "", b.n);
+	text[b.n] = '\0';
+	cle_buf_free(&b);
+	return text;
 }
 
 uint8_t *test_read(const char *name, size_t *n)
