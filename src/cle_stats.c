@@ -286,7 +286,7 @@ static enum cle_status node_mom(struct fwd *f, uint32_t n)
 	const struct graph *g = f->g;
 	const struct graph_node *nd = &g->node[n];
 	const struct ops_def *d = ops_find(nd);
-	struct mom *out = nd->n_out ? &f->vm[nd->out[0]] : NULL;
+	struct mom *out;
 	uint32_t ds = ops_data_slot(g, n), cs;
 	const struct mom *x = mom_of(f, nd->n_in > ds ? nd->in[ds] : GRAPH_NONE);
 	enum cle_status st;
@@ -294,8 +294,14 @@ static enum cle_status node_mom(struct fwd *f, uint32_t n)
 	float fl;
 	uint32_t i, j, total;
 
-	if (out == NULL || nd->out[0] == GRAPH_NONE)
+	if (nd->n_out == 0 || nd->out[0] == GRAPH_NONE)
 		return CLE_OK;
+	/* a node that reads what it writes (not valid ONNX; --allow-invalid lets
+	 * it through) would read its inputs' moments after replacing them */
+	for (j = 0; j < nd->n_in; j++)
+		if (nd->in[j] == nd->out[0])
+			return CLE_OK;
+	out = &f->vm[nd->out[0]];
 	if (f->layer_of[n] != GRAPH_NONE)
 		return layer_mom(f, f->layer_of[n], x, out);
 	if (d != NULL && (d->flags & (OPS_CONST | OPS_GAIN)) && (cs = ops_const_slot(g, n)) != GRAPH_NONE)
