@@ -487,7 +487,9 @@ static enum cle_status scan_use(struct planner *pl, struct region_build *b, uint
 		if (u->slot != pl->dslot[u->node])
 			return reason(pl, &b->blocked, "tensor '%s' is a parameter of %s node %s", name, op,
 				      label(g, u->node, lb));
-		if (pl->rescale[u->node])
+		/* a node with no output computes nothing (found by the fuzzer: a Clip,
+		 * then an Add, each beside a real one): nothing of it to rewrite */
+		if (pl->rescale[u->node] && g->node[u->node].n_out > 0 && g->node[u->node].out[0] != GRAPH_NONE)
 			return list_add(pl, &b->rescaled, &b->n_rescaled, u->node);
 		return CLE_OK;
 	case OPS_FLATTEN:

@@ -283,8 +283,7 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 	/* the bounds' own type (the tensor's: a Cast may stand between), else the weights' */
 	int32_t dtype = b1 ? b1->dtype : b2 ? b2->dtype : P ? eq_const(g, P->w_value)->dtype : GRAPH_FLOAT;
 	const struct graph_node *nd = &g->node[c->node];
-	/* a Clip with no output (found by the fuzzer) computes nothing: left as it is */
-	const char *x = nd->n_in ? vname(g, nd->in[0]) : "", *y = nd->n_out ? vname(g, nd->out[0]) : "";
+	const char *x = vname(g, nd->in[0]), *y = vname(g, nd->out[0]); /* the planner lists no other */
 	const char *lo_t = NULL, *hi_t = NULL, *mid, *in[2], *out[1];
 	uint32_t n_dims = c->rank > 1 ? c->rank - 1 : 1;
 	struct graph_node_spec spec;
@@ -293,8 +292,6 @@ static enum cle_status write_clip(struct eq *q, struct graph_edits *ed, uint32_t
 	bool scaled = false;
 	size_t ch;
 
-	if (nd->n_in == 0 || nd->n_out == 0)
-		return CLE_OK;
 	for (ch = 0; ch < c->n_ch; ch++)
 		scaled |= q->s[r][c->off + ch] != 1.0;
 	memset(&spec, 0, sizeof spec);
