@@ -127,6 +127,29 @@ char *test_check_report(const char *dir, const char *name)
 	return text;
 }
 
+size_t test_equalize_invalid(const char *dir, const char *name)
+{
+	struct cle_options o;
+	struct test_sink ms = {0, 0, 0}, ds = {0, 0, 0};
+	struct onnx_sink model = test_sink_of(&ms), data = test_sink_of(&ds);
+	struct cle_buf b;
+	struct cle_error e;
+	size_t n;
+	uint8_t *bytes = test_read_in(dir, name, &n);
+	struct cle_input in = {bytes, n, name, {NULL, NULL}};
+	enum cle_status st;
+
+	cle_options_init(&o);
+	o.allow_invalid = true;
+	cle_buf_init(&b, &cle_system_alloc);
+	st = cle_equalize_model(&in, &o, &cle_system_alloc, &model, &data, &b, &e);
+	if (st != CLE_OK)
+		test_fail(__FILE__, __LINE__, "equalize %s: %s: %s", name, cle_status_name(st), e.msg);
+	cle_buf_free(&b);
+	free(bytes);
+	return st == CLE_OK ? ms.n : 0;
+}
+
 uint8_t *test_read(const char *name, size_t *n)
 {
 	return test_read_in(test_models, name, n);
