@@ -182,8 +182,9 @@ const struct cle_option_def cle_option_defs[] = {
 	{"--relu6", "MODE", EQ, CLE_OPT_CHOICE, 0, 0, relu6_words, "exact", "relu6", false,
 	 "exact (default: Clip kept exact with per-channel bounds),\n"
 	 "relu (replace by Relu, changes the function), skip", set_relu6},
-	{"--iterations", "N", EQ, CLE_OPT_INT, 1, 10000, NULL, "50", "iterations", false,
-	 "rounds at most", set_iterations},
+	{"--iterations", "N", EQ, CLE_OPT_INT, 1, 10000, NULL, NULL, "iterations", false,
+	 "rounds at most (default 50; balancing: 1000, as its\n"
+	 "later rounds read only the weights that can hold a maximum)", set_iterations},
 	{"--tolerance", "X", EQ, CLE_OPT_NUMBER, 0, 10, NULL, "1e-4", "tolerance", false,
 	 "stop when a round moves the estimate (balancing: a\n"
 	 "scale) by less than this", set_tolerance},

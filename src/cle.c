@@ -14,8 +14,15 @@ void cle_config_init(struct cle_config *c)
 	memset(c, 0, sizeof *c);
 	c->hbf = false; /* an approximation that depends on the inputs: asked for with --hbf */
 	c->relu6 = CLE_RELU6_EXACT;
-	c->max_rounds = 50;
+	c->max_rounds = 0; /* the objective's own: cle_round_limit */
 	c->tolerance = 1e-4;
+}
+
+int cle_round_limit(const struct cle_config *c)
+{
+	if (c->max_rounds > 0)
+		return c->max_rounds;
+	return c->objective == CLE_OBJECTIVE_BALANCE ? 1000 : 50;
 }
 
 enum cle_status eq_nomem(struct eq *q)
@@ -486,7 +493,13 @@ static enum cle_status measure_layers(struct eq *q)
  * float16's range where a region holds float16 tensors. */
 static enum cle_status solve(struct eq *q)
 {
+	double before = q->reads, pass = 0;
 	enum cle_status st;
+	uint32_t li;
+
+	for (li = 0; li < q->p->n_layers; li++)
+		if (q->ls[li].active)
+			pass += (double)q->ls[li].t.d0 * (double)q->ls[li].t.d1;
 
 	if (q->p->cfg.objective == CLE_OBJECTIVE_BALANCE) {
 		if ((st = stats_half_caps(q)) == CLE_OK)
@@ -494,6 +507,7 @@ static enum cle_status solve(struct eq *q)
 	} else if ((st = stats_run(q)) == CLE_OK && (st = stats_half_caps(q)) == CLE_OK) {
 		st = noise_run(q);
 	}
+	q->res->passes = pass > 0 ? (q->reads - before) / pass : 0;
 	return st != CLE_OK ? st : balance_finish(q);
 }
 

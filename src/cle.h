@@ -50,13 +50,19 @@ struct cle_config {
 	bool pow2;             /* round scales to powers of two: rescaling is exact */
 	enum cle_relu6 relu6;
 	enum cle_bn bn;
-	int max_rounds;        /* balancing rounds at most (the reference: 1) */
+	int max_rounds;        /* rounds at most; 0: the objective's own (cle_round_limit) */
 	double tolerance;      /* stop when no scale moves by more than this (|log| of its change) in a round */
 	double max_scale;      /* scales are clamped to [1/max_scale, max_scale]; 0: automatic */
 	bool ranges;           /* keep every layer's per-channel ranges for the report */
 };
 
 void cle_config_init(struct cle_config *c);
+/* The rounds c allows: max_rounds, or when that is 0 the objective's own
+ * limit: 50 for the noise search (every round reads every layer), 1000 for
+ * balancing, whose rounds after the first few read only the entries that
+ * can still hold a maximum (cle_balance.c's candidate lists), so that it
+ * runs until no scale moves by more than the tolerance. */
+int cle_round_limit(const struct cle_config *c);
 
 /* Progress: stage name and fraction done; returning false cancels. */
 typedef bool (*cle_progress_fn)(void *ud, const char *stage, double fraction);
@@ -174,6 +180,8 @@ struct cle_result {
 	struct cle_layer_result *layers; /* parallel to plan->layers */
 	uint8_t *scaling;                /* per region: enum cle_scaling bits; 0 for none (or not scalable) */
 	int rounds;
+	double passes;        /* the range maxima the rounds read, in passes over the weights: one
+			       * pass reads every layer's weights for its output and input ranges */
 	uint32_t bn_folded, bn_rescaled, clips_rewritten, clips_replaced, hbf_layers, clamped;
 	uint32_t affine_folded;  /* layers that absorbed constant Mul/Add nodes after them */
 	uint32_t consts_rewritten; /* Max, Min, Add, Sub constants rewritten per channel */

@@ -36,7 +36,7 @@ static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *c
 	 * objective: its steps move scales too far for a list to serve (on
 	 * resnet-100m its builds scanned 74 M entries to spare 52 M of full
 	 * passes, and a build costs about two full passes per entry in wasm) */
-	if (n > UINT32_MAX || n < 64 || q->p->cfg.max_rounds == 1 || q->p->cfg.objective == CLE_OBJECTIVE_NOISE)
+	if (n > UINT32_MAX || n < 64 || cle_round_limit(&q->p->cfg) == 1 || q->p->cfg.objective == CLE_OBJECTIVE_NOISE)
 		return CLE_OK;
 	cd->cap = n / 32 + 64;
 	cd->spread = CAND_SPREAD;
@@ -115,6 +115,7 @@ static void cand_build(struct lstate *S, struct cand *cd, bool rows, const float
 
 	cd->ok = false;
 	cd->n = 0;
+	S->q->reads += (double)t->d0 * (double)t->d1; /* a build scans every entry */
 	for (j = 0; !rows && j < S->n_col; j++)
 		cd->t[j] = cd->mx[j] / sp;
 	for (i = 0; i < t->d0; i++) {
@@ -192,15 +193,18 @@ static const float *side_max(struct lstate *S, bool rows)
 	bool near;
 
 	if (cd->cap == 0) {
+		S->q->reads += (double)S->t.d0 * (double)S->t.d1;
 		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
 		return cd->mx;
 	}
 	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
 	if (cd->ok && near) {
+		S->q->reads += (double)cd->n;
 		cand_max(S, cd, rows, S->a, S->b);
 		cd->uses++;
 		return cd->mx;
 	}
+	S->q->reads += (double)S->t.d0 * (double)S->t.d1;
 	kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
 	/* a list pays off once the weights move little between passes */
 	if (near || (cd->ok && cd->uses > 0)) {
@@ -458,7 +462,7 @@ enum cle_status balance_run(struct eq *q)
 	struct bscratch b;
 	size_t most = 1;
 	uint32_t r;
-	int round;
+	int round, limit = cle_round_limit(&p->cfg);
 
 	for (r = 0; r < p->n_regions; r++)
 		if (p->regions[r].n_ch > most)
@@ -474,7 +478,7 @@ enum cle_status balance_run(struct eq *q)
 	b.done = eq_alloc(q, p->n_regions, 1);
 	if (!b.rp || !b.rq || !b.rp2 || !b.rq2 || !b.lo || !b.hi || !b.lo2 || !b.hi2 || !b.done)
 		return eq_nomem(q);
-	for (round = 0; round < p->cfg.max_rounds; round++) {
+	for (round = 0; round < limit; round++) {
 		double worst = 0;
 
 		memset(b.done, 0, p->n_regions);
@@ -488,7 +492,7 @@ enum cle_status balance_run(struct eq *q)
 				worst = w;
 		}
 		q->res->rounds = round + 1;
-		if (!eq_progress(q, "balance", (double)(round + 1) / p->cfg.max_rounds))
+		if (!eq_progress(q, "balance", (double)(round + 1) / limit))
 			return cle_errorf(q->e, CLE_E_CANCELLED, "cancelled");
 		if (worst <= p->cfg.tolerance)
 			break;

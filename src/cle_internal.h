@@ -102,6 +102,7 @@ struct eq {
 	cle_progress_fn progress;
 	void *progress_ud;
 	uint64_t bytes_total, bytes_done; /* weight bytes to rewrite, and rewritten */
+	double reads;           /* [d0][d1] entries the range maxima read (cle_balance.c) */
 	/* per region holding float16 tensors (else NULL): the scales each channel
 	 * may take so that its biases, bounds and activation estimate stay in
 	 * float16's normal range (stats_half_caps), and the channels a limit held */

@@ -528,14 +528,14 @@ enum cle_status noise_run(struct eq *q)
 	double *I, *O, before, now, pc;
 	enum cle_status st;
 	uint32_t r;
-	int round;
+	int round, limit = cle_round_limit(&p->cfg);
 
 	if ((st = problem_alloc(q, &pb, &I, &O)) != CLE_OK)
 		return st;
 	pb.smax = eq_max_scale(q);
 	pb.smin = 1 / pb.smax;
 	before = now = noise_sum(q, I, &pc, true);
-	for (round = 0; round < p->cfg.max_rounds; round++) {
+	for (round = 0; round < limit; round++) {
 		double f;
 
 		for (r = 0; r < p->n_regions; r++)
@@ -543,7 +543,7 @@ enum cle_status noise_run(struct eq *q)
 				noise_region(q, r, &pb, I, O, &q->res->scaling[r]);
 		f = noise_sum(q, I, &pc, false);
 		q->res->rounds = round + 1;
-		if (!eq_progress(q, "balance", (double)(round + 1) / p->cfg.max_rounds))
+		if (!eq_progress(q, "balance", (double)(round + 1) / limit))
 			return cle_errorf(q->e, CLE_E_CANCELLED, "cancelled");
 		if (!(f < now * (1 - p->cfg.tolerance))) {
 			now = fmin(f, now);

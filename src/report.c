@@ -604,6 +604,8 @@ static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const str
 		       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers, r->rounds,
 		       (unsigned)r->clamped);
 	json_num(b, r->max_imbalance);
+	cle_buf_printf(b, ",\"max_rounds\":%d,\"passes\":", cle_round_limit(&p->cfg));
+	json_num(b, r->passes);
 	cle_buf_puts(b, ",\"median_spread_before\":");
 	json_num(b, r->median_spread_before);
 	cle_buf_puts(b, ",\"median_spread_after\":");
@@ -676,6 +678,9 @@ static void equalize_text(struct cle_buf *b, const struct cle_plan *p, const str
 			       (unsigned)r->bn_rescaled, (unsigned)r->clips_rewritten,
 			       (unsigned)r->clips_replaced, (unsigned)r->hbf_layers);
 		report_count(b, (uint32_t)r->rounds, "round", "rounds");
+		cle_buf_printf(b, " (%.1f passes over the weights)", r->passes);
+		if (p->cfg.objective == CLE_OBJECTIVE_BALANCE)
+			cle_buf_printf(b, ", largest imbalance left %.2g log2", r->max_imbalance);
 		cle_buf_printf(b, "\nmedian range spread %s -> %s, mean INT8 weight SQNR %.1f -> %.1f dB\n",
 			       text_num(r->median_spread_before, n1), text_num(r->median_spread_after, n2),
 			       r->mean_sqnr_before, r->mean_sqnr_after);

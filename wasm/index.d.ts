@@ -284,6 +284,12 @@ export interface EqualizeReport {
     /** The largest |log2(producer range / consumer range)| left after balancing,
      * over the channels not held at the clamp. */
     max_imbalance_log2: number | null;
+    /** The rounds allowed: `iterations`, or the objective's own limit (noise 50, balance 1000). */
+    max_rounds: number;
+    /** What the rounds read, in passes over the layers' weights (every weight once: one pass;
+     * a round reads most weights twice, for their layer's output and input ranges, and balancing's
+     * later rounds only the entries that can still hold a maximum). */
+    passes: number;
     median_spread_before: number | null;
     median_spread_after: number | null;
     mean_sqnr_before_db: number | null;

@@ -21,9 +21,6 @@ import { imageInputOf, imageTensor, sidesOf } from './image.js';
 
 // the proof runs by itself after Equalize up to this size (model and data), on a button above it
 const AUTO_PROOF_BYTES = 100e6;
-// the rounds field's default, when it is left empty
-const DEFAULT_ROUNDS = 50;
-
 // wasm32 addresses 4 GiB: a model with its external data must fit in that
 // beside the memory to work on it.  Bigger files are refused before the
 // browser reads them; below that the library says whether it fits.
@@ -369,8 +366,7 @@ export function start(options = {}) {
         setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), `${m.stem}.equalize.json`);
       }
       ui.eqResult.hidden = false;
-      const limit = opts.reference ? null : (opts.iterations ?? DEFAULT_ROUNDS);
-      renderTotals(ui.eqTotals, report.totals, ms, limit);
+      renderTotals(ui.eqTotals, report.totals, ms, opts.reference ? null : report.totals.max_rounds);
       renderEqLayers(ui.eqLayers, report.layers, ui.eqOrder.value, 1);
       if (view.selected >= 0) showNode(view.graph.nodes[view.selected]);
       const t = report.totals;

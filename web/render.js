@@ -229,7 +229,7 @@ export function renderTotals(dl, t, ms, limit = null) {
       'The weights alone, per tensor, averaged over channels: a proxy, which can rise while the quantized model gets worse'),
     fact('Median range spread', spread),
     t.hbf_layers ? fact('High-bias absorption', `${plural(t.hbf_layers, 'layer')}`) : '',
-    fact('Solved', `${plural(t.rounds, 'round')} in ${took(ms)}` +
+    fact('Solved', `${plural(t.rounds, 'round')} (${t.passes.toFixed(1)} passes over the weights) in ${took(ms)}` +
       (t.clamped_channels ? `, ${plural(t.clamped_channels, 'channel')} clamped` : ''),
     limit !== null && t.rounds >= limit
       ? h('div', { class: 'warn-text' }, `the limit of ${plural(limit, 'round')} was reached before the scales settled: raise "Rounds at most" to go on`)

@@ -433,7 +433,7 @@ static int run(const struct cli_host *h, const struct args *args, enum cle_comma
 		char name[1024], path[4096];
 		struct out_sink os = {h, args->output, NULL}, ds = {h, path, NULL};
 		struct onnx_sink sink = {out_begin, out_write, &os}, dsink = {out_begin, out_write, &ds};
-		struct progress_line pl = {h, args->o.cle.max_rounds, ""};
+		struct progress_line pl = {h, cle_round_limit(&args->o.cle), ""};
 
 		if (o.data_name == NULL) {
 			snprintf(name, sizeof name, "%s.data", base_name(args->output));

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { native, fixture, cleManifest } from './helpers.mjs';
+import { native, fixture, cleManifest, realModels } from './helpers.mjs';
 import { run, randomFeeds, compare } from './ort.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'onnx-cle-beyond-'));
@@ -103,6 +103,41 @@ test('iterating beats one pass: ranges end balanced', () => {
   assert.ok(many.rounds > 1 && many.max_imbalance_log2 < 1e-3);
   assert.ok(many.max_imbalance_log2 < once.max_imbalance_log2 / 100);
   assert.ok(many.median_spread_after < once.median_spread_after);
+});
+
+// A chain of bottleneck blocks converges like diffusion under region-by-region
+// rounds: 50 leave it 0.013 log2 apart; balancing's own limit (1000) lets it
+// run to the tolerance, and the report says what the rounds read.
+test('balancing runs until its scales settle, not for a fixed 50 rounds, and says what it read', () => {
+  const capped = equalize('resnet_bottleneck_like_folded.onnx', '--iterations=50').totals;
+  const free = equalize('resnet_bottleneck_like_folded.onnx').totals;
+  assert.equal(capped.rounds, 50);
+  assert.equal(capped.max_rounds, 50);
+  assert.ok(capped.max_imbalance_log2 > 1e-3, `${capped.max_imbalance_log2}`);
+  assert.equal(free.max_rounds, 1000);
+  assert.ok(free.rounds > 50 && free.rounds < 1000, `${free.rounds} rounds`);
+  assert.ok(free.max_imbalance_log2 < 1e-3, `${free.max_imbalance_log2}`);
+  // the first 50 rounds read the same in both runs; the rounds after them add reads
+  assert.ok(free.passes > capped.passes && capped.passes > 0, `${capped.passes} -> ${free.passes}`);
+  // the noise objective keeps its 50
+  const r = native('equalize', fixture('resnet_bottleneck_like_folded.onnx'), '-o', path.join(dir, 'noise.onnx'), '--json');
+  assert.equal(JSON.parse(r.stdout).totals.max_rounds, 50);
+});
+
+// On a trained model whose layers are big enough for candidate lists
+// (cle_balance.c), the rounds after the first few read only the entries that
+// can still hold a maximum: many rounds for about the reads of two.
+test('balancing\'s later rounds read a fraction of the weights (PP-OCR cls)', () => {
+  const run = (...flags) => {
+    const r = native('equalize', realModels['ppocr-cls'], '-o', path.join(dir, `cls-${n++}.onnx`), '--json',
+      '--objective=balance', ...flags);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout).totals;
+  };
+  const once = run('--iterations=1');
+  const t = run();
+  assert.ok(once.passes > 0 && t.rounds >= 20, `${t.rounds} rounds`);
+  assert.ok(t.passes < 3 * once.passes, `one round ${once.passes} passes, ${t.rounds} rounds ${t.passes}`);
 });
 
 test('scales are clamped, and the report counts the clamped channels, in all and per layer', () => {

@@ -223,7 +223,7 @@ test('cancel stops a long equalization; the page goes on with the next one, and 
     assert.match(again.message, /^Equalized \d+ of \d+ layers/);
     assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).totals.rounds, 20);
     // all the rounds it was given: the page says the limit stopped it
-    assert.match(await page.textContent('#eq-totals'), /20 rounds in .*the limit of 20 rounds was reached before the scales settled/);
+    assert.match(await page.textContent('#eq-totals'), /20 rounds \(\d+\.\d passes over the weights\) in .*the limit of 20 rounds was reached before the scales settled/);
 
     // reference only: one pass whatever the rounds field says, ReLU6 as ReLU
     await page.check('#opt-reference');
