@@ -23,25 +23,6 @@
 
 #include "kernels.h"
 
-struct impl {
-	const char *name;
-	size_t (*absmax)(const struct kernel_tensor *t, float *m);
-	void (*wmax)(const struct kernel_tensor *t, const float *m, const float *a, const float *b,
-		     float *r0, float *r1);
-	size_t (*scale)(const struct kernel_tensor *t, const double *fa, const double *fb, size_t e0,
-			size_t e1, uint8_t *dst, struct kernel_sqnr *q);
-	void (*sums)(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
-		     double *r2, const double *a1, const double *a2, double *c1, double *c2);
-};
-
-static const struct impl impls[] = {
-	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar,
-	 kernel_sums_scalar},
-#ifdef __wasm_simd128__
-	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd, kernel_sums_simd},
-#endif
-};
-#define N_IMPLS (sizeof impls / sizeof impls[0])
 
 /* Everything one tensor's runs need, allocated once. */
 struct setup {
@@ -81,7 +62,7 @@ static double now(void)
 static volatile double sink;
 
 /* One call; returns the input bytes it read. */
-static size_t run(const struct impl *im, struct setup *s, enum op op)
+static size_t run(const struct kernel_impl *im, struct setup *s, enum op op)
 {
 	struct kernel_sqnr q = {0};
 
@@ -130,7 +111,7 @@ static size_t run(const struct impl *im, struct setup *s, enum op op)
 }
 
 /* Best of 5 rounds of at least 0.2 s each, in GB/s. */
-static double measure(const struct impl *im, struct setup *s, enum op op)
+static double measure(const struct kernel_impl *im, struct setup *s, enum op op)
 {
 	double best = 0;
 	int round;
@@ -213,9 +194,9 @@ static void bench(size_t d0, size_t d1, size_t k, size_t groups, enum kernel_dty
 	printf("\n[%zu][%zu][%zu] groups %zu, %s, %.1f MB\n", d0, d1, k, groups,
 	       dt == KERNEL_F16 ? "float16" : "float32", (double)s.bytes / 1e6);
 	printf("  %-24s", "GB/s of input bytes");
-	for (i = 0; i < N_IMPLS; i++)
-		printf(" %9s", impls[i].name);
-	if (N_IMPLS > 1)
+	for (i = 0; i < KERNEL_N_IMPLS; i++)
+		printf(" %9s", kernel_impls[i].name);
+	if (KERNEL_N_IMPLS > 1)
 		printf("  simd/scalar");
 	printf("\n");
 	for (op = 0; op < OP_COUNT; op++) {
@@ -224,11 +205,11 @@ static void bench(size_t d0, size_t d1, size_t k, size_t groups, enum kernel_dty
 		if ((op == OP_WMAX_DIRECT && k != 1) || strncmp(op_name[op], only, strlen(only)) != 0)
 			continue;
 		printf("  %-24s", op_name[op]);
-		for (i = 0; i < N_IMPLS; i++) {
-			gbs[i] = measure(&impls[i], &s, (enum op)op);
+		for (i = 0; i < KERNEL_N_IMPLS; i++) {
+			gbs[i] = measure(&kernel_impls[i], &s, (enum op)op);
 			printf(" %9.2f", gbs[i]);
 		}
-		if (N_IMPLS > 1)
+		if (KERNEL_N_IMPLS > 1)
 			printf("  %8.2fx", gbs[1] / gbs[0]);
 		printf("\n");
 		fflush(stdout);

@@ -255,6 +255,13 @@ size_t kernel_scale_scalar(const struct kernel_tensor *t, const double *fa, cons
 
 /* ---- public entry points ----------------------------------------------- */
 
+const struct kernel_impl kernel_impls[KERNEL_N_IMPLS] = {
+	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar, kernel_sums_scalar},
+#ifdef __wasm_simd128__
+	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd, kernel_sums_simd},
+#endif
+};
+
 size_t kernel_absmax_reduce(const struct kernel_tensor *t, float *m)
 {
 #ifdef __wasm_simd128__

@@ -143,4 +143,23 @@ void kernel_sums_simd(const struct kernel_tensor *t, const double *b1, const dou
 		      double *r2, const double *a1, const double *a2, double *c1, double *c2);
 #endif
 
+/* Every version of the kernels built, for the tests and bench/kernels_bench.c:
+ * the portable one ("scalar"), then the SIMD one when compiled for it
+ * ("simd").  KERNEL_N_IMPLS of them. */
+struct kernel_impl {
+	const char *name;
+	size_t (*absmax)(const struct kernel_tensor *t, float *m);
+	void (*wmax)(const struct kernel_tensor *t, const float *m, const float *a, const float *b,
+		     float *r0, float *r1);
+	size_t (*scale)(const struct kernel_tensor *t, const double *fa, const double *fb, size_t e0,
+			size_t e1, uint8_t *dst, struct kernel_sqnr *q);
+	void (*sums)(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
+		     double *r2, const double *a1, const double *a2, double *c1, double *c2);
+};
+#ifdef __wasm_simd128__
+#define KERNEL_N_IMPLS 2
+#else
+#define KERNEL_N_IMPLS 1
+#endif
+extern const struct kernel_impl kernel_impls[KERNEL_N_IMPLS];
 #endif

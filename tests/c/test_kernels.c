@@ -438,26 +438,11 @@ static bool sqnr_matches(const struct kernel_tensor *t, const struct kernel_sqnr
 
 /* ---- the versions under test ------------------------------------------- */
 
-struct impl {
-	const char *name;
-	size_t (*absmax)(const struct kernel_tensor *t, float *m);
-	void (*wmax)(const struct kernel_tensor *t, const float *m, const float *a, const float *b,
-		     float *r0, float *r1);
-	size_t (*scale)(const struct kernel_tensor *t, const double *fa, const double *fb, size_t e0,
-			size_t e1, uint8_t *dst, struct kernel_sqnr *q);
-	void (*sums)(const struct kernel_tensor *t, const double *b1, const double *b2, double *r1,
-		     double *r2, const double *a1, const double *a2, double *c1, double *c2);
-};
-
-static const struct impl impls[] = {
-	{"scalar", kernel_absmax_reduce_scalar, kernel_weighted_max_scalar, kernel_scale_scalar,
-	 kernel_sums_scalar},
-	{"public", kernel_absmax_reduce, kernel_weighted_max, kernel_scale, kernel_sums},
-#ifdef __wasm_simd128__
-	{"simd", kernel_absmax_reduce_simd, kernel_weighted_max_simd, kernel_scale_simd, kernel_sums_simd},
-#endif
-};
-#define N_IMPLS (sizeof impls / sizeof impls[0])
+/* every version built (kernels.c), and the public entry points, which pick one */
+static const struct kernel_impl public_impl = {"public", kernel_absmax_reduce, kernel_weighted_max, kernel_scale,
+					       kernel_sums};
+#define N_IMPLS (KERNEL_N_IMPLS + 1)
+#define impls(v) ((v) < KERNEL_N_IMPLS ? &kernel_impls[v] : &public_impl)
 
 static const char *const dt_name[] = {"f32", "f16"};
 
@@ -601,12 +586,12 @@ static void t_absmax(void)
 					rows = c.t.d0 * c.t.d1;
 					m = zalloc(rows * 4);
 					want = zalloc(rows * 4);
-					bad = impls[v].absmax(&c.t, m);
+					bad = impls(v)->absmax(&c.t, m);
 					wbad = ref_absmax(&c.t, want);
 					if (bad != wbad || memcmp(m, want, rows * 4) != 0)
 						test_fail(__FILE__, __LINE__,
 							  "%s %s case %zu (%zux%zux%zu): count %zu, expected %zu; m %s",
-							  impls[v].name, dt_name[d], n, c.t.d0, c.t.d1, c.t.k, bad,
+							  impls(v)->name, dt_name[d], n, c.t.d0, c.t.d1, c.t.k, bad,
 							  wbad, memcmp(m, want, rows * 4) ? "differs" : "same");
 					free(m);
 					free(want);
@@ -650,22 +635,22 @@ static void t_weighted_max(void)
 						rnd_positive(&g, b, n_col);
 						ref_absmax(&c.t, m);
 						/* direct: |w| read from the tensor (any k, though meant for k == 1) */
-						impls[v].wmax(&c.t, direct ? NULL : m, a, b, r0, r1);
+						impls(v)->wmax(&c.t, direct ? NULL : m, a, b, r0, r1);
 						ref_weighted_max(&c.t, m, a, b, w0, w1);
 						if (memcmp(r0, w0, c.t.d0 * 4) != 0 || memcmp(r1, w1, n_col * 4) != 0)
 							test_fail(__FILE__, __LINE__,
 								  "%s %s case %zu (%zux%zux%zu g%zu)%s: r0 %s, r1 %s",
-								  impls[v].name, dt_name[d], n, c.t.d0, c.t.d1, c.t.k,
+								  impls(v)->name, dt_name[d], n, c.t.d0, c.t.d1, c.t.k,
 								  c.t.groups, direct ? " direct" : "",
 								  memcmp(r0, w0, c.t.d0 * 4) ? "differs" : "same",
 								  memcmp(r1, w1, n_col * 4) ? "differs" : "same");
 						/* one side at a time: the same values */
 						memset(r0, 0xff, c.t.d0 * 4);
 						memset(r1, 0xff, n_col * 4);
-						impls[v].wmax(&c.t, direct ? NULL : m, a, b, r0, NULL);
-						impls[v].wmax(&c.t, direct ? NULL : m, a, b, NULL, r1);
+						impls(v)->wmax(&c.t, direct ? NULL : m, a, b, r0, NULL);
+						impls(v)->wmax(&c.t, direct ? NULL : m, a, b, NULL, r1);
 						CHECK_MSG(memcmp(r0, w0, c.t.d0 * 4) == 0 && memcmp(r1, w1, n_col * 4) == 0,
-							  "%s %s case %zu%s: one side at a time differs", impls[v].name,
+							  "%s %s case %zu%s: one side at a time differs", impls(v)->name,
 							  dt_name[d], n, direct ? " direct" : "");
 						free(m);
 						free(a);
@@ -852,10 +837,10 @@ static void t_scale(void)
 						want = zalloc(len);
 						q = sqnr_new(&c.t, step_for(&c.t, (enum mode)mo), which >> 1 & 1);
 						q2 = sqnr_new(&c.t, q.step, q.by_col);
-						bad = impls[v].scale(&c.t, f.fa, f.fb, e0, e1, out + GUARD + off, &q);
+						bad = impls(v)->scale(&c.t, f.fa, f.fb, e0, e1, out + GUARD + off, &q);
 						wbad = ref_scale(&c.t, f.fa, f.fb, e0, e1, want);
 						/* dst NULL: the same count and statistics, nothing written */
-						bad2 = impls[v].scale(&c.t, f.fa, f.fb, e0, e1, NULL, &q2);
+						bad2 = impls(v)->scale(&c.t, f.fa, f.fb, e0, e1, NULL, &q2);
 						if (bad != wbad || bad2 != wbad ||
 						    memcmp(out + GUARD + off, want, len) != 0 ||
 						    !guards_ok(out, len, off) ||
@@ -865,7 +850,7 @@ static void t_scale(void)
 								  "%s %s mode %zu case %zu (%zux%zux%zu g%zu) fa%d fb%d "
 								  "[%zu,%zu): count %zu/%zu, expected %zu; bytes %s; "
 								  "guards %s; statistics %s",
-								  impls[v].name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k,
+								  impls(v)->name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k,
 								  c.t.groups, f.fa != NULL, f.fb != NULL, e0, e1, bad,
 								  bad2, wbad,
 								  memcmp(out + GUARD + off, want, len) ? "differ" : "same",
@@ -907,15 +892,15 @@ static void t_scale_pieces(void)
 				one = zalloc(c.n * es);
 				glued = zalloc(c.n * es);
 				want = zalloc(c.n * es);
-				whole = impls[v].scale(&c.t, f.fa, f.fb, 0, c.n, one, NULL);
+				whole = impls(v)->scale(&c.t, f.fa, f.fb, 0, c.n, one, NULL);
 				wbad = ref_scale(&c.t, f.fa, f.fb, 0, c.n, want);
 				for (e = 0, piece = 0; e < c.n; e = next, piece++) {
 					next = e + 1 + rnd_below(&g, piece % 3 == 0 ? 5 : 300);
 					next = next > c.n ? c.n : next;
-					bad += impls[v].scale(&c.t, f.fa, f.fb, e, next, glued + e * es, NULL);
+					bad += impls(v)->scale(&c.t, f.fa, f.fb, e, next, glued + e * es, NULL);
 				}
 				CHECK_MSG(memcmp(one, glued, c.n * es) == 0 && memcmp(one, want, c.n * es) == 0,
-					  "%s %s case %zu: pieces differ from the whole", impls[v].name,
+					  "%s %s case %zu: pieces differ from the whole", impls(v)->name,
 					  dt_name[d], n);
 				CHECK_INT(bad, whole);
 				CHECK_INT(bad, wbad);
@@ -953,11 +938,11 @@ static void t_scale_channels(void)
 						for (e = 0, piece = 0; e < c.n; e = next, piece++) {
 							next = e + 1 + rnd_below(&g, piece % 2 ? 7 : 500);
 							next = next > c.n ? c.n : next;
-							impls[v].scale(&c.t, f.fa, f.fb, e, next, out + e * es, &q);
+							impls(v)->scale(&c.t, f.fa, f.fb, e, next, out + e * es, &q);
 						}
 						CHECK_MSG(sqnr_matches(&c.t, &q, out),
 							  "%s %s mode %zu case %zu (%zux%zux%zu g%zu) %s: statistics differ",
-							  impls[v].name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k,
+							  impls(v)->name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k,
 							  c.t.groups, bc ? "by column" : "by row");
 						sqnr_free(&q);
 						free(out);
@@ -985,7 +970,7 @@ static void t_scale_nonfinite(void)
 		struct kernel_tensor t16 = {buf16 + 1, KERNEL_F16, 1, 9, 1, 1};
 
 		/* 2^127 * 2, -max * 2, 2 * max overflow; two NaN and one Inf in */
-		CHECK_INT(impls[v].scale(&t32, &fa, NULL, 0, 9, out, NULL), 6);
+		CHECK_INT(impls(v)->scale(&t32, &fa, NULL, 0, 9, out, NULL), 6);
 		memcpy(&o32, out + 0, 4);
 		CHECK_INT(o32, 0x7f800000);
 		memcpy(&o32, out + 8, 4);
@@ -997,7 +982,7 @@ static void t_scale_nonfinite(void)
 		memcpy(&o32, out + 24, 4);
 		CHECK_INT(o32, 0x00000002);
 		/* 32768 * 2, -65504 * 2, 65504 * 2 overflow; two NaN and one Inf in */
-		CHECK_INT(impls[v].scale(&t16, &fa, NULL, 0, 9, out, NULL), 6);
+		CHECK_INT(impls(v)->scale(&t16, &fa, NULL, 0, 9, out, NULL), 6);
 		memcpy(&o16, out + 0, 2);
 		CHECK_INT(o16, 0x7c00);
 		memcpy(&o16, out + 2, 2);
@@ -1010,7 +995,7 @@ static void t_scale_nonfinite(void)
 		CHECK_INT(o16, 0x0002);
 		/* just under the top: 65504 * (1 + 2^-12) still rounds to 65504 */
 		fa = 1 + pow2(-12);
-		CHECK_INT(impls[v].scale(&t16, &fa, NULL, 7, 8, out, NULL), 0);
+		CHECK_INT(impls(v)->scale(&t16, &fa, NULL, 7, 8, out, NULL), 0);
 		memcpy(&o16, out, 2);
 		CHECK_INT(o16, 0x7bff);
 		fa = 2.0;
@@ -1042,16 +1027,16 @@ static void t_scale_f16_all(void)
 		for (f = 0; f < sizeof factors / sizeof factors[0]; f++) {
 			struct kernel_sqnr q = sqnr_new(&row, 0.5, false);
 
-			CHECK_INT(impls[v].scale(&row, &factors[f], NULL, 0, 0x10000, out, &q),
+			CHECK_INT(impls(v)->scale(&row, &factors[f], NULL, 0, 0x10000, out, &q),
 				  ref_scale(&row, &factors[f], NULL, 0, 0x10000, want));
-			CHECK_MSG(memcmp(out, want, 2 * 0x10000) == 0, "%s factor %a", impls[v].name,
+			CHECK_MSG(memcmp(out, want, 2 * 0x10000) == 0, "%s factor %a", impls(v)->name,
 				  factors[f]);
 			CHECK(sqnr_matches(&row, &q, want));
 			sqnr_free(&q);
 		}
-		CHECK_INT(impls[v].scale(&cols, NULL, fb, 0, 0x10000, out, NULL),
+		CHECK_INT(impls(v)->scale(&cols, NULL, fb, 0, 0x10000, out, NULL),
 			  ref_scale(&cols, NULL, fb, 0, 0x10000, want));
-		CHECK_MSG(memcmp(out, want, 2 * 0x10000) == 0, "%s column factors", impls[v].name);
+		CHECK_MSG(memcmp(out, want, 2 * 0x10000) == 0, "%s column factors", impls(v)->name);
 	}
 	free(w);
 	free(out);
@@ -1074,12 +1059,12 @@ static void t_absmax_specials(void)
 		struct kernel_tensor t8 = {buf + 3, KERNEL_F32, 1, 1, 8, 1};
 		struct kernel_tensor t4 = {buf + 3, KERNEL_F32, 2, 1, 4, 1};
 
-		CHECK_INT(impls[v].absmax(&t1, m), 4);
+		CHECK_INT(impls(v)->absmax(&t1, m), 4);
 		CHECK(m[0] == 0 && m[1] == 0 && m[2] == 0 && m[3] == 0 && f32_bits(m[3]) == 0);
 		CHECK(f32_bits(m[4]) == 1 && m[5] == 0x1.fffffep127f && m[6] == 0 && m[7] == 1);
-		CHECK_INT(impls[v].absmax(&t8, m), 4);
+		CHECK_INT(impls(v)->absmax(&t8, m), 4);
 		CHECK(m[0] == 0x1.fffffep127f);
-		CHECK_INT(impls[v].absmax(&t4, m), 4);
+		CHECK_INT(impls(v)->absmax(&t4, m), 4);
 		CHECK(m[0] == 0 && m[1] == 0x1.fffffep127f);
 	}
 }
@@ -1211,7 +1196,7 @@ static void t_sums(void)
 						got[1] = outs & 2 ? poisoned(d0) : NULL;
 						got[2] = outs & 4 ? poisoned(n_col) : NULL;
 						got[3] = outs & 8 ? poisoned(n_col) : NULL;
-						impls[v].sums(&c.t, got[0] ? b[0] : NULL, got[1] ? b[1] : NULL, got[0], got[1],
+						impls(v)->sums(&c.t, got[0] ? b[0] : NULL, got[1] ? b[1] : NULL, got[0], got[1],
 							      got[2] ? a[0] : NULL, got[3] ? a[1] : NULL, got[2], got[3]);
 						for (i = 0; i < 2; i++) {
 							ok = ok && (got[i] == NULL || same_bits(got[i], r[i], d0));
@@ -1220,7 +1205,7 @@ static void t_sums(void)
 						for (i = 0; i < 4; i++)
 							free(got[i]);
 						CHECK_MSG(ok, "%s %s mode %zu sums case %zu (%zux%zux%zu g%zu) outputs %u differ",
-							  impls[v].name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k, c.t.groups,
+							  impls(v)->name, dt_name[d], mo, n, c.t.d0, c.t.d1, c.t.k, c.t.groups,
 							  outs);
 					}
 				for (i = 0; i < 2; i++) {
