@@ -15,7 +15,8 @@ region balanced with s_c = sqrt(producer range / consumer range), ranges
 taken as per-channel abs-max over the other layer's weights (max
 aggregation, float32), a depthwise layer balanced with both neighbours (the
 triplet rule), rounds in region order until no scale moves by more than
-the tolerance (1e-4, in |log|) or 50 rounds; scales clamped to [1e-4, 1e4]; ReLU6 kept
+the tolerance (1e-4, in |log|) or 1000 rounds (balancing's own limit in
+src/cle.c cle_round_limit); scales clamped to [1e-4, 1e4]; ReLU6 kept
 exact (Clip -> Relu + Min with per-channel bounds); high-bias absorption;
 weights rewritten once with their factors in double.  --reference: the
 reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
@@ -70,7 +71,7 @@ class Ref:
         self.m = model
         self.g = model.graph
         self.reference = reference
-        self.max_rounds = 1 if reference else 50
+        self.max_rounds = 1 if reference else 1000
         self.tolerance = 1e-4
         self.max_scale = 1e4
         g = self.g
