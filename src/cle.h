@@ -180,8 +180,10 @@ struct cle_result {
 	struct cle_layer_result *layers; /* parallel to plan->layers */
 	uint8_t *scaling;                /* per region: enum cle_scaling bits; 0 for none (or not scalable) */
 	int rounds;
-	double passes;        /* the range maxima the rounds read, in passes over the weights: one
-			       * pass reads every layer's weights for its output and input ranges */
+	double passes;        /* what the rounds' range maxima read, in passes over the layers'
+			       * weights (every weight read once: one pass; a round without
+			       * candidate lists reads most twice, for its layer's output and
+			       * input ranges) */
 	uint32_t bn_folded, bn_rescaled, clips_rewritten, clips_replaced, hbf_layers, clamped;
 	uint32_t affine_folded;  /* layers that absorbed constant Mul/Add nodes after them */
 	uint32_t consts_rewritten; /* Max, Min, Add, Sub constants rewritten per channel */
