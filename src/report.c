@@ -680,7 +680,7 @@ static void equalize_text(struct cle_buf *b, const struct cle_plan *p, const str
 		report_count(b, (uint32_t)r->rounds, "round", "rounds");
 		cle_buf_printf(b, " (%.1f passes over the weights)", r->passes);
 		if (p->cfg.objective == CLE_OBJECTIVE_BALANCE)
-			cle_buf_printf(b, ", largest imbalance left %.2g log2", r->max_imbalance);
+			cle_buf_printf(b, ", largest imbalance left %s log2", text_num(r->max_imbalance, n1));
 		cle_buf_printf(b, "\nmedian range spread %s -> %s, mean INT8 weight SQNR %.1f -> %.1f dB\n",
 			       text_num(r->median_spread_before, n1), text_num(r->median_spread_after, n2),
 			       r->mean_sqnr_before, r->mean_sqnr_after);

@@ -240,5 +240,10 @@ test('5. equalize text: readable numbers, the same in every column', () => {
   const spreads = [...text.matchAll(/spread +([^\s,]+) -> ([^\s,]+)/g)].flatMap((m) => [m[1], m[2]]);
   assert.ok(spreads.length > 20);
   for (const s of spreads) assert.match(s, /^(\d{1,4}|\d{1,3}\.\d{1,2}|\d\.\d{2}e\d+)$/, s);
-  assert.match(text, /\nequalized \d+ of \d+ layers; .*; \d+ rounds?\n/);
+  assert.match(text, /\nequalized \d+ of \d+ layers; .*; \d+ rounds? \(\d+\.\d passes over the weights\)\n/);
+  // balancing says the imbalance it leaves, in the same readable numbers
+  const bal = both(['equalize', realModels['ppocr-cls'], '--objective=balance', '-o',
+    path.join(mkdtempSync(path.join(tmpdir(), 'onnx-cle-n-')), 'o.onnx')]).stdout.toString();
+  assert.match(bal, /; \d+ rounds \(\d+\.\d passes over the weights\), largest imbalance left (\d\.\d{2}e-\d+|0\.\d{3}|\d\.\d{2}) log2\n/);
+  assert.doesNotMatch(bal, /e[+-]0|\d\.\d{4,}/);
 });
