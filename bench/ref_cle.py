@@ -8,7 +8,11 @@ usage: /usr/bin/python3 bench/ref_cle.py IN.onnx OUT.onnx [--reference] [--json]
 
 What it does is what `onnx-cle equalize --objective=balance --batch-norm=fold
 --hbf` does (range balancing; the default objective, noise, is not here):
-BatchNormalization folded into the Conv/ConvTranspose/Gemm before it;
+BatchNormalization folded into the Conv/ConvTranspose/Gemm before it, and
+the constant Mul/Div/Add/Sub nodes after that (PaddlePaddle's learnable
+affine; scalars or one value per channel, at most four) folded in too; a
+BatchNormalization elsewhere in a region kept, its mean and bias divided by
+the scales;
 regions (a layer's output, the channel-preserving ops after it, the tensors
 Add/Concat join to it) found with a union-find over tensors; every open
 region balanced with s_c = sqrt(producer range / consumer range), ranges
@@ -24,7 +28,10 @@ one round, ReLU6 replaced by Relu, HBF even next to padding).
 
 Weights may be initializers or Constant nodes.  Not covered (ours does
 them; here the layer is left alone): float16 weights, layers inside
-If/Loop subgraphs, external data.
+If/Loop subgraphs, external data; of the constant operands ours rewrites
+per channel inside a region (Max, Min, Add, Sub by a constant), none (a
+region with one is left alone here, so a model that has one will not
+compare).
 
 The timing printed (--json) runs from the model's bytes to the output's
 bytes (onnx.load_from_string .. SerializeToString), as run.mjs times ours
@@ -54,6 +61,8 @@ def attr(node, name, default=None):
 class Layer:
     why = None
     bn = bias_add = b_name = None
+    affine = ()  # constant Mul/Div/Add/Sub nodes folded after it, in the order they run
+    bnk = None  # the batch norm's factor alone (kf: with the affines' too)
     in_region = out_region = None
     in_off = out_off = 0
     in_rep = 1
@@ -184,9 +193,16 @@ class Ref:
             return l
         if l.out in self.outputs:
             return l
+        self.find_folded(l)
+        if not self.reference:  # the reference folds batch norm alone
+            self.find_affine(l, w)
+        return l
+
+    def find_folded(self, l):
+        """The bias Add after a MatMul, or the BatchNormalization after the others."""
         us = self.uses.get(l.out, [])
         if len(us) != 1:
-            return l
+            return
         u, slot = us[0]
         if l.kind == "MatMul":
             other = 1 - slot
@@ -202,7 +218,85 @@ class Ref:
             ps = [self.const(x) for x in u.input[1:5]]
             if all(p is not None and p.size == l.c_out for p in ps):
                 l.bn, l.out = u, u.output[0]
-        return l
+
+    def const_slot(self, n):
+        """ops_const_slot: the one constant input of a two-input node, else None."""
+        if len(n.input) != 2 or not n.input[0] or not n.input[1]:
+            return None
+        c0, c1 = self.const(n.input[0]) is not None, self.const(n.input[1]) is not None
+        return None if c0 == c1 else (0 if c0 else 1)
+
+    @staticmethod
+    def channel_fit(c, n_ch, rank):
+        """ops_channel_fit: 'scalar', 'channel' (one value per channel on the
+        channel axis of a rank-`rank` output; rank 0: the last axis), or None."""
+        if rank > 0 and c.ndim > rank:
+            return None
+        if c.size == 1:
+            return "scalar"
+        at = c.ndim - (rank - 1) if rank > 0 else c.ndim - 1
+        cdim = c.shape[at] if 0 <= at < c.ndim else 1
+        rest_one = all(d == 1 for i, d in enumerate(c.shape) if i != at)
+        if cdim not in (1, n_ch):
+            return None
+        return "channel" if cdim == n_ch and rest_one else "other"
+
+    def find_affine(self, l, w):
+        """cle_layer.c find_affine: the Mul, Div, Add and Sub nodes by constants
+        right after the layer (after its batch norm or bias Add), at most 4:
+        scalars or one value per output channel, folded into its weights and
+        bias."""
+        rank = w.ndim if l.kind in ("Conv", "ConvTranspose") else 2 if l.kind == "Gemm" else 0
+        beta = np.float32(attr(l.node, "beta", 1.0)) if l.kind == "Gemm" else np.float32(1.0)
+        opset = max([o.version for o in self.m.opset_import if o.domain in ("", "ai.onnx")] or [1])
+        if opset < 7:
+            return
+        affine = []
+        while len(affine) < 4:
+            us = self.uses.get(l.out, [])
+            if l.out in self.outputs or len(us) != 1:
+                break
+            n, slot = us[0]
+            add = n.op_type in ("Add", "Sub")
+            if n.op_type not in ("Add", "Sub", "Mul", "Div") or n.domain not in ("", "ai.onnx") or \
+                    len(n.output) != 1 or not n.output[0] or self.producer.get(n.output[0]) is not n or \
+                    n.output[0] == l.out:
+                break
+            cs = self.const_slot(n)
+            if cs is None or cs == slot or (n.op_type == "Div" and cs != 1):
+                break
+            c = self.const(n.input[cs])
+            if c is None or c.dtype not in (np.float32, np.float16):
+                break
+            c64 = c.astype(np.float64)
+            if not np.isfinite(c64).all() or (n.op_type == "Div" and (c64 == 0).any()):
+                break
+            fit = self.channel_fit(c, l.c_out, rank)
+            if fit not in ("scalar", "channel") or \
+                    (add and ((l.kind == "MatMul" and l.bias_add is None) or beta == 0)):
+                break
+            affine.append(n)
+            l.out = n.output[0]
+        l.affine = tuple(affine)
+
+    def affine_kt(self, l):
+        """cle_bias.c bias_affine: the affines as y -> k y + t per output channel."""
+        k, t = np.ones(l.c_out), np.zeros(l.c_out)
+        for n in l.affine:
+            cs = self.const_slot(n)
+            c = self.const(n.input[cs]).astype(np.float64).reshape(-1)
+            v = np.broadcast_to(c, (l.c_out,)) if c.size == 1 else c[:l.c_out]
+            if n.op_type == "Mul":
+                k, t = k * v, t * v
+            elif n.op_type == "Div":
+                k, t = k / v, t / v
+            elif n.op_type == "Add":
+                t = t + v
+            elif cs == 1:  # Sub(y, c)
+                t = t - v
+            else:  # Sub(c, y)
+                k, t = -k, v - t
+        return k, t
 
     def clip_bounds(self, n):
         def bound(slot, name, absent):
@@ -234,6 +328,8 @@ class Ref:
             return "block"
         if op in PASS_OPS:
             return "pass"
+        if op == "BatchNormalization":  # kept in a region: its mean and bias scale (cle_write.c write_bn)
+            return "pass" if self.bn_inference(n) else "block"
         if op in ("MaxPool", "AveragePool", "Dropout"):
             return "pass" if self.only_first_output(n) else "block"
         if op == "Pad":
@@ -251,6 +347,16 @@ class Ref:
         if op == "Reshape":
             return "flatten" if self.reshape_is_flatten(n) else "block"
         return "block"
+
+    def bn_inference(self, n):
+        """ops.c bn_inference: constant float parameters, one per channel, no
+        training mode, no running statistics written."""
+        if len(n.input) < 5 or attr(n, "training_mode", 0) != 0 or attr(n, "spatial", 1) == 0 or \
+                any(x for x in n.output[1:]):
+            return False
+        ps = [self.const(x) for x in n.input[1:5]]
+        return all(c is not None and c.dtype in (np.float32, np.float16, np.float64) and c.size == ps[0].size
+                   for c in ps)
 
     def pad_keeps_channels(self, n):
         if attr(n, "mode", b"constant") not in (b"constant", b"reflect", b"edge"):
@@ -319,6 +425,7 @@ class Ref:
                     folded.add(id(l.bn))
                 if l.bias_add is not None:
                     folded.add(id(l.bias_add))
+                folded.update(id(a) for a in l.affine)
         role = {}
         for n in g.node:
             role[id(n)] = "layer" if id(n) in layer_of or id(n) in folded else self.role(n)
@@ -394,7 +501,7 @@ class Ref:
             root = find(v)[0]
             if root not in index:
                 index[root] = len(regions)
-                regions.append({"producers": [], "consumers": [], "clips": [], "blocked": None,
+                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "blocked": None,
                                 "only_relu": True, "hbf_path": True, "lo": None, "hi": None, "relu": None})
             return index[root]
 
@@ -442,6 +549,8 @@ class Ref:
                         R["hbf_path"] = False
                     if u.op_type == "Clip" and slot == 0:
                         R["clips"].append(u)
+                    if u.op_type == "BatchNormalization" and slot == 0:
+                        R["bns"].append(u)
                     if slot != 0:
                         R["blocked"] = R["blocked"] or "parameter of a pass-through op"
                 elif r == "flatten":
@@ -476,6 +585,13 @@ class Ref:
                 if not nch.get(x, 0):
                     R["blocked"] = R["blocked"] or "Clip with unknown channels"
             R["clips"] = clips
+            bns = []
+            for bn in R["bns"]:
+                x = bn.input[0]
+                bns.append((bn, find(x)[1] - lo, nch.get(x, 0)))
+                if not nch.get(x, 0) or self.const(bn.input[3]).size != nch.get(x, 0):
+                    R["blocked"] = R["blocked"] or "BatchNormalization parameters do not match the channels"
+            R["bns"] = bns
             if not R["producers"]:
                 R["blocked"] = R["blocked"] or "no producer"
             if not R["consumers"]:
@@ -515,7 +631,9 @@ class Ref:
             eps = np.float64(np.float32(attr(l.bn, "epsilon", 1e-5)))
             if not ((var + eps) > 0).all() or not np.isfinite(gamma).all():
                 return
-            l.kf = gamma / np.sqrt(var + eps)
+            l.bnk = l.kf = gamma / np.sqrt(var + eps)
+        if l.affine:  # the Mul and Div nodes folded after it (read_layer's kf)
+            l.kf = (l.bnk if l.bnk is not None else np.ones(l.c_out)) * self.affine_kt(l)[0]
         l.active = True
 
     def out_scale(self, l):
@@ -642,14 +760,20 @@ class Ref:
     def layer_bias(self, l):
         osc = self.out_scale(l)
         bc = self.const(l.b_name) if l.b_name else None
-        if l.bn is None and not (bc is not None and (osc != 1).any()):
+        adds = any(a.op_type in ("Add", "Sub") for a in l.affine)
+        # cle_bias.c bias_layer: no bias, nor one to make; or nothing folded and nothing scaled
+        if (bc is None and l.bn is None and not adds) or \
+                (l.bn is None and not l.affine and not (bc is not None and (osc != 1).any())):
             return
         beta = attr(l.node, "beta", 1.0) if l.kind == "Gemm" else 1.0
         b = np.zeros(l.c_out) if bc is None else np.broadcast_to(bc.reshape(-1).astype(np.float64), (l.c_out,))
         b = b * np.float64(np.float32(beta))
         if l.bn is not None:
             bn_b, mu = (self.const(x).astype(np.float64) for x in (l.bn.input[2], l.bn.input[3]))
-            b = bn_b + l.kf * (b - mu)
+            b = bn_b + l.bnk * (b - mu)
+        if l.affine:
+            k, t = self.affine_kt(l)
+            b = k * b + t
         l.bias = b / osc
 
     def unpadded(self, l):
@@ -663,7 +787,7 @@ class Ref:
         if self.s[r] is None or len(R["producers"]) != 1 or R["relu"] is None or not R["hbf_path"] or R["clips"]:
             return
         P = R["producers"][0]
-        if P.bn is None or P.bias is None:
+        if P.bn is None or P.bias is None or P.affine:  # beta, gamma: before the affine
             return
         for Q in R["consumers"]:
             if (not self.unpadded(Q) and not self.reference) or Q.kind == "ConvTranspose" or \
@@ -745,10 +869,30 @@ class Ref:
                     while len(n.input) < 3:
                         n.input.append("")
                     n.input[2] = name
+            if l.bn is not None or l.affine:  # the folded nodes' output, from the node that ends the layer
+                tail = l.bias_add if l.bias_add is not None and l.affine else n
+                tail.output[0] = l.out
             if l.bn is not None:
-                n.output[0] = l.bn.output[0]
                 drop_nodes.add(id(l.bn))
                 for x in l.bn.input[1:5]:
+                    if len(self.uses.get(x, [])) == 1:
+                        drop_inits.add(x)
+            for a in l.affine:
+                drop_nodes.add(id(a))
+                x = a.input[self.const_slot(a)]
+                if len(self.uses.get(x, [])) == 1:
+                    drop_inits.add(x)
+        for r, R in enumerate(self.regions):
+            if self.s[r] is None:
+                continue
+            for bn, off, n_ch in R["bns"]:  # cle_write.c write_bn: mean / s and bias / s
+                s = self.s[r][off:off + n_ch]
+                for slot in (2, 3):
+                    x = bn.input[slot]
+                    v = self.const(x)
+                    name = self.unique(bn.name or "bn")
+                    self.set_init(name, (v.astype(np.float64).reshape(-1) / s).astype(v.dtype))
+                    bn.input[slot] = name
                     if len(self.uses.get(x, [])) == 1:
                         drop_inits.add(x)
         new_nodes = []
