@@ -373,6 +373,20 @@ export declare function check(bytes: Uint8Array | ArrayBuffer, options?: CheckOp
 export declare function equalize(bytes: Uint8Array | ArrayBuffer, options: EqualizeOptions & Required<OutputOption>): Promise<StreamedEqualizeResult>;
 export declare function equalize(bytes: Uint8Array | ArrayBuffer, options?: EqualizeOptions & OutputOption): Promise<EqualizeResult>;
 
+/**
+ * Readies the instance for an equalize() of a model of `byteLength` bytes, so
+ * that the first one runs about as fast as a later one: the first time, a
+ * small built-in model is equalized a few times (a new WebAssembly module runs
+ * baseline code until its hot functions are optimized); then memory is grown to
+ * 1.5x `byteLength` beyond the instance's own and every new page written once
+ * (the operating system zero-fills a page when it is first touched).  It costs
+ * about that touching (0.5 s for 100 MB on a small VM) and keeps the memory:
+ * call it while the user is idle, e.g. after check() of the model.  A grow the
+ * engine refuses is not an error.  Resolves with the bytes readied beyond the
+ * instance's own.
+ */
+export declare function prepare(byteLength: number): Promise<{ bytes: number }>;
+
 /** Options of verify(). */
 export interface VerifyOptions {
   /**

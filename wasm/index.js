@@ -36,4 +36,4 @@ async function compile(options) {
   }
 }
 
-export const { init, info, check, equalize } = makeApi(async (options) => instantiate(await compile(options)));
+export const { init, info, check, equalize, prepare } = makeApi(async (options) => instantiate(await compile(options)));

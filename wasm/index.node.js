@@ -7,4 +7,4 @@ export { OnnxCleError } from './core.js';
 export { verify } from './verify.js';
 export { graph } from './graph.js';
 
-export const { init, info, check, equalize } = makeApi((options) => loadRuntime(options));
+export const { init, info, check, equalize, prepare } = makeApi((options) => loadRuntime(options));

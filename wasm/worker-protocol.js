@@ -5,6 +5,7 @@
 //
 //   client → worker  { id: 0, cmd: 'setup', options: { wasmModule, wasmBinary, wasmUrl, ortUrl } }
 //                    { id, cmd: 'init' }
+//                    { id, cmd: 'prepare', size }   (ready the instance for a model of size bytes)
 //                    { id, cmd: 'info' | 'check' | 'equalize' | 'graph', bytes, options, externalData, progress,
 //                      output (equalize: the output in pieces) }
 //                    { id, cmd: 'verify', bytes, equalized, options, externalData, equalizedExternalData, progress }
@@ -78,6 +79,8 @@ export function serve(api, post, listen) {
       await api.init(init);
       if (cmd === 'init') {
         post({ id, ok: true, result: null });
+      } else if (cmd === 'prepare') {
+        post({ id, ok: true, result: await api.prepare(msg.size) });
       } else if (COMMANDS.includes(cmd)) {
         const options = { ...msg.options };
         if (msg.externalData) options.externalData = msg.externalData;
@@ -224,7 +227,9 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
       const msg = { id: nextId++, cmd };
       const list = [];
       let onProgress, onOutput;
-      if (cmd !== 'init') {
+      if (cmd === 'prepare') {
+        msg.size = bytes; // a number: the worker's prepare() checks it
+      } else if (cmd !== 'init') {
         if (!(bytes instanceof Uint8Array || bytes instanceof ArrayBuffer))
           throw new TypeError('onnx-cle: the model must be a Uint8Array');
         let externalData;
@@ -263,6 +268,7 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
 
   return {
     init: () => send('init'),
+    prepare: (byteLength) => send('prepare', byteLength),
     info: (bytes, options) => send('info', bytes, options),
     check: (bytes, options) => send('check', bytes, options),
     equalize: (bytes, options) => send('equalize', bytes, options),

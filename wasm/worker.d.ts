@@ -72,6 +72,8 @@ export interface TransferOption {
 export interface OnnxCleWorker {
   /** Starts the worker and loads onnx-cle.wasm in it; the calls do so themselves. */
   init(): Promise<void>;
+  /** As prepare() of `onnx-cle`, in the worker. */
+  prepare(byteLength: number): Promise<{ bytes: number }>;
   /** As info() of `onnx-cle`, in the worker. */
   info(bytes: Uint8Array | ArrayBuffer, options?: CallOptions & TransferOption): Promise<InfoReport>;
   /** As check() of `onnx-cle`, in the worker. */

@@ -275,3 +275,33 @@ test('pointers above 2 GB: a model placed past 2^31 in wasm memory', async () =>
   rt.exports.free(probe);
   blocks.forEach((p) => rt.exports.free(p));
 });
+
+// prepare(): the first equalize of a new instance pays baseline code and
+// fresh pages; prepare readies both ahead (its speed is bench/run.mjs's to
+// measure, not a test's): here, that it grows memory by what was asked,
+// only once, refuses a size that is not one, and changes no output byte.
+test('prepare readies memory once for a size, and equalize gives the same bytes after it', async () => {
+  const rts = [];
+  const load = (o) => loadRuntime(o).then((rt) => (rts.push(rt), rt));
+  const ready = makeApi(load);
+  const plain = makeApi(loadRuntime);
+  for (const bad of [-1, NaN, Infinity, '8000000', undefined]) {
+    await assert.rejects(ready.prepare(bad), { name: 'TypeError', message: /prepare takes the model's size in bytes/ }, String(bad));
+  }
+  const first = await ready.prepare(8e6);
+  const mem = rts[0].memory.buffer.byteLength;
+  assert.ok(first.bytes >= 1.5 * 8e6 && first.bytes < 1.5 * 8e6 + 65536, `${first.bytes}`);
+  // a smaller model: nothing more; a bigger one: topped up
+  assert.deepEqual(await ready.prepare(1e6), first);
+  assert.equal(rts[0].memory.buffer.byteLength, mem);
+  const more = await ready.prepare(1e7);
+  assert.ok(more.bytes >= 1.5e7 && rts[0].memory.buffer.byteLength > mem);
+  assert.equal(rts.length, 1);
+  for (const file of [realModels['ppocr-rec'], vgg]) {
+    const bytes = readFileSync(file);
+    const a = await ready.equalize(bytes);
+    const b = await plain.equalize(bytes);
+    assert.ok(Buffer.from(a.model).equals(Buffer.from(b.model)), file);
+    assert.equal(a.report.totals.rounds, b.report.totals.rounds);
+  }
+});

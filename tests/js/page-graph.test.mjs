@@ -13,7 +13,7 @@ import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { fixture } from './helpers.mjs';
 import { verify } from '../../wasm/index.node.js';
-import { sampleModel } from '../../web/sample.js';
+import { sampleModel } from '../../wasm/sample.js';
 import { setUp, tearDown, onPage as openPage, answer, give, press, download, axeViolations, artifacts, demo } from './page-lib.mjs';
 
 let env;

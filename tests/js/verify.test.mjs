@@ -11,7 +11,7 @@ import { equalize, verify, OnnxCleError } from '../../wasm/index.node.js';
 import { quantizeWeights, addSquares, sqnrDb } from '../../wasm/quant.js';
 import { chooseSizes, openDims } from '../../wasm/verify.js';
 import { root, fixture, realModels, run, PY_CONSTS } from './helpers.mjs';
-import { sampleModel } from '../../web/sample.js';
+import { sampleModel } from '../../wasm/sample.js';
 import { run as ortRun, compare } from './ort.mjs';
 
 // prints the names of the float constants whose values differ (PY_CONSTS)

@@ -156,3 +156,18 @@ test('a worker that cannot load the module rejects, and a retry can work', async
     shared.terminate();
   }
 });
+
+test('prepare through the worker: readies the instance, refuses a size that is not one', async () => {
+  const worker = createWorker();
+  try {
+    const r = await worker.prepare(4e6);
+    assert.ok(r.bytes >= 6e6, `${r.bytes}`);
+    await assert.rejects(worker.prepare('big'), { name: 'TypeError', message: /prepare takes the model's size in bytes/ });
+    const bytes = bytesOf(realModels['ppocr-cls']);
+    const got = await worker.equalize(bytes.slice());
+    const want = await equalize(bytes.slice());
+    assert.ok(Buffer.from(got.model).equals(Buffer.from(want.model)));
+  } finally {
+    worker.terminate();
+  }
+});
