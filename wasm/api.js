@@ -84,6 +84,7 @@ export function checkInitOptions(options) {
 const WARM_RUNS = 5;
 const READY_PER_BYTE = 1.5;
 const PAGE = 65536;
+const readied = new WeakMap(); // runtime → { base: its memory after the warm-up }
 
 /**
  * Readies runtime rt for an equalize of a model of n bytes: on its first
@@ -97,7 +98,6 @@ const PAGE = 65536;
  * readied beyond the instance's own.  (bench/run.mjs times a first call
  * after it.)
  */
-const readied = new WeakMap(); // runtime → its memory after the warm-up
 export function prepareRuntime(rt, n) {
   const state = readied.get(rt) ?? {};
   if (state.base === undefined) {
