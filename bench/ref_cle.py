@@ -87,7 +87,7 @@ class Maxima:
     its row's maximum / SPREAD under the weights vec0 of a full pass cannot
     overtake that maximum while the weights move by less than SPREAD overall
     (max over min of vec / vec0), so while they do, the maxima are taken over
-    the entries kept by that pass alone (about 1-5 % of them).  A list is
+    the entries kept by that pass alone (a few per cent of them).  A list is
     built on a full pass only when the weights moved by less than SPREAD since
     the pass before (early rounds move them too far for a list to serve),
     or when the list it replaces had served."""
