@@ -20,7 +20,10 @@ taken as per-channel abs-max over the other layer's weights (max
 aggregation, float32), a depthwise layer balanced with both neighbours (the
 triplet rule), rounds in region order until no scale moves by more than
 the tolerance (1e-4, in |log|) or 1000 rounds (balancing's own limit in
-src/cle.c cle_round_limit); scales clamped to [1e-4, 1e4]; ReLU6 kept
+src/cle.c cle_round_limit; resnet-100m takes 96, vgg16 200), the ranges of later
+rounds taken over each layer's entries near their row's or column's
+maximum alone (class Maxima: the same float32 maxima, far fewer reads, as
+src/cle_balance.c's candidate lists); scales clamped to [1e-4, 1e4]; ReLU6 kept
 exact (Clip -> Relu + Min with per-channel bounds); high-bias absorption;
 weights rewritten once with their factors in double.  --reference: the
 reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
@@ -73,6 +76,70 @@ class Layer:
     def __init__(self, node):
         self.node = node
         self.kind = node.op_type
+
+
+class Maxima:
+    """One side of a layer's ranges: for each row of mat (shape [groups][n][k],
+    float32 |w|), max_j mat[g][i][j] * vec[g k + j], the products in float32.
+
+    The full computation reads every entry.  The shortcut (after src/cle_balance.c's
+    candidate lists; the same products and maxima, bit for bit): an entry below
+    its row's maximum / SPREAD under the weights vec0 of a full pass cannot
+    overtake that maximum while the weights move by less than SPREAD overall
+    (max over min of vec / vec0), so while they do, the maxima are taken over
+    the entries kept by that pass alone (a few per cent of them).  A list is
+    built on a full pass only when the weights moved by less than SPREAD since
+    the pass before (early rounds move them too far for a list to serve),
+    or when the list it replaces had served."""
+
+    SPREAD = 1.5
+    MIN_ENTRIES = 1 << 14  # smaller layers: a full computation costs next to nothing
+    TINY = 1e-30  # a row whose maximum is below: every entry kept (subnormal products round differently)
+
+    def __init__(self, mat):
+        self.mat = mat
+        self.vec0 = None  # the weights of the last full computation
+        self.kept = None  # (entries' |w|, their weights' index, each row's first entry) or None
+        self.served = False  # the list gave maxima at least once
+        self.last = None  # (weights, maxima) of the last call: same weights, same maxima
+
+    def near(self, vec):
+        """vec moved by less than SPREAD from vec0 overall; the margin covers
+        the float rounding of the products and the thresholds."""
+        both0 = (vec == 0) & (self.vec0 == 0)  # their products are 0 either way
+        x, x0 = vec[~both0].astype(np.float64), self.vec0[~both0].astype(np.float64)
+        if not (np.isfinite(x).all() and np.isfinite(x0).all() and (x > 0).all() and (x0 > 0).all()):
+            return False
+        if x.size == 0:
+            return True
+        r = x / x0
+        return r.max() <= r.min() * (self.SPREAD * (1 - 1e-6))
+
+    def maxima(self, vec):
+        if self.last is not None and np.array_equal(vec, self.last[0]):
+            return self.last[1]
+        g, n, k = self.mat.shape
+        near = self.vec0 is not None and self.mat.size >= self.MIN_ENTRIES and self.near(vec)
+        if near and self.kept is not None:
+            w, at, first = self.kept
+            mx = np.maximum.reduceat(w * vec[at], first)
+            self.served = True
+        else:
+            p = self.mat * vec.reshape(g, 1, k)
+            mx = p.max(axis=2)
+            if (near or self.served) and np.isfinite(mx).all():
+                # keep the entries within SPREAD of their row's maximum
+                thr = np.where(mx >= self.TINY, mx / np.float32(self.SPREAD), np.float32(0))
+                gi, i, j = np.nonzero(p >= thr[:, :, None])  # in row order, every row has one
+                first = np.flatnonzero(np.diff(gi * n + i, prepend=-1))
+                self.kept = (self.mat[gi, i, j], gi * k + j, first)
+            else:
+                self.kept = None
+            self.served = False
+            self.vec0 = vec
+            mx = mx.reshape(-1)
+        self.last = (vec, mx)
+        return mx
 
 
 class Ref:
@@ -626,6 +693,9 @@ class Ref:
             return
         l.m = np.abs(w).max(axis=2)  # float32 [d0][d1]
         l.per = l.d0 // l.groups
+        m = l.m.reshape(l.groups, l.per, l.d1)
+        l.rows = Maxima(m)  # max over a row's d1 entries (times the column weights)
+        l.cols = Maxima(m.transpose(0, 2, 1))  # max over a column's entries in its group
         if l.bn is not None:
             gamma, var = (self.const(x).astype(np.float64) for x in (l.bn.input[1], l.bn.input[4]))
             eps = np.float64(np.float32(attr(l.bn, "epsilon", 1e-5)))
@@ -652,9 +722,8 @@ class Ref:
         fo = (kf / self.out_scale(l)).astype(np.float32)
         fi = self.in_scale(l).astype(np.float32)
         a, b = (fo, fi) if l.lead_out else (fi, fo)
-        m = l.m.reshape(l.groups, l.per, l.d1)
-        r0 = (m * b.reshape(l.groups, 1, l.d1)).max(axis=2).reshape(-1) * a
-        r1 = (m * a.reshape(l.groups, l.per, 1)).max(axis=1).reshape(-1) * b
+        r0 = l.rows.maxima(b) * a  # row i: max_j m[i][j] b[j], times a[i]
+        r1 = l.cols.maxima(a) * b  # column j: max_i m[i][j] a[i] (i in j's group), times b[j]
         return (r0, r1) if l.lead_out else (r1, r0)
 
     def region_ranges(self, R):
