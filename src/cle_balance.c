@@ -456,17 +456,25 @@ static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 }
 
 
+size_t balance_most_channels(const struct eq *q)
+{
+	size_t most = 1;
+	uint32_t r;
+
+	for (r = 0; r < q->p->n_regions; r++)
+		if (q->s[r] != NULL && q->p->regions[r].n_ch > most)
+			most = q->p->regions[r].n_ch;
+	return most;
+}
+
 enum cle_status balance_run(struct eq *q)
 {
 	struct cle_plan *p = q->p;
 	struct bscratch b;
-	size_t most = 1;
+	size_t most = balance_most_channels(q);
 	uint32_t r;
 	int round, limit = cle_round_limit(&p->cfg);
 
-	for (r = 0; r < p->n_regions; r++)
-		if (p->regions[r].n_ch > most)
-			most = p->regions[r].n_ch;
 	b.rp = eq_alloc(q, most, sizeof(double));
 	b.rq = eq_alloc(q, most, sizeof(double));
 	b.rp2 = eq_alloc(q, most, sizeof(double));
@@ -584,13 +592,10 @@ static bool half_repair(struct eq *q, double *rp, double *rq, double *lo, double
 enum cle_status balance_finish(struct eq *q)
 {
 	struct cle_plan *p = q->p;
-	size_t most = 1;
+	size_t most = balance_most_channels(q);
 	double *rp, *rq, *lo, *hi;
 	uint32_t r;
 
-	for (r = 0; r < p->n_regions; r++)
-		if (p->regions[r].n_ch > most)
-			most = p->regions[r].n_ch;
 	rp = eq_alloc(q, most, sizeof(double));
 	rq = eq_alloc(q, most, sizeof(double));
 	lo = eq_alloc(q, most, sizeof(double));

@@ -167,6 +167,11 @@ CLE_NODISCARD enum cle_status balance_prepare(struct eq *q, uint32_t li);
 void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd);
 /* Marks the ranges of region rg's layers stale (after its scales moved). */
 void balance_mark_dirty(struct eq *q, const struct cle_region *rg);
+/* The most channels of a region being solved (q->s[r] set), at least 1: the
+ * size of the solve's per-channel scratch.  A blocked region's extent is
+ * not counted: an invalid model may claim anything there (a Resize's sizes
+ * made one 2e9 channels, 16 GB of scratch, found by the fuzzer). */
+size_t balance_most_channels(const struct eq *q);
 /* Balances every open region (ranges equal on both sides); res->rounds. */
 CLE_NODISCARD enum cle_status balance_run(struct eq *q);
 /* After either solver: scales rounded (--pow2-scales); res->clamped and

@@ -145,8 +145,8 @@ double noise_total(struct eq *q)
 	size_t most = 1;
 	uint32_t li;
 
-	for (li = 0; li < q->p->n_layers; li++)
-		if (q->p->layers[li].c_out > most)
+	for (li = 0; li < q->p->n_layers; li++) /* noise_sum reads the active ones */
+		if (q->ls[li].active && q->p->layers[li].c_out > most)
 			most = q->p->layers[li].c_out;
 	if ((I = eq_alloc(q, most, sizeof *I)) == NULL)
 		return HUGE_VAL;
@@ -480,18 +480,24 @@ static void keep_clear_gains(struct eq *q, struct problem *pb, double *I, double
 static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **I, double **O)
 {
 	const struct cle_plan *p = q->p;
-	size_t most_ch = 1, most_in = 1, most_out = 1, k;
+	size_t most_ch, most_in = 1, most_out = 1, k;
 	uint32_t r, mp = 1, mq = 1, i;
 	struct member *all;
 
+	/* the regions the search visits and the layers it reads (see
+	 * balance_most_channels) */
+	most_ch = balance_most_channels(q);
 	for (r = 0; r < p->n_regions; r++) {
 		const struct cle_region *rg = &p->regions[r];
 
-		most_ch = rg->n_ch > most_ch ? rg->n_ch : most_ch;
+		if (q->s[r] == NULL)
+			continue;
 		mp = rg->n_producers > mp ? rg->n_producers : mp;
 		mq = rg->n_consumers > mq ? rg->n_consumers : mq;
 	}
 	for (i = 0; i < p->n_layers; i++) {
+		if (!q->ls[i].active)
+			continue;
 		most_in = p->layers[i].c_in > most_in ? p->layers[i].c_in : most_in;
 		most_out = p->layers[i].c_out > most_out ? p->layers[i].c_out : most_out;
 	}

@@ -31,9 +31,12 @@ uint8_t *test_read_in(const char *dir, const char *name, size_t *n);
 /* check's report (default options) on the file dir/name, malloc'd; NULL
  * after a test failure when check fails. */
 char *test_check_report(const char *dir, const char *name);
-/* equalize --allow-invalid on the file dir/name, the output discarded:
- * the model's size in bytes (0 when it wrote none), or 0 after a test
- * failure when equalize fails. */
+/* equalize --allow-invalid on the file dir/name, the output discarded,
+ * through the checking allocator with a limit of TEST_INVALID_LIMIT bytes
+ * (these are small models: more means a size taken from a claim): the
+ * model's size in bytes (0 when it wrote none), or 0 after a test failure
+ * when equalize fails or leaks. */
+#define TEST_INVALID_LIMIT ((size_t)64 << 20)
 size_t test_equalize_invalid(const char *dir, const char *name);
 /* An output sink that keeps a checksum of what it is given (n bytes,
  * sum = sum * 31 + byte, to compare runs) and fails like a full disk past

@@ -137,15 +137,19 @@ size_t test_equalize_invalid(const char *dir, const char *name)
 	size_t n;
 	uint8_t *bytes = test_read_in(dir, name, &n);
 	struct cle_input in = {bytes, n, name, {NULL, NULL}};
+	struct test_alloc ta = {0, 0, 0, 0, 0, TEST_INVALID_LIMIT, false};
+	struct cle_alloc a = test_alloc_init(&ta);
 	enum cle_status st;
 
 	cle_options_init(&o);
 	o.allow_invalid = true;
-	cle_buf_init(&b, &cle_system_alloc);
-	st = cle_equalize_model(&in, &o, &cle_system_alloc, &model, &data, &b, &e);
+	cle_buf_init(&b, &a);
+	st = cle_equalize_model(&in, &o, &a, &model, &data, &b, &e);
 	if (st != CLE_OK)
 		test_fail(__FILE__, __LINE__, "equalize %s: %s: %s", name, cle_status_name(st), e.msg);
 	cle_buf_free(&b);
+	if (ta.blocks != 0)
+		test_fail(__FILE__, __LINE__, "equalize %s: %zu blocks not freed", name, ta.blocks);
 	free(bytes);
 	return st == CLE_OK ? ms.n : 0;
 }
