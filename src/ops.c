@@ -316,7 +316,8 @@ bool ops_resize_sizes(const struct graph *g, uint32_t n, int64_t *c)
 		*c = -1;
 		return true;
 	}
-	if ((size_t)at >= k->count || !graph_const_f64(k, (size_t)at, &x))
+	/* a count, not 2.4e20 (as int64 it would not even convert) */
+	if ((size_t)at >= k->count || !graph_const_f64(k, (size_t)at, &x) || !(x >= 0 && x < 0x1p62))
 		return false;
 	*c = (int64_t)x;
 	return true;
