@@ -213,8 +213,8 @@ class Ref:
                         not self.used_elsewhere(u.input[other], u):
                     l.bias_add, l.b_name, l.out = u, u.input[other], u.output[0]
         elif u.op_type == "BatchNormalization" and slot == 0 and len(u.input) >= 5 and \
-                not attr(u, "training_mode", 0) and \
-                not any(x and (x in self.outputs or self.uses.get(x)) for x in u.output[1:]):
+                not attr(u, "training_mode", 0) and not any(u.output[1:]):
+            # cle_layer.c find_bn: running statistics named, even unread, mean training
             ps = [self.const(x) for x in u.input[1:5]]
             if all(p is not None and p.size == l.c_out for p in ps):
                 l.bn, l.out = u, u.output[0]
@@ -248,8 +248,7 @@ class Ref:
         bias."""
         rank = w.ndim if l.kind in ("Conv", "ConvTranspose") else 2 if l.kind == "Gemm" else 0
         beta = np.float32(attr(l.node, "beta", 1.0)) if l.kind == "Gemm" else np.float32(1.0)
-        opset = max([o.version for o in self.m.opset_import if o.domain in ("", "ai.onnx")] or [1])
-        if opset < 7:
+        if self.opset() < 7:
             return
         affine = []
         while len(affine) < 4:
@@ -278,6 +277,10 @@ class Ref:
             affine.append(n)
             l.out = n.output[0]
         l.affine = tuple(affine)
+
+    def opset(self):
+        """graph_opset(gm, ""): the default domain's version."""
+        return max([o.version for o in self.m.opset_import if o.domain in ("", "ai.onnx")] or [1])
 
     def affine_kt(self, l):
         """cle_bias.c bias_affine: the affines as y -> k y + t per output channel."""
@@ -323,6 +326,9 @@ class Ref:
             b = self.clip_bounds(n)
             if b is None or (self.reference and b != (0.0, 6.0)):
                 return "block"  # --reference only replaces ReLU6 by Relu
+            lo, hi = b
+            if not self.reference and self.opset() < 8 and (math.isfinite(hi) or (math.isfinite(lo) and lo != 0)):
+                return "block"  # cle_roles.c bound_role: Max and Min broadcast [C, 1, 1] from opset 8
             return "pass"
         if self.reference:
             return "block"
@@ -969,7 +975,7 @@ def layer_arrays(path):
     for n in m.graph.node:
         if n.op_type in LAYER_OPS and len(n.input) > 1:
             layers[n.name] = (arr(n.input[1]), arr(n.input[2]) if len(n.input) > 2 and n.input[2] else None)
-        if n.op_type == "Min" and len(n.input) == 2:
+        if n.op_type == "Min" and len(n.input) == 2 and n.input[1] in inits:  # a Clip's bound, not a join
             bounds[n.output[0]] = arr(n.input[1])
     return layers, bounds
 
