@@ -97,6 +97,11 @@ class Ref:
                     self.producer[x] = n
         self.outputs = {o.name for o in g.output}
         self.inputs = {i.name for i in g.input} - set(self.inits)
+        self.subgraph_reads = set()  # names a subgraph (If, Loop, Scan) reads from outside
+        for n in g.node:
+            for a in n.attribute:
+                for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    self.subgraph_reads |= subgraph_reads(sg)
         self.consts, self.const_node = {}, {}
         for n in g.node:
             if n.op_type == "Constant" and attr(n, "value") is not None:
@@ -386,6 +391,9 @@ class Ref:
         return not (p[0] or p[1] or p[r] or p[r + 1]) and float(attr(n, "value", 0.0)) == 0.0
 
     def resize_keeps_channels(self, n):
+        if attr(n, "coordinate_transformation_mode") == b"tf_crop_and_resize" and \
+                np.float32(attr(n, "extrapolation_value", 0.0)) != 0:
+            return False  # ops.c resize_keeps_channels: a crop filled with a constant
         if n.op_type == "Upsample" and len(n.input) < 2:
             s = attr(n, "scales")
             return s is not None and len(s) >= 2 and s[0] == 1 and s[1] == 1
@@ -489,6 +497,11 @@ class Ref:
             if r in ("pass", "flatten") and n.input and n.input[0]:
                 ok = join(n.input[0], y, 0)
             elif r == "join":
+                # cle_plan.c join_tensors: a broadcast (one channel against many) shares none
+                known = {nch[x] for x in n.input if nch.get(x)}
+                if len(known) > 1:
+                    role[id(n)] = "block"
+                    continue
                 for x in n.input:
                     ok = join(x, y, 0) and ok
             elif r == "concat":
@@ -530,6 +543,8 @@ class Ref:
                 R["hi"] = off + nch[v] if R["hi"] is None else max(R["hi"], off + nch[v])
             if v in self.outputs:
                 R["blocked"] = R["blocked"] or "graph output"
+            if v in self.subgraph_reads:  # cle_plan.c scan_use
+                R["blocked"] = R["blocked"] or "read inside a subgraph"
             us = self.uses.get(v, [])
             if len(us) > 1:
                 R["only_relu"] = False
@@ -581,6 +596,7 @@ class Ref:
                 l.in_rep = l.c_in // c
                 if l.in_rep > 1 and x not in flat:
                     R["blocked"] = R["blocked"] or "features without a Flatten"
+            self.settle_layouts(R, flat)
             clips = []
             for c in R["clips"]:
                 x = c.input[0]
@@ -611,6 +627,19 @@ class Ref:
                 if len(us) == 1 and us[0][0].op_type == "Relu":
                     R["relu"] = us[0][0]
         self.regions = regions
+
+    @staticmethod
+    def settle_layouts(R, flat):
+        """cle_plan.c settle_layouts: a MatMul keeps channels on the last axis,
+        a convolution on axis 1; a region may not hand one's to the other
+        unless a Flatten made the tensor [N, features]."""
+        mm = next((l for l in R["producers"][::-1] if l.kind == "MatMul"), None)
+        conv = next((l for l in R["producers"][::-1] if l.kind in ("Conv", "ConvTranspose")), None)
+        for l in R["consumers"]:
+            if mm is not None and (l.in_rep > 1 or l.kind in ("Conv", "ConvTranspose")):
+                R["blocked"] = R["blocked"] or "MatMul channels on the last axis read otherwise"
+            if conv is not None and l.kind == "MatMul" and l.node.input[0] not in flat:
+                R["blocked"] = R["blocked"] or "MatMul reading the last axis of channels-first"
 
     def value_order(self):
         # ours visits values in its graph index order: graph inputs, initializers,
@@ -950,6 +979,19 @@ class Ref:
         keep = [t for t in self.g.initializer if t.name not in drop_inits]
         del self.g.initializer[:]
         self.g.initializer.extend(keep)
+
+
+def subgraph_reads(g):
+    """The names graph g (and the subgraphs in it) reads but does not define."""
+    defined = {x.name for x in g.input} | {t.name for t in g.initializer}
+    reads = set()
+    for n in g.node:
+        reads.update(x for x in n.input if x)
+        for a in n.attribute:
+            for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                reads |= subgraph_reads(sg)
+        defined.update(n.output)
+    return reads - defined
 
 
 def usable(x):
