@@ -347,17 +347,49 @@ class Ref:
             return "pass" if self.pad_keeps_channels(n) else "block"
         if op in ("Resize", "Upsample"):
             return "pass" if self.resize_keeps_channels(n) else "block"
-        if op in ("Add", "Sum", "Max", "Min"):
-            ok = len(n.input) >= 2 and all(x and self.const(x) is None for x in n.input)
+        if op in ("Add", "Sub", "Max", "Min", "Mul", "Div") and self.const_slot(n) is not None:
+            return self.const_role(n)
+        if op in ("Add", "Sub", "Sum", "Max", "Min"):  # ops.c all_activations
+            ok = len(n.input) >= 1 and all(x and self.const(x) is None for x in n.input)
             return "join" if ok else "block"
+        if op == "Cast":  # ops.c float_cast
+            return "pass" if attr(n, "to") in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16,
+                                               onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16) else "block"
+        if op in ("Shape", "Size"):  # reads the shape only, which stays
+            return "shape"
         if op == "Concat":
-            ok = attr(n, "axis") == 1 and len(n.input) >= 2 and all(x and self.const(x) is None for x in n.input)
+            ok = attr(n, "axis") == 1 and len(n.input) >= 1 and all(x and self.const(x) is None for x in n.input)
             return "concat" if ok else "block"
         if op == "Flatten":
             return "flatten" if attr(n, "axis", 1) == 1 else "block"
         if op == "Reshape":
             return "flatten" if self.reshape_is_flatten(n) else "block"
         return "block"
+
+    def const_role(self, n):
+        """cle_roles.c const_role: Add, Sub, Max, Min, Mul or Div with one
+        constant operand passes the channels from its other input; Mul and
+        Div as they are (a gain), the others' constant becomes c / s per
+        channel when written (write_operand)."""
+        cs = self.const_slot(n)
+        bound = n.op_type in ("Max", "Min")
+        gain = n.op_type in ("Mul", "Div")
+        if self.opset() < (8 if bound else 7):
+            return "block"
+        if n.op_type == "Div" and cs == 0:
+            return "block"  # c / x does not scale with x
+        c = self.const(n.input[cs])
+        if c is None or c.dtype not in (np.float32, np.float16, np.float64) or \
+                not np.isfinite(c.astype(np.float64)).all():
+            return "block"
+        self.dslot[id(n)] = 1 - cs
+        self.rescale[id(n)] = "gain" if gain else "bound" if bound else "shift"
+        return "pass"
+
+    def data_in(self, n):
+        """The input a pass-through node carries channels from (ops_data_slot)."""
+        d = self.dslot.get(id(n), 0)
+        return n.input[d] if len(n.input) > d else ""
 
     def bn_inference(self, n):
         """ops.c bn_inference: constant float parameters, one per channel, no
@@ -441,6 +473,7 @@ class Ref:
                     folded.add(id(l.bias_add))
                 folded.update(id(a) for a in l.affine)
         role = {}
+        self.dslot, self.rescale = {}, {}  # of the constant-operand pass-throughs
         for n in g.node:
             role[id(n)] = "layer" if id(n) in layer_of or id(n) in folded else self.role(n)
         out_layer = {l.out: l for l in self.layers if l.why is None}
@@ -454,14 +487,14 @@ class Ref:
                 if not n.output or not n.output[0]:
                     continue
                 r, y = role[id(n)], n.output[0]
-                if (r == "flatten" or (r == "pass" and n.input and n.input[0] in flat)) and y not in flat:
+                if (r == "flatten" or (r == "pass" and self.data_in(n) in flat)) and y not in flat:
                     flat.add(y)
                     changed = True
                 if y in nch:
                     continue
                 c = 0
-                if r in ("pass", "flatten") and n.input and n.input[0]:
-                    c = nch.get(n.input[0], 0)
+                if r in ("pass", "flatten") and self.data_in(n):
+                    c = nch.get(self.data_in(n), 0)
                 elif r == "join":
                     c = next((nch[x] for x in n.input if nch.get(x)), 0)
                 elif r == "concat":
@@ -494,8 +527,8 @@ class Ref:
             if not n.output or not n.output[0]:
                 continue
             r, y, ok = role[id(n)], n.output[0], True
-            if r in ("pass", "flatten") and n.input and n.input[0]:
-                ok = join(n.input[0], y, 0)
+            if r in ("pass", "flatten") and self.data_in(n):
+                ok = join(self.data_in(n), y, 0)
             elif r == "join":
                 # cle_plan.c join_tensors: a broadcast (one channel against many) shares none
                 known = {nch[x] for x in n.input if nch.get(x)}
@@ -520,7 +553,7 @@ class Ref:
             root = find(v)[0]
             if root not in index:
                 index[root] = len(regions)
-                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "blocked": None,
+                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "operands": [], "blocked": None,
                                 "only_relu": True, "hbf_path": True, "lo": None, "hi": None, "relu": None})
             return index[root]
 
@@ -566,19 +599,21 @@ class Ref:
                 elif r == "pass":
                     if u.op_type not in ("Relu", "PRelu", "Clip"):
                         R["only_relu"] = False
-                    if u.op_type not in HBF_OPS:
+                    if u.op_type not in HBF_OPS or id(u) in self.rescale:
                         R["hbf_path"] = False
                     if u.op_type == "Clip" and slot == 0:
                         R["clips"].append(u)
                     if u.op_type == "BatchNormalization" and slot == 0:
                         R["bns"].append(u)
-                    if slot != 0:
+                    if slot != self.dslot.get(id(u), 0):
                         R["blocked"] = R["blocked"] or "parameter of a pass-through op"
+                    elif id(u) in self.rescale and u.output and u.output[0]:
+                        R["operands"].append(u)
                 elif r == "flatten":
                     R["only_relu"] = False
                     if slot != 0:
                         R["blocked"] = R["blocked"] or "shape of a Flatten"
-                else:
+                elif r != "shape":  # Shape and Size read the shape, which stays
                     R["only_relu"] = False
                     R["hbf_path"] = False
         for R in regions:
@@ -614,6 +649,7 @@ class Ref:
                 if not nch.get(x, 0) or self.const(bn.input[3]).size != nch.get(x, 0):
                     R["blocked"] = R["blocked"] or "BatchNormalization parameters do not match the channels"
             R["bns"] = bns
+            self.settle_operands(R, lo, find, nch, flat)
             if not R["producers"]:
                 R["blocked"] = R["blocked"] or "no producer"
             if not R["consumers"]:
@@ -627,6 +663,32 @@ class Ref:
                 if len(us) == 1 and us[0][0].op_type == "Relu":
                     R["relu"] = us[0][0]
         self.regions = regions
+
+    def settle_operands(self, R, lo, find, nch, flat):
+        """cle_plan.c settle_rescaled and settle_flat_rescaled for the constant
+        operands: their channels in the region's frame, and what blocks."""
+        ops = []
+        rep = max([l.in_rep for l in R["consumers"]] + [1])
+        for n in R["operands"]:
+            x = self.data_in(n)
+            rank = 0
+            if R["producers"] and x not in flat and R["producers"][0].kind in ("Conv", "ConvTranspose"):
+                rank = R["producers"][0].w.ndim
+            c_n = nch.get(x, 0)
+            ops.append((n, find(x)[1] - lo, c_n, rank))
+            if not c_n:
+                R["blocked"] = R["blocked"] or "constant operand with unknown channels"
+                continue
+            k = self.const(n.input[1 - self.dslot[id(n)]])
+            fit = None if x in flat and k.size != 1 else self.channel_fit(k, c_n, rank)
+            if fit is None or (fit == "other" and self.rescale[id(n)] != "gain"):
+                R["blocked"] = R["blocked"] or "constant operand not per channel"
+            if rep > 1 and x in flat and not (self.rescale[id(n)] == "gain" and k.size == 1):
+                R["blocked"] = R["blocked"] or "constant operand after a spreading Flatten"
+        R["operands"] = ops
+        if rep > 1 and any(c.input[0] in flat for c, *_ in R["clips"]) or \
+                any(bn.input[0] in flat for bn, *_ in R["bns"]):
+            R["blocked"] = R["blocked"] or "rewritten node after a spreading Flatten"
 
     @staticmethod
     def settle_layouts(R, flat):
@@ -819,7 +881,8 @@ class Ref:
 
     def absorb_high_bias(self, r):
         R = self.regions[r]
-        if self.s[r] is None or len(R["producers"]) != 1 or R["relu"] is None or not R["hbf_path"] or R["clips"]:
+        if self.s[r] is None or len(R["producers"]) != 1 or R["relu"] is None or not R["hbf_path"] or \
+                R["clips"] or R["bns"] or R["operands"]:  # cle_bias.c: no rescaled node
             return
         P = R["producers"][0]
         if P.bn is None or P.bias is None or P.affine:  # beta, gamma: before the affine
@@ -858,6 +921,24 @@ class Ref:
         return (fo, fi) if l.lead_out else (fi, fo)
 
     # ---- writing ----------------------------------------------------------
+
+    def write_operand(self, n, s, rank, drop_inits):
+        """cle_write.c write_operand: the constant of a Max, Min, Add or Sub
+        becomes c / s per channel (a scalar grows to [C, 1, ...]); Mul and
+        Div stay as they are."""
+        if self.rescale[id(n)] == "gain" or not (s != 1).any():
+            return
+        ks = 1 - self.dslot[id(n)]
+        x = n.input[ks]
+        k = self.const(x)
+        kd = k.astype(np.float64).reshape(-1)
+        v = (kd[0] if k.size == 1 else kd[:s.size]) / s
+        shape = ([s.size] + [1] * (rank - 2) if rank > 1 else [s.size]) if k.size == 1 else list(k.shape)
+        name = self.unique(n.name or n.op_type)
+        self.set_init(name, v.astype(k.dtype).reshape(shape))
+        n.input[ks] = name
+        if len(self.uses.get(x, [])) == 1:
+            drop_inits.add(x)
 
     def set_init(self, name, arr):
         t = numpy_helper.from_array(np.ascontiguousarray(arr), name)
@@ -930,6 +1011,10 @@ class Ref:
                     bn.input[slot] = name
                     if len(self.uses.get(x, [])) == 1:
                         drop_inits.add(x)
+        for r, R in enumerate(self.regions):
+            if self.s[r] is not None:
+                for n, off, n_ch, rank in R["operands"]:
+                    self.write_operand(n, self.s[r][off:off + n_ch], rank, drop_inits)
         new_nodes = []
         clip_of = {}
         for r, R in enumerate(self.regions):
