@@ -82,7 +82,7 @@ class Ref:
         self.reference = reference
         self.max_rounds = 1 if reference else 1000
         self.tolerance = 1e-4
-        self.max_scale = 1e4
+        self.max_scale = None if reference else 1e4  # cle.c eq_max_scale: the reference has no clamp
         g = self.g
         self.inits = {t.name: t for t in g.initializer}
         self.arr = {}  # constants read so far (views of raw_data where possible)
@@ -780,7 +780,8 @@ class Ref:
             l.dirty = True
 
     def clamp(self, s):
-        return np.clip(s, 1 / self.max_scale, self.max_scale)
+        """cle_balance.c clamp_scale."""
+        return s if self.max_scale is None else np.clip(s, 1 / self.max_scale, self.max_scale)
 
     def triplet_middle(self, R):
         if len(R["consumers"]) != 1:
@@ -904,15 +905,19 @@ class Ref:
                 b = np.zeros(Q.c_out) if bc is None else \
                     np.broadcast_to(bc.reshape(-1).astype(np.float64), (Q.c_out,))
                 Q.bias = b * np.float64(np.float32(qb)) / self.out_scale(Q)
+            # cle_bias.c bias_absorb_high's loop, its sums in its order (cumsum adds
+            # one after another, as the C loop does; sum() would pair them):
+            # acc over the kernel, then bias += acc * (fa fb) * c, row by row
             fa, fb = self.factors(Q)
-            w = Q.w.reshape(Q.d0, Q.d1, Q.k).astype(np.float64).sum(axis=2)
+            acc = np.cumsum(Q.w.reshape(Q.d0, Q.d1, Q.k).astype(np.float64), axis=2)[:, :, -1]
             cols = (np.arange(Q.d0)[:, None] // Q.per) * Q.d1 + np.arange(Q.d1)[None, :]
-            wf = w * fa[:, None] * fb[cols]
             cin = c[Q.in_off + np.arange(Q.c_in) // Q.in_rep]
-            if Q.lead_out:
-                Q.bias = Q.bias + (wf * cin[cols]).sum(axis=1)
-            else:
-                Q.bias = Q.bias + np.bincount(cols.reshape(-1), (wf * cin[:, None]).reshape(-1), Q.c_out)
+            if Q.lead_out:  # bias[i] += ... for j in order
+                t = acc * (fa[:, None] * fb[cols]) * cin[cols]
+                Q.bias = np.cumsum(np.concatenate([Q.bias[:, None], t], axis=1), axis=1)[:, -1]
+            else:  # bias[j] += ... for i in order (Gemm, MatMul: one group)
+                t = acc * (fa[:, None] * fb[cols]) * cin[:, None]
+                Q.bias = np.cumsum(np.concatenate([Q.bias[None, :], t], axis=0), axis=0)[-1]
 
     def factors(self, l):
         kf = l.kf if l.kf is not None else 1.0
