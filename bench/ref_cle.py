@@ -422,18 +422,56 @@ class Ref:
         r = len(p) // 2
         return not (p[0] or p[1] or p[r] or p[r + 1]) and float(attr(n, "value", 0.0)) == 0.0
 
+    @staticmethod
+    def resize_channel_entry(n):
+        """ops.c resize_channel_entry: where axis 1 is among the Resize's axes
+        (1 without axes; -1 not among them; -2 for negative axes)."""
+        ax = attr(n, "axes")
+        if ax is None:
+            return 1
+        if any(a < 0 for a in ax):
+            return -2
+        return list(ax).index(1) if 1 in ax else -1
+
+    def resize_sizes(self, n):
+        """ops.c ops_resize_sizes: a Resize's constant sizes' channel entry
+        (-1 when the channel axis is not resized), else None."""
+        if n.op_type != "Resize" or len(n.input) < 4 or not n.input[3]:
+            return None
+        k, at = self.const(n.input[3]), self.resize_channel_entry(n)
+        if k is None or at == -2:
+            return None
+        return -1 if at == -1 else int(k.reshape(-1)[at]) if at < k.size else None
+
     def resize_keeps_channels(self, n):
-        if attr(n, "coordinate_transformation_mode") == b"tf_crop_and_resize" and \
-                np.float32(attr(n, "extrapolation_value", 0.0)) != 0:
-            return False  # ops.c resize_keeps_channels: a crop filled with a constant
+        """ops.c resize_keeps_channels (sizes computed from the input's own
+        shape, which ours also passes, are not followed here: they block)."""
         if n.op_type == "Upsample" and len(n.input) < 2:
             s = attr(n, "scales")
             return s is not None and len(s) >= 2 and s[0] == 1 and s[1] == 1
-        slot = 1 if n.op_type == "Upsample" or len(n.input) == 2 else (3 if len(n.input) >= 4 and n.input[3] else 2)
-        if slot == 3:
+        if attr(n, "coordinate_transformation_mode") == b"tf_crop_and_resize" and \
+                np.float32(attr(n, "extrapolation_value", 0.0)) != 0:
+            return False  # a crop filled with a constant
+        at = self.resize_channel_entry(n)
+        if at == -2:
             return False
-        c = self.const(n.input[slot]) if len(n.input) > slot else None
-        return c is not None and c.size >= 2 and float(c.reshape(-1)[0]) == 1 and float(c.reshape(-1)[1]) == 1
+        if n.op_type == "Upsample" or len(n.input) == 2:
+            slot = 1
+        else:
+            slot = 3 if len(n.input) >= 4 and n.input[3] else 2
+        if slot == 3:
+            if at >= 0 and attr(n, "keep_aspect_ratio_policy") not in (None, b"stretch"):
+                return False
+            return self.const(n.input[3]) is not None  # the planner compares sizes[C] with the count
+        c = self.const(n.input[slot]) if len(n.input) > slot and n.input[slot] else None
+        if at == -1:
+            return c is not None
+        c = c.reshape(-1).astype(np.float64) if c is not None else None
+        if c is None or c.size <= at:
+            return False
+        if at != 1:
+            return c[at] == 1.0
+        return c[0] == 1.0 and c[1] == 1.0
 
     def reshape_is_flatten(self, n):
         if len(n.input) < 2 or not n.input[1]:
@@ -493,8 +531,9 @@ class Ref:
                 if y in nch:
                     continue
                 c = 0
-                if r in ("pass", "flatten") and self.data_in(n):
-                    c = nch.get(self.data_in(n), 0)
+                if r in ("pass", "flatten") and self.data_in(n):  # cle_plan.c channels_through
+                    sz = self.resize_sizes(n) if r == "pass" else None
+                    c = sz if sz is not None and sz > 0 else nch.get(self.data_in(n), 0)
                 elif r == "join":
                     c = next((nch[x] for x in n.input if nch.get(x)), 0)
                 elif r == "concat":
@@ -527,6 +566,10 @@ class Ref:
             if not n.output or not n.output[0]:
                 continue
             r, y, ok = role[id(n)], n.output[0], True
+            sz = self.resize_sizes(n) if r == "pass" else None
+            if sz is not None and sz > 0 and nch.get(self.data_in(n), 0) != sz:
+                role[id(n)] = "block"  # cle_plan.c join_tensors: sizes that change the channel count
+                continue
             if r in ("pass", "flatten") and self.data_in(n):
                 ok = join(self.data_in(n), y, 0)
             elif r == "join":
