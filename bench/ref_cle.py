@@ -443,9 +443,64 @@ class Ref:
             return None
         return -1 if at == -1 else int(k.reshape(-1)[at]) if at < k.size else None
 
+    def value_root(self, v):
+        """ops.c value_root: back through Cast and Identity (at most 16)."""
+        for _ in range(16):
+            p = self.producer.get(v)
+            if not v or p is None or p.op_type not in ("Cast", "Identity") or p.domain not in ("", "ai.onnx") or \
+                    not p.input:
+                break
+            v = p.input[0]
+        return v
+
+    def trace_const(self, v):
+        """ops.c ops_trace_const: a constant, perhaps behind Cast or Identity."""
+        for _ in range(16):
+            if not v:
+                return None
+            c = self.const(v)
+            if c is not None:
+                return c
+            p = self.producer.get(v)
+            if p is None or p.op_type not in ("Cast", "Identity") or p.domain not in ("", "ai.onnx") or \
+                    not p.input or not p.input[0]:
+                return None
+            v = p.input[0]
+        return None
+
+    def sizes_from_shape(self, v, data):
+        """ops.c sizes_from_shape: v holds data's own N and C first,
+        Shape(data)[0:k] with k >= 2 ahead of other entries in a Concat
+        (PyTorch's F.interpolate(x, size=...))."""
+        def one(x, ok):
+            c = self.trace_const(x)
+            return c is not None and c.size == 1 and ok(float(c.reshape(-1)[0]))
+        p = self.producer.get(self.value_root(v)) if v else None
+        if p is not None and p.op_type == "Concat":
+            p = self.producer.get(self.value_root(p.input[0])) if p.input else None
+        if p is None:
+            return False
+        sh = p
+        if p.op_type == "Slice":
+            if len(p.input) >= 3:  # opset 10: starts, ends, axes, steps as inputs
+                if not one(p.input[1], lambda a: a == 0) or not one(p.input[2], lambda b: b >= 2):
+                    return False
+                if len(p.input) >= 5 and p.input[4] and not one(p.input[4], lambda a: a == 1):
+                    return False
+            else:
+                st, en = attr(p, "starts"), attr(p, "ends")
+                if st is None or en is None or len(st) != 1 or len(en) != 1 or st[0] != 0 or en[0] < 2:
+                    return False
+            sh = self.producer.get(p.input[0])
+            if sh is None:
+                return False
+        if sh.op_type != "Shape" or not sh.input or attr(sh, "start", 0) != 0 or \
+                (sh is p and not (attr(sh, "end") is not None and attr(sh, "end") >= 2)):
+            return False
+        return self.value_root(sh.input[0]) == self.value_root(data)
+
     def resize_keeps_channels(self, n):
-        """ops.c resize_keeps_channels (sizes computed from the input's own
-        shape, which ours also passes, are not followed here: they block)."""
+        """ops.c resize_keeps_channels."""
         if n.op_type == "Upsample" and len(n.input) < 2:
             s = attr(n, "scales")
             return s is not None and len(s) >= 2 and s[0] == 1 and s[1] == 1
@@ -462,7 +517,9 @@ class Ref:
         if slot == 3:
             if at >= 0 and attr(n, "keep_aspect_ratio_policy") not in (None, b"stretch"):
                 return False
-            return self.const(n.input[3]) is not None  # the planner compares sizes[C] with the count
+            if self.const(n.input[3]) is not None:
+                return True  # the planner compares sizes[C] with the count
+            return at == 1 and self.sizes_from_shape(n.input[3], n.input[0])
         c = self.const(n.input[slot]) if len(n.input) > slot and n.input[slot] else None
         if at == -1:
             return c is not None
