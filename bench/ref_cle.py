@@ -575,30 +575,51 @@ class Ref:
         # channel counts and the Flatten mark, carried until nothing changes
         nch = {l.out: l.c_out for l in self.layers if l.why is None}
         flat = set()
-        changed = True
-        while changed:
-            changed = False
-            for n in g.node:
-                if not n.output or not n.output[0]:
-                    continue
-                r, y = role[id(n)], n.output[0]
-                if (r == "flatten" or (r == "pass" and self.data_in(n) in flat)) and y not in flat:
-                    flat.add(y)
-                    changed = True
-                if y in nch:
-                    continue
-                c = 0
-                if r in ("pass", "flatten") and self.data_in(n):  # cle_plan.c channels_through
-                    sz = self.resize_sizes(n) if r == "pass" else None
-                    c = sz if sz is not None and sz > 0 else nch.get(self.data_in(n), 0)
-                elif r == "join":
-                    c = next((nch[x] for x in n.input if nch.get(x)), 0)
-                elif r == "concat":
-                    cs = [nch.get(x, 0) for x in n.input]
-                    c = 0 if 0 in cs else sum(cs)
-                if c:
-                    nch[y] = c
-                    changed = True
+
+        def carry():  # cle_plan.c carry_channels
+            changed = True
+            while changed:
+                changed = False
+                for n in g.node:
+                    if not n.output or not n.output[0]:
+                        continue
+                    r, y = role[id(n)], n.output[0]
+                    if (r == "flatten" or (r == "pass" and self.data_in(n) in flat)) and y not in flat:
+                        flat.add(y)
+                        changed = True
+                    if y in nch:
+                        continue
+                    c = 0
+                    if r in ("pass", "flatten") and self.data_in(n):  # cle_plan.c channels_through
+                        sz = self.resize_sizes(n) if r == "pass" else None
+                        c = sz if sz is not None and sz > 0 else nch.get(self.data_in(n), 0)
+                    elif r == "join":
+                        c = next((nch[x] for x in n.input if nch.get(x)), 0)
+                    elif r == "concat":
+                        cs = [nch.get(x, 0) for x in n.input]
+                        c = 0 if 0 in cs else sum(cs)
+                    if c:
+                        nch[y] = c
+                        changed = True
+        carry()
+        # cle_plan.c count_channels: a Concat input of unknown count takes the
+        # channel dimension the file records for it (value_info), carried again
+        shapes = {}
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            t = vi.type.tensor_type
+            if vi.type.HasField("tensor_type") and t.HasField("shape"):
+                shapes.setdefault(vi.name, [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim])
+        seeded = False
+        for n in g.node:
+            if role[id(n)] != "concat":
+                continue
+            for x in n.input:
+                dims = shapes.get(x)
+                if x and not nch.get(x) and x not in flat and dims and len(dims) >= 2 and dims[1] > 0:
+                    nch[x] = dims[1]
+                    seeded = True
+        if seeded:
+            carry()
         # union-find with channel offsets: channel c of v is channel c + delta[v] of parent[v]
         parent, delta = {}, {}
 
