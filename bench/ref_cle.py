@@ -7,31 +7,44 @@ usage: /usr/bin/python3 bench/ref_cle.py IN.onnx OUT.onnx [--reference] [--json]
        /usr/bin/python3 bench/ref_cle.py --compare A.onnx B.onnx
 
 What it does is what `onnx-cle equalize --objective=balance --batch-norm=fold
---hbf` does (range balancing; the default objective, noise, is not here):
-BatchNormalization folded into the Conv/ConvTranspose/Gemm before it, and
-the constant Mul/Div/Add/Sub nodes after that (PaddlePaddle's learnable
-affine; scalars or one value per channel, at most four) folded in too; a
-BatchNormalization elsewhere in a region kept, its mean and bias divided by
-the scales;
+--hbf` does (range balancing; the default objective, noise, is not here),
+(a function that mirrors one of ours names it in its docstring or comment):
+BatchNormalization folded into the Conv/ConvTranspose/Gemm before it (not
+one that names its running statistics), and the constant Mul/Div/Add/Sub
+nodes after that (PaddlePaddle's learnable affine; scalars or one value per
+channel, at most four) folded in too; a BatchNormalization elsewhere in a
+region kept, its mean and bias divided by the scales;
 regions (a layer's output, the channel-preserving ops after it, the tensors
-Add/Concat join to it) found with a union-find over tensors; every open
-region balanced with s_c = sqrt(producer range / consumer range), ranges
-taken as per-channel abs-max over the other layer's weights (max
-aggregation, float32), a depthwise layer balanced with both neighbours (the
-triplet rule), rounds in region order until no scale moves by more than
-the tolerance (1e-4, in |log|) or 1000 rounds (balancing's own limit in
-src/cle.c cle_round_limit); scales clamped to [1e-4, 1e4]; ReLU6 kept
-exact (Clip -> Relu + Min with per-channel bounds); high-bias absorption;
-weights rewritten once with their factors in double.  --reference: the
-reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
-one round, ReLU6 replaced by Relu, HBF even next to padding).
+Add/Concat join to it) found with a union-find over tensors, channel counts
+carried through them (a Resize's constant sizes set its count; a Concat
+input's unknown count taken from value_info); passing through: Relu, PRelu,
+LeakyRelu, Clip, pools, Dropout, Identity, float Casts, Pad by zeros,
+Resize/Upsample that keep N and C (scales, constant sizes, or sizes taken
+from the input's own shape), an inference BatchNormalization, and
+Add/Sub/Max/Min/Mul/Div with one constant operand (Mul/Div as they are, the
+others' constant rewritten per channel, c / s); Shape/Size readers leave a
+region alone; blocked as ours blocks: broadcasting joins, a MatMul's
+last-axis channels meeting a convolution's, a tensor read in a subgraph, a
+Clip or Max/Min bound before opset 8, a crop filled with a constant;
+every open region balanced with s_c = sqrt(producer range / consumer
+range), ranges taken as per-channel abs-max over the other layer's weights
+(max aggregation, float32), a depthwise layer balanced with both
+neighbours (the triplet rule), rounds in region order until no scale moves
+by more than the tolerance (1e-4, in |log|) or 1000 rounds (balancing's own
+limit in src/cle.c cle_round_limit); scales clamped to [1e-4, 1e4]; ReLU6
+kept exact (Clip -> Relu + Min with per-channel bounds); high-bias
+absorption (not in a region with a rewritten node), its sums in the C
+loop's order; weights rewritten once with their factors in double.
+--reference: the reference's scope (Conv/ConvTranspose pairs through
+Relu/PRelu/Clip only, one round, no clamp, ReLU6 replaced by Relu, HBF even
+next to padding).
 
 Weights may be initializers or Constant nodes.  Not covered (ours does
-them; here the layer is left alone): float16 weights, layers inside
-If/Loop subgraphs, external data; of the constant operands ours rewrites
-per channel inside a region (Max, Min, Add, Sub by a constant), none (a
-region with one is left alone here, so a model that has one will not
-compare).
+them; here the layer is left alone, and --json says "covers": false with
+the reason): float16 weights (and float16's window on the scales), layers
+inside If/Loop/Scan subgraphs, tensors in external data.  --compare
+compares layers' weights and biases and Clip bounds, not the other
+rewritten constants (a kept BatchNormalization's, a constant operand's).
 
 The timing printed (--json) runs from the model's bytes to the output's
 bytes (onnx.load_from_string .. SerializeToString), as run.mjs times ours
@@ -836,6 +849,24 @@ class Ref:
                     order.setdefault(x, len(order))
         return lambda v: order.get(v, len(order))
 
+    def not_covered(self):
+        """What ours equalizes in this model and this script leaves alone
+        (so the two outputs are not expected to agree), one sentence each."""
+        why = []
+        half = [l.node.name for l in self.layers if l.why == "not float32" and
+                self.const(l.node.input[1]).dtype == np.float16]
+        if half:
+            why.append(f"{len(half)} layers with float16 weights (ours equalizes them, with float16's "
+                       f"window on the scales; here they are left alone)")
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in self.g.initializer):
+            why.append("tensors in external data (ours reads them; here they are not constants)")
+        sub = sum(1 for n in self.g.node for a in n.attribute
+                  for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs) for _ in subgraph_layers(sg))
+        if sub:
+            why.append(f"{sub} layers inside If/Loop/Scan subgraphs (ours equalizes them; here they are "
+                       f"left alone)")
+        return why
+
     # ---- equalizing -------------------------------------------------------
 
     def prepare(self, l):
@@ -1192,6 +1223,16 @@ class Ref:
         self.g.initializer.extend(keep)
 
 
+def subgraph_layers(g):
+    """The layer nodes of graph g and of the subgraphs in it."""
+    for n in g.node:
+        if n.op_type in LAYER_OPS and n.domain in ("", "ai.onnx"):
+            yield n
+        for a in n.attribute:
+            for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from subgraph_layers(sg)
+
+
 def subgraph_reads(g):
     """The names graph g (and the subgraphs in it) reads but does not define."""
     defined = {x.name for x in g.input} | {t.name for t in g.initializer}
@@ -1285,9 +1326,15 @@ def main(argv):
     info = {"seconds": seconds, "rounds": ref.rounds, "layers": len(ref.layers),
             "equalized": sum(1 for l in ref.layers if l.active),
             "regions_balanced": sum(1 for s in ref.s if s is not None)}
+    # covers: false when the model has something ours equalizes and this does not
+    why = ref.not_covered()
+    info["covers"] = not why
+    if why:
+        info["not_covered"] = why
     print(json.dumps(info) if "--json" in argv else
           f"{args[1]}: {info['equalized']} of {info['layers']} layers, {info['regions_balanced']} regions, "
-          f"{info['rounds']} rounds, {seconds:.2f} s")
+          f"{info['rounds']} rounds, {seconds:.2f} s" +
+          "".join(f"\nnot covered (ours will differ): {w}" for w in why))
 
 
 if __name__ == "__main__":
