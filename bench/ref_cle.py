@@ -585,54 +585,7 @@ class Ref:
         for n in g.node:
             role[id(n)] = "layer" if id(n) in layer_of or id(n) in folded else self.role(n)
         out_layer = {l.out: l for l in self.layers if l.why is None}
-        # channel counts and the Flatten mark, carried until nothing changes
-        nch = {l.out: l.c_out for l in self.layers if l.why is None}
-        flat = set()
-
-        def carry():  # cle_plan.c carry_channels
-            changed = True
-            while changed:
-                changed = False
-                for n in g.node:
-                    if not n.output or not n.output[0]:
-                        continue
-                    r, y = role[id(n)], n.output[0]
-                    if (r == "flatten" or (r == "pass" and self.data_in(n) in flat)) and y not in flat:
-                        flat.add(y)
-                        changed = True
-                    if y in nch:
-                        continue
-                    c = 0
-                    if r in ("pass", "flatten") and self.data_in(n):  # cle_plan.c channels_through
-                        sz = self.resize_sizes(n) if r == "pass" else None
-                        c = sz if sz is not None and sz > 0 else nch.get(self.data_in(n), 0)
-                    elif r == "join":
-                        c = next((nch[x] for x in n.input if nch.get(x)), 0)
-                    elif r == "concat":
-                        cs = [nch.get(x, 0) for x in n.input]
-                        c = 0 if 0 in cs else sum(cs)
-                    if c:
-                        nch[y] = c
-                        changed = True
-        carry()
-        # cle_plan.c count_channels: a Concat input of unknown count takes the
-        # channel dimension the file records for it (value_info), carried again
-        shapes = {}
-        for vi in list(g.input) + list(g.output) + list(g.value_info):
-            t = vi.type.tensor_type
-            if vi.type.HasField("tensor_type") and t.HasField("shape"):
-                shapes.setdefault(vi.name, [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim])
-        seeded = False
-        for n in g.node:
-            if role[id(n)] != "concat":
-                continue
-            for x in n.input:
-                dims = shapes.get(x)
-                if x and not nch.get(x) and x not in flat and dims and len(dims) >= 2 and dims[1] > 0:
-                    nch[x] = dims[1]
-                    seeded = True
-        if seeded:
-            carry()
+        nch, flat = self.count_channels(role)
         # union-find with channel offsets: channel c of v is channel c + delta[v] of parent[v]
         parent, delta = {}, {}
 
@@ -687,8 +640,9 @@ class Ref:
             root = find(v)[0]
             if root not in index:
                 index[root] = len(regions)
-                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "operands": [], "blocked": None,
-                                "only_relu": True, "hbf_path": True, "lo": None, "hi": None, "relu": None})
+                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "operands": [],
+                                "blocked": None, "only_relu": True, "hbf_path": True, "lo": None, "hi": None,
+                                "relu": None})
             return index[root]
 
         for l in self.layers:
@@ -848,6 +802,60 @@ class Ref:
                 if x:
                     order.setdefault(x, len(order))
         return lambda v: order.get(v, len(order))
+
+    def count_channels(self, role):
+        """cle_plan.c count_channels: the channel count of each tensor (layers'
+        outputs, carried through the roles until nothing changes) and the
+        tensors after a Flatten."""
+        g = self.g
+        nch = {l.out: l.c_out for l in self.layers if l.why is None}
+        flat = set()
+
+        def carry():  # cle_plan.c carry_channels
+            changed = True
+            while changed:
+                changed = False
+                for n in g.node:
+                    if not n.output or not n.output[0]:
+                        continue
+                    r, y = role[id(n)], n.output[0]
+                    if (r == "flatten" or (r == "pass" and self.data_in(n) in flat)) and y not in flat:
+                        flat.add(y)
+                        changed = True
+                    if y in nch:
+                        continue
+                    c = 0
+                    if r in ("pass", "flatten") and self.data_in(n):  # cle_plan.c channels_through
+                        sz = self.resize_sizes(n) if r == "pass" else None
+                        c = sz if sz is not None and sz > 0 else nch.get(self.data_in(n), 0)
+                    elif r == "join":
+                        c = next((nch[x] for x in n.input if nch.get(x)), 0)
+                    elif r == "concat":
+                        cs = [nch.get(x, 0) for x in n.input]
+                        c = 0 if 0 in cs else sum(cs)
+                    if c:
+                        nch[y] = c
+                        changed = True
+        carry()
+        # cle_plan.c count_channels: a Concat input of unknown count takes the
+        # channel dimension the file records for it (value_info), carried again
+        shapes = {}
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            t = vi.type.tensor_type
+            if vi.type.HasField("tensor_type") and t.HasField("shape"):
+                shapes.setdefault(vi.name, [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim])
+        seeded = False
+        for n in g.node:
+            if role[id(n)] != "concat":
+                continue
+            for x in n.input:
+                dims = shapes.get(x)
+                if x and not nch.get(x) and x not in flat and dims and len(dims) >= 2 and dims[1] > 0:
+                    nch[x] = dims[1]
+                    seeded = True
+        if seeded:
+            carry()
+        return nch, flat
 
     def not_covered(self):
         """What ours equalizes in this model and this script leaves alone
