@@ -7,34 +7,47 @@ usage: /usr/bin/python3 bench/ref_cle.py IN.onnx OUT.onnx [--reference] [--json]
        /usr/bin/python3 bench/ref_cle.py --compare A.onnx B.onnx
 
 What it does is what `onnx-cle equalize --objective=balance --batch-norm=fold
---hbf` does (range balancing; the default objective, noise, is not here):
-BatchNormalization folded into the Conv/ConvTranspose/Gemm before it, and
-the constant Mul/Div/Add/Sub nodes after that (PaddlePaddle's learnable
-affine; scalars or one value per channel, at most four) folded in too; a
-BatchNormalization elsewhere in a region kept, its mean and bias divided by
-the scales;
+--hbf` does (range balancing; the default objective, noise, is not here),
+(a function that mirrors one of ours names it in its docstring or comment):
+BatchNormalization folded into the Conv/ConvTranspose/Gemm before it (not
+one that names its running statistics), and the constant Mul/Div/Add/Sub
+nodes after that (PaddlePaddle's learnable affine; scalars or one value per
+channel, at most four) folded in too; a BatchNormalization elsewhere in a
+region kept, its mean and bias divided by the scales;
 regions (a layer's output, the channel-preserving ops after it, the tensors
-Add/Concat join to it) found with a union-find over tensors; every open
-region balanced with s_c = sqrt(producer range / consumer range), ranges
-taken as per-channel abs-max over the other layer's weights (max
-aggregation, float32), a depthwise layer balanced with both neighbours (the
-triplet rule), rounds in region order until no scale moves by more than
-the tolerance (1e-4, in |log|) or 1000 rounds (balancing's own limit in
-src/cle.c cle_round_limit; resnet-100m takes 96, vgg16 200), the ranges of later
-rounds taken over each layer's entries near their row's or column's
-maximum alone (class Maxima: the same float32 maxima, far fewer reads, as
-src/cle_balance.c's candidate lists); scales clamped to [1e-4, 1e4]; ReLU6 kept
-exact (Clip -> Relu + Min with per-channel bounds); high-bias absorption;
-weights rewritten once with their factors in double.  --reference: the
-reference's scope (Conv/ConvTranspose pairs through Relu/PRelu/Clip only,
-one round, ReLU6 replaced by Relu, HBF even next to padding).
+Add/Concat join to it) found with a union-find over tensors, channel counts
+carried through them (a Resize's constant sizes set its count; a Concat
+input's unknown count taken from value_info); passing through: Relu, PRelu,
+LeakyRelu, Clip, pools, Dropout, Identity, float Casts, Pad by zeros,
+Resize/Upsample that keep N and C (scales, constant sizes, or sizes taken
+from the input's own shape), an inference BatchNormalization, and
+Add/Sub/Max/Min/Mul/Div with one constant operand (Mul/Div as they are, the
+others' constant rewritten per channel, c / s); Shape/Size readers leave a
+region alone; blocked as ours blocks: broadcasting joins, a MatMul's
+last-axis channels meeting a convolution's, a tensor read in a subgraph, a
+Clip or Max/Min bound before opset 8, a crop filled with a constant;
+every open region balanced with s_c = sqrt(producer range / consumer
+range), ranges taken as per-channel abs-max over the other layer's weights
+(max aggregation, float32), a depthwise layer balanced with both
+neighbours (the triplet rule), rounds in region order until no scale moves
+by more than the tolerance (1e-4, in |log|) or 1000 rounds (balancing's own
+limit in src/cle.c cle_round_limit; resnet-100m takes 96, vgg16 200), the
+ranges of later rounds taken over each layer's entries near their row's or
+column's maximum alone (class Maxima: the same float32 maxima, far fewer
+reads, as src/cle_balance.c's candidate lists); scales clamped to [1e-4, 1e4]; ReLU6
+kept exact (Clip -> Relu + Min with per-channel bounds); high-bias
+absorption (not in a region with a rewritten node), its sums in the C
+loop's order; weights rewritten once with their factors in double.
+--reference: the reference's scope (Conv/ConvTranspose pairs through
+Relu/PRelu/Clip only, one round, no clamp, ReLU6 replaced by Relu, HBF even
+next to padding).
 
 Weights may be initializers or Constant nodes.  Not covered (ours does
-them; here the layer is left alone): float16 weights, layers inside
-If/Loop subgraphs, external data; of the constant operands ours rewrites
-per channel inside a region (Max, Min, Add, Sub by a constant), none (a
-region with one is left alone here, so a model that has one will not
-compare).
+them; here the layer is left alone, and --json says "covers": false with
+the reason): float16 weights (and float16's window on the scales), layers
+inside If/Loop/Scan subgraphs, tensors in external data.  --compare
+compares layers' weights and biases and Clip bounds, not the other
+rewritten constants (a kept BatchNormalization's, a constant operand's).
 
 The timing printed (--json) runs from the model's bytes to the output's
 bytes (onnx.load_from_string .. SerializeToString), as run.mjs times ours
@@ -149,7 +162,7 @@ class Ref:
         self.reference = reference
         self.max_rounds = 1 if reference else 1000
         self.tolerance = 1e-4
-        self.max_scale = 1e4
+        self.max_scale = None if reference else 1e4  # cle.c eq_max_scale: the reference has no clamp
         g = self.g
         self.inits = {t.name: t for t in g.initializer}
         self.arr = {}  # constants read so far (views of raw_data where possible)
@@ -164,6 +177,11 @@ class Ref:
                     self.producer[x] = n
         self.outputs = {o.name for o in g.output}
         self.inputs = {i.name for i in g.input} - set(self.inits)
+        self.subgraph_reads = set()  # names a subgraph (If, Loop, Scan) reads from outside
+        for n in g.node:
+            for a in n.attribute:
+                for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    self.subgraph_reads |= subgraph_reads(sg)
         self.consts, self.const_node = {}, {}
         for n in g.node:
             if n.op_type == "Constant" and attr(n, "value") is not None:
@@ -280,8 +298,8 @@ class Ref:
                         not self.used_elsewhere(u.input[other], u):
                     l.bias_add, l.b_name, l.out = u, u.input[other], u.output[0]
         elif u.op_type == "BatchNormalization" and slot == 0 and len(u.input) >= 5 and \
-                not attr(u, "training_mode", 0) and \
-                not any(x and (x in self.outputs or self.uses.get(x)) for x in u.output[1:]):
+                not attr(u, "training_mode", 0) and not any(u.output[1:]):
+            # cle_layer.c find_bn: running statistics named, even unread, mean training
             ps = [self.const(x) for x in u.input[1:5]]
             if all(p is not None and p.size == l.c_out for p in ps):
                 l.bn, l.out = u, u.output[0]
@@ -315,8 +333,7 @@ class Ref:
         bias."""
         rank = w.ndim if l.kind in ("Conv", "ConvTranspose") else 2 if l.kind == "Gemm" else 0
         beta = np.float32(attr(l.node, "beta", 1.0)) if l.kind == "Gemm" else np.float32(1.0)
-        opset = max([o.version for o in self.m.opset_import if o.domain in ("", "ai.onnx")] or [1])
-        if opset < 7:
+        if self.opset() < 7:
             return
         affine = []
         while len(affine) < 4:
@@ -345,6 +362,10 @@ class Ref:
             affine.append(n)
             l.out = n.output[0]
         l.affine = tuple(affine)
+
+    def opset(self):
+        """graph_opset(gm, ""): the default domain's version."""
+        return max([o.version for o in self.m.opset_import if o.domain in ("", "ai.onnx")] or [1])
 
     def affine_kt(self, l):
         """cle_bias.c bias_affine: the affines as y -> k y + t per output channel."""
@@ -390,6 +411,9 @@ class Ref:
             b = self.clip_bounds(n)
             if b is None or (self.reference and b != (0.0, 6.0)):
                 return "block"  # --reference only replaces ReLU6 by Relu
+            lo, hi = b
+            if not self.reference and self.opset() < 8 and (math.isfinite(hi) or (math.isfinite(lo) and lo != 0)):
+                return "block"  # cle_roles.c bound_role: Max and Min broadcast [C, 1, 1] from opset 8
             return "pass"
         if self.reference:
             return "block"
@@ -403,17 +427,49 @@ class Ref:
             return "pass" if self.pad_keeps_channels(n) else "block"
         if op in ("Resize", "Upsample"):
             return "pass" if self.resize_keeps_channels(n) else "block"
-        if op in ("Add", "Sum", "Max", "Min"):
-            ok = len(n.input) >= 2 and all(x and self.const(x) is None for x in n.input)
+        if op in ("Add", "Sub", "Max", "Min", "Mul", "Div") and self.const_slot(n) is not None:
+            return self.const_role(n)
+        if op in ("Add", "Sub", "Sum", "Max", "Min"):  # ops.c all_activations
+            ok = len(n.input) >= 1 and all(x and self.const(x) is None for x in n.input)
             return "join" if ok else "block"
+        if op == "Cast":  # ops.c float_cast
+            return "pass" if attr(n, "to") in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16,
+                                               onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16) else "block"
+        if op in ("Shape", "Size"):  # reads the shape only, which stays
+            return "shape"
         if op == "Concat":
-            ok = attr(n, "axis") == 1 and len(n.input) >= 2 and all(x and self.const(x) is None for x in n.input)
+            ok = attr(n, "axis") == 1 and len(n.input) >= 1 and all(x and self.const(x) is None for x in n.input)
             return "concat" if ok else "block"
         if op == "Flatten":
             return "flatten" if attr(n, "axis", 1) == 1 else "block"
         if op == "Reshape":
             return "flatten" if self.reshape_is_flatten(n) else "block"
         return "block"
+
+    def const_role(self, n):
+        """cle_roles.c const_role: Add, Sub, Max, Min, Mul or Div with one
+        constant operand passes the channels from its other input; Mul and
+        Div as they are (a gain), the others' constant becomes c / s per
+        channel when written (write_operand)."""
+        cs = self.const_slot(n)
+        bound = n.op_type in ("Max", "Min")
+        gain = n.op_type in ("Mul", "Div")
+        if self.opset() < (8 if bound else 7):
+            return "block"
+        if n.op_type == "Div" and cs == 0:
+            return "block"  # c / x does not scale with x
+        c = self.const(n.input[cs])
+        if c is None or c.dtype not in (np.float32, np.float16, np.float64) or \
+                not np.isfinite(c.astype(np.float64)).all():
+            return "block"
+        self.dslot[id(n)] = 1 - cs
+        self.rescale[id(n)] = "gain" if gain else "bound" if bound else "shift"
+        return "pass"
+
+    def data_in(self, n):
+        """The input a pass-through node carries channels from (ops_data_slot)."""
+        d = self.dslot.get(id(n), 0)
+        return n.input[d] if len(n.input) > d else ""
 
     def bn_inference(self, n):
         """ops.c bn_inference: constant float parameters, one per channel, no
@@ -446,15 +502,113 @@ class Ref:
         r = len(p) // 2
         return not (p[0] or p[1] or p[r] or p[r + 1]) and float(attr(n, "value", 0.0)) == 0.0
 
+    @staticmethod
+    def resize_channel_entry(n):
+        """ops.c resize_channel_entry: where axis 1 is among the Resize's axes
+        (1 without axes; -1 not among them; -2 for negative axes)."""
+        ax = attr(n, "axes")
+        if ax is None:
+            return 1
+        if any(a < 0 for a in ax):
+            return -2
+        return list(ax).index(1) if 1 in ax else -1
+
+    def resize_sizes(self, n):
+        """ops.c ops_resize_sizes: a Resize's constant sizes' channel entry
+        (-1 when the channel axis is not resized), else None."""
+        if n.op_type != "Resize" or len(n.input) < 4 or not n.input[3]:
+            return None
+        k, at = self.const(n.input[3]), self.resize_channel_entry(n)
+        if k is None or at == -2:
+            return None
+        return -1 if at == -1 else int(k.reshape(-1)[at]) if at < k.size else None
+
+    def value_root(self, v):
+        """ops.c value_root: back through Cast and Identity (at most 16)."""
+        for _ in range(16):
+            p = self.producer.get(v)
+            if not v or p is None or p.op_type not in ("Cast", "Identity") or p.domain not in ("", "ai.onnx") or \
+                    not p.input:
+                break
+            v = p.input[0]
+        return v
+
+    def trace_const(self, v):
+        """ops.c ops_trace_const: a constant, perhaps behind Cast or Identity."""
+        for _ in range(16):
+            if not v:
+                return None
+            c = self.const(v)
+            if c is not None:
+                return c
+            p = self.producer.get(v)
+            if p is None or p.op_type not in ("Cast", "Identity") or p.domain not in ("", "ai.onnx") or \
+                    not p.input or not p.input[0]:
+                return None
+            v = p.input[0]
+        return None
+
+    def sizes_from_shape(self, v, data):
+        """ops.c sizes_from_shape: v holds data's own N and C first,
+        Shape(data)[0:k] with k >= 2 ahead of other entries in a Concat
+        (PyTorch's F.interpolate(x, size=...))."""
+        def one(x, ok):
+            c = self.trace_const(x)
+            return c is not None and c.size == 1 and ok(float(c.reshape(-1)[0]))
+        p = self.producer.get(self.value_root(v)) if v else None
+        if p is not None and p.op_type == "Concat":
+            p = self.producer.get(self.value_root(p.input[0])) if p.input else None
+        if p is None:
+            return False
+        sh = p
+        if p.op_type == "Slice":
+            if len(p.input) >= 3:  # opset 10: starts, ends, axes, steps as inputs
+                if not one(p.input[1], lambda a: a == 0) or not one(p.input[2], lambda b: b >= 2):
+                    return False
+                if len(p.input) >= 5 and p.input[4] and not one(p.input[4], lambda a: a == 1):
+                    return False
+            else:
+                st, en = attr(p, "starts"), attr(p, "ends")
+                if st is None or en is None or len(st) != 1 or len(en) != 1 or st[0] != 0 or en[0] < 2:
+                    return False
+            sh = self.producer.get(p.input[0])
+            if sh is None:
+                return False
+        if sh.op_type != "Shape" or not sh.input or attr(sh, "start", 0) != 0 or \
+                (sh is p and not (attr(sh, "end") is not None and attr(sh, "end") >= 2)):
+            return False
+        return self.value_root(sh.input[0]) == self.value_root(data)
+
     def resize_keeps_channels(self, n):
+        """ops.c resize_keeps_channels."""
         if n.op_type == "Upsample" and len(n.input) < 2:
             s = attr(n, "scales")
             return s is not None and len(s) >= 2 and s[0] == 1 and s[1] == 1
-        slot = 1 if n.op_type == "Upsample" or len(n.input) == 2 else (3 if len(n.input) >= 4 and n.input[3] else 2)
-        if slot == 3:
+        if attr(n, "coordinate_transformation_mode") == b"tf_crop_and_resize" and \
+                np.float32(attr(n, "extrapolation_value", 0.0)) != 0:
+            return False  # a crop filled with a constant
+        at = self.resize_channel_entry(n)
+        if at == -2:
             return False
-        c = self.const(n.input[slot]) if len(n.input) > slot else None
-        return c is not None and c.size >= 2 and float(c.reshape(-1)[0]) == 1 and float(c.reshape(-1)[1]) == 1
+        if n.op_type == "Upsample" or len(n.input) == 2:
+            slot = 1
+        else:
+            slot = 3 if len(n.input) >= 4 and n.input[3] else 2
+        if slot == 3:
+            if at >= 0 and attr(n, "keep_aspect_ratio_policy") not in (None, b"stretch"):
+                return False
+            if self.const(n.input[3]) is not None:
+                return True  # the planner compares sizes[C] with the count
+            return at == 1 and self.sizes_from_shape(n.input[3], n.input[0])
+        c = self.const(n.input[slot]) if len(n.input) > slot and n.input[slot] else None
+        if at == -1:
+            return c is not None
+        c = c.reshape(-1).astype(np.float64) if c is not None else None
+        if c is None or c.size <= at:
+            return False
+        if at != 1:
+            return c[at] == 1.0
+        return c[0] == 1.0 and c[1] == 1.0
 
     def reshape_is_flatten(self, n):
         if len(n.input) < 2 or not n.input[1]:
@@ -494,35 +648,11 @@ class Ref:
                     folded.add(id(l.bias_add))
                 folded.update(id(a) for a in l.affine)
         role = {}
+        self.dslot, self.rescale = {}, {}  # of the constant-operand pass-throughs
         for n in g.node:
             role[id(n)] = "layer" if id(n) in layer_of or id(n) in folded else self.role(n)
         out_layer = {l.out: l for l in self.layers if l.why is None}
-        # channel counts and the Flatten mark, carried until nothing changes
-        nch = {l.out: l.c_out for l in self.layers if l.why is None}
-        flat = set()
-        changed = True
-        while changed:
-            changed = False
-            for n in g.node:
-                if not n.output or not n.output[0]:
-                    continue
-                r, y = role[id(n)], n.output[0]
-                if (r == "flatten" or (r == "pass" and n.input and n.input[0] in flat)) and y not in flat:
-                    flat.add(y)
-                    changed = True
-                if y in nch:
-                    continue
-                c = 0
-                if r in ("pass", "flatten") and n.input and n.input[0]:
-                    c = nch.get(n.input[0], 0)
-                elif r == "join":
-                    c = next((nch[x] for x in n.input if nch.get(x)), 0)
-                elif r == "concat":
-                    cs = [nch.get(x, 0) for x in n.input]
-                    c = 0 if 0 in cs else sum(cs)
-                if c:
-                    nch[y] = c
-                    changed = True
+        nch, flat = self.count_channels(role)
         # union-find with channel offsets: channel c of v is channel c + delta[v] of parent[v]
         parent, delta = {}, {}
 
@@ -547,9 +677,18 @@ class Ref:
             if not n.output or not n.output[0]:
                 continue
             r, y, ok = role[id(n)], n.output[0], True
-            if r in ("pass", "flatten") and n.input and n.input[0]:
-                ok = join(n.input[0], y, 0)
+            sz = self.resize_sizes(n) if r == "pass" else None
+            if sz is not None and sz > 0 and nch.get(self.data_in(n), 0) != sz:
+                role[id(n)] = "block"  # cle_plan.c join_tensors: sizes that change the channel count
+                continue
+            if r in ("pass", "flatten") and self.data_in(n):
+                ok = join(self.data_in(n), y, 0)
             elif r == "join":
+                # cle_plan.c join_tensors: a broadcast (one channel against many) shares none
+                known = {nch[x] for x in n.input if nch.get(x)}
+                if len(known) > 1:
+                    role[id(n)] = "block"
+                    continue
                 for x in n.input:
                     ok = join(x, y, 0) and ok
             elif r == "concat":
@@ -568,8 +707,9 @@ class Ref:
             root = find(v)[0]
             if root not in index:
                 index[root] = len(regions)
-                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "blocked": None,
-                                "only_relu": True, "hbf_path": True, "lo": None, "hi": None, "relu": None})
+                regions.append({"producers": [], "consumers": [], "clips": [], "bns": [], "operands": [],
+                                "blocked": None, "only_relu": True, "hbf_path": True, "lo": None, "hi": None,
+                                "relu": None})
             return index[root]
 
         for l in self.layers:
@@ -591,6 +731,8 @@ class Ref:
                 R["hi"] = off + nch[v] if R["hi"] is None else max(R["hi"], off + nch[v])
             if v in self.outputs:
                 R["blocked"] = R["blocked"] or "graph output"
+            if v in self.subgraph_reads:  # cle_plan.c scan_use
+                R["blocked"] = R["blocked"] or "read inside a subgraph"
             us = self.uses.get(v, [])
             if len(us) > 1:
                 R["only_relu"] = False
@@ -612,19 +754,21 @@ class Ref:
                 elif r == "pass":
                     if u.op_type not in ("Relu", "PRelu", "Clip"):
                         R["only_relu"] = False
-                    if u.op_type not in HBF_OPS:
+                    if u.op_type not in HBF_OPS or id(u) in self.rescale:
                         R["hbf_path"] = False
                     if u.op_type == "Clip" and slot == 0:
                         R["clips"].append(u)
                     if u.op_type == "BatchNormalization" and slot == 0:
                         R["bns"].append(u)
-                    if slot != 0:
+                    if slot != self.dslot.get(id(u), 0):
                         R["blocked"] = R["blocked"] or "parameter of a pass-through op"
+                    elif id(u) in self.rescale and u.output and u.output[0]:
+                        R["operands"].append(u)
                 elif r == "flatten":
                     R["only_relu"] = False
                     if slot != 0:
                         R["blocked"] = R["blocked"] or "shape of a Flatten"
-                else:
+                elif r != "shape":  # Shape and Size read the shape, which stays
                     R["only_relu"] = False
                     R["hbf_path"] = False
         for R in regions:
@@ -642,6 +786,7 @@ class Ref:
                 l.in_rep = l.c_in // c
                 if l.in_rep > 1 and x not in flat:
                     R["blocked"] = R["blocked"] or "features without a Flatten"
+            self.settle_layouts(R, flat)
             clips = []
             for c in R["clips"]:
                 x = c.input[0]
@@ -659,6 +804,7 @@ class Ref:
                 if not nch.get(x, 0) or self.const(bn.input[3]).size != nch.get(x, 0):
                     R["blocked"] = R["blocked"] or "BatchNormalization parameters do not match the channels"
             R["bns"] = bns
+            self.settle_operands(R, lo, find, nch, flat)
             if not R["producers"]:
                 R["blocked"] = R["blocked"] or "no producer"
             if not R["consumers"]:
@@ -673,6 +819,45 @@ class Ref:
                     R["relu"] = us[0][0]
         self.regions = regions
 
+    def settle_operands(self, R, lo, find, nch, flat):
+        """cle_plan.c settle_rescaled and settle_flat_rescaled for the constant
+        operands: their channels in the region's frame, and what blocks."""
+        ops = []
+        rep = max([l.in_rep for l in R["consumers"]] + [1])
+        for n in R["operands"]:
+            x = self.data_in(n)
+            rank = 0
+            if R["producers"] and x not in flat and R["producers"][0].kind in ("Conv", "ConvTranspose"):
+                rank = R["producers"][0].w.ndim
+            c_n = nch.get(x, 0)
+            ops.append((n, find(x)[1] - lo, c_n, rank))
+            if not c_n:
+                R["blocked"] = R["blocked"] or "constant operand with unknown channels"
+                continue
+            k = self.const(n.input[1 - self.dslot[id(n)]])
+            fit = None if x in flat and k.size != 1 else self.channel_fit(k, c_n, rank)
+            if fit is None or (fit == "other" and self.rescale[id(n)] != "gain"):
+                R["blocked"] = R["blocked"] or "constant operand not per channel"
+            if rep > 1 and x in flat and not (self.rescale[id(n)] == "gain" and k.size == 1):
+                R["blocked"] = R["blocked"] or "constant operand after a spreading Flatten"
+        R["operands"] = ops
+        if rep > 1 and any(c.input[0] in flat for c, *_ in R["clips"]) or \
+                any(bn.input[0] in flat for bn, *_ in R["bns"]):
+            R["blocked"] = R["blocked"] or "rewritten node after a spreading Flatten"
+
+    @staticmethod
+    def settle_layouts(R, flat):
+        """cle_plan.c settle_layouts: a MatMul keeps channels on the last axis,
+        a convolution on axis 1; a region may not hand one's to the other
+        unless a Flatten made the tensor [N, features]."""
+        mm = next((l for l in R["producers"][::-1] if l.kind == "MatMul"), None)
+        conv = next((l for l in R["producers"][::-1] if l.kind in ("Conv", "ConvTranspose")), None)
+        for l in R["consumers"]:
+            if mm is not None and (l.in_rep > 1 or l.kind in ("Conv", "ConvTranspose")):
+                R["blocked"] = R["blocked"] or "MatMul channels on the last axis read otherwise"
+            if conv is not None and l.kind == "MatMul" and l.node.input[0] not in flat:
+                R["blocked"] = R["blocked"] or "MatMul reading the last axis of channels-first"
+
     def value_order(self):
         # ours visits values in its graph index order: graph inputs, initializers,
         # then node outputs in node order; only the first blocking reason differs
@@ -684,6 +869,78 @@ class Ref:
                 if x:
                     order.setdefault(x, len(order))
         return lambda v: order.get(v, len(order))
+
+    def count_channels(self, role):
+        """cle_plan.c count_channels: the channel count of each tensor (layers'
+        outputs, carried through the roles until nothing changes) and the
+        tensors after a Flatten."""
+        g = self.g
+        nch = {l.out: l.c_out for l in self.layers if l.why is None}
+        flat = set()
+
+        def carry():  # cle_plan.c carry_channels
+            changed = True
+            while changed:
+                changed = False
+                for n in g.node:
+                    if not n.output or not n.output[0]:
+                        continue
+                    r, y = role[id(n)], n.output[0]
+                    if (r == "flatten" or (r == "pass" and self.data_in(n) in flat)) and y not in flat:
+                        flat.add(y)
+                        changed = True
+                    if y in nch:
+                        continue
+                    c = 0
+                    if r in ("pass", "flatten") and self.data_in(n):  # cle_plan.c channels_through
+                        sz = self.resize_sizes(n) if r == "pass" else None
+                        c = sz if sz is not None and sz > 0 else nch.get(self.data_in(n), 0)
+                    elif r == "join":
+                        c = next((nch[x] for x in n.input if nch.get(x)), 0)
+                    elif r == "concat":
+                        cs = [nch.get(x, 0) for x in n.input]
+                        c = 0 if 0 in cs else sum(cs)
+                    if c:
+                        nch[y] = c
+                        changed = True
+        carry()
+        # cle_plan.c count_channels: a Concat input of unknown count takes the
+        # channel dimension the file records for it (value_info), carried again
+        shapes = {}
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            t = vi.type.tensor_type
+            if vi.type.HasField("tensor_type") and t.HasField("shape"):
+                shapes.setdefault(vi.name, [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim])
+        seeded = False
+        for n in g.node:
+            if role[id(n)] != "concat":
+                continue
+            for x in n.input:
+                dims = shapes.get(x)
+                if x and not nch.get(x) and x not in flat and dims and len(dims) >= 2 and dims[1] > 0:
+                    nch[x] = dims[1]
+                    seeded = True
+        if seeded:
+            carry()
+        return nch, flat
+
+    def not_covered(self):
+        """What ours equalizes in this model and this script leaves alone
+        (so the two outputs are not expected to agree), one sentence each."""
+        why = []
+        half = [l.node.name for l in self.layers if l.why == "not float32" and
+                self.const(l.node.input[1]).dtype == np.float16]
+        if half:
+            why.append(f"{len(half)} layers with float16 weights (ours equalizes them, with float16's "
+                       f"window on the scales; here they are left alone)")
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in self.g.initializer):
+            why.append("tensors in external data (ours reads them; here they are not constants)")
+        sub = sum(1 for n in self.g.node for a in n.attribute
+                  for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs) for _ in subgraph_layers(sg))
+        if sub:
+            why.append(f"{sub} layers inside If/Loop/Scan subgraphs (ours equalizes them; here they are "
+                       f"left alone)")
+        return why
 
     # ---- equalizing -------------------------------------------------------
 
@@ -752,7 +1009,8 @@ class Ref:
             l.dirty = True
 
     def clamp(self, s):
-        return np.clip(s, 1 / self.max_scale, self.max_scale)
+        """cle_balance.c clamp_scale."""
+        return s if self.max_scale is None else np.clip(s, 1 / self.max_scale, self.max_scale)
 
     def triplet_middle(self, R):
         if len(R["consumers"]) != 1:
@@ -853,7 +1111,8 @@ class Ref:
 
     def absorb_high_bias(self, r):
         R = self.regions[r]
-        if self.s[r] is None or len(R["producers"]) != 1 or R["relu"] is None or not R["hbf_path"] or R["clips"]:
+        if self.s[r] is None or len(R["producers"]) != 1 or R["relu"] is None or not R["hbf_path"] or \
+                R["clips"] or R["bns"] or R["operands"]:  # cle_bias.c: no rescaled node
             return
         P = R["producers"][0]
         if P.bn is None or P.bias is None or P.affine:  # beta, gamma: before the affine
@@ -875,15 +1134,19 @@ class Ref:
                 b = np.zeros(Q.c_out) if bc is None else \
                     np.broadcast_to(bc.reshape(-1).astype(np.float64), (Q.c_out,))
                 Q.bias = b * np.float64(np.float32(qb)) / self.out_scale(Q)
+            # cle_bias.c bias_absorb_high's loop, its sums in its order (cumsum adds
+            # one after another, as the C loop does; sum() would pair them):
+            # acc over the kernel, then bias += acc * (fa fb) * c, row by row
             fa, fb = self.factors(Q)
-            w = Q.w.reshape(Q.d0, Q.d1, Q.k).astype(np.float64).sum(axis=2)
+            acc = np.cumsum(Q.w.reshape(Q.d0, Q.d1, Q.k).astype(np.float64), axis=2)[:, :, -1]
             cols = (np.arange(Q.d0)[:, None] // Q.per) * Q.d1 + np.arange(Q.d1)[None, :]
-            wf = w * fa[:, None] * fb[cols]
             cin = c[Q.in_off + np.arange(Q.c_in) // Q.in_rep]
-            if Q.lead_out:
-                Q.bias = Q.bias + (wf * cin[cols]).sum(axis=1)
-            else:
-                Q.bias = Q.bias + np.bincount(cols.reshape(-1), (wf * cin[:, None]).reshape(-1), Q.c_out)
+            if Q.lead_out:  # bias[i] += ... for j in order
+                t = acc * (fa[:, None] * fb[cols]) * cin[cols]
+                Q.bias = np.cumsum(np.concatenate([Q.bias[:, None], t], axis=1), axis=1)[:, -1]
+            else:  # bias[j] += ... for i in order (Gemm, MatMul: one group)
+                t = acc * (fa[:, None] * fb[cols]) * cin[:, None]
+                Q.bias = np.cumsum(np.concatenate([Q.bias[None, :], t], axis=0), axis=0)[-1]
 
     def factors(self, l):
         kf = l.kf if l.kf is not None else 1.0
@@ -892,6 +1155,24 @@ class Ref:
         return (fo, fi) if l.lead_out else (fi, fo)
 
     # ---- writing ----------------------------------------------------------
+
+    def write_operand(self, n, s, rank, drop_inits):
+        """cle_write.c write_operand: the constant of a Max, Min, Add or Sub
+        becomes c / s per channel (a scalar grows to [C, 1, ...]); Mul and
+        Div stay as they are."""
+        if self.rescale[id(n)] == "gain" or not (s != 1).any():
+            return
+        ks = 1 - self.dslot[id(n)]
+        x = n.input[ks]
+        k = self.const(x)
+        kd = k.astype(np.float64).reshape(-1)
+        v = (kd[0] if k.size == 1 else kd[:s.size]) / s
+        shape = ([s.size] + [1] * (rank - 2) if rank > 1 else [s.size]) if k.size == 1 else list(k.shape)
+        name = self.unique(n.name or n.op_type)
+        self.set_init(name, v.astype(k.dtype).reshape(shape))
+        n.input[ks] = name
+        if len(self.uses.get(x, [])) == 1:
+            drop_inits.add(x)
 
     def set_init(self, name, arr):
         t = numpy_helper.from_array(np.ascontiguousarray(arr), name)
@@ -964,6 +1245,10 @@ class Ref:
                     bn.input[slot] = name
                     if len(self.uses.get(x, [])) == 1:
                         drop_inits.add(x)
+        for r, R in enumerate(self.regions):
+            if self.s[r] is not None:
+                for n, off, n_ch, rank in R["operands"]:
+                    self.write_operand(n, self.s[r][off:off + n_ch], rank, drop_inits)
         new_nodes = []
         clip_of = {}
         for r, R in enumerate(self.regions):
@@ -1015,6 +1300,29 @@ class Ref:
         self.g.initializer.extend(keep)
 
 
+def subgraph_layers(g):
+    """The layer nodes of graph g and of the subgraphs in it."""
+    for n in g.node:
+        if n.op_type in LAYER_OPS and n.domain in ("", "ai.onnx"):
+            yield n
+        for a in n.attribute:
+            for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from subgraph_layers(sg)
+
+
+def subgraph_reads(g):
+    """The names graph g (and the subgraphs in it) reads but does not define."""
+    defined = {x.name for x in g.input} | {t.name for t in g.initializer}
+    reads = set()
+    for n in g.node:
+        reads.update(x for x in n.input if x)
+        for a in n.attribute:
+            for sg in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                reads |= subgraph_reads(sg)
+        defined.update(n.output)
+    return reads - defined
+
+
 def usable(x):
     return np.isfinite(x) & (x > 0)
 
@@ -1038,7 +1346,7 @@ def layer_arrays(path):
     for n in m.graph.node:
         if n.op_type in LAYER_OPS and len(n.input) > 1:
             layers[n.name] = (arr(n.input[1]), arr(n.input[2]) if len(n.input) > 2 and n.input[2] else None)
-        if n.op_type == "Min" and len(n.input) == 2:
+        if n.op_type == "Min" and len(n.input) == 2 and n.input[1] in inits:  # a Clip's bound, not a join
             bounds[n.output[0]] = arr(n.input[1])
     return layers, bounds
 
@@ -1095,9 +1403,15 @@ def main(argv):
     info = {"seconds": seconds, "rounds": ref.rounds, "layers": len(ref.layers),
             "equalized": sum(1 for l in ref.layers if l.active),
             "regions_balanced": sum(1 for s in ref.s if s is not None)}
+    # covers: false when the model has something ours equalizes and this does not
+    why = ref.not_covered()
+    info["covers"] = not why
+    if why:
+        info["not_covered"] = why
     print(json.dumps(info) if "--json" in argv else
           f"{args[1]}: {info['equalized']} of {info['layers']} layers, {info['regions_balanced']} regions, "
-          f"{info['rounds']} rounds, {seconds:.2f} s")
+          f"{info['rounds']} rounds, {seconds:.2f} s" +
+          "".join(f"\nnot covered (ours will differ): {w}" for w in why))
 
 
 if __name__ == "__main__":
