@@ -137,10 +137,11 @@ size_t test_equalize_invalid(const char *dir, const char *name)
 	size_t n;
 	uint8_t *bytes = test_read_in(dir, name, &n);
 	struct cle_input in = {bytes, n, name, {NULL, NULL}};
-	struct test_alloc ta = {0, 0, 0, 0, 0, TEST_INVALID_LIMIT, false};
+	struct test_alloc ta;
 	struct cle_alloc a = test_alloc_init(&ta);
 	enum cle_status st;
 
+	ta.limit = TEST_INVALID_LIMIT; /* after init, which zeroes it */
 	cle_options_init(&o);
 	o.allow_invalid = true;
 	cle_buf_init(&b, &a);
