@@ -477,7 +477,8 @@ EXPORT(cle_bench_memcpy) void cle_bench_memcpy(uint8_t *dst, const uint8_t *src,
 	memcpy(dst, src, n);
 }
 
-/* The top of the heap (sbrk(0)), sampled during a call for its high-water mark. */
+/* The top of the heap (sbrk(0)), sampled during a call for its high-water mark;
+ * also what prepare() (wasm/api.js) counts as the memory the instance holds. */
 void *sbrk(intptr_t increment); /* emscripten's libc; <unistd.h> hides it under -std=c11 */
 EXPORT(cle_bench_heap_top) size_t cle_bench_heap_top(void)
 {

@@ -84,30 +84,32 @@ export function checkInitOptions(options) {
 const WARM_RUNS = 5;
 const READY_PER_BYTE = 1.5;
 const PAGE = 65536;
-const readied = new WeakMap(); // runtime → { base: its memory after the warm-up }
+const warmed = new WeakSet(); // the runtimes whose code the sample has warmed
 
 /**
  * Readies runtime rt for an equalize of a model of n bytes: on its first
  * call, the sample model equalized a few times (a new module runs baseline
  * code until its hot functions are optimized); then wasm memory grown so
- * that READY_PER_BYTE * n bytes lie beyond what the instance used after
- * that, every new page written once, so that the operating system's
- * zero-filling of fresh pages is paid now rather than by the call.  C's
- * allocator takes memory that is already there before it grows it.  A grow
- * the engine refuses leaves what there is.  Returns { bytes }: the memory
- * readied beyond the instance's own.  (bench/run.mjs times a first call
- * after it.)
+ * that READY_PER_BYTE * n bytes lie beyond the top of C's heap (sbrk(0):
+ * what the instance uses; between calls C holds next to nothing), every new
+ * page written once, so that the operating system's zero-filling of fresh
+ * pages is paid now rather than by the call.  C's allocator takes memory
+ * that is already there (free blocks under the top, then the pages above
+ * it) before it grows it, so the pages an earlier call touched count: after
+ * a check() of a 100 MB model, 140 MB of memory, this grows 50 MB rather
+ * than 150.  A smaller n than before grows nothing; a grow the engine
+ * refuses leaves what there is.  Returns { bytes }: the memory beyond the
+ * heap's top.  (bench/run.mjs times a first call after it.)
  */
 export function prepareRuntime(rt, n) {
-  const state = readied.get(rt) ?? {};
-  if (state.base === undefined) {
+  if (!warmed.has(rt)) {
     const { bytes } = sampleModel();
     for (let i = 0; i < WARM_RUNS; i++) rt.request('equalize', [], bytes, { onOutput: () => {} });
-    state.base = rt.memory.buffer.byteLength;
-    readied.set(rt, state);
+    warmed.add(rt);
   }
+  const top = rt.exports.cle_bench_heap_top() >>> 0;
   const have = rt.memory.buffer.byteLength;
-  const want = state.base + Math.ceil(READY_PER_BYTE * n);
+  const want = top + Math.ceil(READY_PER_BYTE * n);
   if (want > have) {
     try {
       rt.memory.grow(Math.ceil((want - have) / PAGE));
@@ -116,7 +118,7 @@ export function prepareRuntime(rt, n) {
       if (!(e instanceof RangeError)) throw e; // the engine would not give that much
     }
   }
-  return { bytes: rt.memory.buffer.byteLength - state.base };
+  return { bytes: rt.memory.buffer.byteLength - top };
 }
 
 /**

@@ -377,13 +377,15 @@ export declare function equalize(bytes: Uint8Array | ArrayBuffer, options?: Equa
  * Readies the instance for an equalize() of a model of `byteLength` bytes, so
  * that the first one runs about as fast as a later one: the first time, a
  * small built-in model is equalized a few times (a new WebAssembly module runs
- * baseline code until its hot functions are optimized); then memory is grown to
- * 1.5x `byteLength` beyond the instance's own and every new page written once
- * (the operating system zero-fills a page when it is first touched).  It costs
+ * baseline code until its hot functions are optimized); then memory is grown so
+ * that 1.5x `byteLength` lies beyond what the instance holds (memory an earlier
+ * call used and gave back counts), every new page written once (the operating
+ * system zero-fills a page when it is first touched).  A smaller size than
+ * before does nothing, a bigger one tops up.  It costs
  * about that touching (0.5 s for 100 MB on a small VM) and keeps the memory:
  * call it while the user is idle, e.g. after check() of the model.  A grow the
- * engine refuses is not an error.  Resolves with the bytes readied beyond the
- * instance's own.
+ * engine refuses is not an error.  Resolves with the bytes readied beyond what
+ * the instance holds.
  */
 export declare function prepare(byteLength: number): Promise<{ bytes: number }>;
 

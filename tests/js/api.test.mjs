@@ -288,14 +288,20 @@ test('prepare readies memory once for a size, and equalize gives the same bytes 
   for (const bad of [-1, NaN, Infinity, '8000000', undefined]) {
     await assert.rejects(ready.prepare(bad), { name: 'TypeError', message: /prepare takes the model's size in bytes/ }, String(bad));
   }
-  const first = await ready.prepare(8e6);
+  // sizes past the instance's first memory (16 MiB), so that it must grow
+  await ready.init();
+  const before = rts[0].memory.buffer.byteLength;
+  const first = await ready.prepare(2e7);
   const mem = rts[0].memory.buffer.byteLength;
-  assert.ok(first.bytes >= 1.5 * 8e6 && first.bytes < 1.5 * 8e6 + 65536, `${first.bytes}`);
+  assert.ok(first.bytes >= 3e7 && first.bytes < 3e7 + 65536, `${first.bytes}`);
+  // grown to C's heap (under 4 MB after the warm-up) and 3e7 beyond it
+  assert.ok(mem > before && mem - first.bytes < 4e6, `${before} -> ${mem}`);
   // a smaller model: nothing more; a bigger one: topped up
   assert.deepEqual(await ready.prepare(1e6), first);
   assert.equal(rts[0].memory.buffer.byteLength, mem);
-  const more = await ready.prepare(1e7);
-  assert.ok(more.bytes >= 1.5e7 && rts[0].memory.buffer.byteLength > mem);
+  const more = await ready.prepare(3e7);
+  assert.ok(more.bytes >= 4.5e7 && more.bytes < 4.5e7 + 65536, `${more.bytes}`);
+  assert.ok(rts[0].memory.buffer.byteLength > mem);
   assert.equal(rts.length, 1);
   for (const file of [realModels['ppocr-rec'], vgg]) {
     const bytes = readFileSync(file);
@@ -304,4 +310,23 @@ test('prepare readies memory once for a size, and equalize gives the same bytes 
     assert.ok(Buffer.from(a.model).equals(Buffer.from(b.model)), file);
     assert.equal(a.report.totals.rounds, b.report.totals.rounds);
   }
+});
+
+// the memory beyond the heap's top, which an earlier call may have touched:
+// prepare counts it (the page prepares after a check, which on a 100 MB model
+// leaves 100 MB of it) and grows only past it
+test('prepare after a check counts the memory the check left', async () => {
+  const rts = [];
+  const api = makeApi((o) => loadRuntime(o).then((rt) => (rts.push(rt), rt)));
+  await api.prepare(0); // the code warm-up alone
+  const [rt] = rts;
+  const bytes = readFileSync(realModels['ppocr-rec']);
+  await api.check(bytes);
+  const mem = rt.memory.buffer.byteLength;
+  const spare = mem - (rt.exports.cle_bench_heap_top() >>> 0);
+  assert.ok(spare > 1e6, `${spare}`);
+  assert.deepEqual(await api.prepare(Math.floor(spare / 1.5)), { bytes: spare });
+  assert.equal(rt.memory.buffer.byteLength, mem);
+  const more = await api.prepare(Math.floor(spare / 1.5) + 1e6);
+  assert.ok(more.bytes >= spare + 1.5e6 && more.bytes < spare + 1.5e6 + 65536, `${more.bytes}`);
 });

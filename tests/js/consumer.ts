@@ -1,7 +1,7 @@
 // A TypeScript consumer of the package; package.test.mjs type-checks it with
 // tsc --noEmit from a project where the packed tarball is installed.
 // It is never run: the types are the point.
-import { init, info, check, equalize, OnnxCleError } from 'onnx-cle';
+import { init, info, check, equalize, prepare, OnnxCleError } from 'onnx-cle';
 import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode, OutputPart } from 'onnx-cle';
 import { createWorker } from 'onnx-cle/worker';
 import type { OnnxCleWorker } from 'onnx-cle/worker';
@@ -19,6 +19,9 @@ export async function run(bytes: Uint8Array): Promise<number> {
   const blocked: Array<string | null> = c.cle.layers.map((l) => l.reason ?? l.input?.blocked ?? null);
   const options: EqualizeOptions = { hbf: false, pow2Scales: true, relu6: 'skip', iterations: 20, tolerance: 1e-4, maxScale: 1e4,
     externalData: { 'weights.bin': new Uint8Array(4) } };
+  const ready: number = (await prepare(bytes.length)).bytes;
+  // @ts-expect-error: the model's size, not its bytes
+  await prepare(bytes);
   const { model, report } = await equalize(bytes, options);
   const r: EqualizeReport = report;
   const m: Uint8Array = model;
@@ -41,7 +44,8 @@ export async function run(bytes: Uint8Array): Promise<number> {
   }
   const w: OnnxCleWorker = createWorker({ url: './worker.js', wasmModule: undefined });
   const out = await w.equalize(bytes, { transfer: false, maxScale: 10, onProgress: () => false });
+  const wReady: number = (await w.prepare(bytes.length)).bytes;
   w.cancel();
   w.terminate();
-  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + pieces.length + (none ?? 0) + out.model.length + (await w.info(bytes)).file_bytes;
+  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + pieces.length + (none ?? 0) + out.model.length + (await w.info(bytes)).file_bytes + ready + wReady;
 }
