@@ -1044,7 +1044,7 @@ class Ref:
             x2 = dro * s2[b] / s[a]
             x3 = rq2[b] / s2[b]
             ok = usable(x1) & usable(x2) & usable(x3) & usable(rq[a]) & usable(rq2[b])
-            gm = np.cbrt(x1[ok] * x2[ok] * x3[ok])
+            gm = cube_root(x1[ok] * x2[ok] * x3[ok])
             sa, sb = s[a], s2[b]  # views
             old_a, old_b = sa[ok], sb[ok]
             sa[ok] = self.clamp(x1[ok] / gm)
@@ -1321,6 +1321,23 @@ def subgraph_reads(g):
                 reads |= subgraph_reads(sg)
         defined.update(n.output)
     return reads - defined
+
+
+def cube_root(x):
+    """The cube root as cle_stats.c stats_cbrt takes it (positive finite x):
+    Newton's steps from a linear guess on the mantissa scaled to [0.5, 4),
+    the same operations in float64, so the same bits (glibc's cbrt and
+    numpy's differ in the last one for most arguments, and the triplet
+    rule's scales carry it into the weights)."""
+    x = np.asarray(x, dtype=np.float64)
+    m, e = np.frexp(x)
+    k = np.mod(e, 3)
+    m = np.ldexp(m, k)
+    e = e - k
+    y = 0.7 + 0.23 * m
+    for _ in range(6):
+        y = y - (y - m / (y * y)) / 3.0
+    return np.ldexp(y, e // 3)
 
 
 def usable(x):

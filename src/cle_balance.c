@@ -440,7 +440,7 @@ static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 
 			if (!usable(x1) || !usable(x2) || !usable(x3) || !usable(rq[a]) || !usable(rq2[bb]))
 				continue;
-			gm = cbrt(x1 * x2 * x3);
+			gm = stats_cbrt(x1 * x2 * x3);
 			/* the float16 window of the outer layers (the depthwise one's
 			 * moves with both scales: the writer's overflow check guards it) */
 			x1 = half_clamp(q, r, a, rp[a], 0, b->lo[a], b->hi[a], s[a], x1 / gm);

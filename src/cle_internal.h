@@ -179,13 +179,15 @@ CLE_NODISCARD enum cle_status balance_run(struct eq *q);
 CLE_NODISCARD enum cle_status balance_finish(struct eq *q);
 
 /* ---- cle_stats.c ---- */
-/* e^x and erfc(z) (z >= 0) by the same operations on every target: the C
- * libraries' differ in their last bits (glibc picks FMA versions on
- * x86-64, the wasm build has musl), and those bits reached the weights of
- * a model with batch norm (fcn-resnet50): native and wasm must write the
- * same file.  Within 2.3e-16 (exp) and 2e-13 (erfc) relative of libm's. */
+/* e^x, erfc(z) (z >= 0) and the cube root by the same operations on every
+ * target: the C libraries' differ in their last bits (glibc picks FMA
+ * versions on x86-64, the wasm build has musl), and those bits reached the
+ * weights of a model with batch norm (fcn-resnet50; the triplet rule's cube
+ * root, resnet-100m in balance mode): native and wasm must write the same
+ * file.  Within 2.3e-16 (exp), 6e-16 (cbrt) and 2e-13 (erfc) relative of libm's. */
 double stats_exp(double x);
 double stats_erfc(double z);
+double stats_cbrt(double x);
 /* Data-free statistics of every active layer (e_in, e_out, g_out, t_in, kwin). */
 CLE_NODISCARD enum cle_status stats_run(struct eq *q);
 /* kernel_sums over layer li's weights, as call `which` (0: forward, 1:

@@ -82,6 +82,29 @@ double stats_erfc(double z)
 	return stats_exp(-z * z) / (1.7724538509055159 * f);
 }
 
+/* The cube root (the triplet rule's), by Newton's steps from a linear
+ * guess on x's mantissa scaled to [0.5, 4): y -= (y - m / y^2) / 3, six of
+ * them (the guess is within 9 %: 8e-3, 6e-5, 4e-9, then the last bits),
+ * times 2^(e/3); 0, Inf and NaN as they are.  Within 6e-16 relative of
+ * glibc's, which is itself that far off at worst; bench/ref_cle.py takes
+ * the same steps in numpy. */
+double stats_cbrt(double x)
+{
+	double m, y;
+	int e, k, i;
+
+	if (!(x > 0) || x == HUGE_VAL)
+		return x;
+	m = frexp(x, &e);
+	k = ((e % 3) + 3) % 3;
+	m = ldexp(m, k);
+	e -= k;
+	y = 0.7 + 0.23 * m;
+	for (i = 0; i < 6; i++)
+		y -= (y - m / (y * y)) / 3.0;
+	return ldexp(y, e / 3);
+}
+
 static double phi(double x)
 {
 	return stats_exp(-0.5 * x * x) * 0.3989422804014327;

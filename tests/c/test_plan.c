@@ -681,7 +681,7 @@ static void t_out_of_memory(void)
  * the range the Gaussian moments use, and at the ends. */
 static void t_stats_math(void)
 {
-	double x, worst_e = 0, worst_q = 0;
+	double x, worst_e = 0, worst_q = 0, worst_c = 0;
 
 	for (x = -700; x <= 700; x += 0.0137) {
 		double r = exp(x);
@@ -693,7 +693,18 @@ static void t_stats_math(void)
 
 		worst_q = fmax(worst_q, fabs(stats_erfc(x) - r) / r);
 	}
+	/* the cube root over the normal range and below it, every exponent class (e % 3) */
+	for (x = 0x1p-1050; x < 0x1p1023; x *= 1.0137) {
+		double r = cbrt(x);
+
+		worst_c = fmax(worst_c, fabs(stats_cbrt(x) - r) / r);
+	}
 	CHECK_MSG(worst_e <= 4.5e-16, "exp: %g relative at worst", worst_e);
+	/* glibc's own is up to 5.4e-16 off (x = 2.8667867281059327e-199) */
+	CHECK_MSG(worst_c <= 8e-16, "cbrt: %g relative at worst", worst_c);
+	CHECK(stats_cbrt(27) == 3 && stats_cbrt(3.375) == 1.5 && stats_cbrt(0x1p-999) == 0x1p-333);
+	CHECK(stats_cbrt(0) == 0 && stats_cbrt(0x1p-1074) == 0x1p-358);
+	CHECK(stats_cbrt(HUGE_VAL) == HUGE_VAL && isnan(stats_cbrt(NAN)));
 	CHECK_MSG(worst_q <= 1e-12, "erfc: %g relative at worst", worst_q);
 	CHECK(stats_exp(0) == 1 && stats_exp(-1000) == 0);
 	CHECK(stats_exp(710) == HUGE_VAL && isnan(stats_exp(NAN)));
