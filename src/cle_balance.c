@@ -15,7 +15,9 @@
  * than the spread overall (max ratio over min ratio), so later rounds take
  * the maxima over these entries alone: the same products, the same result,
  * a fraction of the reads (balancing re-reads every layer twice a round,
- * up to 50 rounds). */
+ * up to 1000 rounds).  A list is made in the same scan that takes the
+ * maxima, from a bound on them (cand_fresh); when that does not fit, by a
+ * second scan after a full pass (cand_build). */
 
 /* How far the weights may move before a full pass; a layer whose entries
  * are too even to fit the list tries narrower spreads (each the square
@@ -41,13 +43,14 @@ static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *c
 	cd->cap = n / 32 + 64;
 	cd->spread = CAND_SPREAD;
 	cd->w0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
+	cd->w1 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
 	cd->ix = eq_alloc(q, cd->cap, sizeof(uint32_t));
 	cd->v = eq_alloc(q, cd->cap, sizeof(float));
 	if (rows)
 		cd->at = eq_alloc(q, S->t.d0 + 1, sizeof(uint32_t));
 	else
 		cd->t = eq_alloc(q, S->n_col, sizeof(float)), cd->iy = eq_alloc(q, cd->cap, sizeof(uint32_t));
-	if (!cd->w0 || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
+	if (!cd->w0 || !cd->w1 || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
 		return eq_nomem(q);
 	return CLE_OK;
 }
@@ -152,6 +155,105 @@ narrow:
 		cd->cap = 0; /* even entries: full passes from now on */
 }
 
+/* A lower bound of every maximum now, from the maxima taken under w1:
+ * each is at least its old value times the smallest ratio w / w1 (the old
+ * argmax entry moved by that much at least); 0 when nothing is known. */
+static double cand_floor(const float *w, const float *w1, size_t n)
+{
+	double lo = HUGE_VAL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (w1[i] == 0.0f)
+			continue; /* its products were 0: no maximum came from them */
+		if (!(w[i] > 0.0f) || !isfinite(w[i]) || !isfinite(w1[i]))
+			return 0;
+		lo = fmin(lo, (double)w[i] / (double)w1[i]);
+	}
+	return lo == HUGE_VAL ? 0 : lo;
+}
+
+/* The maxima and a new list in one scan (cand_build needs the maxima
+ * first, so a full pass before it): every entry above the bound's share
+ * of the spread is collected (a superset: each maximum is at least its
+ * bound, so its entry and every one within the spread of it are in), the
+ * maxima taken over those, and the list cut to the spread of them: the
+ * same maxima and the same list as a full pass and cand_build.  False
+ * when the superset does not fit (its scan so far counted as read). */
+static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+{
+	const struct kernel_tensor *t = &S->t;
+	const float *w = rows ? b : a;
+	size_t d1 = t->d1, per = t->d0 / t->groups, n_w = rows ? S->n_col : t->d0, i, j, x, k, n = 0;
+	double f = cand_floor(w, cd->w1, n_w) / cd->spread * (1.0 - 1e-6);
+	float sp = (float)cd->spread;
+
+	if (!(f > 0))
+		return false;
+	for (j = 0; !rows && j < S->n_col; j++)
+		cd->t[j] = (float)((double)cd->mx[j] * f);
+	for (i = 0; i < t->d0; i++) {
+		const float *bg = b + i / per * d1;
+		size_t c0 = i / per * d1, room = cd->cap - n, keep;
+		uint32_t *js = rows ? cd->ix + n : cd->iy + n;
+		float best = 0.0f;
+
+		k = rows ? kernel_hits(t, S->m, i * d1, bg, (float)((double)cd->mx[i] * f), 0.0f, bg, d1, js, room)
+			 : kernel_hits(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, d1, js, room);
+		if (k > room) {
+			S->q->reads += (double)(i + 1) * (double)d1; /* what it scanned in vain */
+			return false;
+		}
+		for (x = n; x < n + k; x++) {
+			j = js[x - n];
+			cd->v[x] = S->m != NULL ? S->m[i * d1 + j] : abs_at(t, i * d1 + j);
+			if (!rows) {
+				cd->ix[x] = (uint32_t)i;
+				cd->iy[x] = (uint32_t)(c0 + j);
+			}
+		}
+		if (!rows) {
+			n += k;
+			continue;
+		}
+		/* a row's maximum is known at its end: cut it there */
+		for (x = n; x < n + k; x++)
+			best = fmaxf(best, cd->v[x] * bg[cd->ix[x]]);
+		for (x = n, keep = n; x < n + k; x++) {
+			float v = cd->v[x] * bg[cd->ix[x]];
+
+			if (v > 0.0f && v >= best / sp)
+				cd->ix[keep] = cd->ix[x], cd->v[keep++] = cd->v[x];
+		}
+		cd->at[i] = (uint32_t)n;
+		cd->mx[i] = best;
+		n = keep;
+	}
+	S->q->reads += (double)t->d0 * (double)t->d1; /* one scan of every entry */
+	if (rows) {
+		cd->at[t->d0] = (uint32_t)n;
+	} else {
+		/* the columns' maxima over the superset, then the cut, in order */
+		cd->n = n;
+		for (j = 0; j < S->n_col; j++)
+			cd->mx[j] = 0.0f;
+		for (x = 0; x < n; x++)
+			cd->mx[cd->iy[x]] = fmaxf(cd->mx[cd->iy[x]], cd->v[x] * a[cd->ix[x]]);
+		for (x = 0, k = 0; x < n; x++) {
+			float v = cd->v[x] * a[cd->ix[x]];
+
+			if (v > 0.0f && v >= cd->mx[cd->iy[x]] / sp)
+				cd->ix[k] = cd->ix[x], cd->iy[k] = cd->iy[x], cd->v[k++] = cd->v[x];
+		}
+		n = k;
+	}
+	cd->n = n;
+	memcpy(cd->w0, w, n_w * sizeof *w);
+	cd->ok = true;
+	cd->uses = 0;
+	return true;
+}
+
 /* One side's maxima (as kernel_weighted_max's r0 or r1) over the list alone. */
 static void cand_max(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
 {
@@ -190,7 +292,7 @@ static const float *side_max(struct lstate *S, bool rows)
 	struct cand *cd = rows ? &S->rows : &S->cols;
 	const float *w = rows ? S->b : S->a;
 	size_t n_w = rows ? S->n_col : S->t.d0;
-	bool near;
+	bool near, build;
 
 	if (cd->cap == 0) {
 		S->q->reads += (double)S->t.d0 * (double)S->t.d1;
@@ -198,21 +300,23 @@ static const float *side_max(struct lstate *S, bool rows)
 		return cd->mx;
 	}
 	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
+	/* a list pays off once the weights move little between passes */
+	build = near || (cd->ok && cd->uses > 0);
 	if (cd->ok && near) {
 		S->q->reads += (double)cd->n;
 		cand_max(S, cd, rows, S->a, S->b);
 		cd->uses++;
-		return cd->mx;
+	} else if (!build || !cand_fresh(S, cd, rows, S->a, S->b)) {
+		S->q->reads += (double)S->t.d0 * (double)S->t.d1;
+		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+		if (build) {
+			cand_build(S, cd, rows, S->a, S->b);
+		} else {
+			cd->ok = false;
+			memcpy(cd->w0, w, n_w * sizeof *w);
+		}
 	}
-	S->q->reads += (double)S->t.d0 * (double)S->t.d1;
-	kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
-	/* a list pays off once the weights move little between passes */
-	if (near || (cd->ok && cd->uses > 0)) {
-		cand_build(S, cd, rows, S->a, S->b);
-	} else {
-		cd->ok = false;
-		memcpy(cd->w0, w, n_w * sizeof *w);
-	}
+	memcpy(cd->w1, w, n_w * sizeof *w);
 	cd->based = true;
 	return cd->mx;
 }

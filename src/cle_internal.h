@@ -26,6 +26,7 @@ struct cand {
 	size_t cap, n;          /* room in ix, iy, v; entries; cap 0: no shortcut */
 	float *w0;              /* b (rows) or a (columns) at the last full pass */
 	float *mx;              /* the maxima before the other factor (kernel_weighted_max) */
+	float *w1;              /* b or a when mx was taken (a bound for the next build) */
 	float *t;               /* per-column thresholds while building (columns) */
 	uint32_t *at;           /* rows: row i's entries are [at[i], at[i+1]) */
 	uint32_t *ix, *iy;      /* rows: j, -; columns: row i and global column */
