@@ -3,7 +3,12 @@
 // what is measured and how; bench/QUALITY.md shows the numbers).
 //
 // options:
-//   --models=a,b,...        these models only (default: all; names below)
+//   --models=a,b,...        these models only (default: all; names below), or
+//                           paths to .onnx files of your own, with --family
+//   --family=F              the inputs that feed models given as paths (one of
+//                           bench/quant_inputs.py's families: photo:HxW, vec:BxN,
+//                           ocr-det, ocr-rec, ocr-cls, vad)
+//   --dither=N              roundings the *_dither modes average (default 8)
 //   --quick                 fewer inputs (a prefix of each input set)
 //   --variant NAME=ARGS     add a variant: onnx-cle equalize with ARGS (split at
 //                           spaces; --variant fast=--iterations=1); repeatable;
@@ -50,6 +55,8 @@ function parseArgs(argv) {
     else if (key === '--models') o.models = val.split(',').filter(Boolean);
     else if (key === '--modes') o.modes = val.split(',').filter(Boolean);
     else if (key === '--cli') o.cli = val;
+    else if (key === '--family') o.family = val;
+    else if (key === '--dither') o.dither = Math.max(1, Number(val) | 0);
     else if (key === '--jobs') o.jobs = Math.max(1, Number(val) | 0);
     else if (a === '--worker') o.worker = true;
     else if (key === '--out') o.out = val;
@@ -112,7 +119,7 @@ function report(results, opts, seconds, checks) {
   for (const r of results) {
     for (const name of variants) {
       const v = r.variants[name];
-      const label = `${r.model}${r.trained ? '' : ' (fixture)'}`;
+      const label = `${r.model}${r.trained ? '' : r.trained === null ? ' (your file)' : ' (fixture)'}`;
       if (!v || v.error) {
         L.push(`| ${label} | ${name} | ${v?.error ? 'failed: ' + v.error.split('\n')[0].replace(/\|/g, '/') : '–'} |`);
         continue;
@@ -169,8 +176,12 @@ function report(results, opts, seconds, checks) {
 
 /** One model's numbers and input check: what a worker sends back. */
 async function one(model, opts) {
-  const result = await evaluate({ model, variants: opts.variants, modes: opts.modes, quick: opts.quick, cli: opts.cli });
-  return { result, check: await inputCheck(model, { quick: opts.quick }) };
+  const result = await evaluate({
+    model, variants: opts.variants, modes: opts.modes, quick: opts.quick, cli: opts.cli, family: opts.family,
+    dither: opts.dither,
+  });
+  // what the model makes of its inputs: known for the npm models only
+  return { result, check: modelNames().includes(model) ? await inputCheck(model, { quick: opts.quick }) : null };
 }
 
 /** Evaluates the models, opts.jobs at a time in child processes (in this one when jobs is 1). */
@@ -219,10 +230,10 @@ async function main() {
     return;
   }
   const models = opts.models ?? modelNames();
-  for (const m of models) modelInfo(m); // unknown names fail before any work
+  for (const m of models) modelInfo(m, { family: opts.family }); // unknown names fail before any work
   const t0 = performance.now();
   // inputs made once, before any worker wants them
-  for (const m of models) loadInputs(modelInfo(m).family, { quick: opts.quick });
+  for (const m of models) loadInputs(modelInfo(m, { family: opts.family }).family, { quick: opts.quick });
   const done = await runAll(models, opts);
   const results = models.map((m) => done[m].result);
   const checks = Object.fromEntries(models.map((m) => [m, done[m].check]));
