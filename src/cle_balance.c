@@ -17,11 +17,10 @@
  * a fraction of the reads (balancing re-reads every layer twice a round,
  * up to 1000 rounds).  A list is made in the same scan that takes the
  * maxima, from a bound on them (cand_fresh); when that does not fit, by a
- * second scan after a full pass (cand_build). */
+ * second scan after a full pass. */
 
-/* How far the weights may move before a full pass; a layer whose entries
- * are too even to fit the list tries narrower spreads (each the square
- * root of the last) a few times, then goes without. */
+/* How far the weights may move before a full pass, and how many narrower
+ * spreads a layer whose entries are too even for a list tries. */
 #define CAND_SPREAD 1.5
 #define CAND_TRIES 4
 
@@ -108,53 +107,6 @@ static bool cand_near(const float *x, const float *x0, size_t n, double spread)
 	return hi <= lo * (spread * (1.0 - 1e-6)) || hi == 0;
 }
 
-/* After a full pass (cd->mx under a, b): the entries within the spread of
- * their row's (rows) or column's maximum.  No list when it would not fit. */
-static void cand_build(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
-{
-	const struct kernel_tensor *t = &S->t;
-	size_t d1 = t->d1, per = t->d0 / t->groups, i, j;
-	float sp = (float)cd->spread;
-
-	cd->ok = false;
-	cd->n = 0;
-	S->q->reads += (double)t->d0 * (double)t->d1; /* a build scans every entry */
-	for (j = 0; !rows && j < S->n_col; j++)
-		cd->t[j] = cd->mx[j] / sp;
-	for (i = 0; i < t->d0; i++) {
-		const float *bg = b + i / per * d1;
-		size_t c0 = i / per * d1, room = cd->cap - cd->n, k, x;
-		uint32_t *js = rows ? cd->ix + cd->n : cd->iy + cd->n;
-
-		if (rows)
-			cd->at[i] = (uint32_t)cd->n;
-		/* the other side's condition is off: a product with 0 never hits, nor one over Inf */
-		k = rows ? kernel_hits(t, S->m, i * d1, bg, cd->mx[i] / sp, 0.0f, bg, d1, js, room)
-			 : kernel_hits(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, d1, js, room);
-		if (k > room)
-			goto narrow;
-		for (x = cd->n; x < cd->n + k; x++) {
-			j = js[x - cd->n];
-			cd->v[x] = S->m != NULL ? S->m[i * d1 + j] : abs_at(t, i * d1 + j);
-			if (!rows) {
-				cd->ix[x] = (uint32_t)i;
-				cd->iy[x] = (uint32_t)(c0 + j);
-			}
-		}
-		cd->n += k;
-	}
-	if (rows)
-		cd->at[t->d0] = (uint32_t)cd->n;
-	memcpy(cd->w0, rows ? b : a, (rows ? S->n_col : t->d0) * sizeof *a);
-	cd->ok = true;
-	cd->uses = 0;
-	return;
-narrow:
-	cd->spread = sqrt(cd->spread);
-	if (cd->spread < pow(CAND_SPREAD, 1.0 / (1 << CAND_TRIES)))
-		cd->cap = 0; /* even entries: full passes from now on */
-}
-
 /* A lower bound of every maximum now, from the maxima taken under w1:
  * each is at least its old value times the smallest ratio w / w1 (the old
  * argmax entry moved by that much at least); 0 when nothing is known. */
@@ -173,13 +125,13 @@ static double cand_floor(const float *w, const float *w1, size_t n)
 	return lo == HUGE_VAL ? 0 : lo;
 }
 
-/* The maxima and a new list in one scan (cand_build needs the maxima
- * first, so a full pass before it): every entry above the bound's share
- * of the spread is collected (a superset: each maximum is at least its
- * bound, so its entry and every one within the spread of it are in), the
- * maxima taken over those, and the list cut to the spread of them: the
- * same maxima and the same list as a full pass and cand_build.  False
- * when the superset does not fit (its scan so far counted as read). */
+/* The maxima and a new list in one scan: every entry above the bound's
+ * share of the spread is collected (a superset: each maximum is at least
+ * its bound, so its entry and every one within the spread of it are in),
+ * the maxima taken over those, and the list cut to the spread of them.
+ * After a full pass (w1 == the weights now) the bound is the maxima
+ * themselves.  False when the superset does not fit (its scan so far
+ * counted as read). */
 static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
 {
 	const struct kernel_tensor *t = &S->t;
@@ -188,6 +140,7 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 	double f = cand_floor(w, cd->w1, n_w) / cd->spread * (1.0 - 1e-6);
 	float sp = (float)cd->spread;
 
+	cd->ok = false;
 	if (!(f > 0))
 		return false;
 	for (j = 0; !rows && j < S->n_col; j++)
@@ -307,13 +260,19 @@ static const float *side_max(struct lstate *S, bool rows)
 		cand_max(S, cd, rows, S->a, S->b);
 		cd->uses++;
 	} else if (!build || !cand_fresh(S, cd, rows, S->a, S->b)) {
+		/* a full pass, and a list made from its maxima in a second scan; one
+		 * that does not fit tries narrower spreads (each the square root of
+		 * the last) a few times, then the layer goes without */
 		S->q->reads += (double)S->t.d0 * (double)S->t.d1;
 		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
-		if (build) {
-			cand_build(S, cd, rows, S->a, S->b);
-		} else {
+		memcpy(cd->w1, w, n_w * sizeof *w);
+		if (!build) {
 			cd->ok = false;
 			memcpy(cd->w0, w, n_w * sizeof *w);
+		} else if (!cand_fresh(S, cd, rows, S->a, S->b)) {
+			cd->spread = sqrt(cd->spread);
+			if (cd->spread < pow(CAND_SPREAD, 1.0 / (1 << CAND_TRIES)))
+				cd->cap = 0; /* even entries: full passes from now on */
 		}
 	}
 	memcpy(cd->w1, w, n_w * sizeof *w);
