@@ -23,6 +23,9 @@
  * spreads a layer whose entries are too even for a list tries. */
 #define CAND_SPREAD 1.5
 #define CAND_TRIES 4
+/* The hot list's spread: the later rounds move the weights by less than a
+ * percent, and few entries lie this near their maximum. */
+#define CAND_HOT 1.05
 
 /* One side's maxima, and room for its candidate list: a 32nd of the
  * layer's [d0][d1] entries. */
@@ -43,13 +46,16 @@ static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *c
 	cd->spread = CAND_SPREAD;
 	cd->w0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
 	cd->w1 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
+	cd->hw0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
 	cd->ix = eq_alloc(q, cd->cap, sizeof(uint32_t));
+	cd->hp = eq_alloc(q, cd->cap, sizeof(uint32_t));
 	cd->v = eq_alloc(q, cd->cap, sizeof(float));
 	if (rows)
-		cd->at = eq_alloc(q, S->t.d0 + 1, sizeof(uint32_t));
+		cd->at = eq_alloc(q, S->t.d0 + 1, sizeof(uint32_t)), cd->hat = eq_alloc(q, S->t.d0 + 1, sizeof(uint32_t));
 	else
 		cd->t = eq_alloc(q, S->n_col, sizeof(float)), cd->iy = eq_alloc(q, cd->cap, sizeof(uint32_t));
-	if (!cd->w0 || !cd->w1 || !cd->ix || !cd->v || (rows ? !cd->at : (!cd->t || !cd->iy)))
+	if (!cd->w0 || !cd->w1 || !cd->hw0 || !cd->ix || !cd->hp || !cd->v ||
+	    (rows ? !cd->at || !cd->hat : (!cd->t || !cd->iy)))
 		return eq_nomem(q);
 	return CLE_OK;
 }
@@ -140,7 +146,7 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 	double f = cand_floor(w, cd->w1, n_w) / cd->spread * (1.0 - 1e-6);
 	float sp = (float)cd->spread;
 
-	cd->ok = false;
+	cd->ok = cd->hok = false;
 	if (!(f > 0))
 		return false;
 	for (j = 0; !rows && j < S->n_col; j++)
@@ -207,33 +213,59 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 	return true;
 }
 
-/* One side's maxima (as kernel_weighted_max's r0 or r1) over the list alone. */
-static void cand_max(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+/* One side's maxima (as kernel_weighted_max's r0 or r1) over the list
+ * alone, or over its hot entries (hot); from the whole list, the hot ones
+ * are cut again (those within CAND_HOT of the maxima now). */
+static void cand_max(struct lstate *S, struct cand *cd, bool rows, bool hot, const float *a, const float *b)
 {
 	const struct kernel_tensor *t = &S->t;
-	size_t d1 = t->d1, per = t->d0 / t->groups, i, x;
+	const float sp = (float)CAND_HOT;
+	size_t d1 = t->d1, per = t->d0 / t->groups, i, x, y, n = 0;
 
+	S->q->reads += (double)(hot ? cd->hn : cd->n);
 	if (rows) {
 		for (i = 0; i < t->d0; i++) {
 			const float *bg = b + i / per * d1;
+			size_t x0 = hot ? cd->hat[i] : cd->at[i], x1 = hot ? cd->hat[i + 1] : cd->at[i + 1];
 			float best = 0.0f;
 
-			for (x = cd->at[i]; x < cd->at[i + 1]; x++) {
-				float v = cd->v[x] * bg[cd->ix[x]];
-
-				best = best < v ? v : best;
+			for (x = x0; x < x1; x++) {
+				y = hot ? cd->hp[x] : x;
+				best = fmaxf(best, cd->v[y] * bg[cd->ix[y]]);
 			}
 			cd->mx[i] = best;
-		}
-		return;
-	}
-	for (x = 0; x < S->n_col; x++)
-		cd->mx[x] = 0.0f;
-	for (x = 0; x < cd->n; x++) {
-		size_t c = cd->iy[x];
-		float v = cd->v[x] * a[cd->ix[x]];
+			if (hot)
+				continue;
+			cd->hat[i] = (uint32_t)n;
+			for (x = x0; x < x1; x++) {
+				float v = cd->v[x] * bg[cd->ix[x]];
 
-		cd->mx[c] = cd->mx[c] < v ? v : cd->mx[c];
+				if (v > 0.0f && v >= best / sp)
+					cd->hp[n++] = (uint32_t)x;
+			}
+		}
+		if (!hot)
+			cd->hat[t->d0] = (uint32_t)n;
+	} else {
+		size_t m = hot ? cd->hn : cd->n;
+
+		for (x = 0; x < S->n_col; x++)
+			cd->mx[x] = 0.0f;
+		for (x = 0; x < m; x++) {
+			y = hot ? cd->hp[x] : x;
+			cd->mx[cd->iy[y]] = fmaxf(cd->mx[cd->iy[y]], cd->v[y] * a[cd->ix[y]]);
+		}
+		for (x = 0; !hot && x < m; x++) {
+			float v = cd->v[x] * a[cd->ix[x]];
+
+			if (v > 0.0f && v >= cd->mx[cd->iy[x]] / sp)
+				cd->hp[n++] = (uint32_t)x;
+		}
+	}
+	if (!hot) {
+		cd->hn = n;
+		memcpy(cd->hw0, rows ? b : a, (rows ? S->n_col : t->d0) * sizeof(float));
+		cd->hok = true;
 	}
 }
 
@@ -256,8 +288,7 @@ static const float *side_max(struct lstate *S, bool rows)
 	/* a list pays off once the weights move little between passes */
 	build = near || (cd->ok && cd->uses > 0);
 	if (cd->ok && near) {
-		S->q->reads += (double)cd->n;
-		cand_max(S, cd, rows, S->a, S->b);
+		cand_max(S, cd, rows, cd->hok && cand_near(w, cd->hw0, n_w, CAND_HOT), S->a, S->b);
 		cd->uses++;
 	} else if (!build || !cand_fresh(S, cd, rows, S->a, S->b)) {
 		/* a full pass, and a list made from its maxima in a second scan; one

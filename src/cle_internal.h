@@ -31,6 +31,13 @@ struct cand {
 	uint32_t *at;           /* rows: row i's entries are [at[i], at[i+1]) */
 	uint32_t *ix, *iy;      /* rows: j, -; columns: row i and global column */
 	float *v;               /* the entries' values (k == 1 weights would be gathered) */
+	/* the hot list: the list's entries within CAND_HOT of the maxima under
+	 * hw0, read while the weights stay that near hw0 */
+	bool hok;               /* hp belongs to hw0 and to the list as it is */
+	size_t hn;              /* its entries */
+	float *hw0;             /* b or a when it was cut */
+	uint32_t *hp;           /* positions in ix, iy, v */
+	uint32_t *hat;          /* rows: row i's are hp[hat[i] .. hat[i+1]) */
 };
 
 enum side { SIDE_OUT = 1, SIDE_IN = 2 }; /* a layer's output or input ranges */
