@@ -450,7 +450,9 @@ static enum cle_status read_weights(struct eq *q)
 
 		if (!S->active)
 			continue;
-		balance_layer_ranges(q, li, SIDE_OUT);
+		/* the input ranges too: the same pass gives them, and the solve's
+		 * first steps read them before any scale has moved */
+		balance_layer_ranges(q, li, SIDE_OUT | SIDE_IN);
 		memcpy(S->rout0, S->rout, p->layers[li].c_out * sizeof *S->rout0);
 	}
 	return CLE_OK;

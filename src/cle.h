@@ -183,7 +183,8 @@ struct cle_result {
 	double passes;        /* what the rounds' range maxima read, in passes over the layers'
 			       * weights (every weight read once: one pass; a round without
 			       * candidate lists reads most twice, for its layer's output and
-			       * input ranges) */
+			       * input ranges); not counted: the pass before them that measures
+			       * the model as it is and gives the first rounds both ranges */
 	uint32_t bn_folded, bn_rescaled, clips_rewritten, clips_replaced, hbf_layers, clamped;
 	uint32_t affine_folded;  /* layers that absorbed constant Mul/Add nodes after them */
 	uint32_t consts_rewritten; /* Max, Min, Add, Sub constants rewritten per channel */

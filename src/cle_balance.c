@@ -311,19 +311,44 @@ static const float *side_max(struct lstate *S, bool rows)
 	return cd->mx;
 }
 
-/* A layer's output (SIDE_OUT) or input ranges under the current scales.
- * The output ranges' maxima run over the input side (weights b for a
- * Conv's rows) and are then multiplied by the output side's factors, the
- * input ranges' the other way round; S->dirty says which side's maxima
- * are stale (their own side's factors are applied at every call). */
-void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
+/* Both sides' maxima in one full pass (kernel_weighted_max takes the rows'
+ * and the columns' together): a layer's first ranges, which ask for both
+ * before any scale has moved. */
+static void both_max(struct lstate *S)
+{
+	struct cand *cds[2] = {&S->rows, &S->cols};
+	int k;
+
+	S->q->reads += (double)S->t.d0 * (double)S->t.d1;
+	kernel_weighted_max(&S->t, S->m, S->a, S->b, S->rows.mx, S->cols.mx);
+	for (k = 0; k < 2; k++) {
+		struct cand *cd = cds[k];
+		const float *w = k == 0 ? S->b : S->a;
+		size_t n_w = k == 0 ? S->n_col : S->t.d0;
+
+		if (cd->cap != 0) {
+			cd->ok = cd->hok = false;
+			memcpy(cd->w0, w, n_w * sizeof *w);
+			memcpy(cd->w1, w, n_w * sizeof *w);
+		}
+		cd->based = true;
+	}
+}
+
+/* A layer's output (SIDE_OUT) or input ranges (SIDE_IN), or both, under
+ * the current scales.  The output ranges' maxima run over the input side
+ * (weights b for a Conv's rows) and are then multiplied by the output
+ * side's factors, the input ranges' the other way round; S->dirty says
+ * which side's maxima are stale (their own side's factors are applied at
+ * every call). */
+void balance_layer_ranges(struct eq *q, uint32_t li, unsigned sides)
 {
 	const struct cle_layer *l = &q->p->layers[li];
 	struct lstate *S = &q->ls[li];
 	float *fo = l->lead_out ? S->a : S->b, *fi = l->lead_out ? S->b : S->a;
-	bool rows = (sd == SIDE_OUT) == l->lead_out; /* rows: r0 = max_j m b, times a */
+	/* rows: r0 = max_j m b, times a: the output side's when the layer leads with its outputs */
+	unsigned rows_side = l->lead_out ? SIDE_OUT : SIDE_IN, stale = S->dirty & sides;
 	const double *so, *si;
-	const float *mx;
 	size_t i, c, r;
 
 	/* as out_scale and in_scale, with the region's scales looked up once */
@@ -336,14 +361,21 @@ void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd)
 		if (++r == l->in_rep)
 			r = 0, c++;
 	}
-	mx = (S->dirty & sd) ? side_max(S, rows) : rows ? S->rows.mx : S->cols.mx;
-	if (rows)
+	if (stale == (SIDE_OUT | SIDE_IN) && !S->rows.based && !S->cols.based) {
+		both_max(S);
+	} else {
+		if (stale & rows_side)
+			side_max(S, true);
+		if (stale & ~rows_side)
+			side_max(S, false);
+	}
+	if (sides & rows_side)
 		for (i = 0; i < l->d0; i++)
-			S->r0[i] = mx[i] * S->a[i];
-	else
+			S->r0[i] = S->rows.mx[i] * S->a[i];
+	if (sides & ~rows_side)
 		for (i = 0; i < S->n_col; i++)
-			S->r1[i] = mx[i] * S->b[i];
-	S->dirty &= ~(unsigned)sd;
+			S->r1[i] = S->cols.mx[i] * S->b[i];
+	S->dirty &= ~sides;
 }
 
 /* Region rg's scales moved: its producers' input-side maxima (over their

@@ -171,8 +171,9 @@ double eq_in_scale(const struct eq *q, const struct cle_layer *l, size_t c);
 /* ---- cle_balance.c ---- */
 /* Room for the candidate lists of layer li (after its weights are read). */
 CLE_NODISCARD enum cle_status balance_prepare(struct eq *q, uint32_t li);
-/* Layer li's output (SIDE_OUT) or input ranges under the current scales, into S->rout / S->rin. */
-void balance_layer_ranges(struct eq *q, uint32_t li, enum side sd);
+/* Layer li's output (SIDE_OUT) or input ranges (SIDE_IN), or both, under
+ * the current scales, into S->rout / S->rin. */
+void balance_layer_ranges(struct eq *q, uint32_t li, unsigned sides);
 /* Marks the ranges of region rg's layers stale (after its scales moved). */
 void balance_mark_dirty(struct eq *q, const struct cle_region *rg);
 /* The most channels of a region being solved (q->s[r] set), at least 1: the

@@ -126,18 +126,16 @@ test('balancing runs until its scales settle, not for a fixed 50 rounds, and say
 
 // On a trained model whose layers are big enough for candidate lists
 // (cle_balance.c), the rounds after the first few read only the entries that
-// can still hold a maximum: many rounds for about the reads of two.
+// can still hold a maximum: many rounds for less than two passes over the
+// weights (without the lists every round reads each layer twice, once for
+// its output ranges, once for its input ranges).
 test('balancing\'s later rounds read a fraction of the weights (PP-OCR cls)', () => {
-  const run = (...flags) => {
-    const r = native('equalize', realModels['ppocr-cls'], '-o', path.join(dir, `cls-${n++}.onnx`), '--json',
-      '--objective=balance', ...flags);
-    assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout).totals;
-  };
-  const once = run('--iterations=1');
-  const t = run();
-  assert.ok(once.passes > 0 && t.rounds >= 20, `${t.rounds} rounds`);
-  assert.ok(t.passes < 3 * once.passes, `one round ${once.passes} passes, ${t.rounds} rounds ${t.passes}`);
+  const r = native('equalize', realModels['ppocr-cls'], '-o', path.join(dir, `cls-${n++}.onnx`), '--json',
+    '--objective=balance');
+  assert.equal(r.status, 0, r.stderr);
+  const t = JSON.parse(r.stdout).totals;
+  assert.ok(t.rounds >= 20, `${t.rounds} rounds`);
+  assert.ok(t.passes > 0 && t.passes < 2, `${t.rounds} rounds, ${t.passes} passes`);
 });
 
 test('scales are clamped, and the report counts the clamped channels, in all and per layer', () => {
