@@ -21,6 +21,7 @@ import { imageInputOf, imageTensor, sidesOf } from './image.js';
 
 // the proof runs by itself after Equalize up to this size (model and data), on a button above it
 const AUTO_PROOF_BYTES = 100e6;
+
 // wasm32 addresses 4 GiB: a model with its external data must fit in that
 // beside the memory to work on it.  Bigger files are refused before the
 // browser reads them; below that the library says whether it fits.
