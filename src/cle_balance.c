@@ -28,8 +28,10 @@
 #define CAND_HOT 1.05
 
 /* One side's maxima, and room for its candidate list: a 16th of the
- * layer's [d0][d1] entries (with the hot list, 28 bytes per listed entry
- * for both sides: at most 44 % of float32 weights' size, 10 % measured). */
+ * layer's [d0][d1] entries.  With the hot list that is 28 bytes per room's
+ * entry for both sides, at most 44 % of the size of k == 1 float32 weights
+ * (what the lists filled on resnet-100m and fcn-resnet50: 10 % of the model
+ * more than with room for a 32nd). */
 static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *cd, bool rows)
 {
 	size_t n = S->t.d0 * S->t.d1, n_mx = rows ? S->t.d0 : S->n_col;
