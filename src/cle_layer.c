@@ -343,6 +343,10 @@ enum cle_status cle_layer_describe(struct cle_plan *p, struct cle_layer *l, cons
 	}
 	if (g->value[l->out_value].flags & GRAPH_IS_OUTPUT)
 		return CLE_OK; /* nothing to fold into it */
+	/* an output another node writes too (invalid: a name defined twice)
+	 * would have the nodes after it folded into both layers */
+	if (g->value[l->out_value].producer != n)
+		return CLE_OK;
 	if (kind == OPS_MATMUL)
 		find_bias_add(p->gm, l);
 	else if (p->cfg.bn == CLE_BN_FOLD)

@@ -29,6 +29,12 @@ static const struct {
 	{"issue-17-resize-sizes-overflow.onnx",
 	 "a Resize whose sizes ask for 2.4e20 channels: ops_resize_sizes converted that double to "
 	 "int64 (UBSan); sizes that are not a count are not taken as one"},
+	/* npm test's fuzz minute in a clean-clone CI rehearsal */
+	{"issue-17-affine-after-shared-output.onnx",
+	 "two Convs writing one tensor ('a'), a constant Mul reading it: the Mul was folded into both "
+	 "layers, so the writer edited its bytes twice (an assertion in wire_rewrite; 'bad edit of "
+	 "bytes 78..102' in a release build); a layer whose output another node writes too folds "
+	 "nothing after it"},
 };
 
 static void test_invalid_models(void)
