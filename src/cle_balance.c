@@ -272,6 +272,26 @@ static void cand_max(struct lstate *S, struct cand *cd, bool rows, bool hot, con
 	}
 }
 
+/* A full pass: the rows' maxima into r0, the columns' into r1 (either may
+ * be NULL: that side is not taken). */
+static void full_pass(struct lstate *S, float *r0, float *r1)
+{
+	S->q->reads += (double)S->t.d0 * (double)S->t.d1;
+	kernel_weighted_max(&S->t, S->m, S->a, S->b, r0, r1);
+}
+
+/* After a full pass that made no list: its weights w are the base the next
+ * call measures its moves from. */
+static void cand_unlisted(struct cand *cd, const float *w, size_t n_w)
+{
+	if (cd->cap != 0) {
+		cd->ok = cd->hok = false;
+		memcpy(cd->w0, w, n_w * sizeof *w);
+		memcpy(cd->w1, w, n_w * sizeof *w);
+	}
+	cd->based = true;
+}
+
 /* Row maxima (rows) or column maxima of the layer's weights under a, b,
  * through the candidate list when the weights moved little since it was
  * made; returns where they are. */
@@ -283,8 +303,7 @@ static const float *side_max(struct lstate *S, bool rows)
 	bool near, build;
 
 	if (cd->cap == 0) {
-		S->q->reads += (double)S->t.d0 * (double)S->t.d1;
-		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+		full_pass(S, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
 		return cd->mx;
 	}
 	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
@@ -297,13 +316,13 @@ static const float *side_max(struct lstate *S, bool rows)
 		/* a full pass, and a list made from its maxima in a second scan; one
 		 * that does not fit tries narrower spreads (each the square root of
 		 * the last) a few times, then the layer goes without */
-		S->q->reads += (double)S->t.d0 * (double)S->t.d1;
-		kernel_weighted_max(&S->t, S->m, S->a, S->b, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
-		memcpy(cd->w1, w, n_w * sizeof *w);
+		full_pass(S, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
 		if (!build) {
-			cd->ok = false;
-			memcpy(cd->w0, w, n_w * sizeof *w);
-		} else if (!cand_fresh(S, cd, rows, S->a, S->b)) {
+			cand_unlisted(cd, w, n_w);
+			return cd->mx;
+		}
+		memcpy(cd->w1, w, n_w * sizeof *w); /* the bound: the maxima just taken */
+		if (!cand_fresh(S, cd, rows, S->a, S->b)) {
 			cd->spread = sqrt(cd->spread);
 			if (cd->spread < pow(CAND_SPREAD, 1.0 / (1 << CAND_TRIES)))
 				cd->cap = 0; /* even entries: full passes from now on */
@@ -319,23 +338,9 @@ static const float *side_max(struct lstate *S, bool rows)
  * before any scale has moved. */
 static void both_max(struct lstate *S)
 {
-	struct cand *cds[2] = {&S->rows, &S->cols};
-	int k;
-
-	S->q->reads += (double)S->t.d0 * (double)S->t.d1;
-	kernel_weighted_max(&S->t, S->m, S->a, S->b, S->rows.mx, S->cols.mx);
-	for (k = 0; k < 2; k++) {
-		struct cand *cd = cds[k];
-		const float *w = k == 0 ? S->b : S->a;
-		size_t n_w = k == 0 ? S->n_col : S->t.d0;
-
-		if (cd->cap != 0) {
-			cd->ok = cd->hok = false;
-			memcpy(cd->w0, w, n_w * sizeof *w);
-			memcpy(cd->w1, w, n_w * sizeof *w);
-		}
-		cd->based = true;
-	}
+	full_pass(S, S->rows.mx, S->cols.mx);
+	cand_unlisted(&S->rows, S->b, S->n_col);
+	cand_unlisted(&S->cols, S->a, S->t.d0);
 }
 
 /* A layer's output (SIDE_OUT) or input ranges (SIDE_IN), or both, under
