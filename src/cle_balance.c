@@ -399,6 +399,45 @@ void balance_mark_dirty(struct eq *q, const struct cle_region *rg)
 		q->ls[rg->consumers[i]].dirty |= SIDE_OUT;
 }
 
+/* The maxima behind layer li's ranges on one side (SIDE_OUT or SIDE_IN),
+ * and their count. */
+static float *side_maxima(struct eq *q, uint32_t li, unsigned side, size_t *n)
+{
+	struct lstate *S = &q->ls[li];
+	bool rows = (side == SIDE_OUT) == q->p->layers[li].lead_out;
+
+	*n = rows ? S->t.d0 : S->n_col;
+	return rows ? S->rows.mx : S->cols.mx;
+}
+
+size_t balance_side_count(struct eq *q, uint32_t li, unsigned side)
+{
+	size_t n;
+
+	side_maxima(q, li, side, &n);
+	return n;
+}
+
+unsigned balance_save(struct eq *q, uint32_t li, unsigned side, float *keep)
+{
+	size_t n;
+	const float *mx = side_maxima(q, li, side, &n);
+
+	if (!(q->ls[li].dirty & side))
+		memcpy(keep, mx, n * sizeof *keep);
+	return q->ls[li].dirty;
+}
+
+void balance_restore(struct eq *q, uint32_t li, unsigned side, const float *keep, unsigned dirty)
+{
+	size_t n;
+	float *mx = side_maxima(q, li, side, &n);
+
+	if (!(dirty & side))
+		memcpy(mx, keep, n * sizeof *mx);
+	q->ls[li].dirty = dirty;
+}
+
 /* Producer and consumer ranges per channel of region r (under current scales). */
 static void region_ranges(struct eq *q, uint32_t r, double *rp, double *rq)
 {

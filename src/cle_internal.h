@@ -176,6 +176,14 @@ CLE_NODISCARD enum cle_status balance_prepare(struct eq *q, uint32_t li);
 void balance_layer_ranges(struct eq *q, uint32_t li, unsigned sides);
 /* Marks the ranges of region rg's layers stale (after its scales moved). */
 void balance_mark_dirty(struct eq *q, const struct cle_region *rg);
+/* A trial move of a region's scales, undone: balance_save keeps layer
+ * li's stale bits (returned) and, when they are current, the maxima behind
+ * its ranges on one side in keep (room for balance_side_count floats);
+ * balance_restore puts both back once the scales are as they were, so
+ * that the ranges the trial made stale need not be read again. */
+size_t balance_side_count(struct eq *q, uint32_t li, unsigned side);
+unsigned balance_save(struct eq *q, uint32_t li, unsigned side, float *keep);
+void balance_restore(struct eq *q, uint32_t li, unsigned side, const float *keep, unsigned dirty);
 /* The most channels of a region being solved (q->s[r] set), at least 1: the
  * size of the solve's per-channel scratch.  A blocked region's extent is
  * not counted: an invalid model may claim anything there (a Resize's sizes

@@ -48,6 +48,10 @@ struct problem {
 	double *A, *lo, *B, *hi, *s, *t; /* per region channel */
 	double *clo, *chi;               /* per region channel: [smin, smax], narrowed for float16 */
 	double smin, smax;
+	float *keep;                     /* the consumers' output maxima before a trial move */
+	size_t keep_per;                 /* room for one consumer's there */
+	unsigned *stale;                 /* the members' stale bits before it */
+	double *from;                    /* the consumers' per-channel estimates before it (2 each) */
 };
 
 /* Layer li's sum per output channel of e_in / s_in^2 over its group
@@ -352,28 +356,63 @@ static void step(struct problem *pb)
 	solve_at(pb, pi);
 }
 
+/* Far enough above y that float rounding cannot account for it: the
+ * estimates' ranges come from float products, a few float ulps each. */
+static bool clearly_above(double x, double y)
+{
+	return x > y * (1 + 1e-5);
+}
+
 /* Do the consumers of region r keep their per-channel estimates within
- * budget at the region's current scales? */
-static bool within_budget(struct eq *q, uint32_t r, double *I)
+ * budget at the region's current scales?  With pb->from set (the
+ * estimates where the way began), *rising says whether a consumer that
+ * broke the budget did so clearly and had clearly risen since: each
+ * estimate is log-convex along the way (a maximum, and sums, of products
+ * of powers of the scales), so it breaks the budget at every longer step
+ * too.  (NULL: not asked.) */
+static bool within_budget(struct eq *q, uint32_t r, double *I, const struct problem *pb, bool *rising)
 {
 	const struct cle_region *rg = &q->p->regions[r];
 	double pc[2];
 	uint32_t k;
+	int j;
 
 	balance_mark_dirty(q, rg);
 	for (k = 0; k < rg->n_consumers; k++) {
 		const struct lstate *S = &q->ls[rg->consumers[k]];
 
 		layer_noise(q, rg->consumers[k], I, pc);
-		if (pc[0] > PC_BUDGET * S->pc_base[0] || pc[1] > PC_BUDGET * S->pc_base[1])
-			return false;
+		if (!(pc[0] > PC_BUDGET * S->pc_base[0] || pc[1] > PC_BUDGET * S->pc_base[1]))
+			continue;
+		for (j = 0; rising != NULL && j < 2; j++)
+			*rising |= clearly_above(pc[j], PC_BUDGET * S->pc_base[j]) &&
+				   clearly_above(pc[j], pb->from[2 * k + j]);
+		return false;
 	}
 	return true;
 }
 
+/* The per-channel estimates of region r's consumers at its current
+ * scales into pb->from, when their output ranges are current (nothing to
+ * read); false otherwise. */
+static bool budget_from(struct eq *q, uint32_t r, struct problem *pb, double *I)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t k;
+
+	for (k = 0; k < rg->n_consumers; k++)
+		if (q->ls[rg->consumers[k]].dirty & SIDE_OUT)
+			return false;
+	for (k = 0; k < rg->n_consumers; k++)
+		layer_noise(q, rg->consumers[k], I, pb->from + 2 * k);
+	return true;
+}
+
 /* Region r's scales alpha of the way from pb->t to pb->s (in log
- * scales): are its consumers within budget there? */
-static bool budget_at(struct eq *q, uint32_t r, const struct problem *pb, double *I, double alpha)
+ * scales): are its consumers within budget there?  (rising: as
+ * within_budget.) */
+static bool budget_at(struct eq *q, uint32_t r, const struct problem *pb, double *I, double alpha,
+		      bool *rising)
 {
 	double *s = q->s[r];
 	size_t c;
@@ -385,16 +424,45 @@ static bool budget_at(struct eq *q, uint32_t r, const struct problem *pb, double
 			x = sqrt(x);
 		s[c] = pb->t[c] * x;
 	}
-	return within_budget(q, r, I);
+	return within_budget(q, r, I, pb, rising);
 }
 
+/* Region r's members' ranges before its trial moves (hold), and back to
+ * them when the region is held where it was (!hold): the trials read only
+ * its consumers' output ranges; the rest they only marked stale. */
+static void trial_state(struct eq *q, uint32_t r, struct problem *pb, bool hold)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t k;
+
+	for (k = 0; k < rg->n_producers + rg->n_consumers; k++) {
+		bool prod = k < rg->n_producers;
+		uint32_t li = prod ? rg->producers[k] : rg->consumers[k - rg->n_producers];
+		float *keep = pb->keep + (prod ? 0 : (k - rg->n_producers) * pb->keep_per);
+
+		if (hold)
+			pb->stale[k] = prod ? q->ls[li].dirty : balance_save(q, li, SIDE_OUT, keep);
+		else if (prod)
+			q->ls[li].dirty = pb->stale[k];
+		else
+			balance_restore(q, li, SIDE_OUT, keep, pb->stale[k]);
+	}
+}
+
+/* What a region's visit did with its scales. */
+enum visit { VISIT_STILL, VISIT_MOVED, VISIT_HELD };
+
 /* Moves region r's scales to lower its estimate (per tensor), as far
- * towards the best as the consumers' per-channel budget allows; returns
- * how much the estimate fell. */
-static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O,
-			   uint8_t *scaling)
+ * towards the best as the consumers' per-channel budget allows: moved,
+ * held where they were by the budget, or left (nothing to gain).  A
+ * region held at its last visit (was_held) most likely is again: its
+ * shortest step is tried first, and when that breaks the budget clearly
+ * and more than where it starts, the full step would too, unread. */
+static enum visit noise_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O,
+			       uint8_t *scaling, bool was_held)
 {
 	double *s = q->s[r], before, now, alpha;
+	bool rising = false, held;
 	size_t c;
 	int i;
 
@@ -412,28 +480,30 @@ static double noise_region(struct eq *q, uint32_t r, struct problem *pb, double 
 		memcpy(pb->s, pb->t, pb->n_ch * sizeof *s);
 	}
 	if (!(now < before))
-		return 0;
+		return VISIT_STILL;
 	/* the estimate is convex: on the way (in log scales) it falls all along */
 	memcpy(pb->t, s, pb->n_ch * sizeof *s);
-	for (alpha = 1; alpha >= 1.0 / 64; alpha /= 2) {
-		/* each consumer's per-channel estimate is convex along the way too,
-		 * and within budget where it starts: over budget at the shortest
-		 * step, it is over at every longer one (tried second, it spares a
-		 * held region the steps between) */
-		if (alpha == 0.5 && !budget_at(q, r, pb, I, 1.0 / 64))
+	trial_state(q, r, pb, true);
+	held = was_held && budget_from(q, r, pb, I) && !budget_at(q, r, pb, I, 1.0 / 64, &rising) && rising;
+	for (alpha = 1; !held && alpha >= 1.0 / 64; alpha /= 2) {
+		/* each consumer's per-channel estimate is convex along the way too:
+		 * within budget where it starts, over budget at the shortest step
+		 * means over at every longer one (tried second, it spares a held
+		 * region the steps between) */
+		if (alpha == 0.5 && !budget_at(q, r, pb, I, 1.0 / 64, NULL))
 			break;
-		if (budget_at(q, r, pb, I, alpha)) {
+		if (budget_at(q, r, pb, I, alpha, NULL)) {
 			*scaling |= alpha < 1 ? CLE_SCALED_PART : CLE_SCALED_FULL;
 			for (c = 0; q->cap_hit != NULL && q->cap_hit[r] != NULL && c < pb->n_ch; c++)
 				q->cap_hit[r][c] = (pb->clo[c] > pb->smin && s[c] <= pb->clo[c] * (1 + 1e-9)) ||
 					(pb->chi[c] < pb->smax && s[c] >= pb->chi[c] * (1 - 1e-9));
-			return before - region_noise(pb, s);
+			return VISIT_MOVED;
 		}
 	}
 	*scaling |= CLE_SCALED_HELD;
 	memcpy(s, pb->t, pb->n_ch * sizeof *s);
-	balance_mark_dirty(q, &q->p->regions[r]);
-	return 0;
+	trial_state(q, r, pb, false);
+	return VISIT_HELD;
 }
 
 /* Region r's scales rounded to powers of two (exact rescaling), unless
@@ -495,13 +565,16 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 		mp = rg->n_producers > mp ? rg->n_producers : mp;
 		mq = rg->n_consumers > mq ? rg->n_consumers : mq;
 	}
+	memset(pb, 0, sizeof *pb);
+	pb->keep_per = 1;
 	for (i = 0; i < p->n_layers; i++) {
 		if (!q->ls[i].active)
 			continue;
 		most_in = p->layers[i].c_in > most_in ? p->layers[i].c_in : most_in;
 		most_out = p->layers[i].c_out > most_out ? p->layers[i].c_out : most_out;
+		k = balance_side_count(q, i, SIDE_OUT);
+		pb->keep_per = k > pb->keep_per ? k : pb->keep_per;
 	}
-	memset(pb, 0, sizeof *pb);
 	pb->p = eq_alloc(q, mp, sizeof *pb->p);
 	pb->q = eq_alloc(q, mq, sizeof *pb->q);
 	pb->A = eq_alloc(q, most_ch, sizeof(double));
@@ -512,10 +585,13 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 	pb->t = eq_alloc(q, most_ch, sizeof(double));
 	pb->clo = eq_alloc(q, most_ch, sizeof(double));
 	pb->chi = eq_alloc(q, most_ch, sizeof(double));
+	pb->keep = eq_alloc(q, (size_t)mq * pb->keep_per, sizeof(float));
+	pb->stale = eq_alloc(q, (size_t)mp + mq, sizeof(unsigned));
+	pb->from = eq_alloc(q, 2 * (size_t)mq, sizeof(double));
 	*I = eq_alloc(q, most_out, sizeof **I);
 	*O = eq_alloc(q, most_in, sizeof **O);
 	if (!pb->p || !pb->q || !pb->A || !pb->lo || !pb->B || !pb->hi || !pb->s || !pb->t || !pb->clo ||
-	    !pb->chi || !*I || !*O)
+	    !pb->chi || !pb->keep || !pb->stale || !pb->from || !*I || !*O)
 		return eq_nomem(q);
 	for (k = 0; k < (size_t)mp + mq; k++) {
 		all = k < mp ? &pb->p[k] : &pb->q[k - mp];
@@ -527,26 +603,69 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 	return CLE_OK;
 }
 
+/* A region's visit reads its scales and those of the regions next to it
+ * (its producers' inputs, its consumers' outputs) and nothing else that
+ * moves: a visit that left its scales where they were would do so again
+ * until one of those regions moves, so it is not repeated.  The clock
+ * counts moves; per region, when it last moved, and when a visit last
+ * left it where it was (0: not since it moved). */
+struct calm {
+	uint32_t clock, *moved, *still;
+	uint8_t *held; /* per region: its last visit held it */
+};
+
+static bool calm(const struct eq *q, const struct calm *c, uint32_t r)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t k, n;
+
+	if (c->still[r] == 0)
+		return false;
+	for (k = 0; k < rg->n_producers + rg->n_consumers; k++) {
+		const struct cle_layer *l = &q->p->layers[k < rg->n_producers ? rg->producers[k]
+									    : rg->consumers[k - rg->n_producers]];
+
+		n = k < rg->n_producers ? l->in_region : l->out_region;
+		if (n != GRAPH_NONE && c->moved[n] > c->still[r])
+			return false;
+	}
+	return true;
+}
+
 enum cle_status noise_run(struct eq *q)
 {
 	const struct cle_plan *p = q->p;
 	struct problem pb;
+	struct calm cm = { 1, NULL, NULL, NULL };
 	double *I, *O, before, now, pc;
 	enum cle_status st;
+	enum visit v;
 	uint32_t r;
 	int round, limit = cle_round_limit(&p->cfg);
 
 	if ((st = problem_alloc(q, &pb, &I, &O)) != CLE_OK)
 		return st;
+	cm.moved = eq_alloc(q, p->n_regions, sizeof *cm.moved);
+	cm.still = eq_alloc(q, p->n_regions, sizeof *cm.still);
+	cm.held = eq_alloc(q, p->n_regions, sizeof *cm.held);
+	if (cm.moved == NULL || cm.still == NULL || cm.held == NULL)
+		return eq_nomem(q);
 	pb.smax = eq_max_scale(q);
 	pb.smin = 1 / pb.smax;
 	before = now = noise_sum(q, I, &pc, true);
 	for (round = 0; round < limit; round++) {
 		double f;
 
-		for (r = 0; r < p->n_regions; r++)
-			if (q->s[r] != NULL)
-				noise_region(q, r, &pb, I, O, &q->res->scaling[r]);
+		for (r = 0; r < p->n_regions; r++) {
+			if (q->s[r] == NULL || calm(q, &cm, r))
+				continue;
+			v = noise_region(q, r, &pb, I, O, &q->res->scaling[r], cm.held[r]);
+			cm.held[r] = v == VISIT_HELD;
+			if (v == VISIT_MOVED)
+				cm.moved[r] = ++cm.clock, cm.still[r] = 0;
+			else
+				cm.still[r] = cm.clock;
+		}
 		f = noise_sum(q, I, &pc, false);
 		q->res->rounds = round + 1;
 		if (!eq_progress(q, "balance", (double)(round + 1) / limit))
