@@ -16,8 +16,9 @@
  * the maxima over these entries alone: the same products, the same result,
  * a fraction of the reads (balancing re-reads every layer twice a round,
  * up to 1000 rounds).  A list is made in the same scan that takes the
- * maxima, from a bound on them (cand_fresh); when that does not fit, by a
- * second scan after a full pass. */
+ * maxima, from a bound on them (cand_fresh); when that does not fit, the
+ * scan reads the rest of the layer in full for the maxima, and a second
+ * scan makes the list from them. */
 
 /* How far the weights may move before a full pass, and how many narrower
  * spreads a layer whose entries are too even for a list tries. */
@@ -31,7 +32,11 @@
  * layer's [d0][d1] entries.  With the hot list that is 28 bytes per room's
  * entry for both sides, at most 44 % of the size of k == 1 float32 weights
  * (what the lists filled on resnet-100m and fcn-resnet50: 10 % of the model
- * more than with room for a 32nd). */
+ * more than with room for a 32nd).  A small layer's rows and columns are
+ * short, a larger share of their entries lies near their maxima, and a
+ * list that does not fit costs a scan in vain: up to 3072 entries more,
+ * room for a quarter of a layer of up to 16384 (Silero legacy: 14.7 ->
+ * 11.0 passes; at most 86 KB more a layer). */
 static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *cd, bool rows)
 {
 	size_t n = S->t.d0 * S->t.d1, n_mx = rows ? S->t.d0 : S->n_col;
@@ -45,7 +50,7 @@ static enum cle_status cand_alloc(struct eq *q, struct lstate *S, struct cand *c
 	 * passes, and a build costs about two full passes per entry in wasm) */
 	if (n > UINT32_MAX || n < 64 || cle_round_limit(&q->p->cfg) == 1 || q->p->cfg.objective == CLE_OBJECTIVE_NOISE)
 		return CLE_OK;
-	cd->cap = n / 16 + 64;
+	cd->cap = n / 16 + 64 + (3 * (n / 16) < 3072 ? 3 * (n / 16) : 3072);
 	cd->spread = CAND_SPREAD;
 	cd->w0 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
 	cd->w1 = eq_alloc(q, rows ? S->n_col : S->t.d0, sizeof(float));
@@ -134,14 +139,54 @@ static double cand_floor(const float *w, const float *w1, size_t n)
 	return lo == HUGE_VAL ? 0 : lo;
 }
 
+/* Rows [i0, d0) read in full: their maxima into r0 (at i0 on), or the
+ * maxima over them alone of the columns they reach into r1 (from the
+ * column of i0's group on), by kernel_weighted_max over the tensor cut at
+ * i0 and at the end of i0's group (each piece whole groups). */
+static void tail_max(struct lstate *S, size_t i0, float *r0, float *r1)
+{
+	const struct kernel_tensor *t = &S->t;
+	size_t per = t->d0 / t->groups, d1 = t->d1, g = i0 / per, i1;
+
+	S->q->reads += (double)(t->d0 - i0) * (double)d1;
+	for (; i0 < t->d0; i0 = i1, g++) {
+		struct kernel_tensor v = *t;
+
+		i1 = i0 % per != 0 ? (g + 1) * per : t->d0;
+		v.p = t->p + i0 * d1 * t->k * S->esize;
+		v.d0 = i1 - i0;
+		v.groups = i0 % per != 0 ? 1 : t->groups - g;
+		kernel_weighted_max(&v, S->m != NULL ? S->m + i0 * d1 : NULL, S->a + i0, S->b + g * d1,
+				    r0 != NULL ? r0 + i0 : NULL, r1 != NULL ? r1 + g * d1 : NULL);
+	}
+}
+
+/* The columns' maxima over the first n entries collected (as
+ * kernel_weighted_max's r1, from them alone). */
+static void cols_over(struct cand *cd, size_t n_col, size_t n, const float *a)
+{
+	size_t x;
+
+	for (x = 0; x < n_col; x++)
+		cd->mx[x] = 0.0f;
+	for (x = 0; x < n; x++)
+		cd->mx[cd->iy[x]] = fmaxf(cd->mx[cd->iy[x]], cd->v[x] * a[cd->ix[x]]);
+}
+
+/* What cand_fresh made: the maxima and a list, the maxima alone, nothing. */
+enum fresh { FRESH_LISTED, FRESH_MAXIMA, FRESH_NONE };
+
 /* The maxima and a new list in one scan: every entry above the bound's
  * share of the spread is collected (a superset: each maximum is at least
  * its bound, so its entry and every one within the spread of it are in),
  * the maxima taken over those, and the list cut to the spread of them.
  * After a full pass (w1 == the weights now) the bound is the maxima
- * themselves.  False when the superset does not fit (its scan so far
- * counted as read). */
-static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b)
+ * themselves.  When the superset does not fit: with complete, the rows
+ * not yet scanned are read in full and the maxima taken over them and
+ * the entries collected (the same maxima: one read of every entry in
+ * all); else nothing more (the scan so far counted as read). */
+static enum fresh cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float *a, const float *b,
+			     bool complete)
 {
 	const struct kernel_tensor *t = &S->t;
 	const float *w = rows ? b : a;
@@ -151,7 +196,7 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 
 	cd->ok = cd->hok = false;
 	if (!(f > 0))
-		return false;
+		return FRESH_NONE;
 	for (j = 0; !rows && j < S->n_col; j++)
 		cd->t[j] = (float)((double)cd->mx[j] * f);
 	for (i = 0; i < t->d0; i++) {
@@ -162,9 +207,18 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 
 		k = rows ? kernel_hits(t, S->m, i * d1, bg, (float)((double)cd->mx[i] * f), 0.0f, bg, d1, js, room)
 			 : kernel_hits(t, S->m, i * d1, bg, HUGE_VALF, a[i], cd->t + c0, d1, js, room);
+		if (k > room && complete) {
+			S->q->reads += (double)i * (double)d1;
+			if (!rows)
+				cols_over(cd, S->n_col, n, a);
+			tail_max(S, i, rows ? cd->mx : NULL, rows ? NULL : cd->t);
+			for (j = i / per * d1; !rows && j < S->n_col; j++)
+				cd->mx[j] = fmaxf(cd->mx[j], cd->t[j]);
+			return FRESH_MAXIMA;
+		}
 		if (k > room) {
 			S->q->reads += (double)(i + 1) * (double)d1; /* what it scanned in vain */
-			return false;
+			return FRESH_NONE;
 		}
 		for (x = n; x < n + k; x++) {
 			j = js[x - n];
@@ -196,11 +250,7 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 		cd->at[t->d0] = (uint32_t)n;
 	} else {
 		/* the columns' maxima over the superset, then the cut, in order */
-		cd->n = n;
-		for (j = 0; j < S->n_col; j++)
-			cd->mx[j] = 0.0f;
-		for (x = 0; x < n; x++)
-			cd->mx[cd->iy[x]] = fmaxf(cd->mx[cd->iy[x]], cd->v[x] * a[cd->ix[x]]);
+		cols_over(cd, S->n_col, n, a);
 		for (x = 0, k = 0; x < n; x++) {
 			float v = cd->v[x] * a[cd->ix[x]];
 
@@ -213,7 +263,7 @@ static bool cand_fresh(struct lstate *S, struct cand *cd, bool rows, const float
 	memcpy(cd->w0, w, n_w * sizeof *w);
 	cd->ok = true;
 	cd->uses = 0;
-	return true;
+	return FRESH_LISTED;
 }
 
 /* One side's maxima (as kernel_weighted_max's r0 or r1) over the list
@@ -300,6 +350,7 @@ static const float *side_max(struct lstate *S, bool rows)
 	struct cand *cd = rows ? &S->rows : &S->cols;
 	const float *w = rows ? S->b : S->a;
 	size_t n_w = rows ? S->n_col : S->t.d0;
+	enum fresh got = FRESH_NONE;
 	bool near, build;
 
 	if (cd->cap == 0) {
@@ -312,17 +363,19 @@ static const float *side_max(struct lstate *S, bool rows)
 	if (cd->ok && near) {
 		cand_max(S, cd, rows, cd->hok && cand_near(w, cd->hw0, n_w, CAND_HOT), S->a, S->b);
 		cd->uses++;
-	} else if (!build || !cand_fresh(S, cd, rows, S->a, S->b)) {
-		/* a full pass, and a list made from its maxima in a second scan; one
-		 * that does not fit tries narrower spreads (each the square root of
-		 * the last) a few times, then the layer goes without */
-		full_pass(S, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+	} else if (!build || (got = cand_fresh(S, cd, rows, S->a, S->b, true)) != FRESH_LISTED) {
+		/* the maxima from a full pass (or the scan that did not fit), and a
+		 * list made from them in a second scan; one that does not fit tries
+		 * narrower spreads (each the square root of the last) a few times,
+		 * then the layer goes without */
+		if (got == FRESH_NONE)
+			full_pass(S, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
 		if (!build) {
 			cand_unlisted(cd, w, n_w);
 			return cd->mx;
 		}
 		memcpy(cd->w1, w, n_w * sizeof *w); /* the bound: the maxima just taken */
-		if (!cand_fresh(S, cd, rows, S->a, S->b)) {
+		if (cand_fresh(S, cd, rows, S->a, S->b, false) != FRESH_LISTED) {
 			cd->spread = sqrt(cd->spread);
 			if (cd->spread < pow(CAND_SPREAD, 1.0 / (1 << CAND_TRIES)))
 				cd->cap = 0; /* even entries: full passes from now on */

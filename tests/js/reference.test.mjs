@@ -27,6 +27,8 @@ const MODELS = [
   ['PP-OCR cls', realModels['ppocr-cls']],
   ['a chain of bottleneck blocks', fixture('resnet_bottleneck_like_folded.onnx')],
   ['inverted residuals with depthwise triplets', fixture('mobilenetv2_like_folded.onnx')],
+  // lists that overflow partway through a group: the rest read in full
+  ['grouped Convs', fixture('plan/grouped_chain.onnx')],
 ];
 const MODES = [
   ['balance mode', ['--objective=balance', '--batch-norm=fold', '--hbf'], []],
