@@ -29,6 +29,8 @@ const MODELS = [
   ['inverted residuals with depthwise triplets', fixture('mobilenetv2_like_folded.onnx')],
   // lists that overflow partway through a group: the rest read in full
   ['grouped Convs', fixture('plan/grouped_chain.onnx')],
+  // slow to converge: the later rounds over-relaxed, triplets among them
+  ['a chain of depthwise blocks', fixture('plan/depthwise_chain.onnx')],
 ];
 const MODES = [
   ['balance mode', ['--objective=balance', '--batch-norm=fold', '--hbf'], []],
