@@ -138,6 +138,21 @@ test('balancing\'s later rounds read a fraction of the weights (PP-OCR cls)', ()
   assert.ok(t.passes > 0 && t.passes < 2, `${t.rounds} rounds, ${t.passes} passes`);
 });
 
+// Silero legacy's 36 small layers (16-64 channels) in If branches take
+// balancing 130 plain rounds: a chain of regions converges like diffusion,
+// and a round reads about one entry per maximum however good the lists are.
+// Over-relaxed once the rounds converge slowly (cle_balance.c OVER_FROM),
+// it is balanced within issue 16's 8 passes over the weights.
+test('balancing converges in fewer rounds once over-relaxed: Silero legacy within 8 passes', () => {
+  const r = native('equalize', realModels['silero-legacy'], '-o', path.join(dir, `legacy-${n++}.onnx`), '--json',
+    '--objective=balance', '--batch-norm=fold', '--hbf');
+  assert.equal(r.status, 0, r.stderr);
+  const t = JSON.parse(r.stdout).totals;
+  assert.ok(t.max_imbalance_log2 < 1e-3, `${t.max_imbalance_log2}`);
+  assert.ok(t.rounds > 20 && t.rounds < 100, `${t.rounds} rounds`);
+  assert.ok(t.passes < 8, `${t.rounds} rounds, ${t.passes} passes`);
+});
+
 test('scales are clamped, and the report counts the clamped channels, in all and per layer', () => {
   const free = equalize('vgg_like_folded.onnx');
   const tight = equalize('vgg_like_folded.onnx', '--max-scale=4');
