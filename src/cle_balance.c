@@ -139,11 +139,12 @@ static double cand_floor(const float *w, const float *w1, size_t n)
 	return lo == HUGE_VAL ? 0 : lo;
 }
 
-/* Rows [i0, d0) read in full: their maxima into r0 (at i0 on), or the
+/* Rows [i0, d0) read in full: their maxima into r0 (at i0 on), and the
  * maxima over them alone of the columns they reach into r1 (from the
- * column of i0's group on), by kernel_weighted_max over the tensor cut at
- * i0 and at the end of i0's group (each piece whole groups). */
-static void tail_max(struct lstate *S, size_t i0, float *r0, float *r1)
+ * column of i0's group on; either may be NULL: that side is not taken),
+ * by kernel_weighted_max over the tensor cut at i0 and at the end of i0's
+ * group (each piece whole groups).  From row 0: a full pass. */
+static void rows_read(struct lstate *S, size_t i0, float *r0, float *r1)
 {
 	const struct kernel_tensor *t = &S->t;
 	size_t per = t->d0 / t->groups, d1 = t->d1, g = i0 / per, i1;
@@ -211,7 +212,7 @@ static enum fresh cand_fresh(struct lstate *S, struct cand *cd, bool rows, const
 			S->q->reads += (double)i * (double)d1;
 			if (!rows)
 				cols_over(cd, S->n_col, n, a);
-			tail_max(S, i, rows ? cd->mx : NULL, rows ? NULL : cd->t);
+			rows_read(S, i, rows ? cd->mx : NULL, rows ? NULL : cd->t);
 			for (j = i / per * d1; !rows && j < S->n_col; j++)
 				cd->mx[j] = fmaxf(cd->mx[j], cd->t[j]);
 			return FRESH_MAXIMA;
@@ -322,14 +323,6 @@ static void cand_max(struct lstate *S, struct cand *cd, bool rows, bool hot, con
 	}
 }
 
-/* A full pass: the rows' maxima into r0, the columns' into r1 (either may
- * be NULL: that side is not taken). */
-static void full_pass(struct lstate *S, float *r0, float *r1)
-{
-	S->q->reads += (double)S->t.d0 * (double)S->t.d1;
-	kernel_weighted_max(&S->t, S->m, S->a, S->b, r0, r1);
-}
-
 /* After a full pass that made no list: its weights w are the base the next
  * call measures its moves from. */
 static void cand_unlisted(struct cand *cd, const float *w, size_t n_w)
@@ -350,11 +343,12 @@ static const float *side_max(struct lstate *S, bool rows)
 	struct cand *cd = rows ? &S->rows : &S->cols;
 	const float *w = rows ? S->b : S->a;
 	size_t n_w = rows ? S->n_col : S->t.d0;
+	float *r0 = rows ? cd->mx : NULL, *r1 = rows ? NULL : cd->mx; /* a full pass's outputs */
 	enum fresh got = FRESH_NONE;
 	bool near, build;
 
 	if (cd->cap == 0) {
-		full_pass(S, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+		rows_read(S, 0, r0, r1);
 		return cd->mx;
 	}
 	near = cd->based && cand_near(w, cd->w0, n_w, cd->spread);
@@ -369,7 +363,7 @@ static const float *side_max(struct lstate *S, bool rows)
 		 * narrower spreads (each the square root of the last) a few times,
 		 * then the layer goes without */
 		if (got == FRESH_NONE)
-			full_pass(S, rows ? cd->mx : NULL, rows ? NULL : cd->mx);
+			rows_read(S, 0, r0, r1);
 		if (!build) {
 			cand_unlisted(cd, w, n_w);
 			return cd->mx;
@@ -391,7 +385,7 @@ static const float *side_max(struct lstate *S, bool rows)
  * before any scale has moved. */
 static void both_max(struct lstate *S)
 {
-	full_pass(S, S->rows.mx, S->cols.mx);
+	rows_read(S, 0, S->rows.mx, S->cols.mx);
 	cand_unlisted(&S->rows, S->b, S->n_col);
 	cand_unlisted(&S->cols, S->a, S->t.d0);
 }
@@ -617,9 +611,9 @@ static bool has_half_limits(const struct eq *q, uint32_t r)
 	return q->cap_lo != NULL && q->cap_lo[r] != NULL;
 }
 
-static double over(bool on, double t)
+static double over(double t)
 {
-	return on ? t * sqrt(t) : t;
+	return t * sqrt(t);
 }
 
 /* The float16 limits of region r under the current scales into lo, hi. */
@@ -668,11 +662,11 @@ static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 	half_limits(q, r, b->lo, b->hi);
 	if (mid == GRAPH_NONE) {
 		for (c = 0; c < rg->n_ch; c++) {
-			double ratio = rp[c] / rq[c], x;
+			double t = sqrt(rp[c] / rq[c]), x;
 
 			if (!usable(rp[c]) || !usable(rq[c]))
 				continue;
-			x = half_clamp(q, r, c, rp[c], rq[c], b->lo[c], b->hi[c], s[c], s[c] * over(ov, sqrt(ratio)));
+			x = half_clamp(q, r, c, rp[c], rq[c], b->lo[c], b->hi[c], s[c], s[c] * (ov ? over(t) : t));
 
 			worst = fmax(worst, move_scale(max, &s[c], x));
 		}
@@ -699,8 +693,8 @@ static double balance(struct eq *q, uint32_t r, struct bscratch *b)
 			gm = stats_cbrt(x1 * x2 * x3);
 			/* the float16 window of the outer layers (the depthwise one's
 			 * moves with both scales: the writer's overflow check guards it) */
-			x1 = ov ? s[a] * over(ov, x1 / gm / s[a]) : x1 / gm;
-			x3 = ov ? s2[bb] * over(ov, gm / x3 / s2[bb]) : gm / x3;
+			x1 = ov ? s[a] * over(x1 / gm / s[a]) : x1 / gm;
+			x3 = ov ? s2[bb] * over(gm / x3 / s2[bb]) : gm / x3;
 			x1 = half_clamp(q, r, a, rp[a], 0, b->lo[a], b->hi[a], s[a], x1);
 			x3 = half_clamp(q, r2, bb, 0, rq2[bb], b->lo2[bb], b->hi2[bb], s2[bb], x3);
 			worst = fmax(worst, move_scale(max, &s[a], x1));
