@@ -571,7 +571,6 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	struct graph_model *gm;
 	struct cle_plan *plan = NULL, *trial[2] = {NULL, NULL}; /* batch norm folded, kept */
 	struct cle_run *run = NULL, *first[2] = {NULL, NULL};
-	const struct cle_run *prior = NULL;
 	struct cle_result res;
 	struct graph_save gs;
 	enum cle_status st;
@@ -590,33 +589,32 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	/* automatic: batch norm folded or kept, whichever the estimate prefers
 	 * after one round of each (the rounds after it move the estimate far
 	 * less than the choice does: the same choice as after all of them on
-	 * every model measured), then solved in full; kept in float16 models,
-	 * where folding would round every weight; balancing, which has no
-	 * estimate, folds (as the reference does) */
+	 * every model measured), the chosen trial then solved in full; kept in
+	 * float16 models, where folding would round every weight; balancing,
+	 * which has no estimate, folds (as the reference does) */
 	if (o->bn_auto && o->cle.objective == CLE_OBJECTIVE_NOISE &&
 	    (st = plan_bn(gm, o, CLE_BN_FOLD, a, &trial[0], e)) == CLE_OK && !folds_bn(trial[0], &half)) {
 		plan = trial[0]; /* nothing to choose */
 		trial[0] = NULL;
 	} else if (st == CLE_OK && trial[0] != NULL) {
-		trial[0]->cfg.max_rounds = 1;
-		if ((st = cle_run_solve(&first[0], trial[0], NULL, o->progress, o->progress_ud, e)) != CLE_OK ||
-		    (st = plan_bn(gm, o, CLE_BN_KEEP, a, &trial[1], e)) != CLE_OK)
+		int k;
+
+		if ((st = cle_run_solve(&first[0], trial[0], NULL, 1, o->progress, o->progress_ud, e)) != CLE_OK ||
+		    (st = plan_bn(gm, o, CLE_BN_KEEP, a, &trial[1], e)) != CLE_OK ||
+		    (st = cle_run_solve(&first[1], trial[1], first[0], 1, o->progress, o->progress_ud, e)) != CLE_OK)
 			goto fail;
-		trial[1]->cfg.max_rounds = 1;
-		if ((st = cle_run_solve(&first[1], trial[1], first[0], o->progress, o->progress_ud, e)) != CLE_OK)
-			goto fail;
-		if (half || cle_run_result(first[1])->est_after >= cle_run_result(first[0])->est_after) {
-			bn = CLE_BN_KEEP;
-			other = half ? 0 : cle_run_result(first[0])->est_after;
-		} else {
-			other = cle_run_result(first[1])->est_after;
-			cle_run_free(first[1]); /* the folded trial borrows nothing from it */
-			first[1] = NULL;
-		}
-		prior = first[bn == CLE_BN_KEEP]; /* its reads are the ones this plan makes */
+		k = half || cle_run_result(first[1])->est_after >= cle_run_result(first[0])->est_after;
+		other = half ? 0 : cle_run_result(first[!k])->est_after;
+		plan = trial[k]; /* goes on from its trial (cle_run_write) */
+		run = first[k];
+		trial[k] = NULL;
+		first[k] = NULL;
+		cle_run_free(first[1]); /* the kept trial's reads borrow from the folded one's */
+		first[1] = NULL;
 	}
-	if (st == CLE_OK && (plan != NULL || (st = plan_bn(gm, o, bn, a, &plan, e)) == CLE_OK) &&
-	    (st = cle_run_solve(&run, plan, prior, o->progress, o->progress_ud, e)) == CLE_OK)
+	if (st == CLE_OK && run == NULL && (plan != NULL || (st = plan_bn(gm, o, bn, a, &plan, e)) == CLE_OK))
+		st = cle_run_solve(&run, plan, NULL, 0, o->progress, o->progress_ud, e);
+	if (st == CLE_OK)
 		plan->bn_alternative = other;
 	if (st == CLE_OK && (st = cle_run_write(run, sink, &gs, &res, e)) == CLE_OK) {
 		report_equalize(out, plan, &res, nothing_to_equalize(gm, plan, &res, why, sizeof why),

@@ -491,37 +491,98 @@ static enum cle_status measure_layers(struct eq *q)
 	return CLE_OK;
 }
 
-/* The scales: balanced ranges, or the least estimated noise, within
- * float16's range where a region holds float16 tensors. */
-static enum cle_status solve(struct eq *q)
-{
-	double before = q->reads, pass = 0;
-	enum cle_status st;
-	uint32_t li;
-
-	for (li = 0; li < q->p->n_layers; li++)
-		if (q->ls[li].active)
-			pass += (double)q->ls[li].t.d0 * (double)q->ls[li].t.d1;
-
-	if (q->p->cfg.objective == CLE_OBJECTIVE_BALANCE) {
-		if ((st = stats_half_caps(q)) == CLE_OK)
-			st = balance_run(q);
-	} else if ((st = stats_run(q)) == CLE_OK && (st = stats_half_caps(q)) == CLE_OK) {
-		st = noise_run(q);
-	}
-	q->res->passes = pass > 0 ? (q->reads - before) / pass : 0;
-	return st != CLE_OK ? st : balance_finish(q);
-}
-
 /* A run between its two halves: solved, not yet written. */
 struct cle_run {
 	struct eq q;
 	struct cle_result res;
 	const struct cle_alloc *a;
+	double reads0, pass; /* entries read before the solve; entries in one read of every weight */
+	bool open;           /* a trial: its rounds go on in cle_run_resume */
 };
 
+/* The scales: balanced ranges, or the least estimated noise (its first
+ * `rounds` rounds), within float16's range where a region holds float16
+ * tensors. */
+static enum cle_status solve(struct cle_run *run, int rounds)
+{
+	struct eq *q = &run->q;
+	enum cle_status st;
+	uint32_t li;
+
+	run->reads0 = q->reads;
+	for (li = 0; li < q->p->n_layers; li++)
+		if (q->ls[li].active)
+			run->pass += (double)q->ls[li].t.d0 * (double)q->ls[li].t.d1;
+	if (q->p->cfg.objective == CLE_OBJECTIVE_BALANCE)
+		return (st = stats_half_caps(q)) != CLE_OK ? st : balance_run(q);
+	if ((st = stats_run(q)) != CLE_OK || (st = stats_half_caps(q)) != CLE_OK)
+		return st;
+	return noise_rounds(q, rounds);
+}
+
+/* After the rounds: the final scales and what they leave. */
+static enum cle_status solve_end(struct cle_run *run)
+{
+	struct eq *q = &run->q;
+
+	if (q->p->cfg.objective == CLE_OBJECTIVE_NOISE)
+		noise_end(q);
+	run->res.passes = run->pass > 0 ? (q->reads - run->reads0) / run->pass : 0;
+	return balance_finish(q);
+}
+
+/* A trial's estimate as if its rounds were all it had (solve_end's),
+ * then all solve_end changed put back, so that cle_run_resume goes on as
+ * one run would have: the scales (the ranges they made stale marked so),
+ * each region's verdict, the float16 limits hit, the result. */
+static enum cle_status trial_estimate(struct cle_run *run)
+{
+	struct eq *q = &run->q;
+	const struct cle_plan *p = q->p;
+	struct cle_result keep = run->res;
+	struct cle_layer_result *layers = eq_alloc(q, p->n_layers + 1, sizeof *layers);
+	uint8_t *scaling = eq_alloc(q, p->n_regions + 1, 1), **hit = eq_alloc(q, p->n_regions + 1, sizeof *hit);
+	double **s = eq_alloc(q, p->n_regions + 1, sizeof *s);
+	enum cle_status st;
+	uint32_t r;
+	size_t n;
+
+	if (layers == NULL || scaling == NULL || hit == NULL || s == NULL)
+		return eq_nomem(q);
+	memcpy(layers, run->res.layers, p->n_layers * sizeof *layers);
+	memcpy(scaling, run->res.scaling, p->n_regions);
+	for (r = 0; r < p->n_regions; r++) {
+		n = p->regions[r].n_ch;
+		if (q->s[r] != NULL && (s[r] = eq_alloc(q, n, sizeof **s)) == NULL)
+			return eq_nomem(q);
+		if (q->s[r] != NULL)
+			memcpy(s[r], q->s[r], n * sizeof **s);
+		if (q->cap_hit != NULL && q->cap_hit[r] != NULL && (hit[r] = eq_alloc(q, n, 1)) == NULL)
+			return eq_nomem(q);
+		if (hit[r] != NULL)
+			memcpy(hit[r], q->cap_hit[r], n);
+	}
+	if ((st = solve_end(run)) != CLE_OK)
+		return st;
+	keep.est_before = run->res.est_before;
+	keep.est_after = run->res.est_after;
+	for (r = 0; r < p->n_regions; r++) {
+		n = p->regions[r].n_ch;
+		if (s[r] != NULL && memcmp(s[r], q->s[r], n * sizeof **s) != 0) {
+			memcpy(q->s[r], s[r], n * sizeof **s);
+			balance_mark_dirty(q, &p->regions[r]);
+		}
+		if (hit[r] != NULL)
+			memcpy(q->cap_hit[r], hit[r], n);
+	}
+	memcpy(run->res.layers, layers, p->n_layers * sizeof *layers);
+	memcpy(run->res.scaling, scaling, p->n_regions);
+	run->res = keep;
+	return CLE_OK;
+}
+
 enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, const struct cle_run *prior,
-			      cle_progress_fn progress_fn, void *progress_ud, struct cle_error *e)
+			      int rounds, cle_progress_fn progress_fn, void *progress_ud, struct cle_error *e)
 {
 	const struct cle_alloc *a = p->arena.a;
 	struct cle_run *run = cle_calloc(a, 1, sizeof *run);
@@ -532,6 +593,7 @@ enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, const st
 	if (run == NULL)
 		return cle_errorf(e, CLE_E_NOMEM, "out of memory equalizing the model");
 	run->a = a;
+	run->open = rounds > 0 && p->cfg.objective == CLE_OBJECTIVE_NOISE;
 	q = &run->q;
 	q->p = p;
 	q->prior = prior != NULL ? &prior->q : NULL;
@@ -547,7 +609,10 @@ enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, const st
 	q->s = eq_alloc(q, p->n_regions, sizeof *q->s);
 	if (run->res.layers == NULL || run->res.scaling == NULL || q->ls == NULL || q->s == NULL)
 		st = eq_nomem(q);
-	else if ((st = read_weights(q)) == CLE_OK && (st = solve(q)) == CLE_OK)
+	else if ((st = read_weights(q)) == CLE_OK &&
+		 (st = solve(run, run->open ? rounds : cle_round_limit(&p->cfg))) == CLE_OK)
+		st = run->open ? trial_estimate(run) : solve_end(run);
+	if (st == CLE_OK && !run->open)
 		st = settle_layers(q);
 	if (st != CLE_OK) {
 		cle_run_free(run);
@@ -555,6 +620,20 @@ enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p, const st
 	}
 	*out = run;
 	return CLE_OK;
+}
+
+enum cle_status cle_run_resume(struct cle_run *run, struct cle_error *e)
+{
+	struct eq *q = &run->q;
+	enum cle_status st;
+
+	q->e = e;
+	if (!run->open)
+		return CLE_OK;
+	run->open = false;
+	if ((st = noise_rounds(q, cle_round_limit(&q->p->cfg))) != CLE_OK || (st = solve_end(run)) != CLE_OK)
+		return st;
+	return settle_layers(q);
 }
 
 const struct cle_result *cle_run_result(const struct cle_run *run)
@@ -568,8 +647,7 @@ enum cle_status cle_run_write(struct cle_run *run, const struct onnx_sink *sink,
 	struct eq *q = &run->q;
 	enum cle_status st;
 
-	q->e = e;
-	if ((st = measure_layers(q)) != CLE_OK || (st = write_model(q, sink, gs)) != CLE_OK ||
+	if ((st = cle_run_resume(run, e)) != CLE_OK || (st = measure_layers(q)) != CLE_OK || (st = write_model(q, sink, gs)) != CLE_OK ||
 	    (st = totals(q)) != CLE_OK)
 		return st;
 	eq_progress(q, "done", 1);
@@ -593,7 +671,7 @@ enum cle_status cle_equalize(struct cle_plan *p, const struct onnx_sink *sink,
 	enum cle_status st;
 
 	memset(res, 0, sizeof *res);
-	if ((st = cle_run_solve(&run, p, NULL, progress_fn, progress_ud, e)) != CLE_OK)
+	if ((st = cle_run_solve(&run, p, NULL, 0, progress_fn, progress_ud, e)) != CLE_OK)
 		return st;
 	st = cle_run_write(run, sink, gs, res, e);
 	cle_run_free(run);

@@ -205,11 +205,16 @@ struct cle_result {
  * (NULL: none): an earlier run on another plan of the same model, whose
  * reads of the same weights this run borrows (their abs-max over each
  * window; the statistics' weight sums where their inputs are the same):
- * it must outlive this run. */
+ * it must outlive this run.  rounds > 0 (the noise objective): a trial,
+ * only the first rounds made, the estimate as if they were all;
+ * cle_run_resume (or cle_run_write) makes the rest, to the scales one
+ * call with rounds = 0 would have chosen. */
 struct cle_run;
 CLE_NODISCARD enum cle_status cle_run_solve(struct cle_run **out, struct cle_plan *p,
-					    const struct cle_run *prior, cle_progress_fn progress,
-					    void *progress_ud, struct cle_error *e);
+					    const struct cle_run *prior, int rounds,
+					    cle_progress_fn progress, void *progress_ud,
+					    struct cle_error *e);
+CLE_NODISCARD enum cle_status cle_run_resume(struct cle_run *run, struct cle_error *e);
 const struct cle_result *cle_run_result(const struct cle_run *run);
 CLE_NODISCARD enum cle_status cle_run_write(struct cle_run *run, const struct onnx_sink *sink,
 					    const struct graph_save *gs, struct cle_result *res,

@@ -116,6 +116,7 @@ struct eq {
 	 * float16's normal range (stats_half_caps), and the channels a limit held */
 	double **cap_lo, **cap_hi;
 	uint8_t **cap_hit;
+	struct noise *noise;    /* the noise objective's search between its rounds (cle_noise.c) */
 };
 
 /* ---- cle_layer.c ---- */
@@ -222,8 +223,13 @@ CLE_NODISCARD enum cle_status stats_half_caps(struct eq *q);
  * signal, summed over the layers, under the current scales. */
 double noise_total(struct eq *q);
 /* Moves each region's scales to lower the estimate, region by region,
- * until it stops falling; res->rounds, est_before, est_after. */
-CLE_NODISCARD enum cle_status noise_run(struct eq *q);
+ * round by round, until it stops falling or `limit` rounds are made in
+ * all: a later call goes on from where an earlier one stopped;
+ * res->rounds. */
+CLE_NODISCARD enum cle_status noise_rounds(struct eq *q, int limit);
+/* After the rounds: regions that gain too little left alone, scales
+ * rounded where they must be powers of two; res->est_before, est_after. */
+void noise_end(struct eq *q);
 
 /* ---- cle_bias.c ---- */
 /* BN fold factors k = gamma / sqrt(var + eps); false if a variance is unusable. */

@@ -632,59 +632,78 @@ static bool calm(const struct eq *q, const struct calm *c, uint32_t r)
 	return true;
 }
 
-enum cle_status noise_run(struct eq *q)
+/* The search's state between its rounds (a trial's rounds go on later:
+ * cle_run_resume). */
+struct noise {
+	struct problem pb;
+	struct calm cm;
+	double *I, *O, before, now;
+	int round;  /* rounds made */
+	bool done;  /* the last one lowered the estimate by less than the tolerance */
+};
+
+enum cle_status noise_rounds(struct eq *q, int limit)
 {
 	const struct cle_plan *p = q->p;
-	struct problem pb;
-	struct calm cm = { 1, NULL, NULL, NULL };
-	double *I, *O, before, now, pc;
+	struct noise *ns = q->noise;
 	enum cle_status st;
 	enum visit v;
 	uint32_t r;
-	int round, limit = cle_round_limit(&p->cfg);
+	double pc;
 
-	if ((st = problem_alloc(q, &pb, &I, &O)) != CLE_OK)
-		return st;
-	cm.moved = eq_alloc(q, p->n_regions, sizeof *cm.moved);
-	cm.still = eq_alloc(q, p->n_regions, sizeof *cm.still);
-	cm.held = eq_alloc(q, p->n_regions, sizeof *cm.held);
-	if (cm.moved == NULL || cm.still == NULL || cm.held == NULL)
-		return eq_nomem(q);
-	pb.smax = eq_max_scale(q);
-	pb.smin = 1 / pb.smax;
-	before = now = noise_sum(q, I, &pc, true);
-	for (round = 0; round < limit; round++) {
+	if (ns == NULL) {
+		if ((ns = q->noise = eq_alloc(q, 1, sizeof *ns)) == NULL)
+			return eq_nomem(q);
+		if ((st = problem_alloc(q, &ns->pb, &ns->I, &ns->O)) != CLE_OK)
+			return st;
+		ns->cm.clock = 1;
+		ns->cm.moved = eq_alloc(q, p->n_regions, sizeof *ns->cm.moved);
+		ns->cm.still = eq_alloc(q, p->n_regions, sizeof *ns->cm.still);
+		ns->cm.held = eq_alloc(q, p->n_regions, sizeof *ns->cm.held);
+		if (ns->cm.moved == NULL || ns->cm.still == NULL || ns->cm.held == NULL)
+			return eq_nomem(q);
+		ns->pb.smax = eq_max_scale(q);
+		ns->pb.smin = 1 / ns->pb.smax;
+		ns->before = ns->now = noise_sum(q, ns->I, &pc, true);
+	}
+	for (; !ns->done && ns->round < limit; ns->round++) {
+		struct calm *cm = &ns->cm;
 		double f;
 
 		for (r = 0; r < p->n_regions; r++) {
-			if (q->s[r] == NULL || calm(q, &cm, r))
+			if (q->s[r] == NULL || calm(q, cm, r))
 				continue;
-			v = noise_region(q, r, &pb, I, O, &q->res->scaling[r], cm.held[r]);
-			cm.held[r] = v == VISIT_HELD;
+			v = noise_region(q, r, &ns->pb, ns->I, ns->O, &q->res->scaling[r], cm->held[r]);
+			cm->held[r] = v == VISIT_HELD;
 			if (v == VISIT_MOVED)
-				cm.moved[r] = ++cm.clock, cm.still[r] = 0;
+				cm->moved[r] = ++cm->clock, cm->still[r] = 0;
 			else
-				cm.still[r] = cm.clock;
+				cm->still[r] = cm->clock;
 		}
-		f = noise_sum(q, I, &pc, false);
-		q->res->rounds = round + 1;
-		if (!eq_progress(q, "balance", (double)(round + 1) / limit))
+		f = noise_sum(q, ns->I, &pc, false);
+		q->res->rounds = ns->round + 1;
+		if (!eq_progress(q, "balance", (double)(ns->round + 1) / cle_round_limit(&p->cfg)))
 			return cle_errorf(q->e, CLE_E_CANCELLED, "cancelled");
-		if (!(f < now * (1 - p->cfg.tolerance))) {
-			now = fmin(f, now);
-			break;
-		}
-		now = f;
+		ns->done = !(f < ns->now * (1 - p->cfg.tolerance));
+		ns->now = ns->done ? fmin(f, ns->now) : f;
 	}
-	keep_clear_gains(q, &pb, I, O);
-	now = noise_sum(q, I, &pc, false);
-	if (eq_pow2(q)) {
-		for (r = 0; r < p->n_regions; r++)
-			if (q->s[r] != NULL)
-				round_region(q, r, &pb, I, O);
-		now = noise_sum(q, I, &pc, false);
-	}
-	q->res->est_before = before > 0 ? -10 * log10(before) : 0;
-	q->res->est_after = now > 0 ? -10 * log10(now) : 0;
 	return CLE_OK;
+}
+
+void noise_end(struct eq *q)
+{
+	struct noise *ns = q->noise;
+	double now, pc;
+	uint32_t r;
+
+	keep_clear_gains(q, &ns->pb, ns->I, ns->O);
+	now = noise_sum(q, ns->I, &pc, false);
+	if (eq_pow2(q)) {
+		for (r = 0; r < q->p->n_regions; r++)
+			if (q->s[r] != NULL)
+				round_region(q, r, &ns->pb, ns->I, ns->O);
+		now = noise_sum(q, ns->I, &pc, false);
+	}
+	q->res->est_before = ns->before > 0 ? -10 * log10(ns->before) : 0;
+	q->res->est_after = now > 0 ? -10 * log10(now) : 0;
 }

@@ -99,6 +99,23 @@ test('the default: the estimate of the INT8 noise never rises, batch norm folded
   assert.ok(report.totals.estimated_sqnr_db_other_batch_norm < report.totals.estimated_sqnr_db_after);
 });
 
+test('--batch-norm=auto goes on from its chosen trial to the file that mode given alone writes', () => {
+  // the trials make one round each; the chosen one's rounds go on from
+  // there (cle_run_resume), after the trial's estimate put back what it moved
+  let checked = 0;
+  for (const file of [...models.filter((n) => n.includes('_bn')).map(fixture), realModels['ppocr-cls']]) {
+    const auto = equalize(file);
+    const t = auto.report.totals;
+    if (t.bn_folded === 0 && t.bn_rescaled === 0) continue;
+    const alone = equalize(file, t.bn_folded > 0 ? '--batch-norm=fold' : '--batch-norm=keep');
+    assert.ok(readFileSync(auto.out).equals(readFileSync(alone.out)), `${file}: bn_folded ${t.bn_folded}`);
+    assert.equal(t.rounds, alone.report.totals.rounds, file);
+    assert.equal(t.estimated_sqnr_db_after, alone.report.totals.estimated_sqnr_db_after, file);
+    checked++;
+  }
+  assert.ok(checked >= 5, `${checked} models with batch norm`);
+});
+
 test('high-bias absorption (--hbf): applied where exact enough, error within the documented bound', async () => {
   let absorbed = 0;
   for (const name of models) {
