@@ -26,6 +26,8 @@
 /* (absmax / 127)^2 / 12 per absmax^2: the noise of one rounded weight. */
 #define STEP_NOISE (1.0 / (127.0 * 127.0 * 12.0))
 #define INNER_STEPS 8
+/* The shortest step a region's move tries: 2^-SHORTEST of the way. */
+#define SHORTEST 6
 /* A consumer's per-channel estimate may rise to this times what it was:
  * per-channel INT8 loses at most about 1.1 dB for the per-tensor gain. */
 #define PC_BUDGET 1.3
@@ -51,6 +53,8 @@ struct problem {
 	float *keep;                     /* the consumers' output maxima before a trial move */
 	size_t keep_per;                 /* room for one consumer's there */
 	unsigned *stale;                 /* the members' stale bits before it */
+	float *kept;                     /* the same at the last step within budget (longest_step) */
+	unsigned *kept_stale;
 	double *from;                    /* the consumers' per-channel estimates before it (2 each) */
 };
 
@@ -408,22 +412,27 @@ static bool budget_from(struct eq *q, uint32_t r, struct problem *pb, double *I)
 	return true;
 }
 
-/* Region r's scales alpha of the way from pb->t to pb->s (in log
- * scales): are its consumers within budget there?  (rising: as
- * within_budget.) */
-static bool budget_at(struct eq *q, uint32_t r, const struct problem *pb, double *I, double alpha,
-		      bool *rising)
+/* Region r's scales 2^-k of the way from pb->t to pb->s (in log scales). */
+static void step_point(struct eq *q, uint32_t r, const struct problem *pb, int k)
 {
 	double *s = q->s[r];
 	size_t c;
+	int j;
 
 	for (c = 0; c < pb->n_ch; c++) {
-		double x = pb->s[c] / pb->t[c], a;
+		double x = pb->s[c] / pb->t[c];
 
-		for (a = alpha; a < 1; a *= 2) /* x^alpha, alpha = 2^-k: square roots, exact on every target */
+		for (j = 0; j < k; j++) /* x^(2^-k): square roots, exact on every target */
 			x = sqrt(x);
 		s[c] = pb->t[c] * x;
 	}
+}
+
+/* Region r's scales 2^-k of the way: are its consumers within budget
+ * there?  (rising: as within_budget.) */
+static bool budget_at(struct eq *q, uint32_t r, const struct problem *pb, double *I, int k, bool *rising)
+{
+	step_point(q, r, pb, k);
 	return within_budget(q, r, I, pb, rising);
 }
 
@@ -449,6 +458,62 @@ static void trial_state(struct eq *q, uint32_t r, struct problem *pb, bool hold)
 	}
 }
 
+/* The consumers' output ranges at the step that last kept the budget
+ * (save), and back to them with the scales of that step (!save): the
+ * steps tried after it read only those (and marked the producers' stale,
+ * as every step does). */
+static void kept_state(struct eq *q, uint32_t r, struct problem *pb, bool save, int k)
+{
+	const struct cle_region *rg = &q->p->regions[r];
+	uint32_t i;
+
+	if (!save)
+		step_point(q, r, pb, k);
+	for (i = 0; i < rg->n_consumers; i++) {
+		float *keep = pb->kept + i * pb->keep_per;
+
+		if (save)
+			pb->kept_stale[i] = balance_save(q, rg->consumers[i], SIDE_OUT, keep);
+		else
+			balance_restore(q, rg->consumers[i], SIDE_OUT, keep, pb->kept_stale[i]);
+	}
+}
+
+/* The longest step 2^-k, k <= SHORTEST, within the consumers' budget, or
+ * -1: each consumer's per-channel estimate is convex along the way too,
+ * within budget where it starts, so the steps within it are the shorter
+ * ones from some k on.  Tried from k0, the step the region's last move
+ * took (most often it takes about the same again): longer ones while they
+ * keep the budget, else shorter ones; when the full step breaks it, the
+ * shortest next (breaking the budget there, the region is held without
+ * the steps between).  The region's scales end at the step found, its
+ * consumers' ranges read there. */
+static int longest_step(struct eq *q, uint32_t r, struct problem *pb, double *I, int k0)
+{
+	int pass = SHORTEST + 1, fail = -1, k = k0, last = k0; /* within budget from pass on, not up to fail */
+	bool gate = false;
+
+	while (fail + 1 < pass) {
+		last = k;
+		if (budget_at(q, r, pb, I, k, NULL)) {
+			pass = k;
+			if (fail + 1 < pass)
+				kept_state(q, r, pb, true, k);
+			k = gate ? fail + 1 : pass - 1;
+		} else {
+			fail = k;
+			gate = k == 0 && pass > SHORTEST;
+			k = gate ? SHORTEST : fail + 1;
+		}
+		gate = gate && k == SHORTEST;
+	}
+	if (pass > SHORTEST)
+		return -1;
+	if (last != pass)
+		kept_state(q, r, pb, false, pass);
+	return pass;
+}
+
 /* What a region's visit did with its scales. */
 enum visit { VISIT_STILL, VISIT_MOVED, VISIT_HELD };
 
@@ -457,14 +522,16 @@ enum visit { VISIT_STILL, VISIT_MOVED, VISIT_HELD };
  * held where they were by the budget, or left (nothing to gain).  A
  * region held at its last visit (was_held) most likely is again: its
  * shortest step is tried first, and when that breaks the budget clearly
- * and more than where it starts, the full step would too, unread. */
+ * and more than where it starts, the full step would too, unread.  *last:
+ * the step its last move took (2^-*last of the way), where the search
+ * for this one starts. */
 static enum visit noise_region(struct eq *q, uint32_t r, struct problem *pb, double *I, double *O,
-			       uint8_t *scaling, bool was_held)
+			       uint8_t *scaling, bool was_held, uint8_t *last)
 {
-	double *s = q->s[r], before, now, alpha;
+	double *s = q->s[r], before, now;
 	bool rising = false, held;
 	size_t c;
-	int i;
+	int i, k;
 
 	gather(q, r, pb, I, O);
 	memcpy(pb->s, s, pb->n_ch * sizeof *s);
@@ -484,21 +551,14 @@ static enum visit noise_region(struct eq *q, uint32_t r, struct problem *pb, dou
 	/* the estimate is convex: on the way (in log scales) it falls all along */
 	memcpy(pb->t, s, pb->n_ch * sizeof *s);
 	trial_state(q, r, pb, true);
-	held = was_held && budget_from(q, r, pb, I) && !budget_at(q, r, pb, I, 1.0 / 64, &rising) && rising;
-	for (alpha = 1; !held && alpha >= 1.0 / 64; alpha /= 2) {
-		/* each consumer's per-channel estimate is convex along the way too:
-		 * within budget where it starts, over budget at the shortest step
-		 * means over at every longer one (tried second, it spares a held
-		 * region the steps between) */
-		if (alpha == 0.5 && !budget_at(q, r, pb, I, 1.0 / 64, NULL))
-			break;
-		if (budget_at(q, r, pb, I, alpha, NULL)) {
-			*scaling |= alpha < 1 ? CLE_SCALED_PART : CLE_SCALED_FULL;
-			for (c = 0; q->cap_hit != NULL && q->cap_hit[r] != NULL && c < pb->n_ch; c++)
-				q->cap_hit[r][c] = (pb->clo[c] > pb->smin && s[c] <= pb->clo[c] * (1 + 1e-9)) ||
-					(pb->chi[c] < pb->smax && s[c] >= pb->chi[c] * (1 - 1e-9));
-			return VISIT_MOVED;
-		}
+	held = was_held && budget_from(q, r, pb, I) && !budget_at(q, r, pb, I, SHORTEST, &rising) && rising;
+	if (!held && (k = longest_step(q, r, pb, I, *last)) >= 0) {
+		*last = (uint8_t)k;
+		*scaling |= k > 0 ? CLE_SCALED_PART : CLE_SCALED_FULL;
+		for (c = 0; q->cap_hit != NULL && q->cap_hit[r] != NULL && c < pb->n_ch; c++)
+			q->cap_hit[r][c] = (pb->clo[c] > pb->smin && s[c] <= pb->clo[c] * (1 + 1e-9)) ||
+				(pb->chi[c] < pb->smax && s[c] >= pb->chi[c] * (1 - 1e-9));
+		return VISIT_MOVED;
 	}
 	*scaling |= CLE_SCALED_HELD;
 	memcpy(s, pb->t, pb->n_ch * sizeof *s);
@@ -587,11 +647,13 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 	pb->chi = eq_alloc(q, most_ch, sizeof(double));
 	pb->keep = eq_alloc(q, (size_t)mq * pb->keep_per, sizeof(float));
 	pb->stale = eq_alloc(q, (size_t)mp + mq, sizeof(unsigned));
+	pb->kept = eq_alloc(q, (size_t)mq * pb->keep_per, sizeof(float));
+	pb->kept_stale = eq_alloc(q, mq, sizeof(unsigned));
 	pb->from = eq_alloc(q, 2 * (size_t)mq, sizeof(double));
 	*I = eq_alloc(q, most_out, sizeof **I);
 	*O = eq_alloc(q, most_in, sizeof **O);
 	if (!pb->p || !pb->q || !pb->A || !pb->lo || !pb->B || !pb->hi || !pb->s || !pb->t || !pb->clo ||
-	    !pb->chi || !pb->keep || !pb->stale || !pb->from || !*I || !*O)
+	    !pb->chi || !pb->keep || !pb->stale || !pb->kept || !pb->kept_stale || !pb->from || !*I || !*O)
 		return eq_nomem(q);
 	for (k = 0; k < (size_t)mp + mq; k++) {
 		all = k < mp ? &pb->p[k] : &pb->q[k - mp];
@@ -612,6 +674,7 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 struct calm {
 	uint32_t clock, *moved, *still;
 	uint8_t *held; /* per region: its last visit held it */
+	uint8_t *last; /* per region: the step its last move took (noise_region) */
 };
 
 static bool calm(const struct eq *q, const struct calm *c, uint32_t r)
@@ -660,7 +723,8 @@ enum cle_status noise_rounds(struct eq *q, int limit)
 		ns->cm.moved = eq_alloc(q, p->n_regions, sizeof *ns->cm.moved);
 		ns->cm.still = eq_alloc(q, p->n_regions, sizeof *ns->cm.still);
 		ns->cm.held = eq_alloc(q, p->n_regions, sizeof *ns->cm.held);
-		if (ns->cm.moved == NULL || ns->cm.still == NULL || ns->cm.held == NULL)
+		ns->cm.last = eq_alloc(q, p->n_regions, sizeof *ns->cm.last);
+		if (ns->cm.moved == NULL || ns->cm.still == NULL || ns->cm.held == NULL || ns->cm.last == NULL)
 			return eq_nomem(q);
 		ns->pb.smax = eq_max_scale(q);
 		ns->pb.smin = 1 / ns->pb.smax;
@@ -673,7 +737,8 @@ enum cle_status noise_rounds(struct eq *q, int limit)
 		for (r = 0; r < p->n_regions; r++) {
 			if (q->s[r] == NULL || calm(q, cm, r))
 				continue;
-			v = noise_region(q, r, &ns->pb, ns->I, ns->O, &q->res->scaling[r], cm->held[r]);
+			v = noise_region(q, r, &ns->pb, ns->I, ns->O, &q->res->scaling[r], cm->held[r],
+					 &cm->last[r]);
 			cm->held[r] = v == VISIT_HELD;
 			if (v == VISIT_MOVED)
 				cm->moved[r] = ++cm->clock, cm->still[r] = 0;
