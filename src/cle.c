@@ -340,15 +340,14 @@ static enum cle_status sqnr_init(struct eq *q, const struct cle_layer *l, double
 	return s->ch_signal != NULL && s->ch_noise != NULL ? CLE_OK : eq_nomem(q);
 }
 
-/* Layer li's spreads and INT8 SQNR before (the BN-folded weights, one
- * read), its ranges for the report; the SQNR after is summed while the
- * weights are written. */
+/* Layer li's spreads, its ranges for the report, and its INT8 SQNR: the
+ * statistics before (the BN-folded weights) and after are summed while a
+ * changed layer's weights are written; an unchanged one's are read here. */
 static enum cle_status measure_layer(struct eq *q, uint32_t li)
 {
 	const struct cle_layer *l = &q->p->layers[li];
 	struct lstate *S = &q->ls[li];
 	struct cle_layer_result *R = &q->res->layers[li];
-	struct kernel_sqnr before;
 	enum cle_status st;
 
 	balance_layer_ranges(q, li, SIDE_OUT);
@@ -365,12 +364,12 @@ static enum cle_status measure_layer(struct eq *q, uint32_t li)
 		R->ranges_before = rb;
 		R->ranges_after = ra;
 	}
-	if ((st = sqnr_init(q, l, max_of(S->rout0, l->c_out) / 127.0, &before)) != CLE_OK ||
+	if ((st = sqnr_init(q, l, max_of(S->rout0, l->c_out) / 127.0, &S->sq0)) != CLE_OK ||
 	    (st = sqnr_init(q, l, max_of(S->rout, l->c_out) / 127.0, &S->sq)) != CLE_OK)
 		return st;
-	kernel_scale(&S->t, l->lead_out ? S->kf : NULL, l->lead_out ? NULL : S->kf, 0,
-		     l->d0 * l->d1 * l->k, NULL, &before);
-	R->sqnr_before = R->sqnr_after = sqnr_db(&before, l->c_out);
+	if (!S->changed)
+		kernel_scale(&S->t, l->lead_out ? S->kf : NULL, l->lead_out ? NULL : S->kf, 0,
+			     l->d0 * l->d1 * l->k, NULL, &S->sq0);
 	R->changed = S->changed;
 	if (S->changed)
 		q->bytes_total += l->d0 * l->d1 * l->k * S->esize;
@@ -407,6 +406,8 @@ static enum cle_status totals(struct eq *q)
 	for (i = 0; i < p->n_layers; i++) {
 		struct cle_layer_result *R = &res->layers[i];
 
+		if (q->ls[i].active) /* measured (measure_layer) */
+			R->sqnr_before = R->sqnr_after = sqnr_db(&q->ls[i].sq0, p->layers[i].c_out);
 		if (q->ls[i].changed)
 			R->sqnr_after = sqnr_db(&q->ls[i].sq, p->layers[i].c_out);
 		res->equalized += R->changed;

@@ -68,6 +68,7 @@ struct lstate {
 	struct cand rows, cols; /* shortcuts for later rounds (balance_layer_ranges) */
 	unsigned dirty;         /* enum side bits: ranges to recompute */
 	struct kernel_sqnr sq;  /* INT8 statistics of the rewritten weights */
+	struct kernel_sqnr sq0; /* ... of the weights before (BN folded), taken as they are rewritten */
 	/* data-free statistics (cle_stats.c), in the model's units */
 	double *e_in;           /* E[x^2] of each input feature (c_in) */
 	double *e_out;          /* E[y^2] of each output channel (c_out), BN folded */

@@ -13,8 +13,11 @@
 static enum cle_status fill_weights(void *ud, size_t off, uint8_t *dst, size_t n, struct cle_error *e)
 {
 	struct lstate *S = ud;
+	const struct cle_layer *l = &S->q->p->layers[S - S->q->ls];
 	size_t e0 = off / S->esize, e1 = (off + n) / S->esize;
 
+	/* the statistics before from the same piece, while it is in cache */
+	kernel_scale(&S->t, l->lead_out ? S->kf : NULL, l->lead_out ? NULL : S->kf, e0, e1, NULL, &S->sq0);
 	if (kernel_scale(&S->t, S->fa, S->fb, e0, e1, dst, &S->sq) != 0)
 		return cle_errorf(e, CLE_E_LIMIT,
 				  "rescaled weights overflow %s; lower --max-scale",
