@@ -674,8 +674,11 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
 struct calm {
 	uint32_t clock, *moved, *still;
 	uint8_t *held; /* per region: its last visit held it */
-	uint8_t *last; /* per region: the step its last move took (noise_region) */
+	uint8_t *last; /* per region: the step its last move took (noise_region), NEVER_MOVED */
+	uint8_t recent; /* the step the last move of any region took */
 };
+
+#define NEVER_MOVED 0xff
 
 static bool calm(const struct eq *q, const struct calm *c, uint32_t r)
 {
@@ -726,6 +729,7 @@ enum cle_status noise_rounds(struct eq *q, int limit)
 		ns->cm.last = eq_alloc(q, p->n_regions, sizeof *ns->cm.last);
 		if (ns->cm.moved == NULL || ns->cm.still == NULL || ns->cm.held == NULL || ns->cm.last == NULL)
 			return eq_nomem(q);
+		memset(ns->cm.last, NEVER_MOVED, p->n_regions);
 		ns->pb.smax = eq_max_scale(q);
 		ns->pb.smin = 1 / ns->pb.smax;
 		ns->before = ns->now = noise_sum(q, ns->I, &pc, true);
@@ -737,11 +741,14 @@ enum cle_status noise_rounds(struct eq *q, int limit)
 		for (r = 0; r < p->n_regions; r++) {
 			if (q->s[r] == NULL || calm(q, cm, r))
 				continue;
+			/* a region not moved yet starts from the step the last move took */
+			if (cm->last[r] == NEVER_MOVED)
+				cm->last[r] = cm->recent;
 			v = noise_region(q, r, &ns->pb, ns->I, ns->O, &q->res->scaling[r], cm->held[r],
 					 &cm->last[r]);
 			cm->held[r] = v == VISIT_HELD;
 			if (v == VISIT_MOVED)
-				cm->moved[r] = ++cm->clock, cm->still[r] = 0;
+				cm->moved[r] = ++cm->clock, cm->still[r] = 0, cm->recent = cm->last[r];
 			else
 				cm->still[r] = cm->clock;
 		}
