@@ -125,7 +125,12 @@ function timeit(fn, runs, warm = 0) {
  * (its module cache), which a user's first call does not have.  With ready,
  * prepare(size) first (api.js prepareRuntime, timed apart), as the page does
  * after a check.  Either way 300 ms idle before the call (the user reading
- * the check; V8 optimizes in the background).  Returns { firstMs, prepareMs }.
+ * the check; V8 optimizes in the background).  The input's pages are read
+ * once before it, untimed: on this VM the buffer readFileSync returns is not
+ * yet resident, and its first read costs about 1.6 ms a MB (150 ms on a 100 MB
+ * model), a cost of the caller's fresh buffer that the warm calls, which reuse
+ * theirs, do not pay (on the page, check() has read the same bytes before).
+ * Returns { firstMs, prepareMs }.
  */
 function firstCall(wasmPath, file, ready) {
   const out = sh(process.execPath, [fileURLToPath(import.meta.url), `--first-call=${wasmPath},${file},${ready ? 1 : 0}`]);
@@ -134,6 +139,8 @@ function firstCall(wasmPath, file, ready) {
 
 async function firstCallChild([wasmPath, file, ready]) {
   const bytes = readFileSync(file);
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i];
   const rt = await runtime(wasmPath);
   let t = now();
   if (ready === '1') prepareRuntime(rt, bytes.length);
@@ -141,7 +148,7 @@ async function firstCallChild([wasmPath, file, ready]) {
   await new Promise((resolve) => setTimeout(resolve, 300));
   t = now();
   rt.request('equalize', [], bytes);
-  process.stdout.write(JSON.stringify({ firstMs: now() - t, prepareMs }));
+  process.stdout.write(JSON.stringify({ firstMs: now() - t, prepareMs, sum }));
 }
 
 async function runtime(wasmPath) {
@@ -519,7 +526,9 @@ from bytes to bytes; **streamed**: the default equalize with its output
 handed over in pieces (\`onOutput\`), each written to a file as it comes
 (no new array), warm; **first call / warm** the default equalize of a new
 module and instance, in a new Node process (in this one V8 would reuse the
-code it optimized for the same bytes), best of the runs, over the warm one;
+code it optimized for the same bytes; the input's pages read once before,
+as the warm calls' input has been: see firstCall), best of the runs, over
+the warm one;
 **prepare()**: the same, readied by \`prepare(size)\` first (its time
 apart: the page calls it while the user reads the check), then its first
 call over the warm one;

@@ -91,9 +91,11 @@ const warmed = new WeakSet(); // the runtimes whose code the sample has warmed
  * call, the sample model equalized a few times (a new module runs baseline
  * code until its hot functions are optimized); then wasm memory grown so
  * that READY_PER_BYTE * n bytes lie beyond the top of C's heap (sbrk(0):
- * what the instance uses; between calls C holds next to nothing), every new
- * page written once, so that the operating system's zero-filling of fresh
- * pages is paid now rather than by the call.  C's allocator takes memory
+ * what the instance uses; between calls C holds next to nothing), and every
+ * page from that top to the readied end written once (those of the memory
+ * the instance began with too: 16 MiB, which the call's first blocks take),
+ * so that the operating system's zero-filling of fresh pages is paid now
+ * rather than by the call.  C's allocator takes memory
  * that is already there (free blocks under the top, then the pages above
  * it) before it grows it, so the pages an earlier call touched count: after
  * a check() of a 100 MB model, 140 MB of memory, this grows 50 MB rather
@@ -113,11 +115,14 @@ export function prepareRuntime(rt, n) {
   if (want > have) {
     try {
       rt.memory.grow(Math.ceil((want - have) / PAGE));
-      new Uint8Array(rt.memory.buffer, have).fill(0);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e; // the engine would not give that much
     }
   }
+  // every page above the heap's top written once (zeros: nothing lives there),
+  // those of the memory the instance began with too
+  const end = Math.min(want, rt.memory.buffer.byteLength);
+  if (end > top) new Uint8Array(rt.memory.buffer, top, end - top).fill(0);
   return { bytes: rt.memory.buffer.byteLength - top };
 }
 
