@@ -670,7 +670,8 @@ static enum cle_status problem_alloc(struct eq *q, struct problem *pb, double **
  * moves: a visit that left its scales where they were would do so again
  * until one of those regions moves, so it is not repeated.  The clock
  * counts moves; per region, when it last moved, and when a visit last
- * left it where it was (0: not since it moved). */
+ * left it where it was (0: not since it moved).  Beside it, what the
+ * visits learnt of the steps the budget allows (longest_step). */
 struct calm {
 	uint32_t clock, *moved, *still;
 	uint8_t *held; /* per region: its last visit held it */
