@@ -399,13 +399,16 @@ function targets(rows) {
     verdict(rows.every((r) => r.balImbalance <= 1e-3 && r.balPasses <= 8), rows) + `. ` +
     rows.map((r) => `${r.name} ${r.balRounds} rounds, ${fmt(r.balPasses, 1)} passes, ${fmt(r.balImbalance, 4)}`).join('; ') + '.');
   const fp = fl.filter((r) => r.minPyMs !== undefined);
-  // where handing out a new array of the output's size alone takes longer
-  // than the target allows the whole call, only the streamed call can meet it
+  // where our call path without CLE (bytes in, parsed, written unchanged, a
+  // new array out: the copy column), or a new array of the output's size
+  // alone, takes longer than the target allows the whole call, no equalize
+  // through this call path (nor any that hands out a new array) can meet it
+  // here; only the streamed call can
   const outOfReach = (rows, base, x) => {
-    const over = rows.filter((r) => r.freshMs > r[base] / x);
+    const over = rows.filter((r) => Math.max(r.copyMs, r.freshMs) > r[base] / x);
     return over.length === 0 ? '' : ` With the output in a new array the target is out of reach on this machine: ` +
-      over.map((r) => `${r.name}'s new array alone took ${fmt(r.freshMs, 0)} ms, the target allows the whole ` +
-        `call ${fmt(r[base] / x, 0)} ms`).join('; ') + '.';
+      over.map((r) => `${r.name}'s copy without CLE took ${fmt(r.copyMs, 0)} ms and a new array alone ` +
+        `${fmt(r.freshMs, 0)} ms, the target allows the whole call ${fmt(r[base] / x, 0)} ms`).join('; ') + '.';
   };
   if (python) {
     out.push(`- At least 4x faster than the minimal Python script: ` +
