@@ -4,8 +4,8 @@
 // shipped and an equalized copy (bench/interpolate.py: every scale raised to
 // alpha; alpha 0 is the model as shipped, 1 the copy), scored as
 // `npm run bench:quant` scores them (bench/quant_lib.mjs: same inputs, W8 per
-// tensor and per channel, means over dithered roundings), beside `shipped`
-// and `aimet-exact` of the same run, against issue 14's lines.
+// tensor and per channel, means over dithered roundings), beside `shipped`,
+// `aimet-exact` and `default` of the same run, against issue 14's lines.
 //
 //   node bench/headroom.mjs --model=silero-v5 [options]
 // options:
@@ -21,6 +21,9 @@
 //   --regions=a,b,...  Silero v5/v6 instead: every combination of these
 //                      alphas for the three encoder regions apart
 //   --dither=N         roundings per mean (default 8, as the tables)
+//   --family=NAME      score on these inputs instead of the model's own
+//                      (bench/quant_inputs.py; vad-heldout: Silero on clips
+//                      the choices were not made on)
 //   --quick            fewer inputs
 // Only for equalizations that rescale alone (interpolate.py refuses others).
 // bench/QUALITY.md's section "Headroom" has the runs and what they say.
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     else if (key === '--alphas') o.alphas = nums(val);
     else if (key === '--regions') o.regions = nums(val);
     else if (key === '--dither') o.dither = Math.max(1, Number(val) | 0);
+    else if (key === '--family') o.family = val;
     else if (a === '--quick') o.quick = true;
     else throw new Error(`unknown option '${a}' (see the top of bench/headroom.mjs)`);
   }
@@ -54,7 +58,7 @@ function parseArgs(argv) {
 function run(cmd, args, maxOk = 0) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.error) throw r.error;
-  if (r.status !== 0 && !(r.status <= maxOk)) throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
+  if (r.status === null || r.status > maxOk) throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
 }
 
 async function main() {
@@ -74,7 +78,7 @@ async function main() {
   const points = o.regions
     ? o.regions.flatMap((a) => o.regions.flatMap((b) => o.regions.map((c) => [a, b, c])))
     : o.alphas.map((a) => [a]);
-  const variants = [{ name: 'shipped' }, { name: 'aimet-exact', args: ['--reference', '--relu6=exact'] }];
+  const variants = [{ name: 'shipped' }, { name: 'aimet-exact', args: ['--reference', '--relu6=exact'] }, { name: 'default', args: [] }];
   for (const p of points) {
     const file = path.join(dir, `alpha_${p.join('_')}.onnx`);
     run(PY, [path.join(root, 'bench/interpolate.py'), from, toward, file, ...p.map(String)]);
@@ -82,21 +86,22 @@ async function main() {
   }
   const log = (line) => process.stderr.write(line + '\n');
   const r = await evaluate({
-    model: o.model, variants, modes: ['fp32', 'w8_tensor_dither', 'w8_channel_dither'],
+    model: o.model, family: o.family, variants, modes: ['fp32', 'w8_tensor_dither', 'w8_channel_dither'],
     quick: o.quick, dither: o.dither, workDir: dir, log: o.quick ? log : () => {},
   });
   const db = (v, m) => r.variants[v]?.[m]?.db;
-  const gain = (x) => { const d = dbDiff(x, t('aimet-exact')); return `${d >= 0 ? '+' : ''}${d.toFixed(1)}`; };
   const t = (v) => db(v, 'w8_tensor_dither');
   const c = (v) => db(v, 'w8_channel_dither');
+  const gain = (x) => { const d = dbDiff(x, t('aimet-exact')); return `${d >= 0 ? '+' : ''}${d.toFixed(1)}`; };
   // issue 14's lines, as tests/js/quality.test.mjs holds them
   const tLine = Math.max(t('shipped') - 0.2, t('aimet-exact') - 0.5);
   const cLine = c('shipped') - 1.5;
   const rows = points.map((p) => p.join(',')).map((v) => ({ v, fp32: db(v, 'fp32'), t: t(v), c: c(v) }));
   const L = [`${o.model}: from ${o.from ? `\`${o.from.join(' ')}\`` : 'the model as shipped'} toward ` +
     `\`${o.toward.join(' ') || 'the default'}\`, alpha ${o.regions ? 'per encoder region' : 'for every scale'}; ` +
-    `W8 means over ${o.dither} roundings. Lines: per tensor >= ${fmtDb(tLine)}, per channel >= ${fmtDb(cLine)} ` +
-    `(shipped ${fmtDb(t('shipped'))} / ${fmtDb(c('shipped'))}, aimet-exact ${fmtDb(t('aimet-exact'))} / ${fmtDb(c('aimet-exact'))}).`, '',
+    `W8 means over ${o.dither} roundings${o.family ? `, inputs ${o.family}` : ''}. Lines: per tensor >= ${fmtDb(tLine)}, per channel >= ${fmtDb(cLine)} ` +
+    `(W8 per tensor / per channel: shipped ${fmtDb(t('shipped'))} / ${fmtDb(c('shipped'))}, aimet-exact ` +
+    `${fmtDb(t('aimet-exact'))} / ${fmtDb(c('aimet-exact'))}, default ${fmtDb(t('default'))} / ${fmtDb(c('default'))}).`, '',
   '| alpha | FP32 | W8 per tensor | W8 per channel | per tensor − aimet-exact | both lines |', '|---|---:|---:|---:|---:|---|'];
   for (const x of rows) {
     L.push(`| ${x.v} | ${fmtDb(x.fp32)} | ${fmtDb(x.t)} | ${fmtDb(x.c)} | ${gain(x.t)} | ` +

@@ -71,6 +71,8 @@ def global_alpha(ta, tb, alpha):
 def silero_regions(ta, tb, alphas):
     for branch in ('then', 'else'):
         name = f'If_0_{branch}_branch__Inline_0__encoder.%d.reparam_conv.%s'
+        if any(name % (i, k) not in ta for i in range(4) for k in ('weight', 'bias')):
+            sys.exit('interpolate.py: alphas per region are for Silero v5 and v6 (encoder.0-3 in If_0\'s branches)')
         # each layer's output scales, from the first (whose inputs are not
         # rescaled: the STFT magnitude) on; the last layer's stay 1
         scales, prev = [], None

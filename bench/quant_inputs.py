@@ -10,6 +10,8 @@ FAMILY is one of
   ocr-rec           text lines, 48x320, (x/255 - 0.5) / 0.5
   ocr-cls           text lines, 48x192, (x/255 - 0.5) / 0.5, half of them upside down
   vad               16 kHz mono clips: espeak-ng speech, pauses, background noise
+  vad-heldout       the same kind of clips, other voices and sentences, its own
+                    seed: inputs a choice made on `vad` is not scored on
   photo:HxW         RGB photo crops resized to HxW, ImageNet mean/std on 0..1
   vec:BxN           B vectors of N values: grey 4x(N/4) photo patches, standardized
 For each it writes OUTDIR/FAMILY.bin (float32, little-endian, the samples one
@@ -77,6 +79,13 @@ SPEECH = [
     ("de", "Heute ist das Wetter schön, wir gehen in den Park."),
     ("cmn", "今天天气很好，我们去公园。"),
     ("en-gb", "Please leave a message after the tone."),
+]
+SPEECH_HELDOUT = [
+    ("en-gb", "The train to Edinburgh leaves from platform nine in ten minutes."),
+    ("fr", "Nous avons rendez-vous demain matin devant la gare."),
+    ("es", "Mañana vamos a visitar a mis abuelos en el campo."),
+    ("en-us", "Could you turn the music down a little, please?"),
+    ("it", "La cena è pronta, venite a tavola."),
 ]
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "ihc.png"]
 PHOTO_DIRS = ["/usr/lib/python3/dist-packages/skimage/data"]
@@ -318,9 +327,9 @@ def clip(rng, voice, text):
     return np.clip(x, -1, 1).astype(np.float32)
 
 
-def fam_vad(rng):
+def fam_vad(rng, speech):
     real = []
-    for voice, text in SPEECH:
+    for voice, text in speech:
         x = clip(rng, voice, text)
         real.append((x[None], f"{len(x) / SR:.1f} s: espeak-ng {voice} speech between pauses, pink noise, 50 Hz hum"))
     noise = [((0.05 * rng.standard_normal(SR * 2)).astype(np.float32)[None], "2.0 s white noise, std 0.05")]
@@ -339,7 +348,9 @@ def make(family):
     if family == "ocr-cls":
         return fam_ocr_cls(rng)
     if family == "vad":
-        return fam_vad(rng)
+        return fam_vad(rng, SPEECH)
+    if family == "vad-heldout":
+        return fam_vad(rng, SPEECH_HELDOUT)
     kind, _, size = family.partition(":")
     a, _, b = size.partition("x")
     if kind == "photo" and a.isdigit() and b.isdigit():

@@ -98,14 +98,17 @@ export function modelNames() {
 }
 
 /**
- * { name, path, family, trained, stateful?, input? } for a model name; or,
+ * { name, path, family, trained, stateful?, input? } for a model name (extra's
+ * family and input, where given, in place of its own); or,
  * for a path to an .onnx file, { family, input } from extra (a model from
  * elsewhere, fed by one of quant_inputs.py's families: 'photo:224x224', ...).
  */
 export function modelInfo(name, extra = {}) {
-  if (REAL[name]) return { name, ...REAL[name], path: path.join(modules, REAL[name].file), trained: true };
+  // a family given for a known model feeds it other inputs of its kind (vad-heldout)
+  const given = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
+  if (REAL[name]) return { name, ...REAL[name], path: path.join(modules, REAL[name].file), trained: true, ...given };
   const fx = fixtureModels()[name];
-  if (fx) return { name, ...fx, trained: false };
+  if (fx) return { name, ...fx, trained: false, ...given };
   if (name.endsWith('.onnx') && existsSync(name)) {
     if (!extra.family) throw new Error(`quality: ${name}: say which inputs feed it (family: 'photo:HxW', 'vec:BxN', ...)`);
     return { name: path.basename(name, '.onnx'), path: path.resolve(name), trained: null, ...extra };

@@ -5,12 +5,14 @@
 // weight lies strictly between the ends; Silero's per-region form gives the
 // global form when every region takes the same alpha; a pair that differs by
 // more than rescaling (a batch norm folded) is refused, not interpolated.
+// And the held-out clips the study scores choices on: other clips than the
+// benchmark's, fed to Silero as its own are.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { evaluate } from '../../bench/quant_lib.mjs';
+import { evaluate, loadInputs, modelInfo } from '../../bench/quant_lib.mjs';
 import { fixture, native, realModels, root, run, PY_CONSTS } from './helpers.mjs';
 
 const PY = '/usr/bin/python3';
@@ -92,5 +94,20 @@ test('interpolate.py refuses models that differ by more than rescaling', () => {
     assert.match(r.stderr.toString(), /differ by more than rescaling/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('vad-heldout: other clips than vad\'s, and a known model takes them with its own handling', () => {
+  const info = modelInfo('silero-v5', { family: 'vad-heldout' });
+  assert.equal(info.family, 'vad-heldout');
+  assert.equal(info.stateful, modelInfo('silero-v5').stateful, 'still run chunk by chunk as Silero');
+  assert.equal(modelInfo('silero-v5', { family: undefined }).family, 'vad', 'an unset family leaves the model\'s own');
+  const mine = loadInputs('vad'), held = loadInputs('vad-heldout');
+  assert.equal(held.realistic.length, 5);
+  const key = (x) => `${x.data.length}:${x.data[x.data.length >> 1]}`;
+  const seen = new Set(mine.realistic.map(key));
+  for (const x of held.realistic) {
+    assert.ok(!seen.has(key(x)), `held-out clip '${x.what}' is one of vad's`);
+    assert.ok(x.data.some((v) => Math.abs(v) > 0.1), `'${x.what}' has speech in it`);
   }
 });
