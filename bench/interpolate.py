@@ -1,11 +1,11 @@
-"""interpolate.py: models between a model as shipped and an equalized copy
-of it, for bench/headroom.mjs (how well could an equalization of the same
-kind do if it were chosen by the measured outcome, an oracle that a
-data-free tool does not have?).
+"""interpolate.py: models between a model (A: as shipped, or folded) and an
+equalized copy of it (B), for bench/headroom.mjs (how well could an
+equalization of the same kind do if it were chosen by the measured
+outcome, an oracle that a data-free tool does not have?).
 
-    interpolate.py SHIPPED EQUALIZED OUT ALPHA
+    interpolate.py A B OUT ALPHA
         every float tensor W_A * (W_B / W_A) ** ALPHA, element by element
-    interpolate.py SHIPPED EQUALIZED OUT A0 A1 A2
+    interpolate.py A B OUT A0 A1 A2
         Silero v5/v6: the scales of encoder region r (between encoder/r and
         encoder/r+1, in both If branches) raised to A_r
 
