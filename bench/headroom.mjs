@@ -1,8 +1,8 @@
 // bench/headroom.mjs — how much could an equalization of the kind we make
 // gain on a model if its strength were chosen by the measured outcome (an
-// oracle a data-free tool does not have)?  The models between the model as
-// shipped and an equalized copy (bench/interpolate.py: every scale raised to
-// alpha; alpha 0 is the model as shipped, 1 the copy), scored as
+// oracle a data-free tool does not have)?  The models between the model
+// (as shipped, or --from) and an equalized copy (bench/interpolate.py: every
+// scale raised to alpha; alpha 0 is the first, 1 the copy), scored as
 // `npm run bench:quant` scores them (bench/quant_lib.mjs: same inputs, W8 per
 // tensor and per channel, means over dithered roundings), beside `shipped`,
 // `aimet-exact` and `default` of the same run, against issue 14's lines.

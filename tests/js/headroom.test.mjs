@@ -2,7 +2,7 @@
 // "Headroom") scores: alpha 0 is the near model and 1 the far one, tensor
 // for tensor; in between the function is kept (FP32 output SQNR against the
 // model as shipped, measured as bench:quant measures it) and every rescaled
-// weight lies strictly between the ends; Silero's per-region form gives the
+// entry lies between the ends; Silero's per-region form gives the
 // global form when every region takes the same alpha; a pair that differs by
 // more than rescaling (a batch norm folded) is refused, not interpolated.
 // And the held-out clips the study scores choices on: other clips than the
