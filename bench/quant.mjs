@@ -174,10 +174,13 @@ function report(results, opts, seconds, checks) {
   return L.join('\n');
 }
 
+// --family feeds the models given as paths; the named ones keep their own inputs
+const familyFor = (model, opts) => (modelNames().includes(model) ? undefined : opts.family);
+
 /** One model's numbers and input check: what a worker sends back. */
 async function one(model, opts) {
   const result = await evaluate({
-    model, variants: opts.variants, modes: opts.modes, quick: opts.quick, cli: opts.cli, family: opts.family,
+    model, variants: opts.variants, modes: opts.modes, quick: opts.quick, cli: opts.cli, family: familyFor(model, opts),
     dither: opts.dither,
   });
   // what the model makes of its inputs: known for the npm models only
@@ -230,10 +233,10 @@ async function main() {
     return;
   }
   const models = opts.models ?? modelNames();
-  for (const m of models) modelInfo(m, { family: opts.family }); // unknown names fail before any work
+  for (const m of models) modelInfo(m, { family: familyFor(m, opts) }); // unknown names fail before any work
   const t0 = performance.now();
   // inputs made once, before any worker wants them
-  for (const m of models) loadInputs(modelInfo(m, { family: opts.family }).family, { quick: opts.quick });
+  for (const m of models) loadInputs(modelInfo(m, { family: familyFor(m, opts) }).family, { quick: opts.quick });
   const done = await runAll(models, opts);
   const results = models.map((m) => done[m].result);
   const checks = Object.fromEntries(models.map((m) => [m, done[m].check]));
