@@ -126,9 +126,10 @@ function timeit(fn, runs, warm = 0) {
  * prepare(size) first (api.js prepareRuntime, timed apart), as the page does
  * after a check.  Either way 300 ms idle before the call (the user reading
  * the check; V8 optimizes in the background).  The input's pages are read
- * once before it, untimed: on this VM the buffer readFileSync returns is not
- * yet resident, and its first read costs about 1.6 ms a MB (150 ms on a 100 MB
- * model), a cost of the caller's fresh buffer that the warm calls, which reuse
+ * once before it, untimed: on the VM this was measured on (2026-12-06) the
+ * buffer readFileSync returns was not yet resident, and its first read cost
+ * about 1.6 ms a MB (150 ms on a 100 MB model), a cost of the caller's fresh
+ * buffer that the warm calls, which reuse
  * theirs, do not pay (on the page, check() has read the same bytes before).
  * Returns { firstMs, prepareMs }.
  */

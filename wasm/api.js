@@ -85,6 +85,7 @@ const WARM_RUNS = 5;
 const READY_PER_BYTE = 1.5;
 const PAGE = 65536;
 const warmed = new WeakSet(); // the runtimes whose code the sample has warmed
+const written = new WeakMap(); // runtime -> the end of the memory prepare has written (pages stay resident)
 
 /**
  * Readies runtime rt for an equalize of a model of n bytes: on its first
@@ -99,7 +100,7 @@ const warmed = new WeakSet(); // the runtimes whose code the sample has warmed
  * that is already there (free blocks under the top, then the pages above
  * it) before it grows it, so the pages an earlier call touched count: after
  * a check() of a 100 MB model, 140 MB of memory, this grows 50 MB rather
- * than 150.  A smaller n than before grows nothing; a grow the engine
+ * than 150.  A smaller n than before grows and writes nothing; a grow the engine
  * refuses leaves what there is.  Returns { bytes }: the memory beyond the
  * heap's top.  (bench/run.mjs times a first call after it.)
  */
@@ -120,9 +121,14 @@ export function prepareRuntime(rt, n) {
     }
   }
   // every page above the heap's top written once (zeros: nothing lives there),
-  // those of the memory the instance began with too
+  // those of the memory the instance began with too; not those an earlier
+  // prepare wrote, which wasm memory keeps
   const end = Math.min(want, rt.memory.buffer.byteLength);
-  if (end > top) new Uint8Array(rt.memory.buffer, top, end - top).fill(0);
+  const from = Math.max(top, written.get(rt) ?? 0);
+  if (end > from) {
+    new Uint8Array(rt.memory.buffer, from, end - from).fill(0);
+    written.set(rt, end);
+  }
   return { bytes: rt.memory.buffer.byteLength - top };
 }
 
