@@ -121,6 +121,12 @@ static void set_max_scale(struct cle_options *o, const char *v, double x)
 	o->cle.max_scale = x;
 }
 
+static void set_strength(struct cle_options *o, const char *v, double x)
+{
+	(void)x;
+	o->cle.strength = v;
+}
+
 static void set_inline_external(struct cle_options *o, const char *v, double x)
 {
 	(void)v, (void)x;
@@ -191,6 +197,11 @@ const struct cle_option_def cle_option_defs[] = {
 	{"--max-scale", "X", EQ, CLE_OPT_NUMBER, 1, CLE_OPT_UNBOUNDED, NULL, NULL, "maxScale", false,
 	 "clamp scales to [1/X, X] (default: 1e4 when balancing, else\n"
 	 "what the weights' float type allows)", set_max_scale},
+	{"--strength", "LIST", EQ, CLE_OPT_STRENGTH, 0, CLE_STRENGTH_MAX, NULL, "1", "strength", false,
+	 "how far each region's scales go: 0 leaves them, 1 (default)\n"
+	 "goes all the way the objective chose, 0.5 half of it (in\n"
+	 "log scale), up to 2; \"0.5\" for every region, \"0.5,3:1\"\n"
+	 "region 3 (as the JSON report numbers them) all the way", set_strength},
 	{"--inline-external", NULL, EQ, CLE_OPT_FLAG, 0, 0, NULL, NULL, "inlineExternal", true,
 	 "put weights kept in external data into the model itself\n"
 	 "(else they go to one new file beside it, OUT.data)", set_inline_external},
@@ -308,6 +319,14 @@ static enum cle_status option_arg(const struct cle_option_def *d, const char *v,
 					  d->flag);
 		*x = 0;
 		return CLE_OK;
+	case CLE_OPT_STRENGTH:
+		if (!cle_strength_valid(v))
+			return cle_errorf(e, CLE_E_USAGE,
+					  "%s takes numbers from %g to %g, each alone or after a region "
+					  "and ':' (\"0.5\", \"1,3:0.5\"), not '%s'",
+					  d->flag, d->lo, d->hi, v);
+		*x = 0;
+		return CLE_OK;
 	case CLE_OPT_FLAG: /* refused above */
 		break;
 	}
@@ -373,7 +392,7 @@ static void json_number(struct cle_buf *b, double x)
 
 static const char *const kind_names[] = {
 	[CLE_OPT_FLAG] = "flag",       [CLE_OPT_CHOICE] = "choice", [CLE_OPT_INT] = "integer",
-	[CLE_OPT_NUMBER] = "number", [CLE_OPT_NAME] = "name",
+	[CLE_OPT_NUMBER] = "number", [CLE_OPT_NAME] = "name", [CLE_OPT_STRENGTH] = "strength",
 };
 
 static void option_json(struct cle_buf *b, const struct cle_option_def *d)

@@ -58,6 +58,7 @@ enum cle_option_kind {
 	CLE_OPT_INT,    /* a whole number in [lo, hi]: "--iterations=3" */
 	CLE_OPT_NUMBER, /* a number in [lo, hi] (hi >= CLE_OPT_UNBOUNDED: no upper bound) */
 	CLE_OPT_NAME,   /* a file name, without a folder */
+	CLE_OPT_STRENGTH, /* how far each region moves: "0.5" or "0.5,3:1,7:0" (cle_strength_of) */
 };
 #define CLE_OPT_UNBOUNDED 1e30
 

@@ -25,6 +25,60 @@ int cle_round_limit(const struct cle_config *c)
 	return c->objective == CLE_OBJECTIVE_BALANCE ? 1000 : 50;
 }
 
+/* Reads spec (cle_strength_of's form); *named: region r's own entry, else
+ * the entry for every region, else 1.  False when spec does not read so. */
+static bool strength_scan(const char *spec, uint32_t r, double *named)
+{
+	double all = 1, own = -1;
+
+	while (*spec != '\0') {
+		const char *colon = strchr(spec, ':'), *comma = strchr(spec, ',');
+		char *end;
+		unsigned long region = 0;
+		double a;
+		bool keyed = colon != NULL && (comma == NULL || colon < comma);
+
+		if (keyed) {
+			if (*spec < '0' || *spec > '9')
+				return false;
+			region = strtoul(spec, &end, 10);
+			if (end != colon || region > UINT32_MAX)
+				return false;
+			spec = colon + 1;
+		}
+		if (*spec == '\0' || *spec == ',' || *spec == ' ')
+			return false;
+		a = strtod(spec, &end);
+		if (!(a >= 0 && a <= CLE_STRENGTH_MAX) || (*end != ',' && *end != '\0'))
+			return false;
+		if (!keyed)
+			all = a;
+		else if (region == r)
+			own = a;
+		spec = *end == ',' ? end + 1 : end;
+		if (*end == ',' && *spec == '\0')
+			return false;
+	}
+	*named = own >= 0 ? own : all;
+	return true;
+}
+
+bool cle_strength_valid(const char *spec)
+{
+	double a;
+
+	return spec[0] != '\0' && strength_scan(spec, 0, &a);
+}
+
+double cle_strength_of(const char *spec, uint32_t r)
+{
+	double a = 1;
+
+	if (spec != NULL && !strength_scan(spec, r, &a))
+		a = 1;
+	return a;
+}
+
 enum cle_status eq_nomem(struct eq *q)
 {
 	return cle_errorf(q->e, CLE_E_NOMEM, "out of memory equalizing the model");
@@ -521,11 +575,42 @@ static enum cle_status solve(struct cle_run *run, int rounds)
 	return noise_rounds(q, rounds);
 }
 
+/* --strength: each region's scales raised to its strength (part of the way
+ * from 1 in log scale, or past them), within the clamp and float16's static
+ * limits; balance_finish then rounds and repairs them as any scales. */
+static void strengthen(struct eq *q)
+{
+	const struct cle_plan *p = q->p;
+	double smax = eq_max_scale(q);
+	uint32_t r;
+	size_t c;
+
+	if (p->cfg.strength == NULL)
+		return;
+	for (r = 0; r < p->n_regions; r++) {
+		double a = cle_strength_of(p->cfg.strength, r);
+
+		if (q->s[r] == NULL || a == 1)
+			continue;
+		for (c = 0; c < p->regions[r].n_ch; c++) {
+			double s = pow(q->s[r][c], a);
+
+			if (smax > 0)
+				s = fmin(fmax(s, 1 / smax), smax);
+			if (q->cap_lo != NULL && q->cap_lo[r] != NULL)
+				s = fmin(fmax(s, q->cap_lo[r][c]), q->cap_hi[r][c]);
+			q->s[r][c] = s;
+		}
+		balance_mark_dirty(q, &p->regions[r]);
+	}
+}
+
 /* After the rounds: the final scales and what they leave. */
 static enum cle_status solve_end(struct cle_run *run)
 {
 	struct eq *q = &run->q;
 
+	strengthen(q);
 	if (q->p->cfg.objective == CLE_OBJECTIVE_NOISE)
 		noise_end(q);
 	run->res.passes = run->pass > 0 ? (q->reads - run->reads0) / run->pass : 0;

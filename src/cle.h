@@ -54,6 +54,7 @@ struct cle_config {
 	double tolerance;      /* stop when no scale moves by more than this (|log| of its change) in a round */
 	double max_scale;      /* scales are clamped to [1/max_scale, max_scale]; 0: automatic */
 	bool ranges;           /* keep every layer's per-channel ranges for the report */
+	const char *strength;  /* --strength: how far each region's scales go, or NULL (all the way) */
 };
 
 void cle_config_init(struct cle_config *c);
@@ -63,6 +64,16 @@ void cle_config_init(struct cle_config *c);
  * can still hold a maximum (cle_balance.c's candidate lists), so that it
  * runs until no scale moves by more than the tolerance. */
 int cle_round_limit(const struct cle_config *c);
+
+/* How far region r's scales go toward those the objective chose, as the
+ * exponent of each scale (0: left as they are, 1: all the way, between:
+ * part of it in log scale; up to 2: past them), by spec: comma-separated
+ * entries, each "A" (every region no entry names) or "R:A" (region R, as
+ * the report numbers them).  NULL: 1.  cle_strength_valid says whether spec
+ * reads so (A from 0 to CLE_STRENGTH_MAX, R a whole number). */
+#define CLE_STRENGTH_MAX 2.0
+bool cle_strength_valid(const char *spec);
+double cle_strength_of(const char *spec, uint32_t r);
 
 /* Progress: stage name and fraction done; returning false cancels. */
 typedef bool (*cle_progress_fn)(void *ud, const char *stage, double fraction);

@@ -507,6 +507,16 @@ static void json_word(struct cle_buf *b, const char *w)
 		cle_buf_puts(b, "null");
 }
 
+/* A region's number, as --strength takes it; null for none or one that
+ * cannot be scaled. */
+static void json_region(struct cle_buf *b, const struct cle_plan *p, uint32_t r)
+{
+	if (r != GRAPH_NONE && cle_region_open(p, r))
+		cle_buf_printf(b, "%u", (unsigned)r);
+	else
+		cle_buf_puts(b, "null");
+}
+
 /* A layer's op as the file names it: Conv, ConvTranspose, Gemm, MatMul. */
 const char *report_layer_op(const struct cle_layer *l)
 {
@@ -576,6 +586,10 @@ static void equalize_json(struct cle_buf *b, const struct cle_plan *p, const str
 		json_word(b, scaling_word(r, l->out_region));
 		cle_buf_puts(b, ",\"input_scaling\":");
 		json_word(b, scaling_word(r, l->in_region));
+		cle_buf_puts(b, ",\"output_region\":");
+		json_region(b, p, l->out_region);
+		cle_buf_puts(b, ",\"input_region\":");
+		json_region(b, p, l->in_region);
 		cle_buf_printf(b, ",\"clamped_channels\":%u,\"hbf\":%s,\"note\":", (unsigned)lr->clamped,
 			       lr->hbf ? "true" : "false");
 		if (why)

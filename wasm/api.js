@@ -16,6 +16,7 @@ const EQUALIZE_OPTIONS = {
   iterations: ['number', (v) => [`--iterations=${v}`]],
   tolerance: ['number', (v) => [`--tolerance=${v}`]],
   maxScale: ['number', (v) => [`--max-scale=${v}`]],
+  strength: ['string', (v) => [`--strength=${v}`]],
   ranges: ['boolean', (v) => (v ? ['--ranges'] : [])],
   inlineExternal: ['boolean', (v) => (v ? ['--inline-external'] : [])],
   externalDataName: ['string', (v) => [`--external-data-name=${v}`]],

@@ -27,6 +27,7 @@ export const PAGE_SETS = {
 
 /** Options the page does not offer, and why. */
 export const PAGE_OMITS = {
+  strength: 'a choice for tune() to make on the user\'s inputs (the npm package), not a number to guess in a form',
   inlineExternal: 'the page hands back the data file for the user to save beside the model',
   allowInvalid: 'the page shows the findings that make a model invalid and equalizes only valid ones',
 };

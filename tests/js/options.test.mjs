@@ -18,7 +18,7 @@ const described = (await loadRuntime()).options();
 const COMMANDS = ['info', 'check', 'equalize'];
 // the JS fields of a command, as the C table gives them
 const fieldsOf = (cmd) => described.options.filter((o) => o.js && o.commands.includes(cmd));
-const jsType = { flag: 'boolean', choice: 'string', integer: 'number', number: 'number', name: 'string' };
+const jsType = { flag: 'boolean', choice: 'string', integer: 'number', number: 'number', name: 'string', strength: 'string' };
 // a value for each kind, and the option strings the C parser expects for it
 const sample = (o) => (o.kind === 'flag' ? o.when : o.choices ? o.choices.at(-1)
   : o.default ?? (o.kind === 'name' ? 'w.bin' : o.min));
