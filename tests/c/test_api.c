@@ -241,7 +241,8 @@ static void t_option_defaults(void)
 		char *argv[] = {arg};
 		int i = 0;
 
-		if (d->def == NULL || d->kind == CLE_OPT_NAME)
+		/* a name and a strength list are kept as the text given (t_strength) */
+		if (d->def == NULL || d->kind == CLE_OPT_NAME || d->kind == CLE_OPT_STRENGTH)
 			continue;
 		snprintf(arg, sizeof arg, "%s=%s", d->flag, d->def);
 		cle_options_init(&want);
@@ -308,6 +309,8 @@ static void t_option_values(void)
 		{"--max-scale=inf", "--max-scale takes a number of at least 1"},
 		{"--external-data-name=a/b", "--external-data-name takes a file name, without a folder"},
 		{"--external-data-name=..", "--external-data-name takes a file name, without a folder"},
+		{"--strength=0.5,", "--strength takes numbers from 0 to 2, each alone or after a region and ':' "
+				    "(\"0.5\", \"1,3:0.5\"), not '0.5,'"},
 		{"--relu6", "unknown option '--relu6' for equalize"},
 		{"--no-hbf=1", "unknown option '--no-hbf=1' for equalize"},
 	};
@@ -323,6 +326,27 @@ static void t_option_values(void)
 		CHECK_INT(cle_option(&o, "equalize", 1, argv, &i, &e), CLE_E_USAGE);
 		CHECK_MSG(strcmp(e.msg, bad[k].msg) == 0, "%s: %s", bad[k].arg, e.msg);
 	}
+}
+
+/* --strength's lists: what each region gets, and what is refused. */
+static void t_strength(void)
+{
+	static const char *const bad[] = {"", "x", "1,", ",1", "3:", ":1", "2.5", "-1", "1,,2", "a:1", "1:2:3",
+					  "3:1 ", " 1", "nan", "1e999", "0x1p1,", "-0:1"};
+	size_t k;
+
+	CHECK(cle_strength_of(NULL, 7) == 1);
+	CHECK(cle_strength_valid("1") && cle_strength_of("1", 0) == 1);
+	CHECK(cle_strength_valid("0.5") && cle_strength_of("0.5", 9) == 0.5);
+	/* a region's own entry, wherever it stands; the rest take the common one (1 when none) */
+	CHECK(cle_strength_valid("3:0,0.25,12:2"));
+	CHECK(cle_strength_of("3:0,0.25,12:2", 3) == 0);
+	CHECK(cle_strength_of("3:0,0.25,12:2", 12) == 2);
+	CHECK(cle_strength_of("3:0,0.25,12:2", 4) == 0.25);
+	CHECK(cle_strength_of("3:0.5", 4) == 1);
+	CHECK(cle_strength_of("3:0.5,3:0.75", 3) == 0.75); /* the last word holds */
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++)
+		CHECK_MSG(!cle_strength_valid(bad[k]), "'%s' taken", bad[k]);
 }
 
 /* The description JS reads names every option once. */
@@ -355,6 +379,7 @@ int main(int argc, char **argv)
 		{"option_defaults", t_option_defaults},
 		{"option_commands", t_option_commands},
 		{"option_values", t_option_values},
+		{"strength", t_strength},
 		{"options_json", t_options_json},
 		{NULL, NULL},
 	};
