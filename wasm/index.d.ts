@@ -79,6 +79,14 @@ export interface EqualizeOptions extends CallOptions {
   tolerance?: number;
   /** Clamp scales to [1/maxScale, maxScale], at least 1 (default: 1e4 when balancing, else what the weights' float type allows; `--max-scale=`). */
   maxScale?: number;
+  /**
+   * How far each region's scales go toward those the objective chose, as the
+   * exponent of each scale (`--strength=`): "1" all the way (default), "0"
+   * none, "0.5" half (in log scale), up to "2"; "0.5,3:1" region 3 (as the
+   * report's `output_region`/`input_region` number them) all the way, the
+   * rest half.  tune() chooses it by the outcome.
+   */
+  strength?: string;
   /** Equalize a model that check finds invalid (onnx-invalid errors: a name defined twice, an undefined input, a cycle), which is refused otherwise (`--allow-invalid`). */
   allowInvalid?: boolean;
   /** Put every layer's per-channel ranges, before and after, in the report (`--ranges`). */
@@ -245,6 +253,9 @@ export interface EqualizeLayer {
    * estimated gain of 5% or less, too small to trust), or null (not scaled). */
   output_scaling: 'full' | 'partial' | 'held' | null;
   input_scaling: 'full' | 'partial' | 'held' | null;
+  /** The region its outputs (inputs) are scaled in, as `strength` numbers them; null for none. */
+  output_region: number | null;
+  input_region: number | null;
   /** Its output channels whose scale hit the limit (`--max-scale`): near-dead channels, left at the bound. */
   clamped_channels: number;
   /** Whether high-bias absorption changed this layer. */
@@ -528,3 +539,73 @@ export interface ModelGraph {
  * weights' per-channel ranges: what the web page draws.
  */
 export declare function graph(bytes: Uint8Array | ArrayBuffer, options?: { externalData?: Record<string, Uint8Array> }): Promise<ModelGraph>;
+
+/** A model's outputs on the caller's inputs: one { output name: values } per run. */
+export type TuneOutputs = Array<Record<string, ArrayLike<number>>>;
+
+/** Options of tune(). */
+export interface TuneOptions {
+  /** The onnxruntime-web module; by default imported, as verify() does. */
+  ort?: unknown;
+  /**
+   * Sample inputs, each mapping every input of the model to { data, dims }:
+   * the inputs the choice is made on (use some that the claims are not made on
+   * too, and more than a few: one sample is one draw).
+   */
+  inputs?: Array<Record<string, { data: ArrayLike<number>; dims: number[] }>>;
+  /**
+   * In place of `inputs`, for a model that does not run sample by sample (a
+   * recurrent state carried from chunk to chunk): runs the model whose bytes
+   * it is given over the caller's inputs, returns its outputs.
+   */
+  run?: (model: Uint8Array, externalData?: Record<string, Uint8Array>) => Promise<TuneOutputs>;
+  /**
+   * What the INT8 model will use: 'tensor' (default) maximizes the output SQNR
+   * with per-tensor weight scales and keeps per-channel within `channelSlack`
+   * dB of the model as shipped; 'channel' maximizes the per-channel one.
+   */
+  target?: 'tensor' | 'channel';
+  /** dB of per-channel SQNR a 'tensor' choice may give up against the model as shipped (default 1.5). */
+  channelSlack?: number;
+  /** Roundings per score, each step widened by a random 0..1% (default 4, 1 to 64). */
+  roundings?: number;
+  /** Candidates scored at most, the default's equalization among them (default 30, 1 to 1000). */
+  budget?: number;
+  /** Options for every equalize it makes (relu6, pow2Scales, maxScale, iterations, tolerance, ...); it chooses objective, strength and batchNorm. */
+  equalize?: Omit<EqualizeOptions, 'objective' | 'strength' | 'batchNorm' | 'hbf' | 'reference' | 'ranges' | 'onProgress' | 'onOutput' | 'externalData'>;
+  /** The model's external data files. */
+  externalData?: Record<string, Uint8Array>;
+  /** Stage ('runtime', 'shipped', 'default', 'search', 'done') and fraction of the budget; return false to cancel. */
+  onProgress?: (stage: string, fraction: number) => boolean | void;
+}
+
+/** Output SQNR (dB) of a model's weight-quantized INT8 versions against the original's FP32 outputs. */
+export interface TuneScores {
+  tensor: number;
+  channel: number;
+}
+
+/** What tune() chose. */
+export interface TuneResult {
+  /** The chosen model: the original bytes when nothing beat it. */
+  model: Uint8Array;
+  externalData?: Record<string, Uint8Array>;
+  /** equalize's report of the chosen model, or null (the original). */
+  report: EqualizeReport | null;
+  /** equalize options that make the same model from the original, or null (the original). */
+  choice: { objective: 'noise' | 'balance'; strength: string; batchNorm: 'fold' | 'keep' } | null;
+  scores: { shipped: TuneScores; default: TuneScores; chosen: TuneScores };
+  /** Every candidate scored. */
+  tried: Array<{ objective: string; strength: string; batchNorm: string } & TuneScores>;
+  ms: number;
+}
+
+/**
+ * Equalization chosen by the outcome: the model as shipped, the default and
+ * equalizations of other strengths (per region, toward either objective) are
+ * run in onnxruntime-web on the caller's inputs with INT8 fake-quantized
+ * weights; the one whose outputs come closest to the original's FP32 ones
+ * wins (the original among them, so the result never scores below it on
+ * those inputs).
+ */
+export declare function tune(model: Uint8Array, options: TuneOptions): Promise<TuneResult>;

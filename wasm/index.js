@@ -9,6 +9,7 @@ import { instantiate, OnnxCleError } from './core.js';
 export { OnnxCleError } from './core.js';
 export { verify } from './verify.js';
 export { graph } from './graph.js';
+import { makeTune } from './tune.js';
 
 async function compile(options) {
   if (options.wasmModule) return options.wasmModule;
@@ -37,3 +38,5 @@ async function compile(options) {
 }
 
 export const { init, info, check, equalize, prepare } = makeApi(async (options) => instantiate(await compile(options)));
+// equalization chosen by the outcome on the caller's inputs (onnxruntime-web)
+export const tune = makeTune(equalize);

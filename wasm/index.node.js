@@ -6,5 +6,8 @@ import { loadRuntime } from './node.js';
 export { OnnxCleError } from './core.js';
 export { verify } from './verify.js';
 export { graph } from './graph.js';
+import { makeTune } from './tune.js';
 
 export const { init, info, check, equalize, prepare } = makeApi((options) => loadRuntime(options));
+// equalization chosen by the outcome on the caller's inputs (onnxruntime-web)
+export const tune = makeTune(equalize);

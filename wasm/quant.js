@@ -92,8 +92,11 @@ export function addSquares(sums, ref, out) {
  * of(i) gives element i's channel (null: one scale for the tensor).
  * scale = max|W| / 127 per group; q = clamp(round_half_even(W / scale),
  * -127, 127); W' = q · scale; a zero scale leaves the group as it is.
+ * rand (optional): each group's step widened by a random 0..1% (one
+ * rounding of many, as bench/fake_quant.py's "jitter": one rounding is one
+ * draw, and a choice between models should not be made by a single one).
  */
-export function fakeQuantize(w, map) {
+export function fakeQuantize(w, map, rand) {
   const channels = map ? map.channels : 1;
   const of = channelOf(map);
   const amax = new Float64Array(channels);
@@ -102,7 +105,7 @@ export function fakeQuantize(w, map) {
     const c = of(i);
     if (a > amax[c]) amax[c] = a;
   }
-  const scales = amax.map((a) => a / 127);
+  const scales = amax.map((a) => (a / 127) * (rand ? 1 + 0.01 * rand() : 1));
   for (let i = 0; i < w.length; i++) {
     const scale = scales[of(i)];
     if (!(scale > 0)) continue;
@@ -118,11 +121,13 @@ export function fakeQuantize(w, map) {
 /**
  * Copies of a model (and of its external data files) whose layer weights
  * are fake-quantized to INT8, as bench/fake_quant.py's "weights" job:
- * perChannel false, one scale per tensor; true, one per output channel.
+ * perChannel false, one scale per tensor; true, one per output channel;
+ * jitter (a seed, optional): steps widened as fakeQuantize's rand does.
  * Returns { model, externalData, layers, notes } (notes: the layers left as
  * they are, and why).
  */
-export function quantizeWeights(bytes, { perChannel = false, externalData } = {}) {
+export function quantizeWeights(bytes, { perChannel = false, externalData, jitter } = {}) {
+  const rand = jitter ? mulberry32(jitter) : undefined;
   const model = readModel(bytes);
   const copy = copyOf(bytes);
   const files = {};
@@ -149,7 +154,7 @@ export function quantizeWeights(bytes, { perChannel = false, externalData } = {}
       notes.push(`${label}: ${map.why}; left as is`);
       continue;
     }
-    writeValues(st, fakeQuantize(w, map));
+    writeValues(st, fakeQuantize(w, map, rand));
   }
   return { model: copy, externalData: files, layers: list.length, notes };
 }

@@ -67,7 +67,7 @@ const INT_TYPES = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint1
 const FLOAT_TYPES = ['float32', 'float64', 'float16'];
 
 /** values (numbers, or bigints for int64) as the data of a tensor of type. */
-function typed(type, name, values) {
+export function typed(type, name, values) {
   if (type === 'float16') return Uint16Array.from(values, (v) => numberToHalf(Number(v)));
   if (type === 'float32') return values instanceof Float32Array ? values : Float32Array.from(values, Number);
   if (type === 'float64') return Float64Array.from(values, Number);
@@ -130,10 +130,40 @@ function numbers(t) {
   return t.data.slice();
 }
 
+/** A session of onnxruntime-web's CPU backend on bytes (external data files: { name: bytes }), graph as written. */
+export async function openSession(ort, bytes, files) {
+  const external = files ? { externalData: Object.entries(files).map(([path, data]) => ({ path, data })) } : {};
+  try {
+    return await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled', ...external });
+  } catch (e) {
+    throw new OnnxCleError('CLE_E_UNSUPPORTED', `onnxruntime-web cannot load the model: ${e.message}`, { cause: e });
+  }
+}
+
+/** Runs session on each of feeds, visit(i, { output: numbers }) after each; releases it. */
+export async function runAll(session, feeds, visit) {
+  try {
+    for (let i = 0; i < feeds.length; i++) {
+      const result = await session.run(feeds[i]);
+      const outs = {};
+      for (const [name, t] of Object.entries(result)) {
+        outs[name] = numbers(t);
+        t.dispose?.();
+      }
+      visit(i, outs);
+    }
+  } catch (e) {
+    if (e instanceof OnnxCleError) throw e;
+    throw new OnnxCleError('CLE_E_UNSUPPORTED', `onnxruntime-web cannot run the model: ${e.message}`, { cause: e });
+  } finally {
+    await session.release();
+  }
+}
+
 let loaded = null;
 
 /** onnxruntime-web: options.ort, else imported (Node, or a bundler that resolves it). */
-async function runtime(given) {
+export async function runtime(given) {
   if (given) return given;
   // a name computed at run time: bundlers leave the import alone, so that apps that never verify
   // need not have it (a constant would be folded in by Vite's dependency optimizer, which then
@@ -145,7 +175,7 @@ async function runtime(given) {
     return ort;
   }).catch((e) => {
     loaded = null;
-    throw new OnnxCleError('CLE_E_USAGE', 'verify needs onnxruntime-web: install it (npm install onnxruntime-web) ' +
+    throw new OnnxCleError('CLE_E_USAGE', 'verify and tune need onnxruntime-web: install it (npm install onnxruntime-web) ' +
       `or pass its module as options.ort (${e.message})`, { cause: e });
   });
   return loaded;
@@ -167,7 +197,7 @@ function checkOptions(options) {
   return options;
 }
 
-function checkInputs(inputs) {
+export function checkInputs(inputs) {
   if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs))
     throw new TypeError("onnx-cle: option 'inputs' must map input names to { data, dims }");
   for (const [name, t] of Object.entries(inputs)) {
@@ -211,32 +241,7 @@ export async function verify(original, equalized, options) {
   };
   progress('runtime');
   const ort = await runtime(o.ort);
-  const external = (files) => (files ? { externalData: Object.entries(files).map(([path, data]) => ({ path, data })) } : {});
-  const open = async (bytes, files) => {
-    try {
-      return await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled', ...external(files) });
-    } catch (e) {
-      throw new OnnxCleError('CLE_E_UNSUPPORTED', `onnxruntime-web cannot load the model: ${e.message}`, { cause: e });
-    }
-  };
-  const runAll = async (session, feeds, visit) => {
-    try {
-      for (let i = 0; i < feeds.length; i++) {
-        const result = await session.run(feeds[i]);
-        const outs = {};
-        for (const [name, t] of Object.entries(result)) {
-          outs[name] = numbers(t);
-          t.dispose?.();
-        }
-        visit(i, outs);
-      }
-    } catch (e) {
-      if (e instanceof OnnxCleError) throw e;
-      throw new OnnxCleError('CLE_E_UNSUPPORTED', `onnxruntime-web cannot run the model: ${e.message}`, { cause: e });
-    } finally {
-      await session.release();
-    }
-  };
+  const open = (bytes, files) => openSession(ort, bytes, files);
 
   progress('original');
   const first = await open(before, o.externalData);

@@ -10,9 +10,10 @@
 //                      output (equalize: the output in pieces) }
 //                    { id, cmd: 'verify', bytes, equalized, options, externalData, equalizedExternalData, progress }
 //                      (options.inputs, tensors of the caller's, are copied: small, and often used again)
+//                    { id, cmd: 'tune', bytes, options, externalData, progress }   (options.inputs copied too)
 //   worker → client  { id, progress: [stage, fraction] }
 //                    { id, output: [bytes, { name, offset, total }] }   (a piece of the output, moved)
-//                    { id, ok: true, result, model, externalData }   (equalize only;
+//                    { id, ok: true, result, model, externalData }   (equalize and tune;
 //                      externalData when the model keeps weights in a data file)
 //                    { id, ok: false, error: { name, code, message } }
 //                    { fatal: message }   a message could not be read (its id with it):
@@ -23,10 +24,12 @@ import { ortFromUrl } from './verify.js';
 
 const COMMANDS = ['info', 'check', 'equalize', 'graph'];
 
-// what verify and graph take besides the model (they are not C commands: api.js's table has no row for them)
+// what verify, tune and graph take besides the model (they are not C commands: api.js's table has no
+// row for them); tune's run (a function) cannot cross to a worker, its ort is the worker's own
 const OWN_FIELDS = {
   graph: ['externalData'],
   verify: ['sizes', 'seed', 'samples', 'inputs', 'externalData', 'equalizedExternalData', 'onProgress'],
+  tune: ['inputs', 'target', 'channelSlack', 'roundings', 'budget', 'equalize', 'externalData', 'onProgress'],
 };
 
 function ownRequest(cmd, options) {
@@ -61,7 +64,7 @@ export function serve(api, post, listen) {
       return;
     }
     try {
-      if (cmd === 'verify') {
+      if (cmd === 'verify' || cmd === 'tune') {
         const options = { ...msg.options };
         if (msg.externalData) options.externalData = msg.externalData;
         if (msg.equalizedExternalData) options.equalizedExternalData = msg.equalizedExternalData;
@@ -73,7 +76,14 @@ export function serve(api, post, listen) {
           });
           options.ort = ort;
         }
-        post({ id, ok: true, result: await api.verify(msg.bytes, msg.equalized, options) });
+        if (cmd === 'verify') {
+          post({ id, ok: true, result: await api.verify(msg.bytes, msg.equalized, options) });
+          return;
+        }
+        await api.init(init);
+        const { model, externalData: ext, ...result } = await api.tune(msg.bytes, options);
+        const list = [model.buffer, ...Object.values(ext ?? {}).map((b) => b.buffer)];
+        post({ id, ok: true, result, model, externalData: ext }, [...new Set(list)]);
         return;
       }
       await api.init(init);
@@ -201,6 +211,8 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
       p.resolve(data.externalData
         ? { model: data.model, report: data.result, externalData: data.externalData }
         : { model: data.model, report: data.result });
+    } else if (p.cmd === 'tune') {
+      p.resolve({ ...data.result, model: data.model, ...(data.externalData && { externalData: data.externalData }) });
     }
     else p.resolve(data.result);
   };
@@ -274,6 +286,7 @@ export function makeClient(spawn, options = {}, resolveUrl = (u) => String(u)) {
     equalize: (bytes, options) => send('equalize', bytes, options),
     graph: (bytes, options) => send('graph', bytes, options),
     verify: (original, equalized, options) => send('verify', original, options, equalized),
+    tune: (bytes, options) => send('tune', bytes, options),
     cancel: () => cancel(),
     terminate: () => {
       closed = true;

@@ -10,6 +10,8 @@ import type {
   CheckReport,
   SarifLog,
   EqualizeResult,
+  TuneOptions,
+  TuneResult,
   StreamedEqualizeResult,
   VerifyOptions,
   VerifyResult,
@@ -90,6 +92,13 @@ export interface OnnxCleWorker {
    * unless `transfer: false`.
    */
   verify(original: Uint8Array | ArrayBuffer, equalized: Uint8Array | ArrayBuffer, options?: Omit<VerifyOptions, 'ort'> & TransferOption): Promise<VerifyResult>;
+  /**
+   * As tune() of `onnx-cle`, in the worker (onnxruntime-web from `ortUrl`),
+   * with `inputs` (a `run` function cannot cross to the worker); the model
+   * is transferred unless `transfer: false`, the chosen one comes back
+   * transferred.
+   */
+  tune(bytes: Uint8Array | ArrayBuffer, options: Omit<TuneOptions, 'ort' | 'run'> & TransferOption): Promise<TuneResult>;
   /**
    * Stops the work in progress by ending the worker: every pending call
    * rejects with an error named 'AbortError'.  The next call starts a new

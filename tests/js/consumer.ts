@@ -1,8 +1,8 @@
 // A TypeScript consumer of the package; package.test.mjs type-checks it with
 // tsc --noEmit from a project where the packed tarball is installed.
 // It is never run: the types are the point.
-import { init, info, check, equalize, prepare, OnnxCleError } from 'onnx-cle';
-import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode, OutputPart } from 'onnx-cle';
+import { init, info, check, equalize, prepare, tune, OnnxCleError } from 'onnx-cle';
+import type { EqualizeOptions, InfoReport, EqualizeReport, CheckReport, OnnxCleErrorCode, OutputPart, TuneResult } from 'onnx-cle';
 import { createWorker } from 'onnx-cle/worker';
 import type { OnnxCleWorker } from 'onnx-cle/worker';
 import wasmUrl from 'onnx-cle/onnx-cle.wasm';
@@ -28,6 +28,11 @@ export async function run(bytes: Uint8Array): Promise<number> {
   const pieces: Uint8Array[] = [];
   const streamed = await equalize(bytes, { onOutput: (piece, part: OutputPart) => void (part.name ?? pieces.push(piece.slice())) });
   const none: null = streamed.model;
+  const tuned: TuneResult = await tune(bytes, { inputs: [{ x: { data: new Float32Array(4), dims: [1, 4] } }], target: 'channel', budget: 8 });
+  const again = await equalize(bytes, { ...tuned.choice, strength: tuned.choice?.strength ?? '0.5,3:1' });
+  const viaRun = await tune(bytes, { run: async () => [{ y: new Float32Array(2) }], equalize: { relu6: 'skip' } });
+  // @ts-expect-error: tune chooses the objective itself
+  await tune(bytes, { run: async () => [], equalize: { objective: 'balance' } });
   // @ts-expect-error: not an option
   await equalize(bytes, { pow2scales: true });
   // @ts-expect-error: not a ReLU6 mode
@@ -45,7 +50,11 @@ export async function run(bytes: Uint8Array): Promise<number> {
   const w: OnnxCleWorker = createWorker({ url: './worker.js', wasmModule: undefined });
   const out = await w.equalize(bytes, { transfer: false, maxScale: 10, onProgress: () => false });
   const wReady: number = (await w.prepare(bytes.length)).bytes;
+  const wTuned: number = (await w.tune(bytes, { inputs: [], transfer: false })).scores.chosen.tensor;
+  // @ts-expect-error: a function cannot cross to the worker
+  await w.tune(bytes, { run: async () => [] });
   w.cancel();
   w.terminate();
-  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + pieces.length + (none ?? 0) + out.model.length + (await w.info(bytes)).file_bytes + ready + wReady;
+  return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + pieces.length + (none ?? 0) + out.model.length + (await w.info(bytes)).file_bytes + ready + wReady +
+    wTuned + again.model.length + viaRun.tried.length;
 }

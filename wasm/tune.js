@@ -1,0 +1,198 @@
+// tune.js — equalization chosen by the outcome on the user's own inputs.
+// The data-free default picks its scales by an estimate of the INT8 noise;
+// where the model's activations are not what its weights suggest, the
+// estimate misses (bench/QUALITY.md).  tune() measures instead: it runs the
+// model as shipped and equalizations of different strength (--strength,
+// per region, toward either objective's scales) in onnxruntime-web on the
+// inputs it is given, fake-quantizes each one's weights to INT8 (quant.js,
+// several roundings) and keeps the one whose quantized outputs come closest
+// to the original's FP32 outputs; the model as shipped is one of the
+// candidates, so the result never scores below it on those inputs.
+import { OnnxCleError } from './core.js';
+import { quantizeWeights, addSquares, sqnrDb } from './quant.js';
+import { runtime, openSession, runAll, typed, checkInputs } from './verify.js';
+
+const TUNE_FIELDS = ['ort', 'inputs', 'run', 'target', 'channelSlack', 'roundings', 'budget', 'equalize', 'externalData', 'onProgress'];
+// equalize options tune leaves to the caller (the rest it chooses: objective, strength, batchNorm)
+const PASSED = ['relu6', 'pow2Scales', 'maxScale', 'iterations', 'tolerance', 'inlineExternal', 'externalDataName', 'allowInvalid'];
+
+// the strengths tried for every region at once, per objective, then per region a step either way
+const GLOBAL = { noise: [0.5, 1], balance: [0.25, 0.5, 0.75, 1] };
+const STEP = 0.25;
+const MOST = 1.5; // per-region strengths stay within [0, MOST]
+const MIN_GAIN_DB = 0.1; // a candidate replaces the best only by more than this (one rounding's noise is larger)
+
+function checkOptions(options) {
+  if (options === null || typeof options !== 'object') throw new TypeError('onnx-cle: tune options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!TUNE_FIELDS.includes(key))
+      throw new TypeError(`onnx-cle: unknown option '${key}' for tune (it takes ${TUNE_FIELDS.join(', ')})`);
+  }
+  const { target = 'tensor', channelSlack = 1.5, roundings = 4, budget = 30, onProgress, run, inputs } = options;
+  if (target !== 'tensor' && target !== 'channel') throw new TypeError("onnx-cle: option 'target' must be 'tensor' or 'channel'");
+  if (!(typeof channelSlack === 'number' && channelSlack >= 0)) throw new TypeError("onnx-cle: option 'channelSlack' must be a number of at least 0");
+  if (!Number.isInteger(roundings) || roundings < 1 || roundings > 64) throw new TypeError("onnx-cle: option 'roundings' must be a whole number from 1 to 64");
+  if (!Number.isInteger(budget) || budget < 1 || budget > 1000) throw new TypeError("onnx-cle: option 'budget' must be a whole number from 1 to 1000");
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError("onnx-cle: option 'onProgress' must be a function");
+  if (run !== undefined && typeof run !== 'function') throw new TypeError("onnx-cle: option 'run' must be a function");
+  if (run === undefined) {
+    if (!Array.isArray(inputs) || inputs.length === 0)
+      throw new TypeError("onnx-cle: tune needs option 'inputs' (a list of samples, each mapping the model's input names to { data, dims }) or 'run'");
+    inputs.forEach(checkInputs);
+  } else if (inputs !== undefined) throw new TypeError("onnx-cle: give tune 'inputs' or 'run', not both");
+  const eq = options.equalize ?? {};
+  if (eq === null || typeof eq !== 'object') throw new TypeError("onnx-cle: option 'equalize' must be an object");
+  for (const key of Object.keys(eq)) {
+    if (!PASSED.includes(key))
+      throw new TypeError(`onnx-cle: tune chooses '${key}' itself; its 'equalize' option takes ${PASSED.join(', ')}`);
+  }
+  return { target, channelSlack, roundings, budget, onProgress, run, inputs, eq };
+}
+
+/** run(model, externalData) over the given samples: a session per model, every input named by every sample. */
+function runnerFor(ort, samples) {
+  return async (model, files) => {
+    const session = await openSession(ort, model, files);
+    const meta = session.inputMetadata ?? session.inputNames.map((name) => ({ name, type: 'float32' }));
+    const feeds = samples.map((sample, k) => Object.fromEntries(meta.map(({ name, type }) => {
+      const t = sample[name];
+      if (!t) {
+        session.release();
+        throw new TypeError(`onnx-cle: tune's input sample ${k} does not give the model's input '${name}'`);
+      }
+      return [name, new ort.Tensor(type ?? 'float32', typed(type ?? 'float32', name, t.data), t.dims)];
+    })));
+    const outs = [];
+    await runAll(session, feeds, (i, o) => { outs[i] = o; });
+    return outs;
+  };
+}
+
+/** The regions an equalization moved, most promising first: those of the layers the estimate finds noisiest. */
+function regionsOf(report) {
+  const worst = new Map();
+  for (const l of report.layers) {
+    const noise = l.noise_db_before ?? l.sqnr_before_db ?? Infinity;
+    for (const r of [l.output_region, l.input_region]) {
+      if (r === null || r === undefined) continue;
+      worst.set(r, Math.min(worst.get(r) ?? Infinity, noise));
+    }
+  }
+  return [...worst.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0]).map(([r]) => r);
+}
+
+/** --strength's list: every region at all, then the regions that differ. */
+function strengthSpec(all, own) {
+  return [String(all), ...[...own.entries()].filter(([, a]) => a !== all).map(([r, a]) => `${r}:${a}`)].join(',');
+}
+
+/**
+ * tune(model, options) with equalize the package's equalize.  Returns {
+ * model, externalData, report (null when the model as shipped won), choice
+ * ({ objective, strength, batchNorm }: equalize options that make the same
+ * model, or null), scores ({ shipped, default, chosen }: { tensor, channel }
+ * output SQNR in dB of the weight-quantized models over the inputs),
+ * tried (every candidate, scored), ms }.  See index.d.ts.
+ */
+export function makeTune(equalize) {
+  return async function tune(bytes, options) {
+    const o = checkOptions(options ?? {});
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('onnx-cle: the model must be a Uint8Array');
+    const t0 = Date.now();
+    let done = 0;
+    const progress = (stage) => {
+      if (o.onProgress && o.onProgress(stage, Math.min(done / (o.budget + 2), 1)) === false)
+        throw new OnnxCleError('CLE_E_CANCELLED', 'tune was cancelled');
+    };
+    progress('runtime');
+    const run = o.run ?? runnerFor(await runtime(options.ort), o.inputs);
+    const ref = await run(bytes, options.externalData);
+    if (!Array.isArray(ref) || ref.length === 0) throw new TypeError('onnx-cle: tune\'s run must return a list of output maps');
+
+    // a model's weight-quantized outputs against the original's FP32 ones: { tensor, channel } in dB
+    const score = async (model, files) => {
+      const db = {};
+      for (const perChannel of [false, true]) {
+        const sums = [0, 0];
+        for (let k = 1; k <= o.roundings; k++) {
+          const q = quantizeWeights(model, { perChannel, externalData: files, jitter: k });
+          const outs = await run(q.model, files ? q.externalData : undefined);
+          ref.forEach((r, i) => {
+            for (const name of Object.keys(r)) addSquares(sums, r[name], outs[i][name]);
+          });
+        }
+        db[perChannel ? 'channel' : 'tensor'] = sqnrDb(sums[0], sums[1]);
+      }
+      return db;
+    };
+
+    progress('shipped');
+    const shipped = await score(bytes, options.externalData);
+    done++;
+    const floor = shipped.channel - o.channelSlack;
+    const ok = (s) => o.target === 'channel' || s.channel >= floor;
+    const value = (s) => (o.target === 'channel' ? s.channel : s.tensor);
+    // a beats b: within the per-channel floor before anything else, then by the target's score
+    const beats = (a, b) => (ok(a) !== ok(b) ? ok(a) : ok(a) ? value(a) > value(b) + MIN_GAIN_DB : a.channel > b.channel + MIN_GAIN_DB);
+
+    progress('default');
+    const first = await equalize(bytes, { ...o.eq, externalData: options.externalData });
+    // later runs keep the batch-norm choice the default made, so that regions keep their numbers
+    const batchNorm = first.report.totals.bn_rescaled > 0 ? 'keep' : 'fold';
+    const regions = regionsOf(first.report);
+    const tried = [];
+    let best = { choice: null, scores: shipped, made: { model: bytes, externalData: options.externalData, report: null }, all: 1, own: new Map() };
+    const attempt = async (objective, all, own) => {
+      const strength = strengthSpec(all, own);
+      const choice = { objective, strength, batchNorm };
+      const seen = tried.find((t) => t.objective === objective && t.strength === strength);
+      if (seen) return seen;
+      const made = await equalize(bytes, { ...o.eq, ...choice, externalData: options.externalData });
+      const scores = await score(made.model, made.externalData);
+      done++;
+      tried.push({ ...choice, ...scores });
+      progress('search');
+      if (beats(scores, best.scores)) best = { choice, scores, made, all, own: new Map(own) };
+      return scores;
+    };
+
+    const defaultScores = await attempt('noise', 1, new Map());
+    for (const [objective, list] of Object.entries(GLOBAL)) {
+      for (const a of list) {
+        if (tried.length >= o.budget) break;
+        if (!(objective === 'noise' && a === 1)) await attempt(objective, a, new Map());
+      }
+    }
+    // sweeps over the regions from the best point: each region's strength
+    // stepped one way while that wins, else the other; again while a sweep
+    // wins.  A region whose step changes no score does not reach the outputs
+    // on these inputs (a branch they never take): it keeps the common strength.
+    if (best.choice) {
+      const { objective } = best.choice;
+      const idle = new Set();
+      const same = (a, b) => Math.abs(a.tensor - b.tensor) < 1e-9 && Math.abs(a.channel - b.channel) < 1e-9;
+      for (let moved = true; moved && tried.length < o.budget;) {
+        moved = false;
+        for (const r of regions) {
+          if (idle.has(r)) continue;
+          for (const d of [-STEP, STEP]) {
+            let won = false;
+            for (let a = (best.own.get(r) ?? best.all) + d; a >= 0 && a <= MOST && tried.length < o.budget; a += d) {
+              const before = best;
+              const s = await attempt(objective, best.all, new Map([...best.own, [r, a]]));
+              if (same(s, before.scores)) idle.add(r);
+              if (best === before) break;
+              won = moved = true;
+            }
+            if (won || idle.has(r)) break;
+          }
+        }
+      }
+    }
+    progress('done');
+    return {
+      model: best.made.model, externalData: best.made.externalData, report: best.made.report, choice: best.choice,
+      scores: { shipped, default: defaultScores, chosen: best.scores }, tried, ms: Date.now() - t0,
+    };
+  };
+}
