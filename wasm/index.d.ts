@@ -593,10 +593,10 @@ export interface TuneResult {
   /** equalize's report of the chosen model, or null (the original). */
   report: EqualizeReport | null;
   /** equalize options that make the same model from the original, or null (the original). */
-  choice: { objective: 'noise' | 'balance'; strength: string; batchNorm: 'fold' | 'keep' } | null;
+  choice: { objective: 'noise' | 'balance'; iterations?: 1; strength: string; batchNorm: 'fold' | 'keep' } | null;
   scores: { shipped: TuneScores; default: TuneScores; chosen: TuneScores };
   /** Every candidate scored. */
-  tried: Array<{ objective: string; strength: string; batchNorm: string } & TuneScores>;
+  tried: Array<{ objective: string; iterations?: number; strength: string; batchNorm: string } & TuneScores>;
   ms: number;
 }
 

@@ -3,11 +3,12 @@
 // where the model's activations are not what its weights suggest, the
 // estimate misses (bench/QUALITY.md).  tune() measures instead: it runs the
 // model as shipped and equalizations of different strength (--strength,
-// per region, toward either objective's scales) in onnxruntime-web on the
-// inputs it is given, fake-quantizes each one's weights to INT8 (quant.js,
-// several roundings) and keeps the one whose quantized outputs come closest
-// to the original's FP32 outputs; the model as shipped is one of the
-// candidates, so the result never scores below it on those inputs.
+// per region, toward the default's scales, balanced ranges or one balancing
+// pass) in onnxruntime-web on the inputs it is given, fake-quantizes each
+// one's weights to INT8 (quant.js, several roundings) and keeps the one
+// whose quantized outputs come closest to the original's FP32 outputs; the
+// model as shipped is one of the candidates, so the result never scores
+// below it on those inputs.
 import { OnnxCleError } from './core.js';
 import { quantizeWeights, addSquares, sqnrDb } from './quant.js';
 import { runtime, openSession, runAll, typed, checkInputs } from './verify.js';
@@ -16,8 +17,14 @@ const TUNE_FIELDS = ['ort', 'inputs', 'run', 'target', 'channelSlack', 'rounding
 // equalize options tune leaves to the caller (the rest it chooses: objective, strength, batchNorm)
 const PASSED = ['relu6', 'pow2Scales', 'maxScale', 'iterations', 'tolerance', 'inlineExternal', 'externalDataName', 'allowInvalid'];
 
-// the strengths tried for every region at once, per objective, then per region a step either way
-const GLOBAL = { noise: [0.5, 1], balance: [0.25, 0.5, 0.75, 1] };
+// the ways toward which strengths are tried, for every region at once (then per region a step
+// either way): the default's scales (least estimated noise), balanced ranges, and balanced
+// ranges in one pass (the reference's way, which often keeps per channel where it was)
+const WAYS = [
+  { way: { objective: 'noise' }, strengths: [1, 0.5] },
+  { way: { objective: 'balance' }, strengths: [0.25, 0.5, 0.75, 1] },
+  { way: { objective: 'balance', iterations: 1 }, strengths: [0.5, 1] },
+];
 const STEP = 0.25;
 const MOST = 1.5; // per-region strengths stay within [0, MOST]
 const MIN_GAIN_DB = 0.1; // a candidate replaces the best only by more than this (one rounding's noise is larger)
@@ -89,8 +96,8 @@ function strengthSpec(all, own) {
 /**
  * tune(model, options) with equalize the package's equalize.  Returns {
  * model, externalData, report (null when the model as shipped won), choice
- * ({ objective, strength, batchNorm }: equalize options that make the same
- * model, or null), scores ({ shipped, default, chosen }: { tensor, channel }
+ * ({ objective, iterations (1 for one pass), strength, batchNorm }: equalize
+ * options that make the same model, or null), scores ({ shipped, default, chosen }: { tensor, channel }
  * output SQNR in dB of the weight-quantized models over the inputs),
  * tried (every candidate, scored), ms }.  See index.d.ts.
  */
@@ -142,33 +149,30 @@ export function makeTune(equalize) {
     const regions = regionsOf(first.report);
     const tried = [];
     let best = { choice: null, scores: shipped, made: { model: bytes, externalData: options.externalData, report: null }, all: 1, own: new Map() };
-    const attempt = async (objective, all, own) => {
+    const attempt = async (way, all, own) => {
       const strength = strengthSpec(all, own);
-      const choice = { objective, strength, batchNorm };
-      const seen = tried.find((t) => t.objective === objective && t.strength === strength);
+      const choice = { ...way, strength, batchNorm };
+      const key = JSON.stringify(choice);
+      const seen = tried.find((t) => t.key === key);
       if (seen) return seen;
       const made = await equalize(bytes, { ...o.eq, ...choice, externalData: options.externalData });
       const scores = await score(made.model, made.externalData);
       done++;
-      tried.push({ ...choice, ...scores });
+      tried.push({ key, choice, ...scores });
       progress('search');
-      if (beats(scores, best.scores)) best = { choice, scores, made, all, own: new Map(own) };
+      if (beats(scores, best.scores)) best = { choice, scores, made, way, all, own: new Map(own) };
       return scores;
     };
 
-    const defaultScores = await attempt('noise', 1, new Map());
-    for (const [objective, list] of Object.entries(GLOBAL)) {
-      for (const a of list) {
-        if (tried.length >= o.budget) break;
-        if (!(objective === 'noise' && a === 1)) await attempt(objective, a, new Map());
-      }
+    for (const { way, strengths } of WAYS) {
+      for (const a of strengths) if (tried.length < o.budget) await attempt(way, a, new Map());
     }
+    const defaultScores = tried[0];
     // sweeps over the regions from the best point: each region's strength
     // stepped one way while that wins, else the other; again while a sweep
     // wins.  A region whose step changes no score does not reach the outputs
     // on these inputs (a branch they never take): it keeps the common strength.
     if (best.choice) {
-      const { objective } = best.choice;
       const idle = new Set();
       const same = (a, b) => Math.abs(a.tensor - b.tensor) < 1e-9 && Math.abs(a.channel - b.channel) < 1e-9;
       for (let moved = true; moved && tried.length < o.budget;) {
@@ -179,7 +183,7 @@ export function makeTune(equalize) {
             let won = false;
             for (let a = (best.own.get(r) ?? best.all) + d; a >= 0 && a <= MOST && tried.length < o.budget; a += d) {
               const before = best;
-              const s = await attempt(objective, best.all, new Map([...best.own, [r, a]]));
+              const s = await attempt(best.way, best.all, new Map([...best.own, [r, a]]));
               if (same(s, before.scores)) idle.add(r);
               if (best === before) break;
               won = moved = true;
@@ -192,7 +196,8 @@ export function makeTune(equalize) {
     progress('done');
     return {
       model: best.made.model, externalData: best.made.externalData, report: best.made.report, choice: best.choice,
-      scores: { shipped, default: defaultScores, chosen: best.scores }, tried, ms: Date.now() - t0,
+      scores: { shipped, default: { tensor: defaultScores.tensor, channel: defaultScores.channel }, chosen: best.scores },
+      tried: tried.map(({ choice, tensor, channel }) => ({ ...choice, tensor, channel })), ms: Date.now() - t0,
     };
   };
 }
