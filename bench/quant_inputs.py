@@ -14,6 +14,9 @@ FAMILY is one of
                     seed: inputs a choice made on `vad` is not scored on
   photo:HxW         RGB photo crops resized to HxW, ImageNet mean/std on 0..1
   vec:BxN           B vectors of N values: grey 4x(N/4) photo patches, standardized
+  calib:FAMILY      FAMILY's kind made with its own seed (other text, crops,
+                    levels; for vad the held-out voices and sentences): the
+                    inputs tune() chooses on, which the scores are not taken on
 For each it writes OUTDIR/FAMILY.bin (float32, little-endian, the samples one
 after another) and OUTDIR/FAMILY.json: {"realistic": [sample...], "noise":
 [sample...]}, each sample {"offset" (in floats), "shape", "what"}. The
@@ -341,6 +344,11 @@ def fam_vad(rng, speech):
 
 def make(family):
     rng = rng_for(family)
+    calib = family.startswith("calib:")
+    if calib:  # the same kind, its own seed (other text, crops, levels); for VAD the held-out voices
+        family = family[len("calib:"):]
+        if family == "vad":
+            family = "vad-heldout"
     if family == "ocr-det":
         return fam_ocr_det(rng)
     if family == "ocr-rec":

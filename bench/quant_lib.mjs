@@ -140,7 +140,7 @@ export function loadInputs(family, { quick = false, inputDir = path.join(root, '
 
 function readInputs(family, quick, inputDir) {
   sh(PY, [path.join(root, 'bench/quant_inputs.py'), inputDir, family], 'quant_inputs.py');
-  const stem = path.join(inputDir, family.replace(':', '_'));
+  const stem = path.join(inputDir, family.replaceAll(':', '_'));
   const index = JSON.parse(readFileSync(stem + '.json', 'utf8'));
   const buf = readFileSync(stem + '.bin');
   const floats = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
@@ -150,7 +150,7 @@ function readInputs(family, quick, inputDir) {
     return { data: floats.slice(s.offset, s.offset + n), shape: s.shape, what: s.what };
   };
   return {
-    realistic: take(index.realistic, QUICK[family.split(':')[0]] ?? 1).map(sample),
+    realistic: take(index.realistic, QUICK[family.replace(/^calib:/, '').split(':')[0]] ?? 1).map(sample),
     noise: take(index.noise, QUICK.noise).map(sample),
   };
 }
@@ -216,12 +216,12 @@ function isHalf(session, info) {
 const NEXT_STATE = { stateN: 'state', hn: 'h', cn: 'c' };
 
 /**
- * Runs one model file over the inputs. visit(set, outputs) gets every step's
+ * Runs one model (a file, or its bytes) over the inputs. visit(set, outputs) gets every step's
  * outputs ({ name: numbers }, the model's own outputs only); probes (names of
  * extra outputs) are reduced to [min, max] over everything and returned.
  */
 async function runModel(file, info, inputs, outputNames, visit, probes = []) {
-  const session = await ort.InferenceSession.create(readFileSync(file), {
+  const session = await ort.InferenceSession.create(typeof file === 'string' ? readFileSync(file) : file, {
     executionProviders: ['wasm'], graphOptimizationLevel: 'disabled',
   });
   const half = isHalf(session, info);
@@ -255,6 +255,41 @@ async function runModel(file, info, inputs, outputNames, visit, probes = []) {
     await session.release();
   }
   return ranges;
+}
+
+/**
+ * run(bytes) for tune() (wasm/tune.js): the model's outputs at every step of
+ * every input, as runModel feeds it (Silero's state carried chunk to chunk).
+ */
+export async function modelRunner(info, inputs) {
+  const first = await ort.InferenceSession.create(readFileSync(info.path), { graphOptimizationLevel: 'disabled' });
+  const outputNames = [...first.outputNames];
+  await first.release();
+  return async (bytes) => {
+    const outs = [];
+    await runModel(bytes, info, inputs, outputNames, (set, o) => outs.push(o));
+    return outs;
+  };
+}
+
+/**
+ * The `tuned` variant: tune() (wasm/tune.js) chooses the equalization on the
+ * model's calibration inputs (quant_inputs.py's calib:FAMILY, which the
+ * scores are not taken on), run as the bench runs the model; it writes the
+ * chosen model and returns what tune chose and scored there.
+ */
+export function tunedVariant({ budget = 30, roundings = 4, channelSlack, quick = false } = {}) {
+  return {
+    name: 'tuned',
+    equalize: async (file, out, info) => {
+      const { tune } = await import('../wasm/index.node.js');
+      const calib = `calib:${info.family}`;
+      const run = await modelRunner(info, loadInputs(calib, { quick }));
+      const r = await tune(new Uint8Array(readFileSync(file)), { run, budget, roundings, ...(channelSlack !== undefined && { channelSlack }) });
+      writeFileSync(out, r.model);
+      return { inputs: calib, choice: r.choice, scores: r.scores, candidates: r.tried.length, ms: r.ms };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- SQNR
@@ -304,8 +339,9 @@ export function equalizeCommand(cli) {
 async function makeVariant(variant, info, out, cli) {
   if (variant.file) return { file: variant.file };
   if (variant.equalize) {
-    await variant.equalize(info.path, out);
-    return { file: out };
+    const t0 = performance.now();
+    const tune = await variant.equalize(info.path, out, info);
+    return { file: out, equalize_ms: Math.round(performance.now() - t0), ...(tune && { tune }) };
   }
   if (!variant.args) return { file: info.path };
   const [cmd, pre] = equalizeCommand(variant.cli ?? cli);
@@ -377,7 +413,7 @@ export async function evaluate({
     try {
       const made = await makeVariant(v, info, path.join(dir, `${v.name}.onnx`), cli);
       files[v.name] = made.file;
-      result.variants[v.name] = { equalize_ms: made.equalize_ms, notes: [] };
+      result.variants[v.name] = { equalize_ms: made.equalize_ms, notes: [], ...(made.tune && { tune: made.tune }) };
     } catch (e) {
       result.variants[v.name] = { error: e.message };
       log(`${model} ${v.name}: ${e.message}`);
