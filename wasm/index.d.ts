@@ -572,7 +572,7 @@ export interface TuneOptions {
   /** Candidates scored at most, the default's equalization among them (default 30, 1 to 1000). */
   budget?: number;
   /** Options for every equalize it makes (relu6, pow2Scales, maxScale, iterations, tolerance, ...); it chooses objective, strength and batchNorm. */
-  equalize?: Omit<EqualizeOptions, 'objective' | 'strength' | 'batchNorm' | 'hbf' | 'reference' | 'ranges' | 'onProgress' | 'onOutput' | 'externalData'>;
+  equalize?: Omit<EqualizeOptions, 'objective' | 'strength' | 'batchNorm' | 'hbf' | 'reference' | 'onProgress' | 'onOutput' | 'externalData'>;
   /** The model's external data files. */
   externalData?: Record<string, Uint8Array>;
   /** Stage ('runtime', 'shipped', 'default', 'search', 'done') and fraction of the budget; return false to cancel. */

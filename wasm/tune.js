@@ -15,7 +15,7 @@ import { runtime, openSession, runAll, typed, checkInputs } from './verify.js';
 
 const TUNE_FIELDS = ['ort', 'inputs', 'run', 'target', 'channelSlack', 'roundings', 'budget', 'equalize', 'externalData', 'onProgress'];
 // equalize options tune leaves to the caller (the rest it chooses: objective, strength, batchNorm)
-const PASSED = ['relu6', 'pow2Scales', 'maxScale', 'iterations', 'tolerance', 'inlineExternal', 'externalDataName', 'allowInvalid'];
+const PASSED = ['relu6', 'pow2Scales', 'maxScale', 'iterations', 'tolerance', 'ranges', 'inlineExternal', 'externalDataName', 'allowInvalid'];
 
 // the ways toward which strengths are tried, for every region at once (then per region a step
 // either way): the default's scales (least estimated noise), balanced ranges, and balanced

@@ -11,13 +11,13 @@
 import { createWorker } from '../wasm/worker.js';
 import { FORM_OPTIONS } from './options.js';
 import {
-  h, formatBytes, took, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
+  h, formatBytes, took, plural, renderFacts, renderFindings, renderMap, renderTotals, renderEqLayers, redrawOpenPlots,
 } from './render.js';
 import { createGraphView } from './graph-view.js';
 import { renderNodeDetails, renderProof } from './details.js';
 import { sampleModel } from '../wasm/sample.js';
 import { openDims, chooseSizes, shapesFor } from '../wasm/verify.js';
-import { imageInputOf, imageTensor, sidesOf } from './image.js';
+import { imageInputOf, imageTensor, sidesOf, SCALINGS, scaleImage } from './image.js';
 
 // the proof runs by itself after Equalize up to this size (model and data), on a button above it
 const AUTO_PROOF_BYTES = 100e6;
@@ -87,7 +87,9 @@ export function start(options = {}) {
     proofRun: $('proof-run'), proofResult: $('proof-result'),
     proofImage: $('proof-image'), imagePick: $('proof-image-pick'), imageInput: $('proof-image-input'),
     imageHelp: $('proof-image-help'), imagePreview: $('proof-image-preview'),
+    tune: $('proof-tune'), tunePick: $('tune-pick'), tuneInput: $('tune-input'), tuneScale: $('tune-scale'), tuneHelp: $('tune-help'),
   };
+  ui.tuneScale.replaceChildren(...Object.entries(SCALINGS).map(([value, { label }]) => h('option', { value }, label)));
   // two status boxes: at the top for reading and checking, in the Equalize card for its work and the proof
   const boxes = {
     top: { message: $('message'), progress: $('progress'), cancel: $('cancel') },
@@ -134,6 +136,7 @@ export function start(options = {}) {
     ui.equalize.disabled = true;
     ui.proofRun.disabled = true;
     ui.imagePick.disabled = true;
+    ui.tunePick.disabled = true;
     ui.dlSarif.disabled = true;
   };
   const setIdle = (text, error = false) => {
@@ -146,6 +149,7 @@ export function start(options = {}) {
     ui.equalize.disabled = !model;
     ui.proofRun.disabled = !model?.out;
     ui.imagePick.disabled = !model?.out;
+    ui.tunePick.disabled = !model?.out;
     ui.dlSarif.disabled = !model;
     if (hadFocus) (box === boxes.eq ? box.message : ui.drop).focus();
   };
@@ -321,6 +325,34 @@ export function start(options = {}) {
       : `none of its ${t.layers} layers can be equalized (the CLE map says why for each)`;
   };
 
+  // an equalized model and its report, offered for download and shown; returns why there is
+  // nothing to download, or null
+  function offer(m, { out, report, data, name, reportName, ms, limit }) {
+    revoke('eq');
+    m.eq = report;
+    const none = nothingToDo(report);
+    m.out = none ? null : out;
+    m.data = none ? null : data;
+    ui.eqNothing.hidden = !none;
+    ui.eqDownloads.hidden = Boolean(none);
+    if (none) {
+      ui.eqNothing.textContent = `Nothing to download: ${none}. The model is best quantized as it is.`;
+    } else {
+      setLink(ui.dlModel, blobUrl('eq', [out], 'application/octet-stream'), name);
+      ui.dlModel.textContent = `Download ${name} (${formatBytes(out.length)})`;
+      ui.dlData.replaceChildren(...Object.entries(data ?? {}).map(([file, b]) =>
+        h('a', { class: 'button', href: blobUrl('eq', [b], 'application/octet-stream'), download: file,
+          title: 'the weights the model keeps outside itself: save it in the same folder' },
+        `Download ${file} (${formatBytes(b.length)})`)));
+      setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), reportName);
+    }
+    ui.eqResult.hidden = false;
+    renderTotals(ui.eqTotals, report.totals, ms, limit);
+    renderEqLayers(ui.eqLayers, report.layers, ui.eqOrder.value, 1);
+    if (view.selected >= 0) showNode(view.graph.nodes[view.selected]);
+    return none;
+  }
+
   async function equalize() {
     if (!model || busy) return;
     const m = model;
@@ -352,28 +384,7 @@ export function start(options = {}) {
       });
       if (id !== job) return;
       const ms = performance.now() - t0;
-      revoke('eq');
-      m.eq = report;
-      const none = nothingToDo(report);
-      m.out = none ? null : out;
-      m.data = none ? null : data;
-      ui.eqNothing.hidden = !none;
-      ui.eqDownloads.hidden = Boolean(none);
-      if (none) {
-        ui.eqNothing.textContent = `Nothing to download: ${none}. The model is best quantized as it is.`;
-      } else {
-        setLink(ui.dlModel, blobUrl('eq', [out], 'application/octet-stream'), name);
-        ui.dlModel.textContent = `Download ${name} (${formatBytes(out.length)})`;
-        ui.dlData.replaceChildren(...Object.entries(data ?? {}).map(([file, b]) =>
-          h('a', { class: 'button', href: blobUrl('eq', [b], 'application/octet-stream'), download: file,
-            title: 'the weights the model keeps outside itself: save it in the same folder' },
-          `Download ${file} (${formatBytes(b.length)})`)));
-        setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), `${m.stem}.equalize.json`);
-      }
-      ui.eqResult.hidden = false;
-      renderTotals(ui.eqTotals, report.totals, ms, opts.reference ? null : report.totals.max_rounds);
-      renderEqLayers(ui.eqLayers, report.layers, ui.eqOrder.value, 1);
-      if (view.selected >= 0) showNode(view.graph.nodes[view.selected]);
+      const none = offer(m, { out, report, data, name, reportName: `${m.stem}.equalize.json`, ms, limit: opts.reference ? null : report.totals.max_rounds });
       const t = report.totals;
       const gain = t.estimated_sqnr_db_before == null ? ''
         : `; estimated INT8 output SQNR ${t.estimated_sqnr_db_before.toFixed(1)} → ${t.estimated_sqnr_db_after.toFixed(1)} dB`;
@@ -428,7 +439,12 @@ export function start(options = {}) {
   function showImageHelp(m) {
     const img = imageInputOf(m.check.model.inputs);
     ui.proofImage.hidden = !img || !m.out;
+    ui.tune.hidden = !img || !m.out;
     if (!img) return;
+    ui.tuneHelp.textContent = 'Or choose the equalization by the outcome: pick a few images like those the model will see ' +
+      '(more is better; they stay on this computer), scaled as the model was trained. Up to 30 equalizations of different ' +
+      'strength run on them with INT8 weights, and the one whose outputs come closest to the original\'s per tensor, keeping ' +
+      'per channel within 1.5 dB of the model as shipped, becomes the download.';
     const [, height, width] = sidesOf(shapesFor(m.check.model.inputs, m.sizes)[0].shape, img.layout);
     const as = `stretched to ${width} × ${height} pixels (the input '${img.name}', ${img.layout}), ` +
       `${img.channels === 3 ? 'its RGB values' : 'its grey level'} scaled to [0, 1]. No mean or standard deviation is applied: ` +
@@ -462,6 +478,67 @@ export function start(options = {}) {
     m.image = { file, bitmap };
     showImageHelp(m);
     await prove();
+  }
+
+  // Tuning: the equalization chosen by the outcome on the user's images (tune() in the worker).
+  // The chosen model replaces the download, and the proof runs on it.
+  async function tuneOn(files) {
+    const m = model;
+    if (!m?.out || !files.length || busy || !canProve) return;
+    stop();
+    const id = job;
+    const img = imageInputOf(m.check.model.inputs);
+    const shape = shapesFor(m.check.model.inputs, m.sizes)[0].shape;
+    const canvas = document.createElement('canvas');
+    const scale = ui.tuneScale.value;
+    const samples = [];
+    setBusy(`Tuning: reading ${files.length === 1 ? 'the image' : `${files.length} images`}…`, 0, boxes.eq);
+    try {
+      for (const file of files) {
+        let bitmap;
+        try {
+          bitmap = await createImageBitmap(file);
+        } catch (e) {
+          throw new TypeError(`this browser cannot decode ${file.name} as an image (${e.name})`);
+        }
+        try {
+          samples.push({ [img.name]: scaleImage(imageTensor(bitmap, shape, img, canvas), img, scale) });
+        } finally {
+          bitmap.close();
+        }
+      }
+      const { bytes, externalData } = await inputs(m);
+      if (id !== job) return;
+      const t0 = performance.now();
+      const name = `${m.stem}.tuned.onnx`;
+      const LABELS = { runtime: 'loading onnxruntime-web', shipped: 'the model as shipped', default: 'the default', search: 'trying strengths', done: 'done' };
+      const r = await worker.tune(bytes, {
+        inputs: samples, externalData, transfer: false, equalize: { ranges: true, externalDataName: `${name}.data` },
+        onProgress: (stage, f) => { if (id === job) setBusy(`Tuning on ${plural(samples.length, 'image')}: ${LABELS[stage] ?? stage}…`, f); },
+      });
+      if (id !== job) return;
+      const ms = performance.now() - t0;
+      const { shipped, default: def, chosen } = r.scores;
+      const both = (s) => `${s.tensor.toFixed(1)} per tensor, ${s.channel.toFixed(1)} per channel`;
+      const scores = `INT8 output SQNR on them: as shipped ${both(shipped)}; default ${both(def)}`;
+      if (!r.choice) {
+        setIdle(`Tuned on ${plural(samples.length, 'image')} in ${took(ms)}: no equalization beats the model as shipped on them ` +
+          `(${scores}, dB). The download is still the default's: on inputs like these, keep the model as it is.`);
+        return;
+      }
+      const flags = `--objective=${r.choice.objective}${r.choice.iterations ? ` --iterations=${r.choice.iterations}` : ''} ` +
+        `--strength=${r.choice.strength} --batch-norm=${r.choice.batchNorm}`;
+      const report = { ...r.report, tune: { images: files.map((f) => f.name), scaled: SCALINGS[scale].label, choice: r.choice, scores: r.scores, tried: r.tried } };
+      offer(m, { out: r.model, report, data: r.externalData, name, reportName: `${m.stem}.tune.json`, ms, limit: null });
+      const text = `Tuned on ${plural(samples.length, 'image')} in ${took(ms)}: ${scores}; chosen ${both(chosen)} dB ` +
+        `(onnx-cle equalize ${flags}).`;
+      showProofForm(m);
+      say(text);
+      await prove(id, text);
+    } catch (e) {
+      if (id !== job) return;
+      setIdle(explain(e, 'Cannot tune') ?? 'Cancelled.', true);
+    }
   }
 
   // the image as the image input's tensor, at the sizes the proof runs with
@@ -624,6 +701,12 @@ export function start(options = {}) {
     ui.imageInput.value = '';
     useImage(file);
   });
+  ui.tunePick.addEventListener('click', () => ui.tuneInput.click());
+  ui.tuneInput.addEventListener('change', () => {
+    const files = [...ui.tuneInput.files];
+    ui.tuneInput.value = '';
+    tuneOn(files);
+  });
   ui.proofForm.addEventListener('submit', (e) => {
     e.preventDefault();
     prove();
@@ -688,6 +771,7 @@ export function start(options = {}) {
   ui.equalize.disabled = true;
   ui.proofRun.disabled = true;
   ui.imagePick.disabled = true;
+  ui.tunePick.disabled = true;
   // start the worker and compile the .wasm now, so the first model is quick
   worker.init().catch((e) => {
     const text = explain(e, 'onnx-cle could not start');

@@ -70,3 +70,25 @@ export function imageTensor(bitmap, shape, { layout, channels }, canvas) {
   for (let k = 0; k < n; k++) data.set(one, k * one.length);
   return { data, dims: [...shape] };
 }
+
+/** How the picture's [0, 1] values are scaled for tuning, where the input's statistics matter. */
+export const SCALINGS = {
+  unit: { label: '[0, 1]', mean: [0, 0, 0], std: [1, 1, 1] },
+  imagenet: { label: 'ImageNet mean and std', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+  signed: { label: '[-1, 1]', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+};
+
+/** t ({ data, dims } from imageTensor) scaled in place as SCALINGS[how] says, per channel. */
+export function scaleImage(t, { layout, channels }, how) {
+  const { mean, std } = SCALINGS[how];
+  const [, height, width] = sidesOf(t.dims, layout);
+  const plane = height * width;
+  for (let i = 0; i < t.data.length; i++) {
+    // the channel of element i: NCHW planes of H·W, NHWC interleaved; one channel: the mean of the three
+    const c = channels === 1 ? -1 : layout === 'NCHW' ? Math.floor(i / plane) % channels : i % channels;
+    const m = c < 0 ? (mean[0] + mean[1] + mean[2]) / 3 : mean[c];
+    const s = c < 0 ? (std[0] + std[1] + std[2]) / 3 : std[c];
+    t.data[i] = (t.data[i] - m) / s;
+  }
+  return t;
+}

@@ -31,7 +31,7 @@ export function formatBytes(n) {
 /** A duration as people read it: "240 ms", "2.5 s". */
 export const took = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
-const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const db = (v) => (v == null ? 'n/a' : `${v.toFixed(1)} dB`);
 
 function signed(v, unit) {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { fixture } from './helpers.mjs';
-import { verify } from '../../wasm/index.node.js';
+import { verify, tune } from '../../wasm/index.node.js';
 import { sampleModel } from '../../wasm/sample.js';
 import { setUp, tearDown, onPage as openPage, answer, give, press, download, axeViolations, artifacts, demo } from './page-lib.mjs';
 
@@ -256,6 +256,63 @@ test('an image dropped on the proof: both models run on it too, its numbers besi
     assert.equal(bad.state, 'error');
     assert.match(bad.message, /^Cannot use notes\.png: this browser cannot decode it as an image/);
     assert.match(await page.textContent('#proof-image-help'), /^wide\.png/);
+  });
+});
+
+test('tuned on images picked on the page: the choice tune() makes in Node on the same pixels, offered for download, then proven', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    assert.equal((await press(page, '#sample')).state, 'ready');
+    assert.equal(await page.isHidden('#proof-tune'), true);
+    const done = await press(page, '#equalize');
+    assert.equal(done.state, 'ready', done.message);
+    const first = (await download(page, '#dl-model')).bytes;
+    assert.equal(await page.isVisible('#tune-pick'), true);
+    assert.match(await page.textContent('#tune-help'), /choose the equalization by the outcome.*per channel within 1\.5 dB/);
+    // three pictures, scaled as ImageNet models expect
+    const pictures = [
+      (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256],
+      (x, y) => [(x ^ y) * 8, 128, y * 8],
+      (x, y) => [200 - x * 4, (x + y) * 4, 60 + ((x * 7 + y * 13) % 150)],
+    ];
+    await page.selectOption('#tune-scale', 'imagenet');
+    const got = await answer(page, () => page.setInputFiles('#tune-input',
+      pictures.map((rgb, i) => ({ name: `p${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
+    assert.equal(got.state, 'ready', got.message);
+    // the same pixels, scaled the same, through tune() in Node: the same choice and the same model
+    const mean = [0.485, 0.456, 0.406];
+    const std = [0.229, 0.224, 0.225];
+    const inputs = pictures.map((rgb) => {
+      const data = new Float32Array(3 * 32 * 32);
+      for (let y = 0; y < 32; y++) {
+        for (let x = 0; x < 32; x++) rgb(x, y).forEach((v, k) => { data[(k * 32 + y) * 32 + x] = (v / 255 - mean[k]) / std[k]; });
+      }
+      return { image: { data, dims: [1, 3, 32, 32] } };
+    });
+    const r = await tune(sampleModel().bytes, { inputs, equalize: { ranges: true, externalDataName: 'sample.tuned.onnx.data' } });
+    const db = (x) => x.toFixed(1);
+    if (r.choice) {
+      assert.match(got.message, new RegExp(`^Tuned on 3 images in .*: INT8 output SQNR on them: as shipped ${db(r.scores.shipped.tensor)} per tensor, ` +
+        `${db(r.scores.shipped.channel)} per channel; default ${db(r.scores.default.tensor)} .*; chosen ${db(r.scores.chosen.tensor)} per tensor.*` +
+        `\\(onnx-cle equalize --objective=${r.choice.objective}.* --strength=${r.choice.strength.replace(/\./g, '\\.')} .*Proof: outputs within`));
+      const tuned = await download(page, '#dl-model');
+      assert.match(tuned.name, /\.tuned\.onnx$/);
+      assert.deepEqual(tuned.bytes, Buffer.from(r.model));
+      const report = JSON.parse((await download(page, '#dl-eq-report')).bytes);
+      assert.deepEqual(report.tune.choice, r.choice);
+      assert.deepEqual(report.tune.images, ['p0.png', 'p1.png', 'p2.png']);
+      assert.equal(report.tune.scaled, 'ImageNet mean and std');
+      assert.ok((await proof(page)).maxRelErr <= 1e-3, 'the proof ran on the tuned model');
+    } else {
+      assert.match(got.message, /no equalization beats the model as shipped on them/);
+      assert.deepEqual((await download(page, '#dl-model')).bytes, first);
+    }
+    await page.locator('#eq-result').screenshot({ path: path.join(artifacts, 'page-tune-1280.png') });
+    assert.deepEqual(await axeViolations(page), [], 'axe-core at 1280 px, after tuning');
+    // a file that is no image: a sentence
+    const bad = await answer(page, () => page.setInputFiles('#tune-input',
+      [{ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') }]));
+    assert.equal(bad.state, 'error');
+    assert.match(bad.message, /^Cannot tune: this browser cannot decode notes\.png as an image/);
   });
 });
 
