@@ -633,6 +633,9 @@ enum cle_status cle_equalize_model(const struct cle_input *in, const struct cle_
 	}
 	if (st == CLE_OK && run == NULL && (plan != NULL || (st = plan_bn(gm, o, bn, a, &plan, e)) == CLE_OK))
 		st = cle_run_solve(&run, plan, NULL, 0, o->progress, o->progress_ud, e);
+	/* the regions named are the written plan's (a trial's plan may number others) */
+	if (st == CLE_OK)
+		st = cle_strength_check(plan, e);
 	if (st == CLE_OK)
 		plan->bn_alternative = other;
 	if (st == CLE_OK && (st = cle_run_write(run, sink, &gs, &res, e)) == CLE_OK) {

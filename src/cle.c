@@ -26,8 +26,10 @@ int cle_round_limit(const struct cle_config *c)
 }
 
 /* Reads spec (cle_strength_of's form); *named: region r's own entry, else
- * the entry for every region, else 1.  False when spec does not read so. */
-static bool strength_scan(const char *spec, uint32_t r, double *named)
+ * the entry for every region, else 1.  False when spec does not read so,
+ * or (p not NULL) names a region p cannot scale: *stray, else UINT32_MAX. */
+static bool strength_scan(const char *spec, uint32_t r, double *named, const struct cle_plan *p,
+			  unsigned long *stray)
 {
 	double all = 1, own = -1;
 
@@ -42,8 +44,12 @@ static bool strength_scan(const char *spec, uint32_t r, double *named)
 			if (*spec < '0' || *spec > '9')
 				return false;
 			region = strtoul(spec, &end, 10);
-			if (end != colon || region > UINT32_MAX)
+			if (end != colon || region >= UINT32_MAX)
 				return false;
+			if (p != NULL && (region >= p->n_regions || !cle_region_open(p, (uint32_t)region))) {
+				*stray = region;
+				return false;
+			}
 			spec = colon + 1;
 		}
 		if (*spec == '\0' || *spec == ',' || *spec == ' ')
@@ -67,16 +73,29 @@ bool cle_strength_valid(const char *spec)
 {
 	double a;
 
-	return spec[0] != '\0' && strength_scan(spec, 0, &a);
+	return spec[0] != '\0' && strength_scan(spec, 0, &a, NULL, NULL);
 }
 
 double cle_strength_of(const char *spec, uint32_t r)
 {
 	double a = 1;
 
-	if (spec != NULL && !strength_scan(spec, r, &a))
+	if (spec != NULL && !strength_scan(spec, r, &a, NULL, NULL))
 		a = 1;
 	return a;
+}
+
+enum cle_status cle_strength_check(const struct cle_plan *p, struct cle_error *e)
+{
+	unsigned long stray = UINT32_MAX;
+	double a;
+
+	if (p->cfg.strength == NULL || strength_scan(p->cfg.strength, 0, &a, p, &stray))
+		return CLE_OK;
+	return cle_errorf(e, CLE_E_USAGE,
+			  "--strength names region %lu, which this model has not among the regions it can "
+			  "scale (the JSON report's output_region and input_region number them)",
+			  stray);
 }
 
 enum cle_status eq_nomem(struct eq *q)

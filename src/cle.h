@@ -74,6 +74,9 @@ int cle_round_limit(const struct cle_config *c);
 #define CLE_STRENGTH_MAX 2.0
 bool cle_strength_valid(const char *spec);
 double cle_strength_of(const char *spec, uint32_t r);
+struct cle_plan;
+/* CLE_E_USAGE when p's --strength names a region p cannot scale. */
+CLE_NODISCARD enum cle_status cle_strength_check(const struct cle_plan *p, struct cle_error *e);
 
 /* Progress: stage name and fraction done; returning false cancels. */
 typedef bool (*cle_progress_fn)(void *ud, const char *stage, double fraction);

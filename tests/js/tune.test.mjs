@@ -2,7 +2,7 @@
 // (wasm/tune.js), and --strength, the option its choices are made of.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { equalize, tune, OnnxCleError } from '../../wasm/index.node.js';
@@ -161,6 +161,11 @@ test('--strength: 1 writes what the default writes, 0 moves no scale, a region o
   // half-way lies between, per layer, in the estimate
   const half = eq(['--strength=0.5']).report.totals;
   assert.ok(half.estimated_sqnr_db_after > none.report.totals.estimated_sqnr_db_after - 1e-9);
+  // a region the model has not: said, nothing written
+  const stray = native('equalize', f, '-o', path.join(dir, 'stray.onnx'), '--strength=1,99:0.5');
+  assert.equal(stray.status, 2);
+  assert.match(stray.stderr, /--strength names region 99, which this model has not among the regions it can scale/);
+  assert.equal(existsSync(path.join(dir, 'stray.onnx')), false);
   for (const bad of ['x', '1,', '3:', '2.5', '-1', ':1', '1,,2', 'a:1']) {
     const r = native('equalize', f, '-o', path.join(dir, 'bad.onnx'), `--strength=${bad}`);
     assert.equal(r.status, 2, bad);
