@@ -61,14 +61,14 @@ function runnerFor(ort, samples) {
   return async (model, files) => {
     const session = await openSession(ort, model, files);
     const meta = session.inputMetadata ?? session.inputNames.map((name) => ({ name, type: 'float32' }));
-    const feeds = samples.map((sample, k) => Object.fromEntries(meta.map(({ name, type }) => {
-      const t = sample[name];
-      if (!t) {
-        session.release();
-        throw new TypeError(`onnx-cle: tune's input sample ${k} does not give the model's input '${name}'`);
-      }
-      return [name, new ort.Tensor(type ?? 'float32', typed(type ?? 'float32', name, t.data), t.dims)];
-    })));
+    const k = samples.findIndex((sample) => meta.some(({ name }) => !sample[name]));
+    if (k >= 0) {
+      await session.release();
+      const name = meta.find((m) => !samples[k][m.name]).name;
+      throw new TypeError(`onnx-cle: tune's input sample ${k} does not give the model's input '${name}'`);
+    }
+    const feeds = samples.map((sample) => Object.fromEntries(meta.map(({ name, type = 'float32' }) =>
+      [name, new ort.Tensor(type, typed(type, name, sample[name].data), sample[name].dims)])));
     const outs = [];
     await runAll(session, feeds, (i, o) => { outs[i] = o; });
     return outs;
@@ -96,10 +96,11 @@ function strengthSpec(all, own) {
 /**
  * tune(model, options) with equalize the package's equalize.  Returns {
  * model, externalData, report (null when the model as shipped won), choice
- * ({ objective, iterations (1 for one pass), strength, batchNorm }: equalize
- * options that make the same model, or null), scores ({ shipped, default, chosen }: { tensor, channel }
- * output SQNR in dB of the weight-quantized models over the inputs),
- * tried (every candidate, scored), ms }.  See index.d.ts.
+ * ({ objective, iterations (1 for one pass), strength, batchNorm }: the
+ * equalize options that make the same model, or null), scores ({ shipped,
+ * default, chosen }, each { tensor, channel }: output SQNR in dB of the
+ * weight-quantized models over the inputs), tried (every candidate,
+ * scored), ms }.  See index.d.ts.
  */
 export function makeTune(equalize) {
   return async function tune(bytes, options) {
@@ -145,6 +146,7 @@ export function makeTune(equalize) {
     progress('default');
     const first = await equalize(bytes, { ...o.eq, externalData: options.externalData });
     // later runs keep the batch-norm choice the default made, so that regions keep their numbers
+    // (the default is the first candidate: the same model as this one)
     const batchNorm = first.report.totals.bn_rescaled > 0 ? 'keep' : 'fold';
     const regions = regionsOf(first.report);
     const tried = [];
@@ -155,7 +157,7 @@ export function makeTune(equalize) {
       const key = JSON.stringify(choice);
       const seen = tried.find((t) => t.key === key);
       if (seen) return seen;
-      const made = await equalize(bytes, { ...o.eq, ...choice, externalData: options.externalData });
+      const made = tried.length === 0 ? first : await equalize(bytes, { ...o.eq, ...choice, externalData: options.externalData });
       const scores = await score(made.model, made.externalData);
       done++;
       tried.push({ key, choice, ...scores });
