@@ -96,6 +96,22 @@ test('tune: per channel as the target; a run function in place of inputs; the or
   } else assert.ok(one.scores.chosen.tensor > one.scores.shipped.tensor && one.scores.chosen.channel >= one.scores.shipped.channel);
 });
 
+test('tune: a model with external data: every candidate reads it, the chosen one comes with its own files', async () => {
+  const bytes = model('vgg_like_external.onnx');
+  const externalData = { 'vgg_like_external.weights': new Uint8Array(readFileSync(fixture('vgg_like_external.weights'))) };
+  const r = await tune(bytes, { ort, inputs: samples([1, 3, 32, 32], 2, 9), externalData, budget: 3, roundings: 1, channelSlack: 100 });
+  assert.equal(r.tried.length, 3);
+  for (const t of r.tried) assert.ok(Number.isFinite(t.tensor) && Number.isFinite(t.channel), JSON.stringify(t));
+  if (r.choice) {
+    const again = await equalize(bytes, { ...r.choice, externalData });
+    assert.deepEqual(Buffer.from(r.model), Buffer.from(again.model));
+    assert.deepEqual(Object.keys(r.externalData), Object.keys(again.externalData));
+  } else {
+    assert.equal(r.model, bytes);
+    assert.equal(r.externalData, externalData);
+  }
+});
+
 test('tune: options are checked; cancelling is an OnnxCleError', async () => {
   const bytes = model('mlp_folded.onnx');
   const inputs = samples([4, 32], 1, 1);
