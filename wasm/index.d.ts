@@ -595,8 +595,11 @@ export interface TuneResult {
   /** equalize options that make the same model from the original, or null (the original). */
   choice: { objective: 'noise' | 'balance'; iterations?: 1; strength: string; batchNorm: 'fold' | 'keep' } | null;
   scores: { shipped: TuneScores; default: TuneScores; chosen: TuneScores };
-  /** Every candidate scored. */
-  tried: Array<{ objective: string; iterations?: number; strength: string; batchNorm: string } & TuneScores>;
+  /**
+   * Every candidate scored; the score the target does not decide by is null
+   * where the other could not win (it is not measured then).
+   */
+  tried: Array<{ objective: string; iterations?: number; strength: string; batchNorm: string; tensor: number | null; channel: number | null }>;
   ms: number;
 }
 

@@ -99,8 +99,9 @@ function strengthSpec(all, own) {
  * ({ objective, iterations (1 for one pass), strength, batchNorm }: the
  * equalize options that make the same model, or null), scores ({ shipped,
  * default, chosen }, each { tensor, channel }: output SQNR in dB of the
- * weight-quantized models over the inputs), tried (every candidate,
- * scored), ms }.  See index.d.ts.
+ * weight-quantized models over the inputs), tried (every candidate, scored;
+ * the score the target does not need is null where that one could not win),
+ * ms }.  See index.d.ts.
  */
 export function makeTune(equalize) {
   return async function tune(bytes, options) {
@@ -117,10 +118,12 @@ export function makeTune(equalize) {
     const ref = await run(bytes, options.externalData);
     if (!Array.isArray(ref) || ref.length === 0) throw new TypeError('onnx-cle: tune\'s run must return a list of output maps');
 
-    // a model's weight-quantized outputs against the original's FP32 ones: { tensor, channel } in dB
-    const score = async (model, files) => {
-      const db = {};
+    // a model's weight-quantized outputs against the original's FP32 ones: { tensor, channel } in
+    // dB; with only, that one alone (the other null)
+    const score = async (model, files, only = null) => {
+      const db = { tensor: null, channel: null };
       for (const perChannel of [false, true]) {
+        if (only !== null && only !== (perChannel ? 'channel' : 'tensor')) continue;
         const sums = [0, 0];
         for (let k = 1; k <= o.roundings; k++) {
           const q = quantizeWeights(model, { perChannel, externalData: files, jitter: k });
@@ -138,10 +141,11 @@ export function makeTune(equalize) {
     const shipped = await score(bytes, options.externalData);
     done++;
     const floor = shipped.channel - o.channelSlack;
-    const ok = (s) => o.target === 'channel' || s.channel >= floor;
+    const ok = (s) => o.target === 'channel' || (s.channel !== null && s.channel >= floor);
     const value = (s) => (o.target === 'channel' ? s.channel : s.tensor);
-    // a beats b: within the per-channel floor before anything else, then by the target's score
-    const beats = (a, b) => (ok(a) !== ok(b) ? ok(a) : ok(a) ? value(a) > value(b) + MIN_GAIN_DB : a.channel > b.channel + MIN_GAIN_DB);
+    // a beats b (the best so far, always within the floor: the model as shipped is): within the
+    // per-channel floor, and better by the target's score
+    const beats = (a, b) => ok(a) && value(a) > value(b) + MIN_GAIN_DB;
 
     progress('default');
     const first = await equalize(bytes, { ...o.eq, externalData: options.externalData });
@@ -158,7 +162,11 @@ export function makeTune(equalize) {
       const seen = tried.find((t) => t.key === key);
       if (seen) return seen;
       const made = tried.length === 0 ? first : await equalize(bytes, { ...o.eq, ...choice, externalData: options.externalData });
-      const scores = await score(made.model, made.externalData);
+      // the target's score first; the other (per channel, for the floor) only where that could win,
+      // and always for the default, which the result reports
+      let scores = await score(made.model, made.externalData, tried.length === 0 ? null : o.target);
+      if (o.target === 'tensor' && scores.channel === null && scores.tensor > best.scores.tensor + MIN_GAIN_DB)
+        scores = { ...scores, channel: (await score(made.model, made.externalData, 'channel')).channel };
       done++;
       tried.push({ key, choice, ...scores });
       progress('search');
@@ -176,7 +184,7 @@ export function makeTune(equalize) {
     // on these inputs (a branch they never take): it keeps the common strength.
     if (best.choice) {
       const idle = new Set();
-      const same = (a, b) => Math.abs(a.tensor - b.tensor) < 1e-9 && Math.abs(a.channel - b.channel) < 1e-9;
+      const same = (a, b) => Math.abs(value(a) - value(b)) < 1e-9;
       for (let moved = true; moved && tried.length < o.budget;) {
         moved = false;
         for (const r of regions) {
@@ -194,6 +202,10 @@ export function makeTune(equalize) {
           }
         }
       }
+    }
+    // the chosen model's other score, where the search did not need it
+    for (const k of ['tensor', 'channel']) {
+      if (best.scores[k] === null) best.scores = { ...best.scores, [k]: (await score(best.made.model, best.made.externalData, k))[k] };
     }
     progress('done');
     return {
