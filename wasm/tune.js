@@ -151,7 +151,9 @@ export function makeTune(equalize) {
     const first = await equalize(bytes, { ...o.eq, externalData: options.externalData });
     // later runs keep the batch-norm choice the default made, so that regions keep their numbers
     // (the default is the first candidate: the same model as this one)
-    const batchNorm = first.report.totals.bn_rescaled > 0 ? 'keep' : 'fold';
+    // (a BatchNormalization that cannot be folded is kept in either mode: folding any says fold)
+    const { bn_folded: folded, bn_rescaled: kept } = first.report.totals;
+    const batchNorm = folded === 0 && kept > 0 ? 'keep' : 'fold';
     const regions = regionsOf(first.report);
     const tried = [];
     let best = { choice: null, scores: shipped, made: { model: bytes, externalData: options.externalData, report: null }, all: 1, own: new Map() };

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { equalize, tune, OnnxCleError } from '../../wasm/index.node.js';
 import { quantizeWeights, addSquares, sqnrDb, mulberry32, normals } from '../../wasm/quant.js';
-import { fixture, native } from './helpers.mjs';
+import { fixture, native, realModels } from './helpers.mjs';
 import { ort } from './ort.mjs';
 
 const model = (name) => new Uint8Array(readFileSync(fixture(name)));
@@ -118,6 +118,19 @@ test('tune: a model with external data: every candidate reads it, the chosen one
     assert.equal(r.model, bytes);
     assert.equal(r.externalData, externalData);
   }
+});
+
+test('tune: its first candidate is the default, named by options that remake it (PP-OCR det folds two batch norms and keeps one)', async () => {
+  const bytes = new Uint8Array(readFileSync(realModels['ppocr-det']));
+  // det takes any multiple of 32: one small input is enough to run it
+  const r = await tune(bytes, { ort, inputs: samples([1, 3, 32, 32], 1, 4).map(({ input }) => ({ x: input })), budget: 1, roundings: 1 });
+  const [first] = r.tried;
+  const def = await equalize(bytes);
+  assert.ok(def.report.totals.bn_folded > 0 && def.report.totals.bn_rescaled > 0, JSON.stringify(def.report.totals));
+  const { tensor, channel, ...choice } = first;
+  assert.deepEqual(choice, { objective: 'noise', strength: '1', batchNorm: 'fold' });
+  assert.deepEqual(Buffer.from((await equalize(bytes, choice)).model), Buffer.from(def.model));
+  assert.deepEqual(r.scores.default, { tensor, channel });
 });
 
 test('tune: options are checked; cancelling is an OnnxCleError', async () => {
