@@ -605,10 +605,10 @@ export interface TuneResult {
 
 /**
  * Equalization chosen by the outcome: the model as shipped, the default and
- * equalizations of other strengths (per region, toward either objective) are
- * run in onnxruntime-web on the caller's inputs with INT8 fake-quantized
- * weights; the one whose outputs come closest to the original's FP32 ones
- * wins (the original among them, so the result never scores below it on
- * those inputs).
+ * equalizations of other strengths (per region, toward the default's scales,
+ * balanced ranges or one balancing pass) are run in onnxruntime-web on the
+ * caller's inputs with INT8 fake-quantized weights; the one whose outputs
+ * come closest to the original's FP32 ones wins (the original among them, so
+ * the result never scores below it on those inputs).
  */
 export declare function tune(model: Uint8Array, options: TuneOptions): Promise<TuneResult>;
