@@ -62,8 +62,8 @@ test('tune: the choice scores as it says, is at least the model as shipped and t
   if (r.scores.default.channel >= r.scores.shipped.channel - 1.5) assert.ok(r.scores.chosen.tensor >= r.scores.default.tensor);
   for (const t of r.tried) {
     if (t.channel !== null && t.channel >= r.scores.shipped.channel - 1.5) assert.ok(t.tensor <= r.scores.chosen.tensor + 0.1, JSON.stringify(t));
-    // per channel is measured only where per tensor could win
-    if (t.channel === null) assert.ok(t.tensor <= r.scores.shipped.tensor + 0.1 || t.tensor <= Math.max(...r.tried.filter((u) => u.channel !== null).map((u) => u.tensor)) + 0.1, JSON.stringify(t));
+    // per channel is measured only where per tensor could win: not where it is no better than the choice
+    if (t.channel === null) assert.ok(t.tensor <= r.scores.chosen.tensor + 0.1, JSON.stringify(t));
   }
   // the choice is a set of equalize options: they make the same bytes
   const remade = await equalize(bytes, r.choice);
@@ -74,9 +74,7 @@ test('tune: the choice scores as it says, is at least the model as shipped and t
 test('tune: per channel as the target; a run function in place of inputs; the original when nothing beats it', async () => {
   const bytes = model('mlp_folded.onnx');
   const inputs = samples([4, 32], 4, 3);
-  const session = await ort.InferenceSession.create(bytes); // a run of the caller's own
-  await session.release();
-  let runs = 0;
+  let runs = 0; // a run of the caller's own, counted
   const run = async (m) => {
     runs++;
     const s = await ort.InferenceSession.create(m, { graphOptimizationLevel: 'disabled' });
