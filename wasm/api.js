@@ -37,7 +37,8 @@ const INIT_FIELDS = ['wasmModule', 'wasmBinary', 'locateFile'];
 
 const isObject = (v) => v !== null && typeof v === 'object';
 
-function checkFields(what, options, allowed) {
+/** options checked against the fields a call takes (undefined: {}); TypeError with the sentence otherwise. */
+export function checkFields(what, options, allowed) {
   if (options === undefined) return {};
   if (!isObject(options)) throw new TypeError(`onnx-cle: ${what} options must be an object`);
   for (const key of Object.keys(options)) {

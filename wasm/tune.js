@@ -10,6 +10,7 @@
 // model as shipped is one of the candidates, so the result never scores
 // below it on those inputs.
 import { OnnxCleError } from './core.js';
+import { checkFields } from './api.js';
 import { quantizeWeights, addSquares, sqnrDb } from './quant.js';
 import { runtime, openSession, runAll, typed, checkInputs } from './verify.js';
 
@@ -29,12 +30,8 @@ const STEP = 0.25;
 const MOST = 1.5; // per-region strengths stay within [0, MOST]
 const MIN_GAIN_DB = 0.1; // a candidate replaces the best only by more than this (one rounding's noise is larger)
 
-function checkOptions(options) {
-  if (options === null || typeof options !== 'object') throw new TypeError('onnx-cle: tune options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!TUNE_FIELDS.includes(key))
-      throw new TypeError(`onnx-cle: unknown option '${key}' for tune (it takes ${TUNE_FIELDS.join(', ')})`);
-  }
+function checkOptions(given) {
+  const options = checkFields('tune', given, TUNE_FIELDS);
   const { target = 'tensor', channelSlack = 1.5, roundings = 4, budget = 30, onProgress, run, inputs } = options;
   if (target !== 'tensor' && target !== 'channel') throw new TypeError("onnx-cle: option 'target' must be 'tensor' or 'channel'");
   if (!(typeof channelSlack === 'number' && channelSlack >= 0)) throw new TypeError("onnx-cle: option 'channelSlack' must be a number of at least 0");

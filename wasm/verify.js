@@ -7,6 +7,7 @@
 // what equalization did for quantization.  Inputs the caller gives (an
 // image, say) run as well, and are reported on their own.
 import { OnnxCleError } from './core.js';
+import { checkFields } from './api.js';
 import { numberToHalf, halfToNumber } from './onnx-proto.js';
 import { mulberry32, normals, compare, sqnrDb, addSquares, quantizeWeights } from './quant.js';
 
@@ -181,13 +182,8 @@ export async function runtime(given) {
   return loaded;
 }
 
-function checkOptions(options) {
-  if (options === undefined) return {};
-  if (options === null || typeof options !== 'object') throw new TypeError('onnx-cle: verify options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!VERIFY_FIELDS.includes(key))
-      throw new TypeError(`onnx-cle: unknown option '${key}' for verify (it takes ${VERIFY_FIELDS.join(', ')})`);
-  }
+function checkOptions(given) {
+  const options = checkFields('verify', given, VERIFY_FIELDS);
   const { seed = 1, samples = 2, onProgress, sizes } = options;
   if (!Number.isInteger(seed)) throw new TypeError("onnx-cle: option 'seed' must be a whole number");
   if (!Number.isInteger(samples) || samples < 1 || samples > 100) throw new TypeError("onnx-cle: option 'samples' must be a whole number from 1 to 100");
