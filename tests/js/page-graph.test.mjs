@@ -186,6 +186,14 @@ function png(width, height, rgb) {
   }
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
 }
+// a 32 × 32 picture's pixels as the NCHW input the page makes of it, each 0..255 value v of channel k as value(v, k)
+function planes(rgb, value) {
+  const data = new Float32Array(3 * 32 * 32);
+  for (let y = 0; y < 32; y++) {
+    for (let x = 0; x < 32; x++) rgb(x, y).forEach((v, k) => { data[(k * 32 + y) * 32 + x] = value(v, k); });
+  }
+  return data;
+}
 const imageProof = (page) => page.$eval('#proof-result', (e) => Object.fromEntries(Object.entries(e.dataset)
   .filter(([k]) => k.startsWith('image')).map(([k, v]) => [k, Number(v)])));
 
@@ -220,10 +228,7 @@ test('an image dropped on the proof: both models run on it too, its numbers besi
     assert.match(await page.getAttribute('#proof-image-preview', 'aria-label'), /^gradient\.png as the model sees it, 32 × 32 pixels$/);
     // the same models and the same picture through verify() in Node: the same numbers
     const eq = (await download(page, '#dl-model')).bytes;
-    const data = new Float32Array(3 * 32 * 32);
-    for (let y = 0; y < 32; y++) {
-      for (let x = 0; x < 32; x++) rgb(x, y).forEach((v, k) => { data[(k * 32 + y) * 32 + x] = v / 255; });
-    }
+    const data = planes(rgb, (v) => v / 255);
     const r = await verify(sampleModel().bytes, new Uint8Array(eq), { samples: 1, inputs: { image: { data, dims: [1, 3, 32, 32] } } });
     const near = (a, b, what) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: page ${a}, Node ${b}`);
     near(img.imageMaxRelErr, r.given.maxRelErr, 'max rel diff');
@@ -282,11 +287,7 @@ test('tuned on images picked on the page: the choice tune() makes in Node on the
     const mean = [0.485, 0.456, 0.406];
     const std = [0.229, 0.224, 0.225];
     const inputs = pictures.map((rgb) => {
-      const data = new Float32Array(3 * 32 * 32);
-      for (let y = 0; y < 32; y++) {
-        for (let x = 0; x < 32; x++) rgb(x, y).forEach((v, k) => { data[(k * 32 + y) * 32 + x] = (v / 255 - mean[k]) / std[k]; });
-      }
-      return { image: { data, dims: [1, 3, 32, 32] } };
+      return { image: { data: planes(rgb, (v, k) => (v / 255 - mean[k]) / std[k]), dims: [1, 3, 32, 32] } };
     });
     const r = await tune(sampleModel().bytes, { inputs, equalize: { ranges: true, externalDataName: 'sample.tuned.onnx.data' } });
     const db = (x) => x.toFixed(1);
