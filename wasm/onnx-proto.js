@@ -51,13 +51,14 @@ function varint(b, p, end) {
 }
 
 /**
- * Calls fn(field, wire, value, start, end) for each field of the message in
- * b[start:end]: value is the number (varint, fixed32/64 as raw offsets) and
- * [start, end) the payload of a length-delimited field.
+ * Calls fn(field, wire, value, start, end, at) for each field of the message in
+ * b[start:end]: value is the number (varint, fixed32/64 as raw offsets),
+ * [start, end) the payload of a length-delimited field, at its key's first byte.
  */
 function each(b, start, end, fn) {
   let p = start;
   while (p < end) {
+    const at = p;
     let key;
     [key, p] = varint(b, p, end);
     const field = Math.floor(key / 8);
@@ -65,12 +66,12 @@ function each(b, start, end, fn) {
     if (wire === 0) {
       let v;
       [v, p] = varint(b, p, end);
-      fn(field, wire, v, p, p);
+      fn(field, wire, v, p, p, at);
     } else if (wire === 2) {
       let n;
       [n, p] = varint(b, p, end);
       if (n < 0 || n > end - p) fail(`field ${field} (length ${n})`, p);
-      fn(field, wire, 0, p, p + n);
+      fn(field, wire, 0, p, p + n, at);
       p += n;
     } else if (wire === 5) {
       if (end - p < 4) fail(`field ${field}`, p);
@@ -213,12 +214,12 @@ function node(b, s, e, depth) {
   return n;
 }
 
-/** A GraphProto: { name, nodes, initializers, inputs, outputs, valueInfo }. */
+/** A GraphProto: { name, nodes, initializers, inputs, outputs, valueInfo } (a node's span: its field's bytes). */
 function graph(b, s, e, depth) {
   if (depth > MAX_DEPTH) throw new Error(`onnx-cle: the model nests subgraphs deeper than ${MAX_DEPTH} levels`);
   const g = { name: '', nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [] };
-  each(b, s, e, (f, _w, _v, ps, pe) => {
-    if (f === 1) g.nodes.push(node(b, ps, pe, depth));
+  each(b, s, e, (f, _w, _v, ps, pe, at) => {
+    if (f === 1) g.nodes.push({ ...node(b, ps, pe, depth), span: [at, pe] });
     else if (f === 2) g.name = text(b, ps, pe);
     else if (f === 5) g.initializers.push(tensor(b, ps, pe));
     else if (f === 11) g.inputs.push(valueInfo(b, ps, pe));
@@ -235,10 +236,10 @@ function graph(b, s, e, depth) {
 export function readModel(bytes) {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('onnx-cle: the model must be a Uint8Array');
   const m = { irVersion: 0, opset: {}, producer: '', graph: null };
-  each(bytes, 0, bytes.length, (f, _w, v, ps, pe) => {
+  each(bytes, 0, bytes.length, (f, _w, v, ps, pe, at) => {
     if (f === 1) m.irVersion = v;
     else if (f === 2) m.producer = text(bytes, ps, pe);
-    else if (f === 7) m.graph = graph(bytes, ps, pe, 0);
+    else if (f === 7) m.graph = { ...graph(bytes, ps, pe, 0), span: [at, ps, pe] };
     else if (f === 8) {
       let domain = '';
       let version = 0;
@@ -446,4 +447,89 @@ export function channelOf(map) {
   if (block) return (i) => Math.floor(i / block);
   if (cycle) return (i) => i % cycle;
   return map.of;
+}
+
+// ---------------------------------------------------------------- writing
+
+const utf8out = new TextEncoder();
+
+/** A varint's bytes; n a Number (negative: ten bytes, two's complement) or a BigInt. */
+function varintBytes(n) {
+  let x = BigInt.asUintN(64, BigInt(n));
+  const out = [];
+  do {
+    const byte = Number(x & 0x7fn);
+    x >>= 7n;
+    out.push(x ? byte | 0x80 : byte);
+  } while (x);
+  return out;
+}
+
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** One field: a number (varint) or bytes/string/[parts] (length-delimited). */
+function fieldBytes(f, v) {
+  if (typeof v === 'number' || typeof v === 'bigint') return Uint8Array.from([...varintBytes(f * 8), ...varintBytes(v)]);
+  const payload = typeof v === 'string' ? utf8out.encode(v) : Array.isArray(v) ? concat(v) : v;
+  return concat([Uint8Array.from([...varintBytes(f * 8 + 2), ...varintBytes(payload.length)]), payload]);
+}
+
+/** AttributeProto: { name, i } or { name, ints }. */
+function encodeAttr(a) {
+  if (a.ints) return [fieldBytes(1, a.name), ...a.ints.map((x) => fieldBytes(8, x)), fieldBytes(20, ATTR.INTS)];
+  return [fieldBytes(1, a.name), fieldBytes(3, a.i), fieldBytes(20, ATTR.INT)];
+}
+
+/** NodeProto: { op, inputs, outputs, name?, attrs? }. */
+export function encodeNode(n) {
+  return concat([
+    ...n.inputs.map((x) => fieldBytes(1, x)), ...n.outputs.map((x) => fieldBytes(2, x)),
+    ...(n.name ? [fieldBytes(3, n.name)] : []), fieldBytes(4, n.op), ...(n.attrs ?? []).map((a) => fieldBytes(5, encodeAttr(a))),
+  ]);
+}
+
+/** TensorProto: { name, dims, dataType, raw (bytes, little-endian) }. */
+export function encodeTensor(t) {
+  return concat([...t.dims.map((d) => fieldBytes(1, d)), fieldBytes(2, t.dataType), fieldBytes(8, t.name), fieldBytes(9, t.raw)]);
+}
+
+/** ValueInfoProto of a tensor whose shape is not said: { name, dataType }. */
+export function encodeValueInfo(v) {
+  return concat([fieldBytes(1, v.name), fieldBytes(2, [fieldBytes(1, [fieldBytes(1, v.dataType)])])]);
+}
+
+/**
+ * A copy of the model with its main graph extended (model: readModel's of
+ * the same bytes): inputs appended to nodes (edit.inputs: Map of the node's
+ * index in model.graph.nodes to names; a node's repeated `input` field may
+ * continue after its other fields), and nodes, initializers and outputs
+ * appended (encoded by the functions above).  Everything else is copied
+ * byte for byte.
+ */
+export function extendGraph(bytes, model, edit) {
+  const [at, ps, pe] = model.graph.span;
+  const parts = [];
+  let p = ps;
+  model.graph.nodes.forEach((n, i) => {
+    const more = edit.inputs?.get(i);
+    if (!more) return;
+    parts.push(bytes.subarray(p, n.span[0]));
+    const k = varint(bytes, n.span[0], n.span[1])[1];
+    const body = varint(bytes, k, n.span[1])[1];
+    parts.push(fieldBytes(1, [bytes.subarray(body, n.span[1]), ...more.map((x) => fieldBytes(1, x))]));
+    p = n.span[1];
+  });
+  parts.push(bytes.subarray(p, pe));
+  for (const n of edit.nodes ?? []) parts.push(fieldBytes(1, n));
+  for (const t of edit.initializers ?? []) parts.push(fieldBytes(5, t));
+  for (const v of edit.outputs ?? []) parts.push(fieldBytes(12, v));
+  return concat([bytes.subarray(0, at), fieldBytes(7, parts), bytes.subarray(pe)]);
 }

@@ -25,7 +25,7 @@ test('the tarball holds what users need and nothing else', () => {
   assert.deepEqual(pkg.files.sort(), [
     'LICENSE', 'README.md', 'bench/QUALITY.md', 'bench/RESULTS.md', 'bin/onnx-cle.js', 'dist/onnx-cle.wasm',
     'docs/check-schema.md', 'examples/README.md', 'package.json',
-    'wasm/api.js', 'wasm/core.js', 'wasm/graph.js', 'wasm/index.d.ts', 'wasm/index.js', 'wasm/index.node.js', 'wasm/node.js',
+    'wasm/api.js', 'wasm/bias.js', 'wasm/core.js', 'wasm/graph.js', 'wasm/index.d.ts', 'wasm/index.js', 'wasm/index.node.js', 'wasm/node.js',
     'wasm/onnx-cle.wasm.d.ts', 'wasm/onnx-proto.js', 'wasm/quant.js', 'wasm/sample.js', 'wasm/tune.js', 'wasm/verify.js',
     'wasm/worker-protocol.js', 'wasm/worker-script.d.ts', 'wasm/worker-script.js', 'wasm/worker-script.node.js',
     'wasm/worker.d.ts', 'wasm/worker.js', 'wasm/worker.node.js',
