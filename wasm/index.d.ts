@@ -556,7 +556,8 @@ export interface TuneOptions {
   /**
    * In place of `inputs`, for a model that does not run sample by sample (a
    * recurrent state carried from chunk to chunk): runs the model whose bytes
-   * it is given over the caller's inputs, returns its outputs.
+   * it is given over the caller's inputs, returns its outputs (every output
+   * of the model it is given: bias correction measures through extra ones).
    */
   run?: (model: Uint8Array, externalData?: Record<string, Uint8Array>) => Promise<TuneOutputs>;
   /**
@@ -571,11 +572,21 @@ export interface TuneOptions {
   roundings?: number;
   /** Candidates scored at most, the default's equalization among them (default 30, 1 to 1000). */
   budget?: number;
+  /**
+   * Then correct the chosen model's biases for the target's INT8 grid
+   * (symmetric, max|W|/127 per tensor or per output channel): each layer's
+   * mean rounding error times its input's channel means, measured on the
+   * inputs, taken off its bias (Conv, ConvTranspose and Gemm of the main
+   * graph).  Kept where the target's score rises.  The result is a model for
+   * that grid alone: its FP32 outputs and its other grid's score get worse
+   * (see `bias`), and the per-channel floor does not hold it.  Default false.
+   */
+  biasCorrection?: boolean;
   /** Options for every equalize it makes (relu6, pow2Scales, maxScale, iterations, tolerance, ...); it chooses objective, strength and batchNorm. */
   equalize?: Omit<EqualizeOptions, 'objective' | 'strength' | 'batchNorm' | 'hbf' | 'reference' | 'onProgress' | 'onOutput' | 'externalData'>;
   /** The model's external data files. */
   externalData?: Record<string, Uint8Array>;
-  /** Stage ('runtime', 'shipped', 'default', 'search', 'done') and fraction of the budget; return false to cancel. */
+  /** Stage ('runtime', 'shipped', 'default', 'search', 'bias', 'done') and fraction of the budget; return false to cancel. */
   onProgress?: (stage: string, fraction: number) => boolean | void;
 }
 
@@ -595,6 +606,14 @@ export interface TuneResult {
   /** equalize options that make the same model from the original, or null (the original). */
   choice: { objective: 'noise' | 'balance'; iterations?: 1; strength: string; batchNorm: 'fold' | 'keep' } | null;
   scores: { shipped: TuneScores; default: TuneScores; chosen: TuneScores };
+  /**
+   * With biasCorrection: the layers corrected (and notes on those left), the
+   * corrected model's scores (null when no layer could be) and its FP32
+   * output SQNR against the original (dB), and whether it was kept (then the
+   * model is the chosen equalization's, `choice`, with these biases).  null
+   * without biasCorrection.
+   */
+  bias: { target: 'tensor' | 'channel'; layers: number; notes: string[]; scores: TuneScores | null; fp32: number | null; kept: boolean } | null;
   /**
    * Every candidate scored; the score the target does not decide by is null
    * where the other could not win (it is not measured then).

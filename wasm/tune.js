@@ -8,13 +8,16 @@
 // one's weights to INT8 (quant.js, several roundings) and keeps the one
 // whose quantized outputs come closest to the original's FP32 outputs; the
 // model as shipped is one of the candidates, so the result never scores
-// below it on those inputs.
+// below it on those inputs.  With biasCorrection, the chosen model's biases
+// are then corrected for the target's grid (bias.js), kept where that
+// scores better: a model made for that grid alone.
 import { OnnxCleError } from './core.js';
 import { checkFields } from './api.js';
 import { quantizeWeights, addSquares, sqnrDb } from './quant.js';
 import { runtime, openSession, runAll, typed, checkInputs } from './verify.js';
+import { probeModel, meansOf, correctBias } from './bias.js';
 
-const TUNE_FIELDS = ['ort', 'inputs', 'run', 'target', 'channelSlack', 'roundings', 'budget', 'equalize', 'externalData', 'onProgress'];
+const TUNE_FIELDS = ['ort', 'inputs', 'run', 'target', 'channelSlack', 'roundings', 'budget', 'biasCorrection', 'equalize', 'externalData', 'onProgress'];
 // equalize options tune leaves to the caller (the rest it chooses: objective, strength, batchNorm)
 const PASSED = ['relu6', 'pow2Scales', 'maxScale', 'iterations', 'tolerance', 'ranges', 'inlineExternal', 'externalDataName', 'allowInvalid'];
 
@@ -32,11 +35,12 @@ const MIN_GAIN_DB = 0.1; // a candidate replaces the best only by more than this
 
 function checkOptions(given) {
   const options = checkFields('tune', given, TUNE_FIELDS);
-  const { target = 'tensor', channelSlack = 1.5, roundings = 4, budget = 30, onProgress, run, inputs } = options;
+  const { target = 'tensor', channelSlack = 1.5, roundings = 4, budget = 30, biasCorrection = false, onProgress, run, inputs } = options;
   if (target !== 'tensor' && target !== 'channel') throw new TypeError("onnx-cle: option 'target' must be 'tensor' or 'channel'");
   if (!(typeof channelSlack === 'number' && channelSlack >= 0)) throw new TypeError("onnx-cle: option 'channelSlack' must be a number of at least 0");
   if (!Number.isInteger(roundings) || roundings < 1 || roundings > 64) throw new TypeError("onnx-cle: option 'roundings' must be a whole number from 1 to 64");
   if (!Number.isInteger(budget) || budget < 1 || budget > 1000) throw new TypeError("onnx-cle: option 'budget' must be a whole number from 1 to 1000");
+  if (typeof biasCorrection !== 'boolean') throw new TypeError("onnx-cle: option 'biasCorrection' must be true or false");
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError("onnx-cle: option 'onProgress' must be a function");
   if (run !== undefined && typeof run !== 'function') throw new TypeError("onnx-cle: option 'run' must be a function");
   if (run === undefined) {
@@ -50,7 +54,7 @@ function checkOptions(given) {
     if (!PASSED.includes(key))
       throw new TypeError(`onnx-cle: tune chooses '${key}' itself; its 'equalize' option takes ${PASSED.join(', ')}`);
   }
-  return { target, channelSlack, roundings, budget, onProgress, run, inputs, eq };
+  return { target, channelSlack, roundings, budget, biasCorrection, onProgress, run, inputs, eq };
 }
 
 /** run(model, externalData) over the given samples: a session per model, every input named by every sample. */
@@ -107,7 +111,7 @@ export function makeTune(equalize) {
     const t0 = Date.now();
     let done = 0;
     const progress = (stage) => {
-      if (o.onProgress && o.onProgress(stage, Math.min(done / (o.budget + 2), 1)) === false)
+      if (o.onProgress && o.onProgress(stage, Math.min(done / (o.budget + 2 + o.biasCorrection), 1)) === false)
         throw new OnnxCleError('CLE_E_CANCELLED', 'tune was cancelled');
     };
     progress('runtime');
@@ -206,9 +210,30 @@ export function makeTune(equalize) {
     for (const k of ['tensor', 'channel']) {
       if (best.scores[k] === null) best.scores = { ...best.scores, [k]: (await score(best.made.model, best.made.externalData, k))[k] };
     }
+    let bias = null;
+    if (o.biasCorrection) {
+      // the chosen model's input means measured on the inputs, its biases corrected for the
+      // target's grid; kept where the target's score rises (the per-channel floor does not hold
+      // a model made for per-tensor weights: that is what asking for it says)
+      progress('bias');
+      const { model, externalData } = best.made;
+      const probe = probeModel(model);
+      const means = meansOf(await run(probe.model, externalData), probe.probes);
+      const c = correctBias(model, means, { perChannel: o.target === 'channel', externalData });
+      const scores = c.layers ? await score(c.model, externalData) : null;
+      const sums = [0, 0];
+      if (c.layers) {
+        const outs = await run(c.model, externalData);
+        ref.forEach((r, i) => { for (const name of Object.keys(r)) addSquares(sums, r[name], outs[i][name]); });
+      }
+      done++;
+      const kept = scores !== null && value(scores) > value(best.scores) + MIN_GAIN_DB;
+      bias = { target: o.target, layers: c.layers, notes: c.notes, scores, fp32: c.layers ? sqnrDb(sums[0], sums[1]) : null, kept };
+      if (kept) best = { ...best, scores, made: { ...best.made, model: c.model } };
+    }
     progress('done');
     return {
-      model: best.made.model, externalData: best.made.externalData, report: best.made.report, choice: best.choice,
+      model: best.made.model, externalData: best.made.externalData, report: best.made.report, choice: best.choice, bias,
       scores: { shipped, default: { tensor: defaultScores.tensor, channel: defaultScores.channel }, chosen: best.scores },
       tried: tried.map(({ choice, tensor, channel }) => ({ ...choice, tensor, channel })), ms: Date.now() - t0,
     };

@@ -29,7 +29,7 @@ const COMMANDS = ['info', 'check', 'equalize', 'graph'];
 const OWN_FIELDS = {
   graph: ['externalData'],
   verify: ['sizes', 'seed', 'samples', 'inputs', 'externalData', 'equalizedExternalData', 'onProgress'],
-  tune: ['inputs', 'target', 'channelSlack', 'roundings', 'budget', 'equalize', 'externalData', 'onProgress'],
+  tune: ['inputs', 'target', 'channelSlack', 'roundings', 'budget', 'biasCorrection', 'equalize', 'externalData', 'onProgress'],
 };
 
 function ownRequest(cmd, options) {

@@ -31,6 +31,10 @@ export async function run(bytes: Uint8Array): Promise<number> {
   const tuned: TuneResult = await tune(bytes, { inputs: [{ x: { data: new Float32Array(4), dims: [1, 4] } }], target: 'channel', budget: 8 });
   const again = await equalize(bytes, { ...tuned.choice, strength: tuned.choice?.strength ?? '0.5,3:1' });
   const viaRun = await tune(bytes, { run: async () => [{ y: new Float32Array(2) }], equalize: { relu6: 'skip' } });
+  const corrected = await tune(bytes, { run: async () => [], biasCorrection: true });
+  const fp32: number | null | undefined = corrected.bias?.fp32;
+  // @ts-expect-error: true or false
+  await tune(bytes, { run: async () => [], biasCorrection: 'tensor' });
   // @ts-expect-error: tune chooses the objective itself
   await tune(bytes, { run: async () => [], equalize: { objective: 'balance' } });
   // @ts-expect-error: not an option
@@ -56,5 +60,5 @@ export async function run(bytes: Uint8Array): Promise<number> {
   w.cancel();
   w.terminate();
   return i.node_count + rules.length + blocked.length + c.summary.errors + r.totals.layers + m.length + pieces.length + (none ?? 0) + out.model.length + (await w.info(bytes)).file_bytes + ready + wReady +
-    wTuned + again.model.length + viaRun.tried.length;
+    wTuned + again.model.length + viaRun.tried.length + (fp32 ?? 0);
 }
