@@ -87,7 +87,7 @@ export function start(options = {}) {
     proofRun: $('proof-run'), proofResult: $('proof-result'),
     proofImage: $('proof-image'), imagePick: $('proof-image-pick'), imageInput: $('proof-image-input'),
     imageHelp: $('proof-image-help'), imagePreview: $('proof-image-preview'),
-    tune: $('proof-tune'), tunePick: $('tune-pick'), tuneInput: $('tune-input'), tuneScale: $('tune-scale'), tuneHelp: $('tune-help'),
+    tune: $('proof-tune'), tunePick: $('tune-pick'), tuneInput: $('tune-input'), tuneScale: $('tune-scale'), tuneBias: $('tune-bias'), tuneHelp: $('tune-help'),
   };
   ui.tuneScale.replaceChildren(...Object.entries(SCALINGS).map(([value, { label }]) => h('option', { value }, label)));
   // two status boxes: at the top for reading and checking, in the Equalize card for its work and the proof
@@ -444,7 +444,9 @@ export function start(options = {}) {
     ui.tuneHelp.textContent = 'Or choose the equalization by the outcome: pick a few images like those the model will see ' +
       '(more is better; they stay on this computer), scaled as the model was trained. Up to 30 equalizations of different ' +
       'strength run on them with INT8 weights, and the one whose outputs come closest to the original\'s per tensor, keeping ' +
-      'per channel within 1.5 dB of the model as shipped, becomes the download.';
+      'per channel within 1.5 dB of the model as shipped, becomes the download. Correcting biases then takes the mean ' +
+      'error of INT8 weights off each layer\'s bias, measured on the images: for a deployment with per-tensor INT8 weights ' +
+      'only, as its FP32 outputs move.';
     const [, height, width] = sidesOf(shapesFor(m.check.model.inputs, m.sizes)[0].shape, img.layout);
     const as = `stretched to ${width} × ${height} pixels (the input '${img.name}', ${img.layout}), ` +
       `${img.channels === 3 ? 'its RGB values' : 'its grey level'} scaled to [0, 1]. No mean or standard deviation is applied: ` +
@@ -511,9 +513,13 @@ export function start(options = {}) {
       if (id !== job) return;
       const t0 = performance.now();
       const name = `${m.stem}.tuned.onnx`;
-      const LABELS = { runtime: 'loading onnxruntime-web', shipped: 'the model as shipped', default: 'the default', search: 'trying strengths', done: 'done' };
+      const LABELS = {
+        runtime: 'loading onnxruntime-web', shipped: 'the model as shipped', default: 'the default', search: 'trying strengths',
+        bias: 'correcting biases', done: 'done',
+      };
       const r = await worker.tune(bytes, {
         inputs: samples, externalData, transfer: false, equalize: { ranges: true, externalDataName: `${name}.data` },
+        biasCorrection: ui.tuneBias.checked,
         onProgress: (stage, f) => { if (id === job) setBusy(`Tuning on ${plural(samples.length, 'image')}: ${LABELS[stage] ?? stage}…`, f); },
       });
       if (id !== job) return;
@@ -521,17 +527,25 @@ export function start(options = {}) {
       const { shipped, default: def, chosen } = r.scores;
       const both = (s) => `${s.tensor.toFixed(1)} per tensor, ${s.channel.toFixed(1)} per channel`;
       const scores = `INT8 output SQNR on them: as shipped ${both(shipped)}; default ${both(def)}`;
-      if (!r.choice) {
+      const corrected = r.bias?.kept;
+      const biasText = !r.bias ? '' : corrected
+        ? ` Biases corrected for per-tensor INT8 on ${plural(r.bias.layers, 'layer')}: use this model only with per-tensor ` +
+          `INT8 weights (its FP32 outputs are ${r.bias.fp32.toFixed(1)} dB from the original's).`
+        : ` Correcting biases did not help on them (${r.bias.layers ? `${both(r.bias.scores)} dB` : 'no layer could take it'}).`;
+      if (!r.choice && !corrected) {
         setIdle(`Tuned on ${plural(samples.length, 'image')} in ${took(ms)}: no equalization beats the model as shipped on them ` +
-          `(${scores}, dB). The download is still the default's: on inputs like these, keep the model as it is.`);
+          `(${scores}, dB).${biasText} The download is still the default's: on inputs like these, keep the model as it is.`);
         return;
       }
-      const flags = `--objective=${r.choice.objective}${r.choice.iterations ? ` --iterations=${r.choice.iterations}` : ''} ` +
-        `--strength=${r.choice.strength} --batch-norm=${r.choice.batchNorm}`;
-      const report = { ...r.report, tune: { images: files.map((f) => f.name), scaled: SCALINGS[scale].label, choice: r.choice, scores: r.scores, tried: r.tried } };
+      const flags = r.choice ? `onnx-cle equalize --objective=${r.choice.objective}${r.choice.iterations ? ` --iterations=${r.choice.iterations}` : ''} ` +
+        `--strength=${r.choice.strength} --batch-norm=${r.choice.batchNorm}` : 'the model as shipped';
+      const report = {
+        ...r.report,
+        tune: { images: files.map((f) => f.name), scaled: SCALINGS[scale].label, choice: r.choice, bias: r.bias, scores: r.scores, tried: r.tried },
+      };
       offer(m, { out: r.model, report, data: r.externalData, name, reportName: `${m.stem}.tune.json`, ms, limit: null });
       const text = `Tuned on ${plural(samples.length, 'image')} in ${took(ms)}: ${scores}; chosen ${both(chosen)} dB ` +
-        `(onnx-cle equalize ${flags}).`;
+        `(${flags}${corrected ? ', biases corrected' : ''}).${biasText}`;
       showProofForm(m);
       say(text);
       await prove(id, text);

@@ -118,7 +118,7 @@ function sameFunction(relErr, on) {
   const kept = relErr <= 1e-3;
   return h('p', { class: kept ? 'proof-ok' : 'loss' },
     h('b', {}, 'Same function: '), `the largest output difference${on} is ${relErr.toExponential(1)} of the largest output`,
-    kept ? ' (float32 rounding).' : ': more than float rounding, so the outputs moved (high-bias absorption or ReLU6 as ReLU do that).');
+    kept ? ' (float32 rounding).' : ': more than float rounding, so the outputs moved (high-bias absorption, ReLU6 as ReLU and bias correction for INT8 do that).');
 }
 
 const IMAGE_KEYS = ['imageMaxRelErr', 'imageSqnrBeforeDb', 'imageSqnrAfterDb', 'imageSqnrPcBeforeDb', 'imageSqnrPcAfterDb'];

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { fixture } from './helpers.mjs';
 import { verify, tune } from '../../wasm/index.node.js';
+import { readModel, readValues, storage } from '../../wasm/onnx-proto.js';
 import { sampleModel } from '../../wasm/sample.js';
 import { setUp, tearDown, onPage as openPage, answer, give, press, download, axeViolations, artifacts, demo } from './page-lib.mjs';
 
@@ -309,6 +310,31 @@ test('tuned on images picked on the page: the choice tune() makes in Node on the
     }
     await page.locator('#eq-result').screenshot({ path: path.join(artifacts, 'page-tune-1280.png') });
     assert.deepEqual(await axeViolations(page), [], 'axe-core at 1280 px, after tuning');
+    // again with biases corrected for per-tensor INT8: what tune() does in Node with biasCorrection
+    await page.check('#tune-bias');
+    const fixed = await answer(page, () => page.setInputFiles('#tune-input',
+      pictures.map((rgb, i) => ({ name: `p${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
+    assert.equal(fixed.state, 'ready', fixed.message);
+    const rb = await tune(sampleModel().bytes, { inputs, biasCorrection: true, equalize: { ranges: true, externalDataName: 'sample.tuned.onnx.data' } });
+    assert.ok(rb.bias.kept, `bias correction wins on these pictures: ${JSON.stringify(rb.bias)} vs ${JSON.stringify(r.scores.chosen)}`);
+    assert.match(fixed.message, new RegExp(`chosen ${db(rb.scores.chosen.tensor)} per tensor.*biases corrected\\)\\. Biases corrected for per-tensor INT8 ` +
+      `on ${rb.bias.layers} layers: use this model only with per-tensor INT8 weights \\(its FP32 outputs are ${db(rb.bias.fp32)} dB`));
+    // the same model but for the biases' last bits: the means come from the browser's onnxruntime-web run
+    const inBrowser = new Uint8Array((await download(page, '#dl-model')).bytes);
+    assert.equal(inBrowser.length, rb.model.length);
+    const biases = (bytes) => {
+      const { graph: g } = readModel(bytes);
+      const named = new Map(g.initializers.map((t) => [t.name, t]));
+      return g.nodes.filter((n) => n.inputs[2] && named.has(n.inputs[2])).map((n) => [...readValues(storage(named.get(n.inputs[2]), bytes))]);
+    };
+    const [mine, want] = [biases(inBrowser), biases(rb.model)];
+    assert.ok(mine.length >= rb.bias.layers && mine.length === want.length);
+    mine.flat().forEach((x, i) => assert.ok(Math.abs(x - want.flat()[i]) <= 1e-4 * (Math.abs(want.flat()[i]) + 1e-3), `${x} vs ${want.flat()[i]}`));
+    const biasReport = JSON.parse((await download(page, '#dl-eq-report')).bytes);
+    assert.deepEqual({ ...biasReport.tune.bias, scores: null, fp32: null }, { ...rb.bias, scores: null, fp32: null });
+    const moved = await proof(page);
+    assert.ok(moved.maxRelErr > 1e-3 && moved.sqnrAfterDb > moved.sqnrBeforeDb, `the proof runs on the corrected model: ${JSON.stringify(moved)}`);
+    await page.uncheck('#tune-bias');
     // a file that is no image: a sentence
     const bad = await answer(page, () => page.setInputFiles('#tune-input',
       [{ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') }]));
