@@ -475,35 +475,44 @@ function concat(parts) {
   return out;
 }
 
-/** One field: a number (varint) or bytes/string/[parts] (length-delimited). */
-function fieldBytes(f, v) {
-  if (typeof v === 'number' || typeof v === 'bigint') return Uint8Array.from([...varintBytes(f * 8), ...varintBytes(v)]);
-  const payload = typeof v === 'string' ? utf8out.encode(v) : Array.isArray(v) ? concat(v) : v;
-  return concat([Uint8Array.from([...varintBytes(f * 8 + 2), ...varintBytes(payload.length)]), payload]);
+/**
+ * A protobuf message from [field, value] pairs: numbers are varints,
+ * { f32 } a fixed32 float, strings and bytes length-delimited; undefined
+ * and null are left out.
+ */
+export function message(fields) {
+  const parts = [];
+  for (const [f, v] of fields) {
+    if (v === undefined || v === null) continue;
+    if (v.f32 !== undefined) {
+      parts.push(Uint8Array.from(varintBytes(f * 8 + 5)), new Uint8Array(Float32Array.of(v.f32).buffer));
+    } else if (typeof v === 'number' || typeof v === 'bigint') {
+      parts.push(Uint8Array.from([...varintBytes(f * 8), ...varintBytes(v)]));
+    } else {
+      const bytes = typeof v === 'string' ? utf8out.encode(v) : v;
+      parts.push(Uint8Array.from([...varintBytes(f * 8 + 2), ...varintBytes(bytes.length)]), bytes);
+    }
+  }
+  return concat(parts);
 }
 
-/** AttributeProto: { name, i } or { name, ints }. */
-function encodeAttr(a) {
-  if (a.ints) return [fieldBytes(1, a.name), ...a.ints.map((x) => fieldBytes(8, x)), fieldBytes(20, ATTR.INTS)];
-  return [fieldBytes(1, a.name), fieldBytes(3, a.i), fieldBytes(20, ATTR.INT)];
-}
-
-/** NodeProto: { op, inputs, outputs, name?, attrs? }. */
+/** NodeProto: { op, inputs, outputs, name?, attrs? } (an attribute: { name, i } or { name, ints }). */
 export function encodeNode(n) {
-  return concat([
-    ...n.inputs.map((x) => fieldBytes(1, x)), ...n.outputs.map((x) => fieldBytes(2, x)),
-    ...(n.name ? [fieldBytes(3, n.name)] : []), fieldBytes(4, n.op), ...(n.attrs ?? []).map((a) => fieldBytes(5, encodeAttr(a))),
+  const attr = (a) => message(a.ints ? [[1, a.name], ...a.ints.map((x) => [8, x]), [20, ATTR.INTS]] : [[1, a.name], [3, a.i], [20, ATTR.INT]]);
+  return message([
+    ...n.inputs.map((x) => [1, x]), ...n.outputs.map((x) => [2, x]), [3, n.name || undefined], [4, n.op],
+    ...(n.attrs ?? []).map((a) => [5, attr(a)]),
   ]);
 }
 
 /** TensorProto: { name, dims, dataType, raw (bytes, little-endian) }. */
 export function encodeTensor(t) {
-  return concat([...t.dims.map((d) => fieldBytes(1, d)), fieldBytes(2, t.dataType), fieldBytes(8, t.name), fieldBytes(9, t.raw)]);
+  return message([...t.dims.map((d) => [1, d]), [2, t.dataType], [8, t.name], [9, t.raw]]);
 }
 
 /** ValueInfoProto of a tensor whose shape is not said: { name, dataType }. */
 export function encodeValueInfo(v) {
-  return concat([fieldBytes(1, v.name), fieldBytes(2, [fieldBytes(1, [fieldBytes(1, v.dataType)])])]);
+  return message([[1, v.name], [2, message([[1, message([[1, v.dataType]])]])]]);
 }
 
 /**
@@ -522,14 +531,13 @@ export function extendGraph(bytes, model, edit) {
     const more = edit.inputs?.get(i);
     if (!more) return;
     parts.push(bytes.subarray(p, n.span[0]));
-    const k = varint(bytes, n.span[0], n.span[1])[1];
-    const body = varint(bytes, k, n.span[1])[1];
-    parts.push(fieldBytes(1, [bytes.subarray(body, n.span[1]), ...more.map((x) => fieldBytes(1, x))]));
+    const body = varint(bytes, varint(bytes, n.span[0], n.span[1])[1], n.span[1])[1]; // past the key and the length
+    parts.push(message([[1, concat([bytes.subarray(body, n.span[1]), ...more.map((x) => message([[1, x]]))])]]));
     p = n.span[1];
   });
   parts.push(bytes.subarray(p, pe));
-  for (const n of edit.nodes ?? []) parts.push(fieldBytes(1, n));
-  for (const t of edit.initializers ?? []) parts.push(fieldBytes(5, t));
-  for (const v of edit.outputs ?? []) parts.push(fieldBytes(12, v));
-  return concat([bytes.subarray(0, at), fieldBytes(7, parts), bytes.subarray(pe)]);
+  for (const n of edit.nodes ?? []) parts.push(message([[1, n]]));
+  for (const t of edit.initializers ?? []) parts.push(message([[5, t]]));
+  for (const v of edit.outputs ?? []) parts.push(message([[12, v]]));
+  return concat([bytes.subarray(0, at), message([[7, concat(parts)]]), bytes.subarray(pe)]);
 }

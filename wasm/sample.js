@@ -6,45 +6,7 @@
 // show.  About 30 kB; written as ONNX protobuf bytes, opset 13, with a
 // dynamic batch dimension.
 
-const enc = new TextEncoder();
-
-function varint(n) {
-  const out = [];
-  let v = BigInt.asUintN(64, BigInt(n));
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-
-/**
- * A protobuf message from [field, value] pairs: numbers are varints,
- * { f32 } a fixed32 float, strings and bytes length-delimited.
- */
-function message(fields) {
-  const parts = [];
-  for (const [f, v] of fields) {
-    if (v === undefined || v === null) continue;
-    if (v.f32 !== undefined) {
-      parts.push(Uint8Array.from([...varint(f * 8 + 5)]), new Uint8Array(Float32Array.of(v.f32).buffer));
-    } else if (typeof v === 'number' || typeof v === 'bigint') {
-      parts.push(Uint8Array.from([...varint(f * 8), ...varint(v)]));
-    } else {
-      const bytes = typeof v === 'string' ? enc.encode(v) : v;
-      parts.push(Uint8Array.from([...varint(f * 8 + 2), ...varint(bytes.length)]), bytes);
-    }
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+import { message } from './onnx-proto.js';
 
 const FLOAT = 1;
 const tensor = (name, dims, values) => message([
