@@ -18,6 +18,9 @@
 //                           calib:FAMILY inputs (not those it is scored on),
 //                           BUDGET candidates at most (default 30)
 //   --tune-slack=DB         its channelSlack (tune()'s default when not given)
+//   --tuned-bias=tensor,channel  add `tuned-bias-tensor` (-channel): tune() as
+//                           --tuned does, with biasCorrection for that target's
+//                           grid (wasm/bias.js): a model for that grid alone
 //   --variants=a,b,...      keep only these variants (after --variant, --tuned)
 //   --modes=fp32,w8_tensor,w8_channel,w8a8   (default all); also w8_tensor_dither
 //                           and w8_channel_dither: the mean over 8 roundings (each step
@@ -68,6 +71,11 @@ function parseArgs(argv) {
     else if (key === '--json') o.json = val;
     else if (key === '--variants') o.keep = val.split(',').filter(Boolean);
     else if (key === '--tune-slack') o.tuneSlack = Number(val);
+    else if (key === '--tuned-bias') {
+      o.tunedBias = (val || 'tensor').split(',').filter(Boolean);
+      for (const t of o.tunedBias) if (t !== 'tensor' && t !== 'channel') throw new Error(`--tuned-bias takes tensor, channel or both, not '${t}'`);
+      o.custom = true;
+    }
     else if (key === '--tuned') {
       const budget = val ? Number(val) : 30;
       if (!Number.isInteger(budget) || budget < 1) throw new Error(`--tuned takes a whole number of candidates, not '${val}'`);
@@ -85,6 +93,10 @@ function parseArgs(argv) {
     } else throw new Error(`unknown option '${a}' (see the top of bench/quant.mjs)`);
   }
   if (o.tuned) o.variants = o.variants.filter((v) => v.name !== 'tuned').concat([tunedVariant({ budget: o.tuned, channelSlack: o.tuneSlack, quick: o.quick })]);
+  for (const target of o.tunedBias ?? []) {
+    const v = tunedVariant({ budget: o.tuned || 30, channelSlack: o.tuneSlack, quick: o.quick, target, biasCorrection: true });
+    o.variants = o.variants.filter((x) => x.name !== v.name).concat([v]);
+  }
   if (o.keep) {
     for (const k of o.keep) if (!o.variants.some((v) => v.name === k)) throw new Error(`--variants: no variant '${k}'`);
     o.variants = o.variants.filter((v) => o.keep.includes(v.name));

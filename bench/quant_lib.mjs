@@ -217,7 +217,7 @@ const NEXT_STATE = { stateN: 'state', hn: 'h', cn: 'c' };
 
 /**
  * Runs one model (a file, or its bytes) over the inputs. visit(set, outputs) gets every step's
- * outputs ({ name: numbers }, the model's own outputs only); probes (names of
+ * outputs ({ name: numbers }: those named, or null for all of them); probes (names of
  * extra outputs) are reduced to [min, max] over everything and returned.
  */
 async function runModel(file, info, inputs, outputNames, visit, probes = []) {
@@ -234,7 +234,7 @@ async function runModel(file, info, inputs, outputNames, visit, probes = []) {
           const result = await session.run({ ...feeds, ...state });
           const outs = {};
           const next = {};
-          for (const name of outputNames) outs[name] = numbers(result[name]);
+          for (const name of outputNames ?? session.outputNames) outs[name] = numbers(result[name]);
           for (const [o, i] of Object.entries(NEXT_STATE)) if (result[o] && i in state) next[i] = result[o];
           for (const p of probes) {
             const v = numbers(result[p]);
@@ -262,12 +262,9 @@ async function runModel(file, info, inputs, outputNames, visit, probes = []) {
  * every input, as runModel feeds it (Silero's state carried chunk to chunk).
  */
 export async function modelRunner(info, inputs) {
-  const first = await ort.InferenceSession.create(readFileSync(info.path), { graphOptimizationLevel: 'disabled' });
-  const outputNames = [...first.outputNames];
-  await first.release();
   return async (bytes) => {
     const outs = [];
-    await runModel(bytes, info, inputs, outputNames, (set, o) => outs.push(o));
+    await runModel(bytes, info, inputs, null, (set, o) => outs.push(o));
     return outs;
   };
 }
@@ -276,18 +273,22 @@ export async function modelRunner(info, inputs) {
  * The `tuned` variant: tune() (wasm/tune.js) chooses the equalization on the
  * model's calibration inputs (quant_inputs.py's calib:FAMILY, which the
  * scores are not taken on), run as the bench runs the model; it writes the
- * chosen model and returns what tune chose and scored there.
+ * chosen model and returns what tune chose and scored there.  With
+ * biasCorrection, `tuned-bias-TARGET`: the chosen model's biases corrected
+ * for that target's grid on the same inputs.
  */
-export function tunedVariant({ budget = 30, roundings = 4, channelSlack, quick = false } = {}) {
+export function tunedVariant({ budget = 30, roundings = 4, channelSlack, quick = false, target, biasCorrection = false } = {}) {
   return {
-    name: 'tuned',
+    name: biasCorrection ? `tuned-bias-${target ?? 'tensor'}` : 'tuned',
     equalize: async (file, out, info) => {
       const { tune } = await import('../wasm/index.node.js');
       const calib = `calib:${info.family}`;
       const run = await modelRunner(info, loadInputs(calib, { quick }));
-      const r = await tune(new Uint8Array(readFileSync(file)), { run, budget, roundings, ...(channelSlack !== undefined && { channelSlack }) });
+      const r = await tune(new Uint8Array(readFileSync(file)), {
+        run, budget, roundings, biasCorrection, ...(target && { target }), ...(channelSlack !== undefined && { channelSlack }),
+      });
       writeFileSync(out, r.model);
-      return { inputs: calib, choice: r.choice, scores: r.scores, candidates: r.tried.length, ms: r.ms };
+      return { inputs: calib, choice: r.choice, bias: r.bias && { ...r.bias, notes: r.bias.notes.length }, scores: r.scores, candidates: r.tried.length, ms: r.ms };
     },
   };
 }
