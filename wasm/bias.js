@@ -10,7 +10,7 @@
 // tensor or per output channel): in FP32 and on the other grid it is worse
 // than the model it was made from.  tune() uses it; see index.d.ts.
 import {
-  readModel, storage, readValues, writeValues, channelMap, attrOf,
+  readModel, layers, storage, readValues, writeValues, channelMap, attrOf,
   extendGraph, encodeNode, encodeTensor, encodeValueInfo, numberToHalf, copyOf, FLOAT16,
 } from './onnx-proto.js';
 import { fakeQuantize, mulberry32 } from './quant.js';
@@ -173,7 +173,14 @@ export function correctBias(bytes, means, { perChannel = false, externalData } =
   const inputs = new Map();
   const initializers = [];
   const taken = new Set([...model.graph.initializers.map((t) => t.name), ...model.graph.nodes.flatMap((n) => n.outputs)]);
-  const notes = [];
+  // the layers bench/fake_quant.py quantizes that no bias can reach here, said once per kind
+  const all = layers(model);
+  const inner = all.filter((l) => l.path !== '').length;
+  const matmul = all.filter((l) => l.path === '' && l.node.op === 'MatMul').length;
+  const notes = [
+    ...(inner ? [`${inner} layer${inner > 1 ? 's' : ''} inside subgraphs (If, Loop, Scan): not corrected`] : []),
+    ...(matmul ? [`${matmul} MatMul layer${matmul > 1 ? 's' : ''}: no bias input to correct`] : []),
+  ];
   let corrected = 0;
   for (const site of sites(model)) {
     const label = site.node.name || site.node.op;

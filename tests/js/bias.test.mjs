@@ -7,7 +7,7 @@ import { tune } from '../../wasm/index.node.js';
 import { probeModel, meansOf, correctBias } from '../../wasm/bias.js';
 import { readModel, extendGraph } from '../../wasm/onnx-proto.js';
 import { quantizeWeights, mulberry32, normals } from '../../wasm/quant.js';
-import { fixture } from './helpers.mjs';
+import { fixture, realModels } from './helpers.mjs';
 import { ort } from './ort.mjs';
 
 const model = (name) => new Uint8Array(readFileSync(fixture(name)));
@@ -94,6 +94,11 @@ test('bias correction: the means are the inputs\' own, every layer gets its bias
   assert.equal(none.layers, 0);
   assert.equal(none.notes.length, layers.length);
   assert.match(none.notes[0], /channel means were not measured/);
+  // layers it cannot reach are said: Silero v5's are all inside If branches
+  const silero = new Uint8Array(readFileSync(realModels['silero-v5']));
+  const sc = correctBias(silero, new Map());
+  assert.equal(sc.layers, 0);
+  assert.match(sc.notes.join('; '), /^\d+ layers inside subgraphs \(If, Loop, Scan\): not corrected$/);
 });
 
 test('tune with biasCorrection: the correction kept where it scores better, its scores and FP32 change said', async () => {
