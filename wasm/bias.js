@@ -10,7 +10,7 @@
 // tensor or per output channel): in FP32 and on the other grid it is worse
 // than the model it was made from.  tune() uses it; see index.d.ts.
 import {
-  readModel, layers, storage, readValues, writeValues, channelMap, attrOf,
+  readModel, layers, walk, storage, readValues, writeValues, channelMap, attrOf,
   extendGraph, encodeNode, encodeTensor, encodeValueInfo, numberToHalf, copyOf, FLOAT16,
 } from './onnx-proto.js';
 import { fakeQuantize, mulberry32 } from './quant.js';
@@ -54,6 +54,17 @@ function sites(model) {
   return out;
 }
 
+/** fresh(stem): a name no value of the main graph has, stem or stem_K. */
+function namer(g) {
+  const taken = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name), ...g.nodes.flatMap((n) => n.outputs)]);
+  return (stem) => {
+    let name = stem;
+    for (let k = 1; taken.has(name); k++) name = `${stem}_${k}`;
+    taken.add(name);
+    return name;
+  };
+}
+
 /**
  * A copy of the model whose extra outputs are the per-channel means of
  * each site's data input (ReduceMean over every axis but the channel's):
@@ -66,13 +77,7 @@ export function probeModel(bytes) {
   const initializers = [];
   const outputs = [];
   const probes = [];
-  const taken = new Set(model.graph.nodes.flatMap((n) => n.outputs));
-  const fresh = (stem) => {
-    let name = stem;
-    for (let k = 1; taken.has(name); k++) name = `${stem}_${k}`;
-    taken.add(name);
-    return name;
-  };
+  const fresh = namer(model.graph);
   for (const site of sites(model)) {
     const rank = site.node.op === 'Gemm' ? 2 : site.weight.dims.length;
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
@@ -161,18 +166,18 @@ function shiftOf(site, err, mu) {
  * times the measured means.  A layer with no bias gets one (a new
  * initializer); a bias shared with another node, or stored where it cannot
  * be rewritten (in external data), leaves its layer as it is; weights are
- * read from externalData where they are kept there.  Returns { model, layers (how
- * many were corrected), notes (the layers left, and why) }.
+ * read from externalData where they are kept there.  Returns { model,
+ * layers (how many were corrected), notes (the layers left, and why) }.
  */
 export function correctBias(bytes, means, { perChannel = false, externalData } = {}) {
   const model = readModel(bytes);
   const copy = copyOf(bytes);
-  const uses = new Map();
-  for (const n of model.graph.nodes) for (const x of n.inputs) uses.set(x, (uses.get(x) ?? 0) + 1);
+  const uses = new Map(); // by every node, subgraphs' too (they may read the main graph's values)
+  walk(model.graph, (n) => { for (const x of n.inputs) uses.set(x, (uses.get(x) ?? 0) + 1); });
   const consts = constants(model.graph);
   const inputs = new Map();
   const initializers = [];
-  const taken = new Set([...model.graph.initializers.map((t) => t.name), ...model.graph.nodes.flatMap((n) => n.outputs)]);
+  const fresh = namer(model.graph);
   // the layers bench/fake_quant.py quantizes that no bias can reach here, said once per kind
   const all = layers(model);
   const inner = all.filter((l) => l.path !== '').length;
@@ -218,9 +223,7 @@ export function correctBias(bytes, means, { perChannel = false, externalData } =
       const b = readValues(bs);
       writeValues(bs, Float64Array.from(b, (x, i) => x - shift[i]));
     } else {
-      let name = `${label}_bias_correction`;
-      for (let k = 1; taken.has(name); k++) name = `${label}_bias_correction_${k}`;
-      taken.add(name);
+      const name = fresh(`${label}_bias_correction`);
       const raw = half ? new Uint8Array(Uint16Array.from(shift, (x) => numberToHalf(-x)).buffer)
         : new Uint8Array(Float32Array.from(shift, (x) => -x).buffer);
       initializers.push(encodeTensor({ name, dims: [shift.length], dataType: site.weight.dataType, raw }));
@@ -228,5 +231,6 @@ export function correctBias(bytes, means, { perChannel = false, externalData } =
     }
     corrected++;
   }
-  return { model: extendGraph(copy, readModel(copy), { inputs, initializers }), layers: corrected, notes };
+  // the copy's biases were rewritten in place: its fields lie where the original's do
+  return { model: extendGraph(copy, model, { inputs, initializers }), layers: corrected, notes };
 }
