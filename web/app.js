@@ -82,7 +82,7 @@ export function start(options = {}) {
     graphFound: $('graph-found'), graphSaid: $('graph-said'),
     form: $('eq-form'), equalize: $('equalize'), eqStatus: $('eq-status'), eqResult: $('eq-result'), eqTotals: $('eq-totals'),
     eqNothing: $('eq-nothing'), eqDownloads: $('eq-downloads'),
-    dlModel: $('dl-model'), dlData: $('dl-data'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'),
+    dlModel: $('dl-model'), dlData: $('dl-data'), dlEqReport: $('dl-eq-report'), eqOrder: $('eq-order'), eqLayers: $('eq-layers'), eqLayersHead: $('eq-layers-head'),
     proof: $('proof'), proofNote: $('proof-note'), proofForm: $('proof-form'), proofSizes: $('proof-sizes'),
     proofRun: $('proof-run'), proofResult: $('proof-result'),
     proofImage: $('proof-image'), imagePick: $('proof-image-pick'), imageInput: $('proof-image-input'),
@@ -326,11 +326,13 @@ export function start(options = {}) {
   };
 
   // an equalized model and its report, offered for download and shown; returns why there is
-  // nothing to download, or null
+  // nothing to download, or null.  A report with no totals is tune()'s where the model as
+  // shipped won and only its biases were corrected: no equalization to show.
   function offer(m, { out, report, data, name, reportName, ms, limit }) {
     revoke('eq');
-    m.eq = report;
-    const none = nothingToDo(report);
+    const equalized = report.totals ? report : null;
+    m.eq = equalized;
+    const none = equalized && nothingToDo(equalized);
     m.out = none ? null : out;
     m.data = none ? null : data;
     ui.eqNothing.hidden = !none;
@@ -347,8 +349,9 @@ export function start(options = {}) {
       setLink(ui.dlEqReport, blobUrl('eq', [JSON.stringify(report, null, 2)], 'application/json'), reportName);
     }
     ui.eqResult.hidden = false;
-    renderTotals(ui.eqTotals, report.totals, ms, limit);
-    renderEqLayers(ui.eqLayers, report.layers, ui.eqOrder.value, 1);
+    ui.eqLayersHead.hidden = ui.eqLayers.hidden = !equalized;
+    renderTotals(ui.eqTotals, equalized?.totals ?? null, ms, limit);
+    renderEqLayers(ui.eqLayers, equalized?.layers ?? [], ui.eqOrder.value, 1);
     if (view.selected >= 0) showNode(view.graph.nodes[view.selected]);
     return none;
   }

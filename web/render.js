@@ -214,6 +214,8 @@ export function renderMap({ summary, layers, regions }, check) {
  * reaching it is said.
  */
 export function renderTotals(dl, t, ms, limit = null) {
+  // no equalization: tune() kept the model as shipped (and corrected its biases)
+  if (t === null) return dl.replaceChildren(fact('Equalized', h('span', { class: 'big' }, '0'), ' layers: the model as shipped scored best'));
   const change = (a, b) => (a == null || b == null ? h('span', {}, 'n/a')
     : h('span', {}, `${db(a)} → ${db(b)} `, signed(b - a, ' dB')));
   const spread = t.median_spread_before == null ? 'n/a'

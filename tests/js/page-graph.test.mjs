@@ -10,6 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { fixture } from './helpers.mjs';
 import { verify, tune } from '../../wasm/index.node.js';
@@ -340,6 +341,39 @@ test('tuned on images picked on the page: the choice tune() makes in Node on the
       [{ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') }]));
     assert.equal(bad.state, 'error');
     assert.match(bad.message, /^Cannot tune: this browser cannot decode notes\.png as an image/);
+  });
+});
+
+test('tuned with biases corrected where the model as shipped wins: its corrected copy offered, no equalization shown', async () => {
+  await onPage(`${origin}/web/`, served, async (page) => {
+    const bytes = new Uint8Array(readFileSync(fixture('decoder_folded.onnx')));
+    assert.equal((await give(page, fixture('decoder_folded.onnx'))).state, 'ready');
+    assert.equal((await press(page, '#equalize')).state, 'ready');
+    const pictures = [
+      (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256],
+      (x, y) => [(x ^ y) * 8, 128, y * 8],
+      (x, y) => [200 - x * 4, (x + y) * 4, 60 + ((x * 7 + y * 13) % 150)],
+    ];
+    await page.selectOption('#tune-scale', 'unit');
+    await page.check('#tune-bias');
+    const got = await answer(page, () => page.setInputFiles('#tune-input',
+      pictures.map((rgb, i) => ({ name: `d${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
+    assert.equal(got.state, 'ready', got.message);
+    const inputs = pictures.map((rgb) => ({ input: { data: planes(rgb, (v) => v / 255), dims: [1, 3, 32, 32] } }));
+    const r = await tune(bytes, { inputs, biasCorrection: true, equalize: { ranges: true, externalDataName: 'decoder_folded.tuned.onnx.data' } });
+    assert.ok(r.choice === null && r.bias.kept, `on these pictures the model as shipped wins and its correction helps: ${JSON.stringify(r.bias)}`);
+    assert.match(got.message, /\(the model as shipped, biases corrected\)\. Biases corrected for per-tensor INT8 on \d+ layers/);
+    assert.match(await page.textContent('#eq-totals'), /Equalized\s*0 layers: the model as shipped scored best/);
+    assert.equal(await page.isHidden('#eq-layers-head'), true);
+    assert.equal(await page.isHidden('#eq-layers'), true);
+    const dl = await download(page, '#dl-model');
+    assert.match(dl.name, /^decoder_folded\.tuned\.onnx$/);
+    assert.equal(dl.bytes.length, r.model.length);
+    assert.equal(JSON.parse((await download(page, '#dl-eq-report')).bytes).tune.choice, null);
+    // equalizing again shows the equalization again
+    assert.equal((await press(page, '#equalize')).state, 'ready');
+    assert.equal(await page.isHidden('#eq-layers-head'), false);
+    assert.ok(await page.$$eval('#eq-layers details', (d) => d.length) > 0);
   });
 });
 
