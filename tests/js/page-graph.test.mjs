@@ -188,6 +188,13 @@ function png(width, height, rgb) {
   }
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
 }
+// three 32 × 32 pictures for tuning, as pixel functions
+const PICTURES = [
+  (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256],
+  (x, y) => [(x ^ y) * 8, 128, y * 8],
+  (x, y) => [200 - x * 4, (x + y) * 4, 60 + ((x * 7 + y * 13) % 150)],
+];
+
 // a 32 × 32 picture's pixels as the NCHW input the page makes of it, each 0..255 value v of channel k as value(v, k)
 function planes(rgb, value) {
   const data = new Float32Array(3 * 32 * 32);
@@ -276,11 +283,7 @@ test('tuned on images picked on the page: the choice tune() makes in Node on the
     assert.equal(await page.isVisible('#tune-pick'), true);
     assert.match(await page.textContent('#tune-help'), /choose the equalization by the outcome.*per channel within 1\.5 dB/);
     // three pictures, scaled as ImageNet models expect
-    const pictures = [
-      (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256],
-      (x, y) => [(x ^ y) * 8, 128, y * 8],
-      (x, y) => [200 - x * 4, (x + y) * 4, 60 + ((x * 7 + y * 13) % 150)],
-    ];
+    const pictures = PICTURES;
     await page.selectOption('#tune-scale', 'imagenet');
     const got = await answer(page, () => page.setInputFiles('#tune-input',
       pictures.map((rgb, i) => ({ name: `p${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
@@ -349,11 +352,7 @@ test('tuned with biases corrected where the model as shipped wins: its corrected
     const bytes = new Uint8Array(readFileSync(fixture('decoder_folded.onnx')));
     assert.equal((await give(page, fixture('decoder_folded.onnx'))).state, 'ready');
     assert.equal((await press(page, '#equalize')).state, 'ready');
-    const pictures = [
-      (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256],
-      (x, y) => [(x ^ y) * 8, 128, y * 8],
-      (x, y) => [200 - x * 4, (x + y) * 4, 60 + ((x * 7 + y * 13) % 150)],
-    ];
+    const pictures = PICTURES;
     await page.selectOption('#tune-scale', 'unit');
     await page.check('#tune-bias');
     const got = await answer(page, () => page.setInputFiles('#tune-input',
