@@ -140,7 +140,7 @@ for (const model of MODELS) {
 describe('ppocr-rec, bias-corrected for per-tensor weights', () => {
   let r;
   before(async () => {
-    // budget 1: the default, which changes 6 of rec's 51 layers; the correction does the rest
+    // budget 1: the model as shipped against the default (which pairs 6 of rec's 51 layers); the correction does the rest
     const variants = [VARIANTS[0], VARIANTS[1], tunedVariant({ budget: 1, target: 'tensor', biasCorrection: true })];
     r = await evaluate({ model: 'ppocr-rec', variants, modes: ['w8_tensor_dither'], dither: DITHER, workDir: path.join(work, 'ppocr-rec') });
   });
