@@ -10,7 +10,7 @@
 // tensor or per output channel): in FP32 and on the other grid it is worse
 // than the model it was made from.  tune() uses it; see index.d.ts.
 import {
-  readModel, layers, walk, storage, readValues, writeValues, channelMap, attrOf,
+  readModel, layers, localDefs, walk, storage, readValues, writeValues, channelMap, attrOf,
   extendGraph, encodeNode, encodeTensor, encodeValueInfo, numberToHalf, copyOf, FLOAT16,
 } from './onnx-proto.js';
 import { fakeQuantize, mulberry32 } from './quant.js';
@@ -18,39 +18,22 @@ import { fakeQuantize, mulberry32 } from './quant.js';
 const DRAWS = 16;
 const OPS = ['Conv', 'ConvTranspose', 'Gemm']; // the layers with a bias input
 
-/** Constants of the main graph by name: { tensor } (initializers and Constant nodes' values). */
-function constants(g) {
-  const out = new Map();
-  for (const t of g.initializers) out.set(t.name, t);
-  for (const n of g.nodes) {
-    if (n.op !== 'Constant' || !n.outputs.length) continue;
-    const v = n.attrs.find((a) => a.name === 'value');
-    if (v && typeof v.value === 'object' && v.value.dims) out.set(n.outputs[0], v.value);
-  }
-  for (const n of g.nodes) for (const o of n.outputs) if (n.op !== 'Constant') out.delete(o);
-  return out;
-}
-
 /**
- * The layers bias correction can reach: Conv, ConvTranspose and Gemm (not
- * transA) of the main graph with a constant float weight.  [{ index, node,
- * weight, inputs (channels of its data input) }].  Layers in subgraphs
- * and MatMul (no bias) are not among them.
+ * Of the layers (onnx-proto.js's layers()), those bias correction can reach:
+ * Conv, ConvTranspose and Gemm (not transA) of the main graph.  [{ index,
+ * node, weight (its tensor), inputs (channels of its data input) }].  Layers
+ * in subgraphs and MatMul (no bias) are not among them.
  */
-function sites(model) {
-  const g = model.graph;
-  const consts = constants(g);
+function sites(list) {
   const out = [];
-  g.nodes.forEach((node, index) => {
-    if (!OPS.includes(node.op) || node.inputs.length < 2 || !node.inputs[0]) return;
-    const weight = consts.get(node.inputs[1]);
-    if (!weight || weight.dims.length < 2) return;
-    if (node.op === 'Gemm' && attrOf(node, 'transA', 0)) return;
+  for (const { node, path, index, weight: { tensor: weight } } of list) {
+    if (path !== '' || !OPS.includes(node.op) || !node.inputs[0] || weight.dims.length < 2) continue;
+    if (node.op === 'Gemm' && attrOf(node, 'transA', 0)) continue;
     const d = weight.dims;
     const inputs = node.op === 'Conv' ? d[1] * attrOf(node, 'group', 1)
       : node.op === 'ConvTranspose' ? d[0] : attrOf(node, 'transB', 0) ? d[1] : d[0];
     out.push({ index, node, weight, inputs });
-  });
+  }
   return out;
 }
 
@@ -78,7 +61,7 @@ export function probeModel(bytes) {
   const outputs = [];
   const probes = [];
   const fresh = namer(model.graph);
-  for (const site of sites(model)) {
+  for (const site of sites(layers(model))) {
     const rank = site.node.op === 'Gemm' ? 2 : site.weight.dims.length;
     const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
     const output = fresh(`onnx_cle_mean_${site.index}`);
@@ -174,7 +157,7 @@ export function correctBias(bytes, means, { perChannel = false, externalData } =
   const copy = copyOf(bytes);
   const uses = new Map(); // by every node, subgraphs' too (they may read the main graph's values)
   walk(model.graph, (n) => { for (const x of n.inputs) uses.set(x, (uses.get(x) ?? 0) + 1); });
-  const consts = constants(model.graph);
+  const defs = localDefs(model.graph);
   const inputs = new Map();
   const initializers = [];
   const fresh = namer(model.graph);
@@ -187,7 +170,7 @@ export function correctBias(bytes, means, { perChannel = false, externalData } =
     ...(matmul ? [`${matmul} MatMul layer${matmul > 1 ? 's' : ''}: no bias input to correct`] : []),
   ];
   let corrected = 0;
-  for (const site of sites(model)) {
+  for (const site of sites(all)) {
     const label = site.node.name || site.node.op;
     const mu = means.get(site.index);
     if (!mu || mu.length !== site.inputs || !mu.every(Number.isFinite)) {
@@ -214,7 +197,7 @@ export function correctBias(bytes, means, { perChannel = false, externalData } =
     const half = site.weight.dataType === FLOAT16;
     const biasName = site.node.inputs[2];
     if (biasName) {
-      const t = consts.get(biasName);
+      const t = defs.get(biasName)?.tensor;
       const bs = t && uses.get(biasName) === 1 ? storage(t, copy) : { why: 'shared or computed' };
       if (bs.why || bs.count !== shift.length) {
         notes.push(`${label}: its bias is ${bs.why ?? 'not one value per output channel'}`);

@@ -214,12 +214,15 @@ function node(b, s, e, depth) {
   return n;
 }
 
-/** A GraphProto: { name, nodes, initializers, inputs, outputs, valueInfo } (a node's span: its field's bytes). */
+/**
+ * A GraphProto: { name, nodes, initializers, inputs, outputs, valueInfo }; a
+ * node's span: [its field's first byte, its payload's first, the end].
+ */
 function graph(b, s, e, depth) {
   if (depth > MAX_DEPTH) throw new Error(`onnx-cle: the model nests subgraphs deeper than ${MAX_DEPTH} levels`);
   const g = { name: '', nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [] };
   each(b, s, e, (f, _w, _v, ps, pe, at) => {
-    if (f === 1) g.nodes.push({ ...node(b, ps, pe, depth), span: [at, pe] });
+    if (f === 1) g.nodes.push({ ...node(b, ps, pe, depth), span: [at, ps, pe] });
     else if (f === 2) g.name = text(b, ps, pe);
     else if (f === 5) g.initializers.push(tensor(b, ps, pe));
     else if (f === 11) g.inputs.push(valueInfo(b, ps, pe));
@@ -271,7 +274,7 @@ export const LAYER_OPS = ['Conv', 'ConvTranspose', 'Gemm', 'MatMul'];
  * `value`), null for other values defined in this graph: the scoping of
  * bench/fake_quant.py's local_defs (node outputs shadow initializers).
  */
-function localDefs(g, path) {
+export function localDefs(g, path = '') {
   const defs = new Map();
   for (const v of g.inputs) defs.set(v.name, null);
   for (const t of g.initializers) defs.set(t.name, { tensor: t, ident: `${path}|${t.name}` });
@@ -303,15 +306,15 @@ function resolve(name, scopes) {
 /**
  * The layers bench/fake_quant.py quantizes: every Conv, ConvTranspose, Gemm
  * and MatMul (subgraphs too) whose weight (input 1) is a float32 or float16
- * constant.  [{ node, path, weight: { tensor, ident } }].
+ * constant.  [{ node, path, index (in its graph's nodes), weight: { tensor, ident } }].
  */
 export function layers(model) {
   const out = [];
-  walk(model.graph, (n, path, scopes) => {
+  walk(model.graph, (n, path, scopes, index) => {
     if (!LAYER_OPS.includes(n.op) || n.inputs.length < 2) return;
     const c = resolve(n.inputs[1], scopes);
     if (!c || (c.tensor.dataType !== FLOAT && c.tensor.dataType !== FLOAT16)) return;
-    out.push({ node: n, path, weight: c });
+    out.push({ node: n, path, index, weight: c });
   });
   return out;
 }
@@ -530,10 +533,10 @@ export function extendGraph(bytes, model, edit) {
   model.graph.nodes.forEach((n, i) => {
     const more = edit.inputs?.get(i);
     if (!more) return;
-    parts.push(bytes.subarray(p, n.span[0]));
-    const body = varint(bytes, varint(bytes, n.span[0], n.span[1])[1], n.span[1])[1]; // past the key and the length
-    parts.push(message([[1, concat([bytes.subarray(body, n.span[1]), ...more.map((x) => message([[1, x]]))])]]));
-    p = n.span[1];
+    const [from, body, end] = n.span;
+    parts.push(bytes.subarray(p, from));
+    parts.push(message([[1, concat([bytes.subarray(body, end), ...more.map((x) => message([[1, x]]))])]]));
+    p = end;
   });
   parts.push(bytes.subarray(p, pe));
   for (const n of edit.nodes ?? []) parts.push(message([[1, n]]));
