@@ -119,6 +119,8 @@ export function makeTune(equalize) {
     const ref = await run(bytes, options.externalData);
     if (!Array.isArray(ref) || ref.length === 0) throw new TypeError('onnx-cle: tune\'s run must return a list of output maps');
 
+    // outputs of a run against the original's FP32 ones, added into sums ([signal, noise] power)
+    const against = (sums, outs) => ref.forEach((r, i) => { for (const name of Object.keys(r)) addSquares(sums, r[name], outs[i][name]); });
     // a model's weight-quantized outputs against the original's FP32 ones: { tensor, channel } in
     // dB; with only, that one alone (the other null)
     const score = async (model, files, only = null) => {
@@ -128,10 +130,7 @@ export function makeTune(equalize) {
         const sums = [0, 0];
         for (let k = 1; k <= o.roundings; k++) {
           const q = quantizeWeights(model, { perChannel, externalData: files, jitter: k });
-          const outs = await run(q.model, files ? q.externalData : undefined);
-          ref.forEach((r, i) => {
-            for (const name of Object.keys(r)) addSquares(sums, r[name], outs[i][name]);
-          });
+          against(sums, await run(q.model, files ? q.externalData : undefined));
         }
         db[perChannel ? 'channel' : 'tensor'] = sqnrDb(sums[0], sums[1]);
       }
@@ -220,15 +219,17 @@ export function makeTune(equalize) {
       const probe = probeModel(model);
       const means = meansOf(await run(probe.model, externalData), probe.probes);
       const c = correctBias(model, means, { perChannel: o.target === 'channel', externalData });
-      const scores = c.layers ? await score(c.model, externalData) : null;
-      const sums = [0, 0];
+      let scores = null;
+      let fp32 = null;
       if (c.layers) {
-        const outs = await run(c.model, externalData);
-        ref.forEach((r, i) => { for (const name of Object.keys(r)) addSquares(sums, r[name], outs[i][name]); });
+        scores = await score(c.model, externalData);
+        const sums = [0, 0];
+        against(sums, await run(c.model, externalData));
+        fp32 = sqnrDb(sums[0], sums[1]);
       }
       done++;
       const kept = scores !== null && value(scores) > value(best.scores) + MIN_GAIN_DB;
-      bias = { target: o.target, layers: c.layers, notes: c.notes, scores, fp32: c.layers ? sqnrDb(sums[0], sums[1]) : null, kept };
+      bias = { target: o.target, layers: c.layers, notes: c.notes, scores, fp32, kept };
       if (kept) best = { ...best, scores, made: { ...best.made, model: c.model } };
     }
     progress('done');
