@@ -188,12 +188,14 @@ function png(width, height, rgb) {
   }
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
 }
-// three 32 × 32 pictures for tuning, as pixel functions
+// three 32 × 32 pictures for tuning, as pixel functions, and the page tuning on them (files STEM0.png ...)
 const PICTURES = [
   (x, y) => [x * 8, 255 - y * 8, (x * y * 3) % 256],
   (x, y) => [(x ^ y) * 8, 128, y * 8],
   (x, y) => [200 - x * 4, (x + y) * 4, 60 + ((x * 7 + y * 13) % 150)],
 ];
+const tuneOnPictures = (page, stem) => answer(page, () => page.setInputFiles('#tune-input',
+  PICTURES.map((rgb, i) => ({ name: `${stem}${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
 
 // a 32 × 32 picture's pixels as the NCHW input the page makes of it, each 0..255 value v of channel k as value(v, k)
 function planes(rgb, value) {
@@ -283,15 +285,13 @@ test('tuned on images picked on the page: the choice tune() makes in Node on the
     assert.equal(await page.isVisible('#tune-pick'), true);
     assert.match(await page.textContent('#tune-help'), /choose the equalization by the outcome.*per channel within 1\.5 dB/);
     // three pictures, scaled as ImageNet models expect
-    const pictures = PICTURES;
     await page.selectOption('#tune-scale', 'imagenet');
-    const got = await answer(page, () => page.setInputFiles('#tune-input',
-      pictures.map((rgb, i) => ({ name: `p${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
+    const got = await tuneOnPictures(page, 'p');
     assert.equal(got.state, 'ready', got.message);
     // the same pixels, scaled the same, through tune() in Node: the same choice and the same model
     const mean = [0.485, 0.456, 0.406];
     const std = [0.229, 0.224, 0.225];
-    const inputs = pictures.map((rgb) => {
+    const inputs = PICTURES.map((rgb) => {
       return { image: { data: planes(rgb, (v, k) => (v / 255 - mean[k]) / std[k]), dims: [1, 3, 32, 32] } };
     });
     const r = await tune(sampleModel().bytes, { inputs, equalize: { ranges: true, externalDataName: 'sample.tuned.onnx.data' } });
@@ -316,8 +316,7 @@ test('tuned on images picked on the page: the choice tune() makes in Node on the
     assert.deepEqual(await axeViolations(page), [], 'axe-core at 1280 px, after tuning');
     // again with biases corrected for per-tensor INT8: what tune() does in Node with biasCorrection
     await page.check('#tune-bias');
-    const fixed = await answer(page, () => page.setInputFiles('#tune-input',
-      pictures.map((rgb, i) => ({ name: `p${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
+    const fixed = await tuneOnPictures(page, 'p');
     assert.equal(fixed.state, 'ready', fixed.message);
     const rb = await tune(sampleModel().bytes, { inputs, biasCorrection: true, equalize: { ranges: true, externalDataName: 'sample.tuned.onnx.data' } });
     assert.ok(rb.bias.kept, `bias correction wins on these pictures: ${JSON.stringify(rb.bias)} vs ${JSON.stringify(r.scores.chosen)}`);
@@ -352,13 +351,11 @@ test('tuned with biases corrected where the model as shipped wins: its corrected
     const bytes = new Uint8Array(readFileSync(fixture('decoder_folded.onnx')));
     assert.equal((await give(page, fixture('decoder_folded.onnx'))).state, 'ready');
     assert.equal((await press(page, '#equalize')).state, 'ready');
-    const pictures = PICTURES;
     await page.selectOption('#tune-scale', 'unit');
     await page.check('#tune-bias');
-    const got = await answer(page, () => page.setInputFiles('#tune-input',
-      pictures.map((rgb, i) => ({ name: `d${i}.png`, mimeType: 'image/png', buffer: png(32, 32, rgb) }))), 240000);
+    const got = await tuneOnPictures(page, 'd');
     assert.equal(got.state, 'ready', got.message);
-    const inputs = pictures.map((rgb) => ({ input: { data: planes(rgb, (v) => v / 255), dims: [1, 3, 32, 32] } }));
+    const inputs = PICTURES.map((rgb) => ({ input: { data: planes(rgb, (v) => v / 255), dims: [1, 3, 32, 32] } }));
     const r = await tune(bytes, { inputs, biasCorrection: true, equalize: { ranges: true, externalDataName: 'decoder_folded.tuned.onnx.data' } });
     assert.ok(r.choice === null && r.bias.kept, `on these pictures the model as shipped wins and its correction helps: ${JSON.stringify(r.bias)}`);
     assert.match(got.message, /\(the model as shipped, biases corrected\)\. Biases corrected for per-tensor INT8 on \d+ layers/);
